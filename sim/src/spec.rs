@@ -150,12 +150,15 @@ pub mod presets {
     }
 
     /// STM32F411 internal flash, uniform 128 KiB sectors, 32-bit programming (x32 parallelism).
-    /// Modelled as one program per word, as embassy's driver requires. DS10314: word program 16 µs,
+    /// No ECC: a word may be programmed again (bits only go 1→0; stm32f4xx-hal exposes
+    /// `MultiwriteNorFlash`). To check the FTL's never-in-place contract on this geometry, set
+    /// `one_program_per_word: true` on the returned spec. DS10314: word program 16 µs,
     /// 128 KiB sector erase 1 s (typ, x32), 10 k cycles. Reads at 100 MHz, 3 wait states, 128-bit
     /// lines (~2.5 ns/byte). Use [`STM32F411_REGION_CAPACITY`] for the 384 KiB uniform region.
     pub fn stm32f411(capacity: usize) -> PartSpec {
         PartSpec {
             name: "STM32F411",
+            one_program_per_word: false,
             program_word_ns: 16_000,
             erase_ns: 1_000_000_000,
             read_ps_per_byte: 2_500,

@@ -490,10 +490,20 @@ fn flip_bit_and_clone_snapshot() {
 #[test]
 fn other_presets_work() {
     let mut f = Stm32F411Flash::new(presets::stm32f411(presets::STM32F411_REGION_CAPACITY), 0);
-    f.write(4, &[0; 4]).unwrap();
+    f.write(4, &[0xF0; 4]).unwrap();
+    f.write(4, &[0x00; 4]).unwrap(); // no ECC: a second program that only clears bits is fine
     assert_eq!(f.write(2, &[0; 4]), Err(SimError::NotAligned));
+    let strict = PartSpec {
+        one_program_per_word: true,
+        ..presets::stm32f411(131072)
+    };
+    let mut g = Stm32F411Flash::new(strict, 0);
+    g.set_violation_mode(ViolationMode::Record);
+    g.write(0, &[0xF0; 4]).unwrap();
+    g.write(0, &[0x00; 4]).unwrap();
+    assert_eq!(g.violations()[0].rule, Rule::SecondProgram);
     f.erase(0, 131072).unwrap();
-    assert_eq!(f.stats().device_time_ns, 16_000 + 1_000_000_000);
+    assert_eq!(f.stats().device_time_ns, 2 * 16_000 + 1_000_000_000);
     let mut h = Stm32H743Flash::new(presets::stm32h743(2 * 131072), 0);
     h.write(32, &[0; 32]).unwrap();
     assert_eq!(h.write(16, &[0; 32]), Err(SimError::NotAligned));
@@ -553,4 +563,60 @@ fn async_traits() {
         block_on(AN::write(&mut f, 3, &[7; 8])),
         Err(SimError::NotAligned)
     );
+}
+
+#[test]
+fn erase_cut_past_end_completes_but_reports_power_lost() {
+    let mut f = l4();
+    f.write(0, &[0; 16]).unwrap();
+    f.cut_at_byte(0, usize::MAX);
+    assert_eq!(f.erase(0, 4096), Err(SimError::PowerLost));
+    assert!(f.image()[..4096].iter().all(|&b| b == 0xFF));
+    assert!(!f.is_unstable(0) && !f.is_programmed(0));
+    assert_eq!(f.wear(), &[1, 1, 0, 0]);
+}
+
+#[test]
+fn random_erase_cut_stays_in_range() {
+    for seed in 0..50 {
+        let mut f = Stm32L476Flash::new(presets::stm32l476(4 * 2048), seed);
+        f.write(0, &[0x11; 8192]).unwrap();
+        f.cut_after_ops(0);
+        assert_eq!(f.erase(2048, 6144), Err(SimError::PowerLost));
+        assert!(!f.is_unstable(0) && !f.is_unstable(6144));
+        assert!(f.is_unstable(2048) || f.is_unstable(4096));
+        assert!(f.image()[..2048].iter().all(|&b| b == 0x11));
+        assert!(f.image()[6144..].iter().all(|&b| b == 0x11));
+    }
+}
+
+#[test]
+fn worm_cut_and_power_off() {
+    let mut f = WormFlash::new(presets::worm(4096), 0);
+    f.cut_after_ops(0);
+    assert_eq!(f.erase(0, 2048), Err(SimError::PowerLost));
+    assert!(f.image().iter().all(|&b| b == 0xFF));
+    f.power_restore();
+    f.power_off();
+    assert!(!f.is_powered() && f.was_cut()); // was_cut stays until the next arm/cancel
+    assert_eq!(f.write(0, &[0; 8]), Err(SimError::PowerLost));
+    f.power_restore();
+    f.write(0, &[0; 8]).unwrap();
+}
+
+#[test]
+fn partial_reads_of_unstable_words() {
+    let mut f = l4();
+    f.write(0, &[0; 8]).unwrap();
+    f.cut_at_byte(0, 4);
+    assert_eq!(f.write(8, &[0; 16]), Err(SimError::PowerLost));
+    f.power_restore();
+    // Byte reads straddling stable and unstable words stay in bounds and keep stable bytes exact.
+    for _ in 0..50 {
+        let v = read_vec(&mut f, 5, 7);
+        assert_eq!(&v[..3], &[0; 3]);
+    }
+    let varied: std::collections::HashSet<Vec<u8>> =
+        (0..50).map(|_| read_vec(&mut f, 9, 3)).collect();
+    assert!(varied.len() > 1);
 }
