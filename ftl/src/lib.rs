@@ -1,1 +1,64 @@
+//! # cowftl — a copy-on-write flash translation layer for NOR and write-once flash
+//!
+//! `no_std`, no allocation, no `unsafe`. Turns a region of any
+//! [`embedded_storage::nor_flash::NorFlash`] into `block_count()` logical blocks of
+//! `block_size()` bytes that can be read, written and trimmed, surviving power loss at any
+//! instant. Every write goes to a fresh slot (never in place); GC reclaims units; wear is
+//! levelled dynamically and statically; failed units are retired.
+//!
+//! Layers, one module each:
+//! - [`geometry`]: configuration -> layout and capacity,
+//! - [`layout`]: on-flash unit header and slot record (spec: `FORMAT.md`),
+//! - [`map`]: logical block -> slot,
+//! - [`units`]: per-unit state and wear,
+//! - `gc`: garbage collection, wear levelling, retirement,
+//! - `mount`: format, mount, recovery,
+//! - [`volume`]: the public [`Ftl`] API.
+//!
+//! ## RAM
+//! `size_of::<Ftl<F, U, B>>() = size_of::<F>() + 4*B + 12*U + ~120` bytes (map entries are
+//! `u32`, unit entries 12 bytes); the call stack adds a few 128-byte buffers. No heap.
+//!
+//! ```
+//! # use embedded_storage::nor_flash::*;
+//! # struct Ram(Vec<u8>);
+//! # #[derive(Debug)] struct E;
+//! # impl NorFlashError for E { fn kind(&self) -> NorFlashErrorKind { NorFlashErrorKind::Other } }
+//! # impl ErrorType for Ram { type Error = E; }
+//! # impl ReadNorFlash for Ram { const READ_SIZE: usize = 1;
+//! #   fn read(&mut self, o: u32, b: &mut [u8]) -> Result<(), E> { b.copy_from_slice(&self.0[o as usize..o as usize + b.len()]); Ok(()) }
+//! #   fn capacity(&self) -> usize { self.0.len() } }
+//! # impl NorFlash for Ram { const WRITE_SIZE: usize = 8; const ERASE_SIZE: usize = 2048;
+//! #   fn write(&mut self, o: u32, b: &[u8]) -> Result<(), E> { for (i, x) in b.iter().enumerate() { self.0[o as usize + i] &= x; } Ok(()) }
+//! #   fn erase(&mut self, f: u32, t: u32) -> Result<(), E> { self.0[f as usize..t as usize].fill(0xFF); Ok(()) } }
+//! use cowftl::{Config, Ftl};
+//! let flash = Ram(vec![0xFF; 256 * 1024]);
+//! let cfg = Config::new(0, 256 * 1024);
+//! let mut ftl: Ftl<_, 64, 1024> = Ftl::mount_or_format(flash, cfg).unwrap();
+//! ftl.write(7, &[0xAB; 512]).unwrap();
+//! let mut buf = [0u8; 512];
+//! ftl.read(7, &mut buf).unwrap();
+//! assert_eq!(buf, [0xAB; 512]);
+//! let flash = ftl.release();
+//! let mut ftl: Ftl<_, 64, 1024> = Ftl::mount(flash, cfg).unwrap();
+//! ftl.read(7, &mut buf).unwrap();
+//! assert_eq!(buf[0], 0xAB);
+//! ```
 #![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations)]
+
+pub mod error;
+mod gc;
+pub mod geometry;
+pub mod layout;
+pub mod map;
+mod mount;
+pub mod units;
+pub mod volume;
+
+pub use error::Error;
+pub use geometry::{Config, ConfigError, Geometry};
+pub use mount::plan;
+pub use units::{UnitInfo, UnitState, WearSummary};
+pub use volume::{Counters, Ftl, Stats};

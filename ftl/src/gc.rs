@@ -1,0 +1,298 @@
+//! Garbage collection, wear levelling and bad-unit retirement: everything that moves live
+//! slots between units, erases units and opens new write frontiers.
+//!
+//! Progress argument (why GC always finishes): the exported block count is
+//! `(units - reserve) * slots - 1` with `reserve >= 3`. When GC runs, at most one unit is
+//! available and two are open frontiers, so at least `units - retired - 3` units are sealed
+//! and together hold at most `block_count` live slots. While `retired <= reserve - 3` that is
+//! fewer than `sealed * slots`, so some sealed unit has a free-able slot; relocating it needs
+//! at most one new GC-frontier unit (it has fewer than `slots` live slots) and its erase
+//! gives one back. Every round frees at least one slot; every loop is bounded by the unit count.
+
+use embedded_storage::nor_flash::NorFlash;
+
+use crate::error::Error;
+use crate::layout::{HeaderKind, RecordKind, RecordRead, Stream};
+use crate::map::Mapping;
+use crate::units::UnitState;
+use crate::volume::{Ftl, Res, Source};
+
+impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
+    /// Run GC until at least `need` units are available for new frontiers.
+    pub(crate) fn ensure_available(&mut self, need: u32) -> Res<(), F> {
+        let can_erase = !self.geo.no_erase;
+        // Each round frees a slot; 4 rounds per unit is far more than a full sweep needs.
+        for _ in 0..(4 * self.geo.unit_count + 4) {
+            if self.read_only {
+                return Err(Error::ReadOnly);
+            }
+            if self.units.available(can_erase) >= need {
+                return Ok(());
+            }
+            if !can_erase {
+                return Err(Error::NoSpace);
+            }
+            let victim = self.pick_victim().ok_or(Error::NoSpace)?;
+            self.collect(victim)?;
+            self.counters.gc_victims += 1;
+            self.level_wear()?;
+        }
+        Err(Error::NoSpace)
+    }
+
+    /// Greedy victim: the sealed unit with the fewest live slots (ties: least worn, so
+    /// erases go where wear is lowest). `None` if no sealed unit has anything to reclaim.
+    fn pick_victim(&self) -> Option<u32> {
+        let spu = self.geo.slots_per_unit as u16;
+        self.units
+            .iter()
+            .filter(|(_, u)| u.state == UnitState::Sealed && u.valid < spu)
+            .min_by_key(|(i, u)| (u.valid, u.wear, *i))
+            .map(|(i, _)| i)
+    }
+
+    /// Relocate the live slots of `victim` and erase it.
+    fn collect(&mut self, victim: u32) -> Res<(), F> {
+        self.relocate_unit(victim)?;
+        if self.units.get(victim).valid != 0 {
+            // A live record could not be read back: keep the unit (reads of those blocks
+            // report Corrupt) rather than erase data we could not move.
+            self.retire(victim)?;
+            return Ok(());
+        }
+        self.erase_unit(victim)
+    }
+
+    /// Static wear levelling: when the erase-count spread exceeds the threshold and the
+    /// least-worn unit holds (cold) data, move that data to the GC frontier (which takes
+    /// the most-worn free unit) so the least-worn unit returns to the free pool.
+    pub(crate) fn level_wear(&mut self) -> Res<(), F> {
+        let w = self.units.wear_summary();
+        if self.geo.no_erase || w.max - w.min <= self.cfg.static_wl_threshold {
+            return Ok(());
+        }
+        if self.units.available(true) < 2 {
+            return Ok(());
+        }
+        let coldest = self
+            .units
+            .iter()
+            .filter(|(i, u)| u.state == UnitState::Sealed && Some(*i) != self.gc)
+            .min_by_key(|(i, u)| (u.wear, *i))
+            .map(|(i, u)| (i, u.wear));
+        let Some((unit, wear)) = coldest else {
+            return Ok(());
+        };
+        if wear > w.min {
+            // The least-worn unit is free: dynamic wear levelling will pick it next.
+            return Ok(());
+        }
+        self.relocate_unit(unit)?;
+        self.counters.wl_moves += 1;
+        if self.units.get(unit).valid != 0 {
+            return self.retire(unit);
+        }
+        self.erase_unit(unit)
+    }
+
+    /// Copy every live slot of `unit` to the GC frontier (new versions, same contents).
+    pub(crate) fn relocate_unit(&mut self, unit: u32) -> Res<(), F> {
+        let used = self.units.get(unit).used as u32;
+        for slot in 0..used {
+            if self.units.get(unit).valid == 0 {
+                break;
+            }
+            self.relocate_slot(unit, slot)?;
+        }
+        Ok(())
+    }
+
+    /// Copy (unit, slot) to the GC frontier if it is the newest record of its block.
+    pub(crate) fn relocate_slot(&mut self, unit: u32, slot: u32) -> Res<bool, F> {
+        let rec = match self.read_record(unit, slot)? {
+            RecordRead::Valid(r) => r,
+            _ => return Ok(false),
+        };
+        if rec.lba >= self.geo.block_count {
+            return Ok(false);
+        }
+        let here = self.map.get(rec.lba);
+        let (kind, src) = match (rec.kind, here) {
+            (RecordKind::Data, Mapping::Data { unit: u, slot: s }) if (u, s) == (unit, slot) => {
+                (RecordKind::Data, Source::Slot { unit, slot })
+            }
+            (RecordKind::Trim, Mapping::Trimmed { unit: u, slot: s }) if (u, s) == (unit, slot) => {
+                (RecordKind::Trim, Source::None)
+            }
+            _ => return Ok(false),
+        };
+        self.append(Stream::Gc, kind, rec.lba, src, rec.data_crc)?;
+        self.counters.relocations += 1;
+        Ok(true)
+    }
+
+    /// Open a new frontier for `stream`: host writes take the least-worn available unit,
+    /// GC takes the most-worn one (its data is colder, so worn units rest).
+    pub(crate) fn open_unit(&mut self, stream: Stream) -> Res<u32, F> {
+        let can_erase = !self.geo.no_erase;
+        for _ in 0..self.geo.unit_count {
+            if self.read_only {
+                return Err(Error::ReadOnly);
+            }
+            let pick = match stream {
+                Stream::Host => self.units.least_worn_available(can_erase),
+                Stream::Gc => self.most_worn_available(can_erase),
+            };
+            let unit = pick.ok_or(Error::NoSpace)?;
+            if !self.prepare_unit(unit)? {
+                continue;
+            }
+            match self.write_header(unit, HeaderKind::Opened, stream as u8) {
+                Ok(()) => {
+                    let info = self.units.get_mut(unit);
+                    info.state = UnitState::Open;
+                    info.used = 0;
+                    info.valid = 0;
+                    self.set_frontier(stream, Some(unit));
+                    return Ok(unit);
+                }
+                Err(_) => self.retire(unit)?,
+            }
+        }
+        Err(Error::NoSpace)
+    }
+
+    fn most_worn_available(&self, can_erase: bool) -> Option<u32> {
+        self.units
+            .iter()
+            .filter(|(_, u)| match u.state {
+                UnitState::Free { .. } => true,
+                UnitState::Dirty => can_erase,
+                _ => false,
+            })
+            .max_by_key(|(i, u)| {
+                (
+                    u.wear,
+                    matches!(u.state, UnitState::Free { .. }),
+                    u32::MAX - *i,
+                )
+            })
+            .map(|(i, _)| i)
+    }
+
+    /// Make `unit` a verified-erased unit with a header A. `Ok(false)`: it is unusable
+    /// (retired, or dirty on media that cannot erase).
+    fn prepare_unit(&mut self, unit: u32) -> Res<bool, F> {
+        match self.units.get(unit).state {
+            UnitState::Free { verified: true } => return Ok(true),
+            UnitState::Free { verified: false } => {
+                let start = self.geo.header_addr(unit, 1);
+                let len = self.geo.unit_size - self.geo.header_size;
+                if self.is_blank(start, len)? {
+                    self.units.get_mut(unit).state = UnitState::Free { verified: true };
+                    return Ok(true);
+                }
+                self.units.get_mut(unit).state = UnitState::Dirty;
+            }
+            _ => {}
+        }
+        if self.geo.no_erase {
+            return Ok(false);
+        }
+        self.erase_unit(unit)?;
+        Ok(self.units.get(unit).state == UnitState::Free { verified: true })
+    }
+
+    /// Erase `unit`, check it reads blank, write header A with the incremented wear counter.
+    /// A unit that fails any step is retired. The erase is announced by an intent record
+    /// first so that a cut erase that happens to leave the old header A is never trusted.
+    pub(crate) fn erase_unit(&mut self, unit: u32) -> Res<(), F> {
+        debug_assert!(!self.geo.no_erase);
+        debug_assert!(self.units.get(unit).valid == 0);
+        if self.needs_intent(unit)? {
+            self.log_erase_intent(unit)?;
+        }
+        self.units.get_mut(unit).wear += 1;
+        if self.erase_raw(unit).is_err() {
+            return self.retire(unit);
+        }
+        let (start, len) = (self.geo.unit_addr(unit), self.geo.unit_size);
+        if !self.is_blank(start, len)? {
+            return self.retire(unit);
+        }
+        if self.write_header(unit, HeaderKind::Erased, 0).is_err() {
+            return self.retire(unit);
+        }
+        let info = self.units.get_mut(unit);
+        info.state = UnitState::Free { verified: true };
+        info.used = 0;
+        info.valid = 0;
+        Ok(())
+    }
+
+    /// Record "unit is about to be erased" in an open frontier that has room. Never opens a
+    /// unit (opening may itself erase, and that must not recurse). Without a frontier with
+    /// room the erase goes ahead unannounced: then a cut erase is only misread as free if
+    /// it left the old header A intact and every other bit erased (see FORMAT.md).
+    fn log_erase_intent(&mut self, unit: u32) -> Res<(), F> {
+        let spu = self.geo.slots_per_unit as u16;
+        let open = |u: Option<u32>, t: &Self| {
+            u.filter(|&f| {
+                let i = t.units.get(f);
+                i.state == UnitState::Open && i.used < spu
+            })
+        };
+        let (frontier, stream) = match (open(self.gc, self), open(self.host, self)) {
+            (Some(g), _) => (g, Stream::Gc),
+            (None, Some(h)) => (h, Stream::Host),
+            (None, None) => return Ok(()),
+        };
+        let slot = self.take_slot(frontier, stream);
+        if self
+            .program_slot(
+                frontier,
+                slot,
+                RecordKind::EraseIntent,
+                unit,
+                Source::None,
+                0,
+            )
+            .is_err()
+        {
+            self.retire(frontier)?;
+        }
+        Ok(())
+    }
+
+    /// An intent is needed when a cut erase could leave a header A that still decodes.
+    fn needs_intent(&mut self, unit: u32) -> Res<bool, F> {
+        Ok(matches!(
+            self.read_header(unit, 0)?,
+            crate::layout::HeaderRead::Valid(_)
+        ))
+    }
+
+    /// Take `unit` out of service after a failure and move its live data elsewhere.
+    /// Turns the volume read-only when more units failed than the reserve has spares.
+    pub(crate) fn retire(&mut self, unit: u32) -> Res<(), F> {
+        if self.units.get(unit).state == UnitState::Retired {
+            return Ok(());
+        }
+        self.units.get_mut(unit).state = UnitState::Retired;
+        self.counters.retired += 1;
+        if self.host == Some(unit) {
+            self.host = None;
+        }
+        if self.gc == Some(unit) {
+            self.gc = None;
+        }
+        if self.units.retired() > self.geo.spare_units() {
+            self.read_only = true;
+        }
+        if self.units.get(unit).valid > 0 && !self.geo.no_erase {
+            // Bounded: each nested failure retires another unit, and there are finitely many.
+            self.relocate_unit(unit)?;
+        }
+        Ok(())
+    }
+}

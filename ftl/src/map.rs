@@ -1,0 +1,122 @@
+//! The block map: logical block number -> where its newest record lives.
+//!
+//! One `u32` per exported block, in RAM only; mount rebuilds it from the record tables.
+//! An entry is a global slot index (`unit * slots_per_unit + slot`) with the top bit set
+//! when the record is a trim. The map holds no versions: mount compares versions by reading
+//! the competing record back from flash, which keeps RAM at 4 bytes per block.
+
+use heapless::Vec;
+
+/// Where a block's newest record lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Mapping {
+    /// Never written since format: reads as zeros.
+    Unmapped,
+    /// Newest record is a data record in (unit, slot).
+    Data { unit: u32, slot: u32 },
+    /// Newest record is a trim record in (unit, slot): reads as zeros.
+    Trimmed { unit: u32, slot: u32 },
+}
+
+impl Mapping {
+    /// The (unit, slot) holding the record, if any.
+    pub fn location(&self) -> Option<(u32, u32)> {
+        match *self {
+            Mapping::Unmapped => None,
+            Mapping::Data { unit, slot } | Mapping::Trimmed { unit, slot } => Some((unit, slot)),
+        }
+    }
+}
+
+const UNMAPPED: u32 = u32::MAX;
+const TRIM_BIT: u32 = 1 << 31;
+
+/// Fixed-capacity map of up to `B` blocks.
+#[derive(Debug)]
+pub struct BlockMap<const B: usize> {
+    entries: Vec<u32, B>,
+    slots_per_unit: u32,
+}
+
+impl<const B: usize> BlockMap<B> {
+    /// A map of `blocks` unmapped entries. `blocks <= B` is checked by the geometry.
+    pub fn new(blocks: u32, slots_per_unit: u32) -> Self {
+        let mut entries = Vec::new();
+        // Cannot fail: Geometry::new rejected block counts above B.
+        let _ = entries.resize(blocks as usize, UNMAPPED);
+        debug_assert_eq!(entries.len(), blocks as usize);
+        BlockMap {
+            entries,
+            slots_per_unit,
+        }
+    }
+
+    pub fn len(&self) -> u32 {
+        self.entries.len() as u32
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Look up `lba` (caller checked the range).
+    pub fn get(&self, lba: u32) -> Mapping {
+        let e = self.entries.get(lba as usize).copied().unwrap_or(UNMAPPED);
+        if e == UNMAPPED {
+            return Mapping::Unmapped;
+        }
+        let idx = e & !TRIM_BIT;
+        let (unit, slot) = (idx / self.slots_per_unit, idx % self.slots_per_unit);
+        if e & TRIM_BIT != 0 {
+            Mapping::Trimmed { unit, slot }
+        } else {
+            Mapping::Data { unit, slot }
+        }
+    }
+
+    /// Point `lba` at a new record; returns the previous mapping.
+    pub fn set(&mut self, lba: u32, m: Mapping) -> Mapping {
+        let old = self.get(lba);
+        let enc = match m {
+            Mapping::Unmapped => UNMAPPED,
+            Mapping::Data { unit, slot } => unit * self.slots_per_unit + slot,
+            Mapping::Trimmed { unit, slot } => (unit * self.slots_per_unit + slot) | TRIM_BIT,
+        };
+        debug_assert!(m == Mapping::Unmapped || enc & !TRIM_BIT < TRIM_BIT - 1);
+        if let Some(e) = self.entries.get_mut(lba as usize) {
+            *e = enc;
+        }
+        old
+    }
+
+    /// Every mapped (lba, mapping) pair, in lba order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, Mapping)> + '_ {
+        (0..self.len())
+            .map(move |lba| (lba, self.get(lba)))
+            .filter(|(_, m)| *m != Mapping::Unmapped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_data_trim_and_unmapped() {
+        let mut m: BlockMap<16> = BlockMap::new(10, 7);
+        assert_eq!(m.get(3), Mapping::Unmapped);
+        assert_eq!(
+            m.set(3, Mapping::Data { unit: 2, slot: 6 }),
+            Mapping::Unmapped
+        );
+        assert_eq!(m.get(3), Mapping::Data { unit: 2, slot: 6 });
+        assert_eq!(
+            m.set(3, Mapping::Trimmed { unit: 5, slot: 0 }),
+            Mapping::Data { unit: 2, slot: 6 }
+        );
+        assert_eq!(m.get(3), Mapping::Trimmed { unit: 5, slot: 0 });
+        assert_eq!(m.iter().count(), 1);
+        assert_eq!(m.get(99), Mapping::Unmapped);
+    }
+}

@@ -1,0 +1,364 @@
+//! Format and mount: create a volume on a region, and rebuild all RAM state (map, unit
+//! table, sequence counter, epoch) from flash alone, then settle the log tail.
+//!
+//! Mount trusts nothing it has not checked: headers and records need magic/kind and CRC,
+//! units from another epoch or geometry are ignored, a unit is only ever appended to again
+//! if it is free (header A and nothing else), and the newest record (the one a power cut
+//! may have left weakly programmed) is copied and followed by a marker.
+
+use embedded_storage::nor_flash::NorFlash;
+use heapless::Vec;
+
+use crate::error::Error;
+use crate::geometry::{Config, Geometry};
+use crate::layout::FORMAT_VERSION;
+use crate::layout::{
+    HeaderKind, HeaderRead, RecordKind, RecordRead, SlotRecord, Stream, UnitHeader,
+};
+use crate::map::Mapping;
+use crate::units::UnitState;
+use crate::volume::{Ftl, Res, Source};
+
+/// Gap left in the sequence counter at mount: a record whose program was cut may read as
+/// invalid now and valid later; its number must never be handed out again.
+const SEQ_MARGIN: u64 = 16;
+/// Wear placeholder while mounting, for units whose header was lost.
+const WEAR_UNKNOWN: u32 = u32::MAX;
+
+/// The newest valid record seen during the scan.
+#[derive(Clone, Copy)]
+struct Tail {
+    unit: u32,
+    slot: u32,
+    rec: SlotRecord,
+}
+
+impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
+    /// Create an empty volume on the region, erasing every unit. Wear counters of a previous
+    /// cowftl volume with the same geometry are carried over. A power cut during format
+    /// leaves a region that mounts as an empty volume or reports `Blank`/`NotFormatted`.
+    pub fn format(flash: F, cfg: Config) -> Res<Self, F> {
+        let geo = Self::geometry_for(&flash, &cfg)?;
+        let mut ftl = Self::empty(flash, cfg, geo);
+        ftl.survey_before_format()?;
+        let mut usable = 0;
+        for unit in 0..geo.unit_count {
+            if ftl.format_unit(unit)? {
+                usable += 1;
+            }
+        }
+        if usable < 2 {
+            return Err(Error::NoSpace);
+        }
+        if ftl.units.retired() > geo.spare_units() {
+            ftl.read_only = true;
+        }
+        Ok(ftl)
+    }
+
+    /// Mount an existing volume. Blank, foreign or incompatible regions are errors; nothing
+    /// is ever formatted implicitly.
+    pub fn mount(flash: F, cfg: Config) -> Res<Self, F> {
+        let geo = Self::geometry_for(&flash, &cfg)?;
+        let mut ftl = Self::empty(flash, cfg, geo);
+        let tail = ftl.scan()?;
+        ftl.settle_tail(tail)?;
+        Ok(ftl)
+    }
+
+    /// Mount, or format if (and only if) the region is completely blank.
+    pub fn mount_or_format(mut flash: F, cfg: Config) -> Res<Self, F> {
+        let geo = Self::geometry_for(&flash, &cfg)?;
+        let blank = {
+            let mut probe = Ftl::<&mut F, U, B>::empty(&mut flash, cfg, geo);
+            let len = geo.region_len;
+            probe.is_blank(geo.region_offset, len)?
+        };
+        if blank {
+            Self::format(flash, cfg)
+        } else {
+            Self::mount(flash, cfg)
+        }
+    }
+
+    /// Read old headers: keep wear counters of a same-geometry volume, pick a new epoch and a
+    /// sequence start above everything on flash, and announce the format in a free unit's
+    /// header B (so a cut right after this point mounts as the new, empty volume).
+    fn survey_before_format(&mut self) -> Res<(), F> {
+        let mut best: Option<UnitHeader> = None;
+        let mut announce = None;
+        for unit in 0..self.geo.unit_count {
+            let a = self.read_header(unit, 0)?;
+            let b = self.read_header(unit, 1)?;
+            for h in [a, b] {
+                if let HeaderRead::Valid(h) = h {
+                    if best.is_none_or(|x| h.seq > x.seq) {
+                        best = Some(h);
+                    }
+                    if self.same_geometry(&h) {
+                        self.units.get_mut(unit).wear = h.wear;
+                    }
+                }
+            }
+            if let (HeaderRead::Valid(h), HeaderRead::Erased) = (a, b) {
+                if self.same_geometry(&h) && announce.is_none() {
+                    announce = Some(unit);
+                }
+            }
+        }
+        if let Some(h) = best {
+            self.epoch = h.epoch.wrapping_add(1);
+            self.next_seq = h.seq.saturating_add(SEQ_MARGIN);
+        }
+        if let (Some(unit), false) = (announce, self.geo.no_erase) {
+            // Best effort: a failure here only loses the announcement.
+            let _ = self.write_header(unit, HeaderKind::Opened, 0);
+        }
+        Ok(())
+    }
+
+    /// Erase (unless write-once) and write header A. `Ok(false)`: the unit is unusable.
+    fn format_unit(&mut self, unit: u32) -> Res<bool, F> {
+        if !self.geo.no_erase {
+            // No intent needed: a cut erase during format leaves a unit of the old epoch.
+            self.units.get_mut(unit).wear += 1;
+            if self.erase_raw(unit).is_err() {
+                self.retire(unit)?;
+                return Ok(false);
+            }
+        }
+        let (start, len) = (self.geo.unit_addr(unit), self.geo.unit_size);
+        if !self.is_blank(start, len)? {
+            if self.geo.no_erase {
+                self.units.get_mut(unit).state = UnitState::Dirty;
+            } else {
+                self.retire(unit)?;
+            }
+            return Ok(false);
+        }
+        if self.write_header(unit, HeaderKind::Erased, 0).is_err() {
+            self.retire(unit)?;
+            return Ok(false);
+        }
+        let info = self.units.get_mut(unit);
+        info.state = UnitState::Free { verified: true };
+        info.used = 0;
+        info.valid = 0;
+        Ok(true)
+    }
+
+    fn same_geometry(&self, h: &UnitHeader) -> bool {
+        h.version == FORMAT_VERSION
+            && h.unit_size == self.geo.unit_size
+            && h.unit_count as u32 == self.geo.unit_count
+            && h.block_shift as u32 == self.geo.block_size.trailing_zeros()
+    }
+
+    /// A header that belongs to the volume being mounted.
+    fn ours(&self, h: HeaderRead) -> Option<UnitHeader> {
+        match h {
+            HeaderRead::Valid(h) if h.epoch == self.epoch && self.same_geometry(&h) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// Rebuild the RAM state. Returns the newest record found.
+    fn scan(&mut self) -> Res<Option<Tail>, F> {
+        let newest = self.newest_header()?;
+        let Some(newest) = newest else {
+            let (start, len) = (self.geo.region_offset, self.geo.region_len);
+            return Err(if self.is_blank(start, len)? {
+                Error::Blank
+            } else {
+                Error::NotFormatted
+            });
+        };
+        if newest.version != FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion(newest.version));
+        }
+        if !self.same_geometry(&newest) {
+            return Err(Error::Incompatible);
+        }
+        self.epoch = newest.epoch;
+        let mut max_seq = newest.seq;
+        let mut tail: Option<Tail> = None;
+        let mut doomed: Vec<u16, U> = Vec::new();
+        for unit in 0..self.geo.unit_count {
+            let a_raw = self.read_header(unit, 0)?;
+            let a = self.ours(a_raw);
+            let b_raw = self.read_header(unit, 1)?;
+            let b = self.ours(b_raw);
+            let wear = a.or(b).map_or(WEAR_UNKNOWN, |h| h.wear);
+            let info = self.units.get_mut(unit);
+            info.wear = wear;
+            info.state = UnitState::Dirty;
+            if a.is_none() && b.is_none() {
+                continue;
+            }
+            let used = self.scan_table(unit, &mut max_seq, &mut tail, &mut doomed)?;
+            let info = self.units.get_mut(unit);
+            info.used = used;
+            info.state = if used == 0 && a.is_some() && b_raw == HeaderRead::Erased {
+                UnitState::Free { verified: false }
+            } else if used == 0 {
+                UnitState::Dirty
+            } else {
+                UnitState::Sealed
+            };
+        }
+        for &unit in doomed.iter() {
+            let info = self.units.get_mut(unit as u32);
+            if matches!(info.state, UnitState::Free { .. }) {
+                info.state = UnitState::Dirty;
+            }
+        }
+        self.finish_scan(max_seq);
+        Ok(tail)
+    }
+
+    /// The valid header with the highest sequence number anywhere in the region.
+    fn newest_header(&mut self) -> Res<Option<UnitHeader>, F> {
+        let mut best: Option<UnitHeader> = None;
+        for unit in 0..self.geo.unit_count {
+            for which in 0..2 {
+                if let HeaderRead::Valid(h) = self.read_header(unit, which)? {
+                    if best.is_none_or(|x| h.seq > x.seq) {
+                        best = Some(h);
+                    }
+                }
+            }
+        }
+        Ok(best)
+    }
+
+    /// Read one unit's record table into the map. Returns the number of slots used.
+    fn scan_table(
+        &mut self,
+        unit: u32,
+        max_seq: &mut u64,
+        tail: &mut Option<Tail>,
+        doomed: &mut Vec<u16, U>,
+    ) -> Res<u16, F> {
+        let mut used = 0u16;
+        for slot in 0..self.geo.slots_per_unit {
+            let rec = match self.read_record(unit, slot)? {
+                RecordRead::Erased => continue,
+                RecordRead::Invalid => {
+                    used = slot as u16 + 1;
+                    continue;
+                }
+                RecordRead::Valid(r) => r,
+            };
+            used = slot as u16 + 1;
+            *max_seq = (*max_seq).max(rec.version);
+            if tail.is_none_or(|t| rec.version > t.rec.version) {
+                *tail = Some(Tail { unit, slot, rec });
+            }
+            match rec.kind {
+                RecordKind::Data | RecordKind::Trim if rec.lba < self.geo.block_count => {
+                    self.resolve(unit, slot, &rec)?;
+                }
+                RecordKind::EraseIntent if rec.lba < self.geo.unit_count => {
+                    if self.intent_dooms(rec.lba, rec.version)?
+                        && !doomed.contains(&(rec.lba as u16))
+                    {
+                        // Cannot overflow: at most one entry per unit.
+                        let _ = doomed.push(rec.lba as u16);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(used)
+    }
+
+    /// An erase intent newer than the unit's header A means that erase never completed.
+    fn intent_dooms(&mut self, unit: u32, version: u64) -> Res<bool, F> {
+        let a = self.read_header(unit, 0)?;
+        Ok(match self.ours(a) {
+            Some(a) => a.seq < version,
+            None => false,
+        })
+    }
+
+    /// Keep the newer of the current mapping and the record at (unit, slot).
+    fn resolve(&mut self, unit: u32, slot: u32, rec: &SlotRecord) -> Res<(), F> {
+        if let Some((cu, cs)) = self.map.get(rec.lba).location() {
+            if let RecordRead::Valid(cur) = self.read_record(cu, cs)? {
+                if cur.version >= rec.version {
+                    return Ok(());
+                }
+            }
+        }
+        let m = match rec.kind {
+            RecordKind::Trim => Mapping::Trimmed { unit, slot },
+            _ => Mapping::Data { unit, slot },
+        };
+        self.map.set(rec.lba, m);
+        Ok(())
+    }
+
+    /// Valid counts from the map, estimated wear for units whose header was lost, counter.
+    fn finish_scan(&mut self, max_seq: u64) {
+        for (_, m) in self.map.iter() {
+            if let Some((u, _)) = m.location() {
+                self.units.get_mut(u).valid += 1;
+            }
+        }
+        let known: u64 = self
+            .units
+            .iter()
+            .filter(|(_, u)| u.wear != WEAR_UNKNOWN)
+            .map(|(_, u)| u.wear as u64)
+            .sum();
+        let n = self.units.count(|u| u.wear != WEAR_UNKNOWN) as u64;
+        let mean = if n == 0 { 0 } else { (known / n) as u32 };
+        for unit in 0..self.geo.unit_count {
+            let info = self.units.get_mut(unit);
+            if info.wear == WEAR_UNKNOWN {
+                info.wear = mean;
+            }
+        }
+        self.next_seq = max_seq.saturating_add(SEQ_MARGIN);
+    }
+
+    /// The newest record may be a weak program (reads valid now, maybe not later). Copy it
+    /// to a fresh slot and write a marker after the copy, so the next mount sees a settled
+    /// tail and the state this mount shows can never roll back.
+    fn settle_tail(&mut self, tail: Option<Tail>) -> Res<(), F> {
+        let Some(t) = tail else { return Ok(()) };
+        if !matches!(t.rec.kind, RecordKind::Data | RecordKind::Trim) || self.read_only {
+            return Ok(());
+        }
+        let result = self
+            .relocate_slot(t.unit, t.slot)
+            .and_then(|_| self.append(Stream::Gc, RecordKind::Marker, u32::MAX, Source::None, 0));
+        match result {
+            Ok(_) => {
+                self.counters.tail_copies += 1;
+                Ok(())
+            }
+            // A full write-once part or an exhausted reserve: the volume stays readable.
+            Err(Error::NoSpace) | Err(Error::ReadOnly) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Geometry is also exposed for tools that want to plan a region without a flash.
+pub fn plan<F: NorFlash>(
+    cfg: &Config,
+    capacity: usize,
+    max_units: usize,
+    max_blocks: usize,
+) -> Result<Geometry, crate::ConfigError> {
+    Geometry::new(
+        cfg,
+        capacity,
+        F::READ_SIZE,
+        F::WRITE_SIZE,
+        F::ERASE_SIZE,
+        max_units,
+        max_blocks,
+    )
+}
