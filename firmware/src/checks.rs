@@ -1,0 +1,509 @@
+//! The FTL's on-target checks, generic over the flash, shared by the QEMU test binary
+//! (`src/bin/qemu_tests.rs`, over [`TestFlash`]) and the board self-test (`src/main.rs`, over the
+//! STM32 internal flash). Every check returns `Err(what)` instead of panicking, after logging
+//! the FTL error that caused it.
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use cowftl::{Config, Error, Ftl};
+use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
+
+use crate::log;
+use crate::ramflash::RamFlash;
+
+/// What a failed check reports.
+pub type Fail = &'static str;
+pub type CheckResult = Result<(), Fail>;
+
+/// Bound on flash error types so both log back ends can print them.
+#[cfg(feature = "board")]
+pub trait Loggable: core::fmt::Debug + defmt::Format {}
+#[cfg(feature = "board")]
+impl<T: core::fmt::Debug + defmt::Format> Loggable for T {}
+#[cfg(not(feature = "board"))]
+pub trait Loggable: core::fmt::Debug {}
+#[cfg(not(feature = "board"))]
+impl<T: core::fmt::Debug> Loggable for T {}
+
+/// Logical block size used everywhere here (the FTL default).
+pub const BS: usize = 512;
+
+// ---------------------------------------------------------------------------------------------
+// QEMU geometry: the same as the NUCLEO-L476RG FTL region (256 KiB of 2 KiB pages with 8-byte
+// ECC words) -> 16 units of 16 KiB, 30 slots each, 359 blocks with the default 4 reserve units.
+pub const Q_WRITE: usize = 8;
+pub const Q_ERASE: usize = 2048;
+pub const Q_BYTES: usize = 256 * 1024;
+pub const Q_UNITS: usize = 16;
+pub const Q_BLOCKS: usize = 360;
+
+pub type TestFlash = RamFlash<'static, Q_WRITE, Q_ERASE>;
+pub type TestFtl<'a> = Ftl<&'a mut TestFlash, Q_UNITS, Q_BLOCKS>;
+
+static TAKEN: AtomicBool = AtomicBool::new(false);
+static mut DATA: [u8; Q_BYTES] = [0xFF; Q_BYTES];
+static mut PROGRAMMED: [u32; Q_BYTES / Q_WRITE / 32] = [0; Q_BYTES / Q_WRITE / 32];
+static mut WEAR: [u32; Q_BYTES / Q_ERASE] = [0; Q_BYTES / Q_ERASE];
+
+/// The single RAM test flash (blank). Panics if taken twice.
+pub fn take_test_flash() -> TestFlash {
+    assert!(
+        !TAKEN.swap(true, Ordering::SeqCst),
+        "test flash taken twice"
+    );
+    // SAFETY: guarded by TAKEN, so these are the only references ever made to the buffers.
+    unsafe {
+        RamFlash::new(
+            &mut *core::ptr::addr_of_mut!(DATA),
+            &mut *core::ptr::addr_of_mut!(PROGRAMMED),
+            &mut *core::ptr::addr_of_mut!(WEAR),
+        )
+    }
+}
+
+/// Log the RAM the FTL state takes for the QEMU / NUCLEO-L476RG geometry.
+pub fn report_ram() {
+    let ftl = core::mem::size_of::<TestFtl<'static>>();
+    let flash = core::mem::size_of::<&mut TestFlash>();
+    log!(
+        "RAM: size_of::<Ftl<_, {}, {}>>() = {} bytes ({} without the flash handle); geometry 256 KiB region, 16 units x 16 KiB, 512-B blocks",
+        Q_UNITS,
+        Q_BLOCKS,
+        ftl,
+        ftl - flash
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// Deterministic contents for (block, generation): never all-equal, differs per block/generation.
+pub fn pattern(lba: u32, generation: u32, buf: &mut [u8]) {
+    let mut x = lba.wrapping_mul(0x9E37_79B9) ^ generation.wrapping_mul(0x85EB_CA6B) ^ 0xA5A5_5A5A;
+    for chunk in buf.chunks_mut(4) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let b = x.to_le_bytes();
+        chunk.copy_from_slice(&b[..chunk.len()]);
+    }
+    buf[..4].copy_from_slice(&lba.to_le_bytes());
+    buf[4..8].copy_from_slice(&generation.to_le_bytes());
+}
+
+/// Turn an FTL error into a logged failure.
+pub fn ok<T, E: Loggable>(r: Result<T, Error<E>>, what: Fail) -> Result<T, Fail> {
+    r.map_err(|e| {
+        log!("  {}: {}", what, e);
+        what
+    })
+}
+
+pub fn ensure(cond: bool, what: Fail) -> CheckResult {
+    if cond {
+        Ok(())
+    } else {
+        log!("  check failed: {}", what);
+        Err(what)
+    }
+}
+
+/// Read `lba` and compare with `pattern(lba, generation)`; generation `None` means zeros.
+pub fn verify<F, const U: usize, const B: usize>(
+    ftl: &mut Ftl<F, U, B>,
+    lba: u32,
+    generation: Option<u32>,
+) -> CheckResult
+where
+    F: NorFlash,
+    F::Error: Loggable,
+{
+    let mut want = [0u8; BS];
+    let mut got = [0u8; BS];
+    if let Some(g) = generation {
+        pattern(lba, g, &mut want);
+    }
+    ok(ftl.read(lba, &mut got), "read")?;
+    if want != got {
+        log!(
+            "  block {} differs (expected generation {})",
+            lba,
+            generation.unwrap_or(0)
+        );
+        return Err("read back wrong data");
+    }
+    Ok(())
+}
+
+pub fn write_gen<F, const U: usize, const B: usize>(
+    ftl: &mut Ftl<F, U, B>,
+    lba: u32,
+    generation: u32,
+) -> CheckResult
+where
+    F: NorFlash,
+    F::Error: Loggable,
+{
+    let mut buf = [0u8; BS];
+    pattern(lba, generation, &mut buf);
+    ok(ftl.write(lba, &buf), "write")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks over a slice of a mounted volume (used on the board and on QEMU)
+
+/// Write/read/overwrite/trim over `first..first+count`, then enough overwrite rounds to force
+/// garbage collection. Leaves the slice trimmed. Needs `count >= 8`.
+pub fn slice_selftest<F, const U: usize, const B: usize>(
+    ftl: &mut Ftl<F, U, B>,
+    first: u32,
+    count: u32,
+) -> CheckResult
+where
+    F: NorFlash,
+    F::Error: Loggable,
+{
+    ensure(
+        count >= 8 && first + count <= ftl.block_count(),
+        "slice out of range",
+    )?;
+    let end = first + count;
+    // write + read
+    for lba in first..end {
+        write_gen(ftl, lba, 1)?;
+    }
+    for lba in first..end {
+        verify(ftl, lba, Some(1))?;
+    }
+    // overwrite every other block, trim every fourth
+    for lba in (first..end).step_by(2) {
+        write_gen(ftl, lba, 2)?;
+    }
+    for lba in (first..end).step_by(4) {
+        ok(ftl.trim(lba), "trim")?;
+    }
+    for lba in first..end {
+        let i = lba - first;
+        let want = if i % 4 == 0 {
+            None
+        } else if i % 2 == 0 {
+            Some(2)
+        } else {
+            Some(1)
+        };
+        verify(ftl, lba, want)?;
+    }
+    // GC: overwrite the slice until the volume has been rewritten more than once over.
+    let victims0 = ftl.stats().counters.gc_victims;
+    let slots = ftl.geometry().slots_per_unit * ftl.geometry().unit_count;
+    let rounds = (2 * slots).div_ceil(count) + 1;
+    for r in 0..rounds {
+        for lba in first..end {
+            write_gen(ftl, lba, 10 + r)?;
+        }
+    }
+    ensure(ftl.stats().counters.gc_victims > victims0, "GC never ran")?;
+    for lba in first..end {
+        verify(ftl, lba, Some(10 + rounds - 1))?;
+    }
+    for lba in first..end {
+        ok(ftl.trim(lba), "trim")?;
+        verify(ftl, lba, None)?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// QEMU tests: each gets the blank-or-used RAM flash and formats it first.
+
+pub type QemuTest = fn(&mut TestFlash) -> CheckResult;
+
+pub const QEMU_TESTS: &[(&str, QemuTest)] = &[
+    ("ramflash_ecc_rules", ramflash_ecc_rules),
+    ("format_mount", format_mount),
+    ("write_read_trim_gc", write_read_trim_gc),
+    ("remount", remount),
+    ("wear_levelling", wear_levelling),
+    ("power_cut_recover", power_cut_recover),
+];
+
+fn cfg() -> Config {
+    Config::new(0, Q_BYTES as u32)
+}
+
+fn fresh(flash: &mut TestFlash, cfg: &Config) -> CheckResult {
+    flash.power_on();
+    ok(TestFtl::format(flash, *cfg), "format").map(drop)
+}
+
+fn mount<'a>(flash: &'a mut TestFlash, cfg: Config) -> Result<TestFtl<'a>, Fail> {
+    ok(TestFtl::mount(flash, cfg), "mount")
+}
+
+/// The harness itself: the RAM flash enforces the L476 rules and cuts like it should.
+fn ramflash_ecc_rules(flash: &mut TestFlash) -> CheckResult {
+    use crate::ramflash::RamFlashError as E;
+    let mut buf = [0u8; 16];
+    ensure(flash.erase(0, Q_ERASE as u32).is_ok(), "erase")?;
+    ensure(flash.write(0, &[0xF0; 8]).is_ok(), "first program")?;
+    ensure(
+        flash.write(0, &[0x00; 8]) == Err(E::DoubleProgram),
+        "second program accepted",
+    )?;
+    ensure(
+        flash.write(8, &[0x00; 4]) == Err(E::NotAligned),
+        "unaligned program accepted",
+    )?;
+    ensure(
+        flash.write(8, &[0x00; 8]).is_ok(),
+        "program of the next word",
+    )?;
+    ensure(flash.erase(0, Q_ERASE as u32).is_ok(), "erase")?;
+    ensure(flash.write(0, &[0x0F; 8]).is_ok(), "program after erase")?;
+    // 0 -> 1 on a fresh word is impossible to express (erased = 0xFF), so program, erase the
+    // bookkeeping by hand and try to set bits back.
+    ensure(flash.erase(0, Q_ERASE as u32).is_ok(), "erase")?;
+    flash.image()[16..24].fill(0x00); // word 2 holds zeros but is not marked programmed
+    ensure(
+        flash.write(16, &[0xFF; 8]) == Err(E::ZeroToOne),
+        "0->1 program accepted",
+    )?;
+    // power cut in the middle of a 2-word program: word 0 whole, word 1 half programmed.
+    ensure(flash.erase(0, Q_ERASE as u32).is_ok(), "erase")?;
+    flash.cut_after(0);
+    ensure(
+        flash.write(0, &[0x00; 16]) == Err(E::PowerCut),
+        "cut program did not fail",
+    )?;
+    ensure(
+        flash.read(0, &mut buf).is_err() || flash.is_cut(),
+        "flash alive after cut",
+    )?;
+    flash.power_on();
+    ensure(flash.read(0, &mut buf).is_ok(), "read")?;
+    ensure(
+        buf[..12] == [0; 12] && buf[12..] == [0xFF; 4],
+        "cut did not leave a half word",
+    )?;
+    ensure(
+        flash.write(8, &[0x00; 8]) == Err(E::DoubleProgram),
+        "half word reprogrammable",
+    )?;
+    flash.violations = 0; // the violations above were intended
+    flash.erase(0, Q_BYTES as u32).map_err(|_| "erase all")?;
+    Ok(())
+}
+
+fn format_mount(flash: &mut TestFlash) -> CheckResult {
+    let cfg = cfg();
+    flash.erase(0, Q_BYTES as u32).map_err(|_| "erase all")?;
+    // a blank region does not mount
+    ensure(
+        matches!(TestFtl::mount(&mut *flash, cfg), Err(Error::Blank)),
+        "blank region mounted",
+    )?;
+    fresh(flash, &cfg)?;
+    let mut ftl = mount(flash, cfg)?;
+    log!(
+        "  {} blocks of {} B, {} units of {} B, {} slots/unit",
+        ftl.block_count(),
+        ftl.block_size(),
+        ftl.geometry().unit_count,
+        ftl.geometry().unit_size,
+        ftl.geometry().slots_per_unit
+    );
+    ensure(
+        ftl.block_count() as usize <= Q_BLOCKS && ftl.block_count() > 300,
+        "block count",
+    )?;
+    verify(&mut ftl, 0, None)?;
+    let last = ftl.block_count() - 1;
+    verify(&mut ftl, last, None)?;
+    let mut buf = [0u8; BS];
+    ensure(
+        matches!(
+            ftl.read(ftl.block_count(), &mut buf),
+            Err(Error::OutOfRange)
+        ),
+        "out-of-range read accepted",
+    )?;
+    Ok(())
+}
+
+fn write_read_trim_gc(flash: &mut TestFlash) -> CheckResult {
+    let cfg = cfg();
+    fresh(flash, &cfg)?;
+    let mut ftl = mount(flash, cfg)?;
+    // cold data that must survive the GC the slice test causes
+    for lba in 200..300 {
+        write_gen(&mut ftl, lba, 7)?;
+    }
+    slice_selftest(&mut ftl, 0, 64)?;
+    for lba in 200..300 {
+        verify(&mut ftl, lba, Some(7))?;
+    }
+    let s = ftl.stats();
+    log!(
+        "  host writes {}, programmed {} B, erases {}, GC victims {}, relocations {}",
+        s.counters.host_writes,
+        s.counters.bytes_programmed,
+        s.counters.erases,
+        s.counters.gc_victims,
+        s.counters.relocations
+    );
+    Ok(())
+}
+
+fn remount(flash: &mut TestFlash) -> CheckResult {
+    let cfg = cfg();
+    fresh(flash, &cfg)?;
+    let n;
+    {
+        let mut ftl = mount(&mut *flash, cfg)?;
+        n = ftl.block_count();
+        for lba in 0..n {
+            write_gen(&mut ftl, lba, 1)?;
+        }
+        for lba in (0..n).step_by(3) {
+            write_gen(&mut ftl, lba, 2)?;
+        }
+        for lba in (1..n).step_by(5) {
+            ok(ftl.trim(lba), "trim")?;
+        }
+    }
+    for round in 0..3 {
+        let mut ftl = mount(&mut *flash, cfg)?;
+        ensure(ftl.block_count() == n, "block count changed")?;
+        for lba in 0..n {
+            let want = if lba % 5 == 1 {
+                None
+            } else if lba % 3 == 0 {
+                Some(2)
+            } else {
+                Some(1)
+            };
+            verify(&mut ftl, lba, want)?;
+        }
+        // and it still takes writes after each remount
+        write_gen(&mut ftl, 3 * round, 2)?;
+    }
+    Ok(())
+}
+
+fn wear_levelling(flash: &mut TestFlash) -> CheckResult {
+    let mut cfg = cfg();
+    cfg.static_wl_threshold = 4;
+    fresh(flash, &cfg)?;
+    let mut ftl = mount(&mut *flash, cfg)?;
+    let n = ftl.block_count();
+    // 70% cold data written once, then hammer 8 hot blocks
+    let cold = n * 7 / 10;
+    for lba in 0..cold {
+        write_gen(&mut ftl, lba, 1)?;
+    }
+    let hot = cold..cold + 8;
+    for r in 0..1500u32 {
+        for lba in hot.clone() {
+            write_gen(&mut ftl, lba, 100 + r)?;
+        }
+    }
+    for lba in 0..cold {
+        verify(&mut ftl, lba, Some(1))?;
+    }
+    let s = ftl.stats();
+    drop(ftl);
+    let (min, max) = flash.wear_spread();
+    log!(
+        "  erases {}, static WL moves {}, wear min {} max {} (FTL: {}..{}, threshold {})",
+        s.counters.erases,
+        s.counters.wl_moves,
+        min,
+        max,
+        s.wear.min,
+        s.wear.max,
+        cfg.static_wl_threshold
+    );
+    ensure(
+        s.counters.wl_moves > 0,
+        "static wear levelling never moved cold data",
+    )?;
+    // erase-page counts: every page of a unit is erased together
+    ensure(
+        max - min <= 2 * cfg.static_wl_threshold + 2,
+        "wear spread too wide",
+    )?;
+    Ok(())
+}
+
+/// Cut the power after every possible number of flash operations during a sequence of
+/// overwrites (which includes GC), remount, and check each block holds its old or new value
+/// and every acknowledged write survived.
+fn power_cut_recover(flash: &mut TestFlash) -> CheckResult {
+    let cfg = cfg();
+    let mut cuts = 0u32;
+    let mut n = 0u32;
+    loop {
+        // baseline: volume nearly full of generation 1, so that the writes below need GC
+        fresh(flash, &cfg)?;
+        let blocks;
+        {
+            let mut ftl = mount(&mut *flash, cfg)?;
+            blocks = ftl.block_count();
+            for lba in 0..blocks {
+                write_gen(&mut ftl, lba, 1)?;
+            }
+        }
+        // the operation sequence under test: 40 overwrites of a stride of blocks
+        let mut acked = 0u32;
+        // the cut counter also runs through the mount (which may copy the log tail)
+        flash.cut_after(n);
+        if let Ok(mut ftl) = TestFtl::mount(&mut *flash, cfg) {
+            for i in 0..40u32 {
+                let lba = (i * 37) % blocks;
+                let mut buf = [0u8; BS];
+                pattern(lba, 2, &mut buf);
+                if ftl.write(lba, &buf).is_err() {
+                    break;
+                }
+                acked += 1;
+            }
+        }
+        let cut_hit = flash.is_cut();
+        ensure(cut_hit || acked == 40, "write failed without a power cut")?;
+        flash.power_on();
+        let mut ftl = mount(&mut *flash, cfg)?;
+        for i in 0..40u32 {
+            let lba = (i * 37) % blocks;
+            let mut got = [0u8; BS];
+            ok(ftl.read(lba, &mut got), "read after cut")?;
+            let mut old = [0u8; BS];
+            let mut new = [0u8; BS];
+            pattern(lba, 1, &mut old);
+            pattern(lba, 2, &mut new);
+            if i < acked {
+                ensure(got == new, "acknowledged write lost")?;
+            } else if i == acked {
+                ensure(got == old || got == new, "torn write")?;
+            } else {
+                ensure(got == old, "write appeared that was never issued")?;
+            }
+        }
+        // the rest of the volume is untouched
+        for lba in (0..blocks).step_by(7) {
+            if (0..40u32).any(|i| (i * 37) % blocks == lba) {
+                continue;
+            }
+            verify(&mut ftl, lba, Some(1))?;
+        }
+        // and the volume works again
+        write_gen(&mut ftl, 1, 3)?;
+        verify(&mut ftl, 1, Some(3))?;
+        if !cut_hit {
+            break;
+        }
+        cuts += 1;
+        n += 1;
+    }
+    log!("  {} cut points checked, all recovered", cuts);
+    ensure(cuts > 40, "too few cut points")?;
+    Ok(())
+}
