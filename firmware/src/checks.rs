@@ -40,7 +40,7 @@ pub type TestFlash = RamFlash<'static, Q_WRITE, Q_ERASE>;
 pub type TestFtl<'a> = Ftl<&'a mut TestFlash, Q_UNITS, Q_BLOCKS>;
 
 static TAKEN: AtomicBool = AtomicBool::new(false);
-static mut DATA: [u8; Q_BYTES] = [0xFF; Q_BYTES];
+static mut DATA: [u8; Q_BYTES] = [0; Q_BYTES];
 static mut PROGRAMMED: [u32; Q_BYTES / Q_WRITE / 32] = [0; Q_BYTES / Q_WRITE / 32];
 static mut WEAR: [u32; Q_BYTES / Q_ERASE] = [0; Q_BYTES / Q_ERASE];
 
@@ -183,9 +183,9 @@ where
     }
     for lba in first..end {
         let i = lba - first;
-        let want = if i % 4 == 0 {
+        let want = if i.is_multiple_of(4) {
             None
-        } else if i % 2 == 0 {
+        } else if i.is_multiple_of(2) {
             Some(2)
         } else {
             Some(1)

@@ -64,7 +64,7 @@ pub struct RamFlash<'a, const W: usize, const E: usize> {
 impl<'a, const W: usize, const E: usize> RamFlash<'a, W, E> {
     /// A blank (erased, all 0xFF) flash over the given buffers.
     pub fn new(data: &'a mut [u8], programmed: &'a mut [u32], wear: &'a mut [u32]) -> Self {
-        assert!(W > 0 && E % W == 0 && data.len() % E == 0);
+        assert!(W > 0 && E.is_multiple_of(W) && data.len().is_multiple_of(E));
         assert!(programmed.len() * 32 >= data.len() / W);
         assert!(wear.len() >= data.len() / E);
         data.fill(0xFF);
@@ -183,7 +183,7 @@ impl<const W: usize, const E: usize> NorFlash for RamFlash<'_, W, E> {
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
         let start = offset as usize;
-        if start % W != 0 || bytes.len() % W != 0 {
+        if !start.is_multiple_of(W) || !bytes.len().is_multiple_of(W) {
             return Err(self.violation(RamFlashError::NotAligned));
         }
         let end = start

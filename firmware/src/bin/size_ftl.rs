@@ -8,7 +8,7 @@ use cortex_m as _;
 use cowftl::{Config, Ftl};
 use cowftl_firmware::ramflash::RamFlash;
 
-static mut DATA: [u8; 64 * 1024] = [0xFF; 64 * 1024];
+static mut DATA: [u8; 64 * 1024] = [0; 64 * 1024];
 static mut PROG: [u32; 64 * 1024 / 8 / 32] = [0; 64 * 1024 / 8 / 32];
 static mut WEAR: [u32; 32] = [0; 32];
 
@@ -40,5 +40,7 @@ fn main() -> ! {
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
-    loop {}
+    loop {
+        cortex_m::asm::wfi();
+    }
 }
