@@ -3,6 +3,11 @@
 
 use clap::{Parser, Subcommand};
 
+mod bench;
+mod common;
+mod compare;
+mod demo;
+
 #[derive(Parser)]
 #[command(name = "cowftl", version, about = "cowftl flash translation layer: demo, benchmarks, torture, images")]
 struct Cli {
@@ -14,11 +19,21 @@ struct Cli {
 enum Command {
     // Subcommands are added here, one variant per module (demo, bench, compare, torture,
     // image, inspect). Keep each variant's arguments in its own module's `Args` struct.
+    /// Format a simulated chip, run a mixed workload, cut power mid-write, remount, verify.
+    Demo(demo::Args),
+    /// Benchmarks: write amplification, erases, wear, device/host time, mount cost, RAM.
+    Bench(bench::Args),
+    /// Same workload on cowftl, sequential-storage and littlefs2 (build with `--features peers`).
+    Compare(compare::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
-    let result: Result<(), String> = match cli.command {};
+    let result: Result<(), String> = match cli.command {
+        Command::Demo(a) => demo::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Compare(a) => compare::run(a),
+    };
     if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(1);
