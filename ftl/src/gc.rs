@@ -53,6 +53,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
 
     /// Relocate the live slots of `victim` and erase it.
     fn collect(&mut self, victim: u32) -> Res<(), F> {
+        let announce = self.worth_announcing(victim);
         self.relocate_unit(victim)?;
         if self.units.get(victim).valid != 0 {
             // A live record could not be read back: keep the unit (reads of those blocks
@@ -60,7 +61,14 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             self.retire(victim)?;
             return Ok(());
         }
-        self.erase_unit(victim)
+        self.erase_unit(victim, announce)
+    }
+
+    /// The erase-intent record costs a slot of the GC frontier. Only spend it when erasing
+    /// the unit frees at least two slots, so that every GC round still frees at least one
+    /// (the progress argument above).
+    fn worth_announcing(&self, unit: u32) -> bool {
+        (self.units.get(unit).valid as u32) + 2 <= self.geo.slots_per_unit
     }
 
     /// Static wear levelling: when the erase-count spread exceeds the threshold and the
@@ -87,12 +95,13 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             // The least-worn unit is free: dynamic wear levelling will pick it next.
             return Ok(());
         }
+        let announce = self.worth_announcing(unit);
         self.relocate_unit(unit)?;
         self.counters.wl_moves += 1;
         if self.units.get(unit).valid != 0 {
             return self.retire(unit);
         }
-        self.erase_unit(unit)
+        self.erase_unit(unit, announce)
     }
 
     /// Copy every live slot of `unit` to the GC frontier (new versions, same contents).
@@ -199,17 +208,18 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         if self.geo.no_erase {
             return Ok(false);
         }
-        self.erase_unit(unit)?;
+        self.erase_unit(unit, true)?;
         Ok(self.units.get(unit).state == UnitState::Free { verified: true })
     }
 
     /// Erase `unit`, check it reads blank, write header A with the incremented wear counter.
     /// A unit that fails any step is retired. The erase is announced by an intent record
-    /// first so that a cut erase that happens to leave the old header A is never trusted.
-    pub(crate) fn erase_unit(&mut self, unit: u32) -> Res<(), F> {
+    /// first (when `announce`) so that a cut erase that happens to leave the old header A
+    /// intact and everything else erased is not mistaken for a free unit.
+    pub(crate) fn erase_unit(&mut self, unit: u32, announce: bool) -> Res<(), F> {
         debug_assert!(!self.geo.no_erase);
         debug_assert!(self.units.get(unit).valid == 0);
-        if self.needs_intent(unit)? {
+        if announce && self.needs_intent(unit)? {
             self.log_erase_intent(unit)?;
         }
         self.units.get_mut(unit).wear += 1;

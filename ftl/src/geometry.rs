@@ -13,6 +13,10 @@ pub const CHUNK: usize = MAX_WRITE_SIZE as usize;
 /// Units needed besides the exported capacity for GC to always make progress:
 /// one for the host frontier, one for the GC frontier, one that GC can always open.
 pub const MIN_RESERVE_UNITS: u32 = 3;
+/// With exactly this reserve, host writes and GC relocations share one frontier (no
+/// hot/cold separation): the only way to run on 3-sector regions such as an STM32F411's
+/// 128 KiB sectors.
+pub const SINGLE_STREAM_RESERVE_UNITS: u32 = 2;
 /// Units smaller than this (in bytes) are grouped from several erase pages when `unit_size`
 /// is not given: per-unit overhead (2 headers) and slot rounding waste less in bigger units.
 pub const DEFAULT_MIN_UNIT_BYTES: u32 = 16 * 1024;
@@ -78,7 +82,7 @@ pub enum ConfigError {
     UnitTooSmall,
     /// Not enough units for the reserve plus at least two data units.
     TooFewUnits,
-    /// `reserve_units` is below `MIN_RESERVE_UNITS` (erasable media).
+    /// `reserve_units` is below `SINGLE_STREAM_RESERVE_UNITS` (erasable media).
     ReserveTooSmall,
     /// More units than the `MAX_UNITS` the FTL type was built with.
     TooManyUnits,
@@ -103,7 +107,7 @@ impl core::fmt::Display for ConfigError {
             }
             ConfigError::UnitTooSmall => "unit holds fewer than 2 slots",
             ConfigError::TooFewUnits => "region has too few units for the reserve",
-            ConfigError::ReserveTooSmall => "reserve_units is below the GC minimum of 3",
+            ConfigError::ReserveTooSmall => "reserve_units is below the GC minimum of 2",
             ConfigError::TooManyUnits => "unit count exceeds MAX_UNITS",
             ConfigError::TooManyBlocks => "block count exceeds MAX_BLOCKS",
         };
@@ -136,6 +140,8 @@ pub struct Geometry {
     /// Exported logical blocks.
     pub block_count: u32,
     pub no_erase: bool,
+    /// GC relocations share the host frontier (reserve of 2 units, or write-once media).
+    pub single_stream: bool,
 }
 
 const fn round_up(x: u32, to: u32) -> u32 {
@@ -200,10 +206,10 @@ impl Geometry {
         } else {
             cfg.reserve_units
         };
-        if !cfg.no_erase && reserve < MIN_RESERVE_UNITS {
+        if !cfg.no_erase && reserve < SINGLE_STREAM_RESERVE_UNITS {
             return Err(ConfigError::ReserveTooSmall);
         }
-        if unit_count < reserve + 2 {
+        if unit_count < reserve + 1 {
             return Err(ConfigError::TooFewUnits);
         }
         if unit_count as usize > max_units || unit_count > u16::MAX as u32 {
@@ -231,6 +237,7 @@ impl Geometry {
             reserve_units: reserve,
             block_count,
             no_erase: cfg.no_erase,
+            single_stream: cfg.no_erase || reserve < MIN_RESERVE_UNITS,
         };
         debug_assert!(g.data_offset + slots * bs <= unit_size);
         debug_assert!(g.data_offset % word == 0 && g.table_offset % word == 0);
@@ -262,7 +269,8 @@ impl Geometry {
 
     /// Units that may fail before the volume turns read-only.
     pub fn spare_units(&self) -> u32 {
-        self.reserve_units.saturating_sub(MIN_RESERVE_UNITS)
+        let min = if self.single_stream { SINGLE_STREAM_RESERVE_UNITS } else { MIN_RESERVE_UNITS };
+        self.reserve_units.saturating_sub(min)
     }
 
     /// Logical capacity in bytes.

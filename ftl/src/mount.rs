@@ -40,9 +40,12 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     pub fn format(flash: F, cfg: Config) -> Res<Self, F> {
         let geo = Self::geometry_for(&flash, &cfg)?;
         let mut ftl = Self::empty(flash, cfg, geo);
-        ftl.survey_before_format()?;
+        let announce = ftl.survey_before_format()?;
         let mut usable = 0;
-        for unit in 0..geo.unit_count {
+        // The unit holding the announcement is erased last: until then it marks every
+        // unit not yet reformatted as belonging to the old epoch.
+        let order = (0..geo.unit_count).filter(|&u| Some(u) != announce).chain(announce);
+        for unit in order {
             if ftl.format_unit(unit)? {
                 usable += 1;
             }
@@ -84,7 +87,8 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     /// Read old headers: keep wear counters of a same-geometry volume, pick a new epoch and a
     /// sequence start above everything on flash, and announce the format in a free unit's
     /// header B (so a cut right after this point mounts as the new, empty volume).
-    fn survey_before_format(&mut self) -> Res<(), F> {
+    /// Returns the announcing unit.
+    fn survey_before_format(&mut self) -> Res<Option<u32>, F> {
         let mut best: Option<UnitHeader> = None;
         let mut announce = None;
         for unit in 0..self.geo.unit_count {
@@ -112,9 +116,11 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         }
         if let (Some(unit), false) = (announce, self.geo.no_erase) {
             // Best effort: a failure here only loses the announcement.
-            let _ = self.write_header(unit, HeaderKind::Opened, 0);
+            if self.write_header(unit, HeaderKind::Opened, 0).is_ok() {
+                return Ok(Some(unit));
+            }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Erase (unless write-once) and write header A. `Ok(false)`: the unit is unusable.
@@ -330,8 +336,11 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         if !matches!(t.rec.kind, RecordKind::Data | RecordKind::Trim) || self.read_only {
             return Ok(());
         }
+        // Opening the GC frontier here must not eat the unit GC itself needs.
+        let needed = if self.geo.no_erase { 1 } else { 2 };
         let result = self
-            .relocate_slot(t.unit, t.slot)
+            .ensure_available(needed)
+            .and_then(|_| self.relocate_slot(t.unit, t.slot))
             .and_then(|_| self.append(Stream::Gc, RecordKind::Marker, u32::MAX, Source::None, 0));
         match result {
             Ok(_) => {

@@ -321,14 +321,24 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     }
 
     pub(crate) fn frontier(&self, stream: Stream) -> Option<u32> {
-        match stream {
+        match self.stream_of(stream) {
             Stream::Host => self.host,
             Stream::Gc => self.gc,
         }
     }
 
+    /// The stream a write really goes to: everything shares the host frontier in
+    /// single-stream mode.
+    pub(crate) fn stream_of(&self, stream: Stream) -> Stream {
+        if self.geo.single_stream {
+            Stream::Host
+        } else {
+            stream
+        }
+    }
+
     pub(crate) fn set_frontier(&mut self, stream: Stream, unit: Option<u32>) {
-        match stream {
+        match self.stream_of(stream) {
             Stream::Host => self.host = unit,
             Stream::Gc => self.gc = unit,
         }
@@ -343,9 +353,16 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             }
             self.set_frontier(stream, None);
         }
-        if stream == Stream::Host {
+        if stream == Stream::Host && !self.geo.no_erase {
             // Keep one unit back so GC can always open its frontier.
             self.ensure_available(2)?;
+            // In single-stream mode GC may have opened the shared frontier meanwhile.
+            if let Some(u) = self.frontier(stream) {
+                let info = self.units.get(u);
+                if info.state == UnitState::Open && (info.used as u32) < self.geo.slots_per_unit {
+                    return Ok(u);
+                }
+            }
         }
         self.open_unit(stream)
     }
