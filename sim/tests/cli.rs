@@ -1,0 +1,125 @@
+//! CLI tests: argument errors and the JSON shape of `bench --quick --json` / `compare --json`.
+
+use std::process::Command;
+
+fn cowftl(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cowftl"))
+        .args(args)
+        .output()
+        .expect("run cowftl")
+}
+
+#[test]
+fn argument_errors() {
+    for bad in [
+        &["frobnicate"][..],
+        &["bench", "--no-such-flag"],
+        &["demo", "--ops", "many"],
+        &["demo", "--preset", "nope"],
+        &["bench", "--size", "abc"],
+    ] {
+        let o = cowftl(bad);
+        assert!(!o.status.success(), "{bad:?} should fail");
+        assert_eq!(o.status.code(), Some(2), "clap usage error for {bad:?}");
+        assert!(!o.stderr.is_empty());
+    }
+    // Semantic errors: exit code 1 with a message.
+    for bad in [
+        &["demo", "--size", "3000"][..],
+        &["demo", "--ops", "0"],
+        &["bench", "--quick", "--passes", "0"],
+    ] {
+        let o = cowftl(bad);
+        assert_eq!(o.status.code(), Some(1), "{bad:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).starts_with("error:"),
+            "{bad:?}"
+        );
+    }
+    assert!(cowftl(&["--help"]).status.success());
+}
+
+#[test]
+fn demo_small_chip() {
+    let o = cowftl(&["demo", "--size", "64K", "--ops", "1500"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("write amplification"));
+    assert!(out.contains("hold exactly their last acknowledged contents"));
+}
+
+#[test]
+fn bench_json_shape() {
+    let o = cowftl(&[
+        "bench", "--quick", "--json", "--size", "128K", "--passes", "1",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    assert_eq!(v["quick"], true);
+    let g = &v["geometry"];
+    for k in [
+        "unit_count",
+        "slots_per_unit",
+        "block_count",
+        "block_size",
+        "ram_bytes",
+    ] {
+        assert!(g[k].as_u64().unwrap() > 0, "geometry.{k}");
+    }
+    let ws = v["workloads"].as_array().unwrap();
+    let names: Vec<&str> = ws.iter().map(|w| w["name"].as_str().unwrap()).collect();
+    for n in [
+        "seq_fill",
+        "uniform_50",
+        "uniform_80",
+        "uniform_90",
+        "hotcold_90_10_at_80",
+        "mixed_rw_50_at_80",
+        "static_cold_50",
+    ] {
+        assert!(names.contains(&n), "missing workload {n}");
+    }
+    for w in ws {
+        assert!(w["wa"].as_f64().unwrap() >= 1.0, "{w}");
+        for k in [
+            "fill_exported",
+            "fill_raw",
+            "erases_per_logical_mib",
+            "device_ns_per_op",
+            "host_ns_per_op",
+        ] {
+            assert!(w[k].is_number(), "{k}");
+        }
+        for k in ["min", "mean", "max", "spread"] {
+            assert!(w["wear"][k].is_number(), "wear.{k}");
+        }
+        for k in ["bytes_read", "device_ns", "host_ns"] {
+            assert!(w["mount"][k].is_u64(), "mount.{k}");
+        }
+    }
+    let u80 = ws.iter().find(|w| w["name"] == "uniform_80").unwrap();
+    assert!(u80["greedy_sim_wa"].as_f64().unwrap() > 1.0);
+    assert!(u80["analytic_wa"].as_f64().unwrap() > 1.0);
+    assert!(v["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["pass"].is_boolean()));
+}
+
+#[test]
+fn compare_json_shape() {
+    let o = cowftl(&["compare", "--json", "--records", "32", "--updates", "200"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows[0]["name"], "cowftl");
+    assert_eq!(rows.len(), if v["peers_built"] == true { 3 } else { 1 });
+    for r in rows {
+        assert!(r["bytes_programmed"].as_u64().unwrap() >= 32 * 512);
+    }
+}
