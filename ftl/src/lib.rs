@@ -54,8 +54,12 @@ pub mod geometry;
 pub mod layout;
 pub mod map;
 mod mount;
+pub mod storage;
 pub mod units;
 pub mod volume;
+
+#[cfg(feature = "sdmmc")]
+pub mod blockdev;
 
 pub use error::Error;
 pub use geometry::{Config, ConfigError, Geometry};

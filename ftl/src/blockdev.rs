@@ -1,0 +1,200 @@
+//! A 512-byte block device for FAT: [`FtlBlockDevice`] implements
+//! `embedded_sdmmc::BlockDevice` (embedded-sdmmc 0.10, cargo feature `sdmmc`) over the FTL, so
+//! a FAT16/FAT32 volume managed by embedded-sdmmc lives on NOR flash.
+//!
+//! # Design
+//! - `BlockDevice` methods take `&self`; the adapter keeps the [`FtlStorage`] (FTL plus its
+//!   `BS`-byte buffer) in a [`core::cell::RefCell`]. That makes it `!Sync`: use it from one
+//!   execution context (wrap it in a mutex of your choice to share it). The borrow cannot
+//!   fail: no method calls back into user code while it holds the borrow.
+//! - **Block sizes**: any FTL block size that divides 512 (64, 128, 256: each sector is
+//!   several FTL blocks, written straight from the sector, no copy) or is a multiple of 512
+//!   (1024, 2048, ...: sectors are packed into FTL blocks; a call writes each FTL block it
+//!   touches exactly once, read-modify-writing only FTL blocks the call covers partially).
+//!   Anything else, or an FTL block larger than `BS`, is rejected by [`FtlBlockDevice::new`].
+//! - **Size**: `num_blocks()` = exported bytes / 512 (rounded down).
+//! - **Power loss**: each FTL block is atomic, so a 512-byte sector is never torn when the FTL
+//!   block size is >= 512 (and is written in ascending FTL-block order below 512). FAT itself
+//!   is not transactional: a cut during a FAT update can leak clusters, but files closed
+//!   before the cut stay intact because each sector holds its old or new contents.
+//! - Errors are the FTL's [`Error`](crate::Error) wrapped in [`BlockDeviceError`] (which
+//!   implements `core::error::Error`, as embedded-sdmmc requires).
+//!
+//! RAM: `size_of::<Ftl<F, U, B>>() + BS + 8`.
+//!
+//! ```ignore
+//! use cowftl::{blockdev::FtlBlockDevice, Config, Ftl};
+//! use embedded_sdmmc::{VolumeIdx, VolumeManager};
+//! let ftl: Ftl<_, 64, 1024> = Ftl::mount(flash, Config::new(0, 512 * 1024))?;
+//! let dev: FtlBlockDevice<_, 64, 1024> = FtlBlockDevice::new(ftl).map_err(|r| r.reason)?;
+//! let vm = VolumeManager::new(dev, clock);
+//! let volume = vm.open_volume(VolumeIdx(0))?;
+//! ```
+
+use core::cell::RefCell;
+
+use embedded_sdmmc::{Block, BlockCount, BlockDevice, BlockIdx};
+use embedded_storage::nor_flash::NorFlash;
+
+use crate::error::Error;
+use crate::storage::{AdapterError, FtlStorage, Rejected};
+use crate::volume::Ftl;
+
+/// Sector size of the block device.
+pub const SECTOR: usize = Block::LEN;
+
+/// The FTL's error, made a `core::error::Error` for embedded-sdmmc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BlockDeviceError<E>(pub Error<E>);
+
+impl<E: core::fmt::Debug> core::fmt::Display for BlockDeviceError<E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl<E: core::fmt::Debug> core::error::Error for BlockDeviceError<E> {}
+
+impl<E> From<Error<E>> for BlockDeviceError<E> {
+    fn from(e: Error<E>) -> Self {
+        BlockDeviceError(e)
+    }
+}
+
+/// `embedded_sdmmc::BlockDevice` (512-byte sectors) over an [`Ftl`].
+pub struct FtlBlockDevice<F: NorFlash, const U: usize, const B: usize, const BS: usize = 512> {
+    inner: RefCell<FtlStorage<F, U, B, BS>>,
+}
+
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> core::fmt::Debug
+    for FtlBlockDevice<F, U, B, BS>
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FtlBlockDevice")
+            .field("storage", &self.inner)
+            .finish()
+    }
+}
+
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> FtlBlockDevice<F, U, B, BS> {
+    /// Wrap `ftl`. Fails (handing it back) if its block size is incompatible with 512-byte
+    /// sectors or larger than `BS`.
+    #[allow(clippy::result_large_err)] // the error hands the FTL back
+    pub fn new(ftl: Ftl<F, U, B>) -> Result<Self, Rejected<Ftl<F, U, B>>> {
+        let block_size = ftl.block_size();
+        let bs = block_size as usize;
+        if SECTOR % bs != 0 && bs % SECTOR != 0 {
+            return Err(Rejected {
+                reason: AdapterError::BlockSizeIncompatible { block_size },
+                inner: ftl,
+            });
+        }
+        let storage = FtlStorage::new(ftl)?;
+        Ok(FtlBlockDevice {
+            inner: RefCell::new(storage),
+        })
+    }
+
+    /// Unwrap: give the FTL back.
+    pub fn into_inner(self) -> Ftl<F, U, B> {
+        self.inner.into_inner().into_inner()
+    }
+
+    /// Run `f` on the FTL (statistics, trim, ...).
+    pub fn with_ftl<R>(&self, f: impl FnOnce(&mut Ftl<F, U, B>) -> R) -> R {
+        f(self.inner.borrow_mut().ftl_mut())
+    }
+
+    /// Number of 512-byte sectors exported.
+    pub fn sectors(&self) -> u32 {
+        let bytes = self.inner.borrow().capacity_bytes() / SECTOR as u64;
+        bytes.min(u32::MAX as u64) as u32
+    }
+
+    fn check(&self, start: BlockIdx, count: usize) -> Result<(), BlockDeviceError<F::Error>> {
+        if start.0 as u64 + count as u64 > self.sectors() as u64 {
+            return Err(BlockDeviceError(Error::OutOfRange));
+        }
+        Ok(())
+    }
+}
+
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> BlockDevice
+    for FtlBlockDevice<F, U, B, BS>
+where
+    F::Error: 'static,
+{
+    type Error = BlockDeviceError<F::Error>;
+
+    fn read(&self, blocks: &mut [Block], start: BlockIdx) -> Result<(), Self::Error> {
+        self.check(start, blocks.len())?;
+        let mut s = self.inner.borrow_mut();
+        let s = &mut *s;
+        let bs = s.ftl.block_size() as usize;
+        if bs <= SECTOR {
+            let per = (SECTOR / bs) as u32;
+            for (i, blk) in blocks.iter_mut().enumerate() {
+                let lba = (start.0 + i as u32) * per;
+                for (j, part) in blk.contents.chunks_exact_mut(bs).enumerate() {
+                    s.ftl.read(lba + j as u32, part)?;
+                }
+            }
+        } else {
+            let per = bs / SECTOR;
+            let mut i = 0;
+            while i < blocks.len() {
+                let sector = start.0 as usize + i;
+                let (lba, first) = (sector / per, sector % per);
+                let n = (per - first).min(blocks.len() - i);
+                let buf = &mut s.buf[..bs];
+                s.ftl.read(lba as u32, buf)?;
+                for (k, blk) in blocks[i..i + n].iter_mut().enumerate() {
+                    let at = (first + k) * SECTOR;
+                    blk.contents.copy_from_slice(&buf[at..at + SECTOR]);
+                }
+                i += n;
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&self, blocks: &[Block], start: BlockIdx) -> Result<(), Self::Error> {
+        self.check(start, blocks.len())?;
+        let mut s = self.inner.borrow_mut();
+        let s = &mut *s;
+        let bs = s.ftl.block_size() as usize;
+        if bs <= SECTOR {
+            let per = (SECTOR / bs) as u32;
+            for (i, blk) in blocks.iter().enumerate() {
+                let lba = (start.0 + i as u32) * per;
+                for (j, part) in blk.contents.chunks_exact(bs).enumerate() {
+                    s.ftl.write(lba + j as u32, part)?;
+                }
+            }
+        } else {
+            let per = bs / SECTOR;
+            let mut i = 0;
+            while i < blocks.len() {
+                let sector = start.0 as usize + i;
+                let (lba, first) = (sector / per, sector % per);
+                let n = (per - first).min(blocks.len() - i);
+                let buf = &mut s.buf[..bs];
+                if n < per {
+                    s.ftl.read(lba as u32, buf)?;
+                }
+                for (k, blk) in blocks[i..i + n].iter().enumerate() {
+                    let at = (first + k) * SECTOR;
+                    buf[at..at + SECTOR].copy_from_slice(&blk.contents);
+                }
+                s.ftl.write(lba as u32, buf)?;
+                i += n;
+            }
+        }
+        Ok(())
+    }
+
+    fn num_blocks(&self) -> Result<BlockCount, Self::Error> {
+        Ok(BlockCount(self.sectors()))
+    }
+}

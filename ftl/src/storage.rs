@@ -1,0 +1,231 @@
+//! Byte-addressed access: [`FtlStorage`] implements `embedded_storage::{ReadStorage, Storage}`
+//! over the FTL's logical blocks, so any driver written against embedded-storage's `Storage`
+//! (configuration stores, key/value crates, bootloader state) runs on NOR flash without
+//! knowing about erase units, write words or power loss.
+//!
+//! # Design
+//! - **Owns the [`Ftl`]** (like an embedded-hal driver owns its bus): build it with
+//!   [`FtlStorage::new`], get it back with [`FtlStorage::into_inner`], reach it meanwhile with
+//!   [`FtlStorage::ftl`] / [`FtlStorage::ftl_mut`] (e.g. for `trim` or `stats`). To keep using
+//!   the flash afterwards, build the FTL over `&mut flash`.
+//! - **No heap**: partial blocks are read-modify-written through one fixed buffer of `BS` bytes
+//!   stored inside the wrapper (`BS` defaults to 512). `BS` must be at least the FTL's block
+//!   size; [`FtlStorage::new`] rejects the pair otherwise and hands the FTL back.
+//!   RAM: `size_of::<Ftl<F, U, B>>() + BS`.
+//! - **Addresses**: byte `a` lives in logical block `a / block_size` at offset
+//!   `a % block_size`. [`ReadStorage::capacity`] is the exported bytes,
+//!   `block_count * block_size`. Offsets are `u32`, so at most the first 4 GiB are addressable.
+//! - **Writes**: each call writes every block it touches exactly once, in ascending order:
+//!   whole blocks straight from the caller's slice, the partial first and last blocks by
+//!   read-modify-write through the buffer. A call that returned `Ok` is durable.
+//! - **Power loss** inside a call: every block holds its old or its new contents (the FTL's
+//!   per-block atomicity), and because blocks are written in ascending order and the FTL
+//!   recovers a prefix of its operations, the new blocks form a prefix of the range.
+//!   A multi-block `write` is therefore *not* atomic as a whole.
+//! - **Erased state**: never-written (and trimmed) bytes read as `0x00`, not `0xFF`: this is
+//!   a block device, not raw NOR. There is no erase: `write` overwrites.
+//! - **Errors**: a range past the capacity is [`Error::OutOfRange`] (nothing is read or
+//!   written); everything else is the FTL's [`Error`] (e.g. `ReadOnly`, `NoSpace`, `Corrupt`).
+//!   A read never returns data that failed its CRC.
+//!
+//! ```
+//! # use embedded_storage::nor_flash::*;
+//! # struct Ram(Vec<u8>);
+//! # #[derive(Debug)] struct E;
+//! # impl NorFlashError for E { fn kind(&self) -> NorFlashErrorKind { NorFlashErrorKind::Other } }
+//! # impl ErrorType for Ram { type Error = E; }
+//! # impl ReadNorFlash for Ram { const READ_SIZE: usize = 1;
+//! #   fn read(&mut self, o: u32, b: &mut [u8]) -> Result<(), E> { b.copy_from_slice(&self.0[o as usize..o as usize + b.len()]); Ok(()) }
+//! #   fn capacity(&self) -> usize { self.0.len() } }
+//! # impl NorFlash for Ram { const WRITE_SIZE: usize = 8; const ERASE_SIZE: usize = 2048;
+//! #   fn write(&mut self, o: u32, b: &[u8]) -> Result<(), E> { for (i, x) in b.iter().enumerate() { self.0[o as usize + i] &= x; } Ok(()) }
+//! #   fn erase(&mut self, f: u32, t: u32) -> Result<(), E> { self.0[f as usize..t as usize].fill(0xFF); Ok(()) } }
+//! use cowftl::{storage::FtlStorage, Config, Ftl};
+//! use embedded_storage::{ReadStorage, Storage};
+//!
+//! let flash = Ram(vec![0xFF; 128 * 1024]);
+//! let ftl: Ftl<_, 64, 256> = Ftl::mount_or_format(flash, Config::new(0, 128 * 1024)).unwrap();
+//! let mut storage: FtlStorage<_, 64, 256> = FtlStorage::new(ftl).map_err(|r| r.reason).unwrap();
+//! storage.write(1000, b"hello, NOR").unwrap(); // crosses no block: one read-modify-write
+//! let mut buf = [0u8; 10];
+//! storage.read(1000, &mut buf).unwrap();
+//! assert_eq!(&buf, b"hello, NOR");
+//! assert!(storage.read(storage.capacity() as u32 - 4, &mut buf).is_err()); // out of range
+//! ```
+
+use embedded_storage::nor_flash::NorFlash;
+use embedded_storage::{ReadStorage, Storage};
+
+use crate::error::Error;
+use crate::volume::Ftl;
+
+/// Why an adapter refused to wrap an FTL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum AdapterError {
+    /// The FTL's block size is larger than the adapter's read-modify-write buffer (`BS`).
+    BufferTooSmall { block_size: u32, buffer: usize },
+    /// The FTL's block size neither divides 512 nor is a multiple of it (block device only).
+    BlockSizeIncompatible { block_size: u32 },
+}
+
+impl core::fmt::Display for AdapterError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            AdapterError::BufferTooSmall { block_size, buffer } => write!(
+                f,
+                "FTL block size {block_size} exceeds the adapter buffer of {buffer} bytes \
+                 (raise the BS parameter)"
+            ),
+            AdapterError::BlockSizeIncompatible { block_size } => write!(
+                f,
+                "FTL block size {block_size} neither divides nor is a multiple of 512"
+            ),
+        }
+    }
+}
+
+/// A refused construction: the reason, and the value that was passed in, handed back intact.
+#[derive(Debug)]
+pub struct Rejected<T> {
+    pub reason: AdapterError,
+    pub inner: T,
+}
+
+/// `embedded_storage::{ReadStorage, Storage}` over an [`Ftl`], with a `BS`-byte
+/// read-modify-write buffer (see the [module docs](self) for the semantics).
+pub struct FtlStorage<F: NorFlash, const U: usize, const B: usize, const BS: usize = 512> {
+    pub(crate) ftl: Ftl<F, U, B>,
+    pub(crate) buf: [u8; BS],
+}
+
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> core::fmt::Debug
+    for FtlStorage<F, U, B, BS>
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FtlStorage")
+            .field("ftl", &self.ftl)
+            .field("buffer", &BS)
+            .finish()
+    }
+}
+
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> FtlStorage<F, U, B, BS> {
+    /// Wrap `ftl`. Fails (handing `ftl` back) if its block size exceeds `BS`.
+    #[allow(clippy::result_large_err)] // the error hands the FTL back
+    pub fn new(ftl: Ftl<F, U, B>) -> Result<Self, Rejected<Ftl<F, U, B>>> {
+        let block_size = ftl.block_size();
+        if block_size as usize > BS {
+            return Err(Rejected {
+                reason: AdapterError::BufferTooSmall {
+                    block_size,
+                    buffer: BS,
+                },
+                inner: ftl,
+            });
+        }
+        Ok(FtlStorage { ftl, buf: [0; BS] })
+    }
+
+    /// The FTL (block size, stats, geometry).
+    pub fn ftl(&self) -> &Ftl<F, U, B> {
+        &self.ftl
+    }
+
+    /// The FTL, mutably (block-level `read`/`write`/`trim`).
+    pub fn ftl_mut(&mut self) -> &mut Ftl<F, U, B> {
+        &mut self.ftl
+    }
+
+    /// Unwrap: give the FTL back.
+    pub fn into_inner(self) -> Ftl<F, U, B> {
+        self.ftl
+    }
+
+    /// Exported bytes (`block_count * block_size`).
+    pub fn capacity_bytes(&self) -> u64 {
+        self.ftl.geometry().capacity_bytes()
+    }
+
+    fn check_range(&self, offset: u32, len: usize) -> Result<(), Error<F::Error>> {
+        if offset as u64 + len as u64 > self.capacity_bytes() {
+            return Err(Error::OutOfRange);
+        }
+        Ok(())
+    }
+
+    /// Trim every logical block lying entirely inside `offset..offset + len` (they read as
+    /// zeros afterwards and their flash space is reclaimed); partial blocks at the edges are
+    /// left alone. Useful after deleting data.
+    pub fn discard(&mut self, offset: u32, len: usize) -> Result<(), Error<F::Error>> {
+        self.check_range(offset, len)?;
+        let bs = self.ftl.block_size() as u64;
+        let first = (offset as u64).div_ceil(bs);
+        let end = (offset as u64 + len as u64) / bs;
+        for lba in first..end {
+            self.ftl.trim(lba as u32)?;
+        }
+        Ok(())
+    }
+}
+
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> ReadStorage
+    for FtlStorage<F, U, B, BS>
+{
+    type Error = Error<F::Error>;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        self.check_range(offset, bytes.len())?;
+        let bs = self.ftl.block_size() as usize;
+        let mut pos = offset as u64;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let lba = (pos / bs as u64) as u32;
+            let within = (pos % bs as u64) as usize;
+            let n = (bs - within).min(rest.len());
+            let (head, tail) = rest.split_at_mut(n);
+            if n == bs {
+                self.ftl.read(lba, head)?;
+            } else {
+                let buf = &mut self.buf[..bs];
+                self.ftl.read(lba, buf)?;
+                head.copy_from_slice(&buf[within..within + n]);
+            }
+            pos += n as u64;
+            rest = tail;
+        }
+        Ok(())
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity_bytes() as usize
+    }
+}
+
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> Storage
+    for FtlStorage<F, U, B, BS>
+{
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        self.check_range(offset, bytes.len())?;
+        let bs = self.ftl.block_size() as usize;
+        let mut pos = offset as u64;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let lba = (pos / bs as u64) as u32;
+            let within = (pos % bs as u64) as usize;
+            let n = (bs - within).min(rest.len());
+            let (head, tail) = rest.split_at(n);
+            if n == bs {
+                self.ftl.write(lba, head)?;
+            } else {
+                let buf = &mut self.buf[..bs];
+                self.ftl.read(lba, buf)?;
+                buf[within..within + n].copy_from_slice(head);
+                self.ftl.write(lba, buf)?;
+            }
+            pos += n as u64;
+            rest = tail;
+        }
+        Ok(())
+    }
+}
