@@ -414,6 +414,7 @@ pub fn greedy_sim(geo: &Geometry, live: u32, passes: u64, seed: u64) -> f64 {
     let mut copies = 0u64;
     let mut sealed: Vec<bool> = vec![false; units];
 
+    #[allow(clippy::too_many_arguments)]
     fn place(
         lba: u32,
         open: &mut usize,
