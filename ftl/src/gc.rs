@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::layout::{HeaderKind, RecordKind, RecordRead, Stream};
 use crate::map::Mapping;
 use crate::units::UnitState;
-use crate::volume::{Ftl, Res, Source};
+use crate::volume::{Entry, Ftl, Res, Source};
 
 impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     /// Run GC until at least `need` units are available for new frontiers.
@@ -44,9 +44,23 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     /// erases go where wear is lowest). `None` if no sealed unit has anything to reclaim.
     fn pick_victim(&self) -> Option<u32> {
         let spu = self.geo.slots_per_unit as u16;
-        self.units
-            .iter()
-            .filter(|(_, u)| u.state == UnitState::Sealed && u.valid < spu)
+        let sealed = || {
+            self.units
+                .iter()
+                .filter(move |(_, u)| u.state == UnitState::Sealed && u.valid < spu)
+        };
+        // Down to the last available unit: prefer a victim that fits in the GC frontier, so
+        // a power cut in the middle of this round cannot leave the volume without a unit.
+        if self.units.available(true) <= 1 {
+            let room = self.room(Stream::Gc);
+            let fits = sealed()
+                .filter(|(_, u)| u.valid + 2 <= room)
+                .min_by_key(|(i, u)| (u.valid, u.wear, *i));
+            if let Some((i, _)) = fits {
+                return Some(i);
+            }
+        }
+        sealed()
             .min_by_key(|(i, u)| (u.valid, u.wear, *i))
             .map(|(i, _)| i)
     }
@@ -118,6 +132,18 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
 
     /// Copy (unit, slot) to the GC frontier if it is the newest record of its block.
     pub(crate) fn relocate_slot(&mut self, unit: u32, slot: u32) -> Res<bool, F> {
+        self.copy_slot(unit, slot, Stream::Gc, true)
+    }
+
+    /// Copy (unit, slot) to `dest`'s frontier if it is the newest record of its block.
+    /// `copy` flags the new record as a relocation (see `SlotRecord::copy`).
+    pub(crate) fn copy_slot(
+        &mut self,
+        unit: u32,
+        slot: u32,
+        dest: Stream,
+        copy: bool,
+    ) -> Res<bool, F> {
         let rec = match self.read_record(unit, slot)? {
             RecordRead::Valid(r) => r,
             _ => return Ok(false),
@@ -135,7 +161,16 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             }
             _ => return Ok(false),
         };
-        self.append(Stream::Gc, kind, rec.lba, src, rec.data_crc)?;
+        self.append(
+            dest,
+            Entry {
+                kind,
+                lba: rec.lba,
+                src,
+                data_crc: rec.data_crc,
+                copy,
+            },
+        )?;
         self.counters.relocations += 1;
         Ok(true)
     }
@@ -152,7 +187,9 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 Stream::Host => self.units.least_worn_available(can_erase),
                 Stream::Gc => self.most_worn_available(can_erase),
             };
-            let unit = pick.ok_or(Error::NoSpace)?;
+            let Some(unit) = pick else {
+                return self.resume_any(stream);
+            };
             if !self.prepare_unit(unit)? {
                 continue;
             }
@@ -165,10 +202,59 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                     self.set_frontier(stream, Some(unit));
                     return Ok(unit);
                 }
-                Err(_) => self.retire(unit)?,
+                Err(e) => {
+                    self.note_fault(e);
+                    self.retire(unit)?
+                }
             }
         }
         Err(Error::NoSpace)
+    }
+
+    /// Last resort when no unit is available (a power cut during GC can leave none): go on
+    /// appending to a partially used unit, if one passes `resume`'s checks.
+    fn resume_any(&mut self, stream: Stream) -> Res<u32, F> {
+        let spu = self.geo.slots_per_unit as u16;
+        for unit in 0..self.geo.unit_count {
+            let u = self.units.get(unit);
+            if u.state == UnitState::Sealed
+                && u.used + 1 < spu
+                && Some(unit) != self.host
+                && Some(unit) != self.gc
+                && self.resume(unit, stream)?
+            {
+                return Ok(unit);
+            }
+        }
+        Err(Error::NoSpace)
+    }
+
+    /// Reopen a partially used sealed unit as `stream`'s frontier. The slot after the last
+    /// used one is given up (a cut program may have touched it); everything after it must
+    /// read erased and the unit needs a valid header B of this volume.
+    pub(crate) fn resume(&mut self, unit: u32, stream: Stream) -> Res<bool, F> {
+        let spu = self.geo.slots_per_unit;
+        let info = self.units.get(unit);
+        let first = info.used as u32 + 1;
+        if info.state != UnitState::Sealed || first >= spu {
+            return Ok(false);
+        }
+        let b = self.read_header(unit, 1)?;
+        if !matches!(b, crate::layout::HeaderRead::Valid(h) if h.epoch == self.epoch) {
+            return Ok(false);
+        }
+        let rec_start = self.geo.record_addr(unit, first);
+        let rec_len = (spu - first) * self.geo.record_size;
+        let data_start = self.geo.data_addr(unit, first);
+        let data_len = (spu - first) * self.geo.block_size;
+        if !self.is_blank(rec_start, rec_len)? || !self.is_blank(data_start, data_len)? {
+            return Ok(false);
+        }
+        let info = self.units.get_mut(unit);
+        info.used = first as u16;
+        info.state = UnitState::Open;
+        self.set_frontier(stream, Some(unit));
+        Ok(true)
     }
 
     fn most_worn_available(&self, can_erase: bool) -> Option<u32> {
@@ -223,14 +309,16 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             self.log_erase_intent(unit)?;
         }
         self.units.get_mut(unit).wear += 1;
-        if self.erase_raw(unit).is_err() {
+        if let Err(e) = self.erase_raw(unit) {
+            self.note_fault(e);
             return self.retire(unit);
         }
         let (start, len) = (self.geo.unit_addr(unit), self.geo.unit_size);
         if !self.is_blank(start, len)? {
             return self.retire(unit);
         }
-        if self.write_header(unit, HeaderKind::Erased, 0).is_err() {
+        if let Err(e) = self.write_header(unit, HeaderKind::Erased, 0) {
+            self.note_fault(e);
             return self.retire(unit);
         }
         let info = self.units.get_mut(unit);
@@ -258,17 +346,16 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             (None, None) => return Ok(()),
         };
         let slot = self.take_slot(frontier, stream);
-        if self
-            .program_slot(
-                frontier,
-                slot,
-                RecordKind::EraseIntent,
-                unit,
-                Source::None,
-                0,
-            )
-            .is_err()
-        {
+        let e = Entry {
+            kind: RecordKind::EraseIntent,
+            lba: unit,
+            src: Source::None,
+            data_crc: 0,
+            copy: true,
+        };
+        let r = self.program_slot(frontier, slot, e);
+        if let Err(e) = r {
+            self.note_fault(e);
             self.retire(frontier)?;
         }
         Ok(())

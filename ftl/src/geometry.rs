@@ -269,7 +269,11 @@ impl Geometry {
 
     /// Units that may fail before the volume turns read-only.
     pub fn spare_units(&self) -> u32 {
-        let min = if self.single_stream { SINGLE_STREAM_RESERVE_UNITS } else { MIN_RESERVE_UNITS };
+        let min = if self.single_stream {
+            SINGLE_STREAM_RESERVE_UNITS
+        } else {
+            MIN_RESERVE_UNITS
+        };
         self.reserve_units.saturating_sub(min)
     }
 

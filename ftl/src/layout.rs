@@ -177,9 +177,11 @@ pub enum RecordKind {
 /// ```text
 ///  0      1       2       4         8                   16           20           24
 ///  +------+-------+-------+---------+-------------------+------------+------------+
-///  | kind | 0xFF  | 0xFFFF| lba     | version (u64)     | data_crc   | rec_crc    |
+///  | kind | flags | 0xFFFF| lba     | version (u64)     | data_crc   | rec_crc    |
 ///  +------+-------+-------+---------+-------------------+------------+------------+
 ///  kind      0xD1 data, 0x7E trim, 0x3C marker, 0xE5 erase intent (other values: invalid)
+///  flags     0xFF: a host write or trim; 0xFE: a copy (GC / wear levelling / recovery
+///            relocation, marker, intent) whose loss would change nothing visible
 ///  lba       logical block number; 0xFFFFFFFF for a marker; the unit index for an intent
 ///  version   global sequence number at the time the record was written; GC copies and
 ///            mount-time copies get a fresh one too. Highest version of an lba wins.
@@ -190,6 +192,8 @@ pub enum RecordKind {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SlotRecord {
     pub kind: RecordKind,
+    /// Written by the FTL itself (relocation, marker, intent), not by a host write.
+    pub copy: bool,
     pub lba: u32,
     pub version: u64,
     pub data_crc: u32,
@@ -208,6 +212,7 @@ impl SlotRecord {
     pub fn encode(&self, out: &mut [u8]) {
         out.fill(0xFF);
         out[0] = self.kind as u8;
+        out[1] = if self.copy { 0xFE } else { 0xFF };
         out[4..8].copy_from_slice(&self.lba.to_le_bytes());
         out[8..16].copy_from_slice(&self.version.to_le_bytes());
         out[16..20].copy_from_slice(&self.data_crc.to_le_bytes());
@@ -224,7 +229,7 @@ impl SlotRecord {
         if is_erased(b) {
             return RecordRead::Erased;
         }
-        if le32(b, 20) != CRC.checksum(&b[0..20]) || b[1] != 0xFF || b[2] != 0xFF || b[3] != 0xFF {
+        if le32(b, 20) != CRC.checksum(&b[0..20]) || b[1] < 0xFE || b[2] != 0xFF || b[3] != 0xFF {
             return RecordRead::Invalid;
         }
         let kind = match b[0] {
@@ -236,6 +241,7 @@ impl SlotRecord {
         };
         RecordRead::Valid(SlotRecord {
             kind,
+            copy: b[1] == 0xFE,
             lba: le32(b, 4),
             version: le64(b, 8),
             data_crc: le32(b, 16),
@@ -283,6 +289,7 @@ mod tests {
     fn record_round_trip_and_rejects_damage() {
         let r = SlotRecord {
             kind: RecordKind::Data,
+            copy: true,
             lba: 42,
             version: 9,
             data_crc: 0xDEAD_BEEF,

@@ -17,7 +17,7 @@ use crate::layout::{
 };
 use crate::map::Mapping;
 use crate::units::UnitState;
-use crate::volume::{Ftl, Res, Source};
+use crate::volume::{Entry, Ftl, Res, Source};
 
 /// Gap left in the sequence counter at mount: a record whose program was cut may read as
 /// invalid now and valid later; its number must never be handed out again.
@@ -42,21 +42,29 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         let mut ftl = Self::empty(flash, cfg, geo);
         let announce = ftl.survey_before_format()?;
         let mut usable = 0;
+        let mut first_err = None;
         // The unit holding the announcement is erased last: until then it marks every
         // unit not yet reformatted as belonging to the old epoch.
-        let order = (0..geo.unit_count).filter(|&u| Some(u) != announce).chain(announce);
+        let order = (0..geo.unit_count)
+            .filter(|&u| Some(u) != announce)
+            .chain(announce);
         for unit in order {
-            if ftl.format_unit(unit)? {
-                usable += 1;
+            match ftl.format_unit(unit) {
+                Ok(()) => usable += 1,
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
             }
-        }
-        if usable < 2 {
-            return Err(Error::NoSpace);
         }
         if ftl.units.retired() > geo.spare_units() {
             ftl.read_only = true;
         }
-        Ok(ftl)
+        match first_err {
+            // Units that failed are retired; the volume is usable if the spares covered them.
+            Some(e) if ftl.read_only || usable < 2 => Err(e),
+            _ if usable < 2 => Err(Error::NoSpace),
+            _ => Ok(ftl),
+        }
     }
 
     /// Mount an existing volume. Blank, foreign or incompatible regions are errors; nothing
@@ -65,7 +73,8 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         let geo = Self::geometry_for(&flash, &cfg)?;
         let mut ftl = Self::empty(flash, cfg, geo);
         let tail = ftl.scan()?;
-        ftl.settle_tail(tail)?;
+        let settled = ftl.settle_tail(tail);
+        ftl.finish(settled)?;
         Ok(ftl)
     }
 
@@ -123,34 +132,36 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         Ok(None)
     }
 
-    /// Erase (unless write-once) and write header A. `Ok(false)`: the unit is unusable.
-    fn format_unit(&mut self, unit: u32) -> Res<bool, F> {
-        if !self.geo.no_erase {
-            // No intent needed: a cut erase during format leaves a unit of the old epoch.
-            self.units.get_mut(unit).wear += 1;
-            if self.erase_raw(unit).is_err() {
-                self.retire(unit)?;
-                return Ok(false);
-            }
-        }
-        let (start, len) = (self.geo.unit_addr(unit), self.geo.unit_size);
-        if !self.is_blank(start, len)? {
+    /// Erase (unless write-once) and write header A. On error the unit is left retired
+    /// (or dirty, on write-once media) and the error is returned.
+    fn format_unit(&mut self, unit: u32) -> Res<(), F> {
+        let result = self.try_format_unit(unit);
+        if result.is_err() {
             if self.geo.no_erase {
                 self.units.get_mut(unit).state = UnitState::Dirty;
             } else {
-                self.retire(unit)?;
+                self.units.get_mut(unit).state = UnitState::Retired;
             }
-            return Ok(false);
         }
-        if self.write_header(unit, HeaderKind::Erased, 0).is_err() {
-            self.retire(unit)?;
-            return Ok(false);
+        result
+    }
+
+    fn try_format_unit(&mut self, unit: u32) -> Res<(), F> {
+        if !self.geo.no_erase {
+            // No intent needed: a cut erase during format leaves a unit of the old epoch.
+            self.units.get_mut(unit).wear += 1;
+            self.erase_raw(unit)?;
         }
+        let (start, len) = (self.geo.unit_addr(unit), self.geo.unit_size);
+        if !self.is_blank(start, len)? {
+            return Err(Error::NoSpace);
+        }
+        self.write_header(unit, HeaderKind::Erased, 0)?;
         let info = self.units.get_mut(unit);
         info.state = UnitState::Free { verified: true };
         info.used = 0;
         info.valid = 0;
-        Ok(true)
+        Ok(())
     }
 
     fn same_geometry(&self, h: &UnitHeader) -> bool {
@@ -168,7 +179,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         }
     }
 
-    /// Rebuild the RAM state. Returns the newest record found.
+    /// Rebuild the RAM state. Returns the newest record, if it may have been the last write.
     fn scan(&mut self) -> Res<Option<Tail>, F> {
         let newest = self.newest_header()?;
         let Some(newest) = newest else {
@@ -189,6 +200,8 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         let mut max_seq = newest.seq;
         let mut tail: Option<Tail> = None;
         let mut doomed: Vec<u16, U> = Vec::new();
+        // Per stream (host, GC): the unit most recently opened, by header B sequence.
+        let mut last_open: [Option<(u64, u32)>; 2] = [None, None];
         for unit in 0..self.geo.unit_count {
             let a_raw = self.read_header(unit, 0)?;
             let a = self.ours(a_raw);
@@ -201,6 +214,12 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             if a.is_none() && b.is_none() {
                 continue;
             }
+            if let Some(b) = b {
+                let i = if b.stream == Stream::Gc as u8 { 1 } else { 0 };
+                if last_open[i].is_none_or(|(s, _)| b.seq > s) {
+                    last_open[i] = Some((b.seq, unit));
+                }
+            }
             let used = self.scan_table(unit, &mut max_seq, &mut tail, &mut doomed)?;
             let info = self.units.get_mut(unit);
             info.used = used;
@@ -212,14 +231,27 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 UnitState::Sealed
             };
         }
+        self.finish_scan(max_seq);
         for &unit in doomed.iter() {
+            // Its erase was started, so everything in it had been relocated: never append
+            // to it; erase it again before use.
             let info = self.units.get_mut(unit as u32);
-            if matches!(info.state, UnitState::Free { .. }) {
-                info.state = UnitState::Dirty;
+            info.state = match info.state {
+                UnitState::Sealed if info.valid > 0 => UnitState::Retired,
+                _ => UnitState::Dirty,
+            };
+        }
+        for (i, stream) in [(0, Stream::Host), (1, Stream::Gc)] {
+            if let Some((_, unit)) = last_open[i] {
+                if self.frontier(stream).is_none() {
+                    self.resume(unit, stream)?;
+                }
             }
         }
-        self.finish_scan(max_seq);
-        Ok(tail)
+        // A header written after the newest record proves that record's program finished
+        // (headers and records share one sequence counter): only a record that was the
+        // very last write can be weak.
+        Ok(tail.filter(|t| t.rec.version > newest.seq))
     }
 
     /// The valid header with the highest sequence number anywhere in the region.
@@ -264,13 +296,13 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 RecordKind::Data | RecordKind::Trim if rec.lba < self.geo.block_count => {
                     self.resolve(unit, slot, &rec)?;
                 }
-                RecordKind::EraseIntent if rec.lba < self.geo.unit_count => {
-                    if self.intent_dooms(rec.lba, rec.version)?
+                RecordKind::EraseIntent
+                    if rec.lba < self.geo.unit_count
                         && !doomed.contains(&(rec.lba as u16))
-                    {
-                        // Cannot overflow: at most one entry per unit.
-                        let _ = doomed.push(rec.lba as u16);
-                    }
+                        && self.intent_dooms(rec.lba, rec.version)? =>
+                {
+                    // Cannot overflow: at most one entry per unit.
+                    let _ = doomed.push(rec.lba as u16);
                 }
                 _ => {}
             }
@@ -318,7 +350,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             .map(|(_, u)| u.wear as u64)
             .sum();
         let n = self.units.count(|u| u.wear != WEAR_UNKNOWN) as u64;
-        let mean = if n == 0 { 0 } else { (known / n) as u32 };
+        let mean = known.checked_div(n).unwrap_or(0) as u32;
         for unit in 0..self.geo.unit_count {
             let info = self.units.get_mut(unit);
             if info.wear == WEAR_UNKNOWN {
@@ -329,26 +361,52 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     }
 
     /// The newest record may be a weak program (reads valid now, maybe not later). Copy it
-    /// to a fresh slot and write a marker after the copy, so the next mount sees a settled
-    /// tail and the state this mount shows can never roll back.
+    /// to a fresh slot, so the state this mount shows can never roll back.
     fn settle_tail(&mut self, tail: Option<Tail>) -> Res<(), F> {
         let Some(t) = tail else { return Ok(()) };
-        if !matches!(t.rec.kind, RecordKind::Data | RecordKind::Trim) || self.read_only {
+        // Copies (GC, recovery) still have their source on flash with the same contents,
+        // and markers/intents carry no data: only a host write or trim needs settling.
+        let host_record = matches!(t.rec.kind, RecordKind::Data | RecordKind::Trim) && !t.rec.copy;
+        if !host_record || self.read_only {
             return Ok(());
         }
-        // Opening the GC frontier here must not eat the unit GC itself needs.
+        // The copy must be the first thing this mount writes: if power is cut before it
+        // lands, the next mount must still see the weak record as the newest one. So use a
+        // frontier with room, or open one directly, and only fall back to GC when neither
+        // is possible.
         let needed = if self.geo.no_erase { 1 } else { 2 };
-        let result = self
-            .ensure_available(needed)
-            .and_then(|_| self.relocate_slot(t.unit, t.slot))
-            .and_then(|_| self.append(Stream::Gc, RecordKind::Marker, u32::MAX, Source::None, 0));
+        let dest = if self.has_room(Stream::Host) {
+            Ok(Stream::Host)
+        } else if self.has_room(Stream::Gc) {
+            Ok(Stream::Gc)
+        } else if self.units.available(!self.geo.no_erase) >= needed {
+            self.open_unit(Stream::Host).map(|_| Stream::Host)
+        } else {
+            // GC first (its copies are flagged, so a cut here still leaves the weak record
+            // newest among host records only if nothing was written: see FORMAT.md).
+            self.ensure_available(needed).map(|_| Stream::Host)
+        };
+        // Flagged as a host record (its source may be weak), then a marker flagged as a
+        // copy, so the next mount sees a settled tail.
+        let result = dest
+            .and_then(|d| self.copy_slot(t.unit, t.slot, d, false).map(|_| d))
+            .and_then(|d| {
+                let e = Entry {
+                    kind: RecordKind::Marker,
+                    lba: u32::MAX,
+                    src: Source::None,
+                    data_crc: 0,
+                    copy: true,
+                };
+                self.append(d, e)
+            });
         match result {
             Ok(_) => {
                 self.counters.tail_copies += 1;
                 Ok(())
             }
             // A full write-once part or an exhausted reserve: the volume stays readable.
-            Err(Error::NoSpace) | Err(Error::ReadOnly) => Ok(()),
+            Err(Error::NoSpace) | Err(Error::ReadOnly) if self.fault.is_none() => Ok(()),
             Err(e) => Err(e),
         }
     }

@@ -56,6 +56,17 @@ pub struct Stats {
     pub read_only: bool,
 }
 
+/// One slot to append: what the record says and where its data comes from.
+#[derive(Clone, Copy)]
+pub(crate) struct Entry<'a> {
+    pub kind: RecordKind,
+    pub lba: u32,
+    pub src: Source<'a>,
+    pub data_crc: u32,
+    /// Written by the FTL itself (see `SlotRecord::copy`).
+    pub copy: bool,
+}
+
 /// What a new slot's data comes from.
 #[derive(Clone, Copy)]
 pub(crate) enum Source<'a> {
@@ -84,6 +95,9 @@ pub struct Ftl<F: NorFlash, const MAX_UNITS: usize, const MAX_BLOCKS: usize> {
     pub(crate) gc: Option<u32>,
     pub(crate) counters: Counters,
     pub(crate) read_only: bool,
+    /// First flash error absorbed by retiring a unit during the current call: reported
+    /// instead of a consequential `NoSpace`/`ReadOnly` if the call fails.
+    pub(crate) fault: Option<Error<F::Error>>,
 }
 
 impl<F: NorFlash, const U: usize, const B: usize> core::fmt::Debug for Ftl<F, U, B> {
@@ -128,6 +142,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             gc: None,
             counters: Counters::default(),
             read_only: false,
+            fault: None,
         }
     }
 
@@ -227,13 +242,15 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             return Err(Error::BufferSize);
         }
         let crc = CRC.checksum(data);
-        self.append(
-            Stream::Host,
-            RecordKind::Data,
+        let e = Entry {
+            kind: RecordKind::Data,
             lba,
-            Source::Buffer(data),
-            crc,
-        )?;
+            src: Source::Buffer(data),
+            data_crc: crc,
+            copy: false,
+        };
+        let r = self.append(Stream::Host, e);
+        self.finish(r)?;
         self.counters.host_writes += 1;
         Ok(())
     }
@@ -248,9 +265,34 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         if matches!(self.map.get(lba), Mapping::Trimmed { .. }) {
             return Ok(());
         }
-        self.append(Stream::Host, RecordKind::Trim, lba, Source::None, 0)?;
+        let e = Entry {
+            kind: RecordKind::Trim,
+            lba,
+            src: Source::None,
+            data_crc: 0,
+            copy: false,
+        };
+        let r = self.append(Stream::Host, e);
+        self.finish(r)?;
         self.counters.host_writes += 1;
         Ok(())
+    }
+
+    /// End of a public call: a failure that only followed from absorbed flash errors
+    /// reports the first of those errors.
+    pub(crate) fn finish<T>(&mut self, r: Res<T, F>) -> Res<T, F> {
+        let fault = self.fault.take();
+        match (r, fault) {
+            (Err(Error::NoSpace | Error::ReadOnly), Some(f)) => Err(f),
+            (r, _) => r,
+        }
+    }
+
+    /// Remember a flash error that was absorbed by retiring a unit.
+    pub(crate) fn note_fault(&mut self, e: Error<F::Error>) {
+        if self.fault.is_none() {
+            self.fault = Some(e);
+        }
     }
 
     fn check_writable(&self, lba: u32) -> Res<(), F> {
@@ -265,30 +307,22 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
 
     /// Append one slot (data then record) to `stream`'s frontier and point the map at it.
     /// A program failure retires the unit (relocating its live data) and retries elsewhere.
-    pub(crate) fn append(
-        &mut self,
-        stream: Stream,
-        kind: RecordKind,
-        lba: u32,
-        src: Source<'_>,
-        data_crc: u32,
-    ) -> Res<(u32, u32), F> {
-        let mut last_err = Error::NoSpace;
+    pub(crate) fn append(&mut self, stream: Stream, e: Entry<'_>) -> Res<(u32, u32), F> {
         for _ in 0..WRITE_ATTEMPTS {
             let unit = self.frontier_with_room(stream)?;
             let slot = self.take_slot(unit, stream);
-            match self.program_slot(unit, slot, kind, lba, src, data_crc) {
+            match self.program_slot(unit, slot, e) {
                 Ok(()) => {
-                    self.commit_mapping(kind, lba, unit, slot);
+                    self.commit_mapping(e.kind, e.lba, unit, slot);
                     return Ok((unit, slot));
                 }
                 Err(e) => {
-                    last_err = e;
+                    self.note_fault(e);
                     self.retire(unit)?;
                 }
             }
         }
-        Err(last_err)
+        Err(Error::NoSpace)
     }
 
     /// Consume the next slot of `unit`; seal the unit when it is full.
@@ -344,6 +378,23 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         }
     }
 
+    /// True if `stream`'s frontier is open with a free slot.
+    pub(crate) fn has_room(&self, stream: Stream) -> bool {
+        self.room(stream) > 0
+    }
+
+    /// Free slots left in `stream`'s frontier (0 if none is open).
+    pub(crate) fn room(&self, stream: Stream) -> u16 {
+        self.frontier(stream).map_or(0, |u| {
+            let info = self.units.get(u);
+            if info.state == UnitState::Open {
+                (self.geo.slots_per_unit as u16).saturating_sub(info.used)
+            } else {
+                0
+            }
+        })
+    }
+
     /// The stream's open unit, opening a new one (after GC, for host writes) when needed.
     fn frontier_with_room(&mut self, stream: Stream) -> Res<u32, F> {
         if let Some(u) = self.frontier(stream) {
@@ -368,15 +419,14 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     }
 
     /// Program data (if any) then the record of (unit, slot), and verify both if configured.
-    pub(crate) fn program_slot(
-        &mut self,
-        unit: u32,
-        slot: u32,
-        kind: RecordKind,
-        lba: u32,
-        src: Source<'_>,
-        data_crc: u32,
-    ) -> Res<(), F> {
+    pub(crate) fn program_slot(&mut self, unit: u32, slot: u32, e: Entry<'_>) -> Res<(), F> {
+        let Entry {
+            kind,
+            lba,
+            src,
+            data_crc,
+            copy,
+        } = e;
         let data_addr = self.geo.data_addr(unit, slot);
         let written_crc = match src {
             Source::Buffer(data) => {
@@ -388,6 +438,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         };
         let rec = SlotRecord {
             kind,
+            copy,
             lba,
             version: self.take_seq(),
             data_crc,

@@ -44,7 +44,10 @@ fn check_all<F: embedded_storage::nor_flash::NorFlash, const U: usize, const B: 
     let mut buf = vec![0u8; bs];
     for lba in 0..ftl.block_count() {
         ftl.read(lba, &mut buf).unwrap();
-        assert!(buf == model.expect(lba, bs), "lba {lba} differs from the model");
+        assert!(
+            buf == model.expect(lba, bs),
+            "lba {lba} differs from the model"
+        );
     }
 }
 
@@ -102,7 +105,11 @@ fn run<const R: usize, const W: usize, const E: usize>(
 }
 
 fn cases(n: u32) -> ProptestConfig {
-    ProptestConfig { cases: n, failure_persistence: None, ..ProptestConfig::default() }
+    ProptestConfig {
+        cases: n,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
 }
 
 proptest! {
