@@ -16,7 +16,7 @@
 //! - [`volume`]: the public [`Ftl`] API.
 //!
 //! ## RAM
-//! `size_of::<Ftl<F, U, B>>() = size_of::<F>() + 4*B + 12*U + ~120` bytes (map entries are
+//! `size_of::<Ftl<F, U, B>>() = size_of::<F>() + 4*B + 12*U + 248` bytes on x86-64 (less on 32-bit) (map entries are
 //! `u32`, unit entries 12 bytes); the call stack adds a few 128-byte buffers. No heap.
 //!
 //! ```

@@ -1,0 +1,80 @@
+//! Write-once (WORM/OTP) media: no erase is ever issued, writes go on until a clear
+//! `NoSpace`, and everything acknowledged reads back after remount. Plus the RAM formula.
+
+use cowftl::{Config, Error, Ftl};
+use cowftl_sim::{presets, WormFlash};
+use cowftl_tests::{pattern, Model};
+
+#[test]
+fn worm_writes_until_no_space_without_erasing() {
+    let cap = 64 * 1024;
+    let mut flash = WormFlash::new(presets::worm(cap), 9);
+    let cfg = Config {
+        no_erase: true,
+        ..Config::new(0, cap as u32)
+    };
+    let mut ftl = Ftl::<_, 64, 1024>::format(&mut flash, cfg).unwrap();
+    let n = ftl.block_count();
+    let bs = ftl.block_size() as usize;
+    let mut model = Model::default();
+    let mut acked = 0u32;
+    let mut i = 0u64;
+    let err = loop {
+        let l = (i * 13 % n as u64) as u32;
+        let r = if i % 11 == 5 {
+            ftl.trim(l).map(|_| model.trim(l))
+        } else {
+            let d = pattern(l, i, bs);
+            ftl.write(l, &d).map(|_| model.write(l, &d))
+        };
+        if let Err(e) = r {
+            break e;
+        }
+        acked += 1;
+        i += 1;
+        if i % 50 == 0 {
+            drop(ftl);
+            ftl = Ftl::<_, 64, 1024>::mount(&mut flash, cfg).unwrap();
+        }
+        assert!(i < 10_000, "never ran out of space");
+    };
+    assert_eq!(err, Error::NoSpace);
+    // Reads still work on the full volume, and after remount.
+    drop(ftl);
+    let mut ftl = Ftl::<_, 64, 1024>::mount(&mut flash, cfg).unwrap();
+    let mut buf = vec![0u8; bs];
+    for l in 0..n {
+        ftl.read(l, &mut buf).unwrap();
+        assert!(buf == model.expect(l, bs), "lba {l}");
+    }
+    assert_eq!(ftl.write(0, &pattern(0, 1, bs)), Err(Error::NoSpace));
+    drop(ftl);
+    assert_eq!(
+        flash.stats().erase_ops,
+        0,
+        "an erase was issued on write-once media"
+    );
+    assert!(
+        acked as u64 * bs as u64 > cap as u64 * 8 / 10,
+        "only {acked} writes fit"
+    );
+    assert!(flash.violations().is_empty());
+}
+
+#[test]
+fn ram_is_the_documented_function_of_the_geometry() {
+    // map: 4 bytes per block; unit table: 12 bytes per unit; plus a fixed part (geometry,
+    // config, counters) independent of the capacities.
+    type Small = Ftl<WormFlash, 16, 256>;
+    type Big = Ftl<WormFlash, 64, 4096>;
+    let fixed = core::mem::size_of::<Small>() - 4 * 256 - 12 * 16;
+    assert_eq!(core::mem::size_of::<Big>(), fixed + 4 * 4096 + 12 * 64);
+    assert_eq!(core::mem::size_of::<cowftl::UnitInfo>(), 12);
+    let flash_part = core::mem::size_of::<WormFlash>();
+    println!("fixed part without the flash: {} bytes", fixed - flash_part);
+    assert!(
+        fixed - flash_part <= 320,
+        "fixed state grew to {} bytes",
+        fixed - flash_part
+    );
+}
