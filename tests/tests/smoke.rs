@@ -7,7 +7,10 @@ type L476Ftl<'a> = Ftl<&'a mut Stm32L476Flash, 64, 2048>;
 #[test]
 fn write_read_remount_with_gc() {
     let mut flash = Stm32L476Flash::new(presets::stm32l476(64 * 1024), 1);
-    let cfg = Config { unit_size: Some(4096), ..Config::new(0, 64 * 1024) };
+    let cfg = Config {
+        unit_size: Some(4096),
+        ..Config::new(0, 64 * 1024)
+    };
     let mut model = Model::default();
     let mut ftl = L476Ftl::format(&mut flash, cfg).unwrap();
     let n = ftl.block_count();

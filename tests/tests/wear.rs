@@ -62,7 +62,7 @@ fn fifty_capacities_of_writes_keep_wear_level_and_counters_persist() {
             "spread {} at write {i}",
             w.max - w.min
         );
-        if i % 997 == 0 {
+        if i.is_multiple_of(997) {
             drop(ftl);
             ftl = Ftl::<_, 32, 512>::mount(&mut flash, cfg()).unwrap();
             // Counters read back from flash equal the erases the simulator saw.

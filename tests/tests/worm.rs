@@ -32,7 +32,7 @@ fn worm_writes_until_no_space_without_erasing() {
         }
         acked += 1;
         i += 1;
-        if i % 50 == 0 {
+        if i.is_multiple_of(50) {
             drop(ftl);
             ftl = Ftl::<_, 64, 1024>::mount(&mut flash, cfg).unwrap();
         }
