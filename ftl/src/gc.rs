@@ -67,22 +67,17 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
 
     /// Relocate the live slots of `victim` and erase it.
     fn collect(&mut self, victim: u32) -> Res<(), F> {
-        let announce = self.worth_announcing(victim);
-        self.relocate_unit(victim)?;
+        // Live data carries the intent on its last copy; an all-garbage unit needs a
+        // record of its own.
+        let standalone = self.units.get(victim).valid == 0;
+        self.relocate_unit(victim, true)?;
         if self.units.get(victim).valid != 0 {
             // A live record could not be read back: keep the unit (reads of those blocks
             // report Corrupt) rather than erase data we could not move.
             self.retire(victim)?;
             return Ok(());
         }
-        self.erase_unit(victim, announce)
-    }
-
-    /// The erase-intent record costs a slot of the GC frontier. Only spend it when erasing
-    /// the unit frees at least two slots, so that every GC round still frees at least one
-    /// (the progress argument above).
-    fn worth_announcing(&self, unit: u32) -> bool {
-        (self.units.get(unit).valid as u32) + 2 <= self.geo.slots_per_unit
+        self.erase_unit(victim, standalone)
     }
 
     /// Static wear levelling: when the erase-count spread exceeds the threshold and the
@@ -109,30 +104,31 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             // The least-worn unit is free: dynamic wear levelling will pick it next.
             return Ok(());
         }
-        let announce = self.worth_announcing(unit);
-        self.relocate_unit(unit)?;
+        let standalone = self.units.get(unit).valid == 0;
+        self.relocate_unit(unit, true)?;
         self.counters.wl_moves += 1;
         if self.units.get(unit).valid != 0 {
             return self.retire(unit);
         }
-        self.erase_unit(unit, announce)
+        self.erase_unit(unit, standalone)
     }
 
     /// Copy every live slot of `unit` to the GC frontier (new versions, same contents).
-    pub(crate) fn relocate_unit(&mut self, unit: u32) -> Res<(), F> {
+    /// `announce`: the unit is erased right after, so the last copy carries the intent.
+    pub(crate) fn relocate_unit(&mut self, unit: u32, announce: bool) -> Res<(), F> {
         let used = self.units.get(unit).used as u32;
         for slot in 0..used {
             if self.units.get(unit).valid == 0 {
                 break;
             }
-            self.relocate_slot(unit, slot)?;
+            self.relocate_slot(unit, slot, announce)?;
         }
         Ok(())
     }
 
     /// Copy (unit, slot) to the GC frontier if it is the newest record of its block.
-    pub(crate) fn relocate_slot(&mut self, unit: u32, slot: u32) -> Res<bool, F> {
-        self.copy_slot(unit, slot, Stream::Gc, true)
+    pub(crate) fn relocate_slot(&mut self, unit: u32, slot: u32, announce: bool) -> Res<bool, F> {
+        self.copy_slot(unit, slot, Stream::Gc, true, announce)
     }
 
     /// Copy (unit, slot) to `dest`'s frontier if it is the newest record of its block.
@@ -143,6 +139,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         slot: u32,
         dest: Stream,
         copy: bool,
+        announce: bool,
     ) -> Res<bool, F> {
         let rec = match self.read_record(unit, slot)? {
             RecordRead::Valid(r) => r,
@@ -161,6 +158,9 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             }
             _ => return Ok(false),
         };
+        // The last live slot leaving a unit that is erased next carries the erase intent.
+        let last = self.units.get(unit).valid == 1;
+        let erases = (announce && last).then_some(unit as u16);
         self.append(
             dest,
             Entry {
@@ -169,6 +169,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 src,
                 data_crc: rec.data_crc,
                 copy,
+                erases,
             },
         )?;
         self.counters.relocations += 1;
@@ -352,6 +353,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             src: Source::None,
             data_crc: 0,
             copy: true,
+            erases: None,
         };
         let r = self.program_slot(frontier, slot, e);
         if let Err(e) = r {
@@ -388,7 +390,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         }
         if self.units.get(unit).valid > 0 && !self.geo.no_erase {
             // Bounded: each nested failure retires another unit, and there are finitely many.
-            self.relocate_unit(unit)?;
+            self.relocate_unit(unit, false)?;
         }
         Ok(())
     }

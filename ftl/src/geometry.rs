@@ -47,7 +47,7 @@ pub struct Config {
 
 impl Config {
     /// A configuration with the defaults: 512-byte blocks, automatic unit size,
-    /// 4 reserve units (3 for GC + 1 spare), static WL threshold 16, verified writes.
+    /// 4 reserve units (3 for GC + 1 spare), static WL threshold 8, verified writes.
     pub const fn new(region_offset: u32, region_len: u32) -> Self {
         Config {
             region_offset,
@@ -55,7 +55,7 @@ impl Config {
             block_size: 512,
             unit_size: None,
             reserve_units: MIN_RESERVE_UNITS + 1,
-            static_wl_threshold: 16,
+            static_wl_threshold: 8,
             no_erase: false,
             verify_writes: true,
         }
@@ -212,7 +212,7 @@ impl Geometry {
         if unit_count < reserve + 1 {
             return Err(ConfigError::TooFewUnits);
         }
-        if unit_count as usize > max_units || unit_count > u16::MAX as u32 {
+        if unit_count as usize > max_units || unit_count >= u16::MAX as u32 {
             return Err(ConfigError::TooManyUnits);
         }
         // GC progress needs live < (units - retired - 3) * slots; see gc.rs.

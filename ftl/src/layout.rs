@@ -177,11 +177,13 @@ pub enum RecordKind {
 /// ```text
 ///  0      1       2       4         8                   16           20           24
 ///  +------+-------+-------+---------+-------------------+------------+------------+
-///  | kind | flags | 0xFFFF| lba     | version (u64)     | data_crc   | rec_crc    |
+///  | kind | flags | erases| lba     | version (u64)     | data_crc   | rec_crc    |
 ///  +------+-------+-------+---------+-------------------+------------+------------+
 ///  kind      0xD1 data, 0x7E trim, 0x3C marker, 0xE5 erase intent (other values: invalid)
 ///  flags     0xFF: a host write or trim; 0xFE: a copy (GC / wear levelling / recovery
 ///            relocation, marker, intent) whose loss would change nothing visible
+///  erases    u16 unit index that is erased right after this record (GC piggybacks its
+///            erase intent on the last copy out of the victim); 0xFFFF = none
 ///  lba       logical block number; 0xFFFFFFFF for a marker; the unit index for an intent
 ///  version   global sequence number at the time the record was written; GC copies and
 ///            mount-time copies get a fresh one too. Highest version of an lba wins.
@@ -194,6 +196,8 @@ pub struct SlotRecord {
     pub kind: RecordKind,
     /// Written by the FTL itself (relocation, marker, intent), not by a host write.
     pub copy: bool,
+    /// A unit whose erase starts right after this record was written.
+    pub erases: Option<u16>,
     pub lba: u32,
     pub version: u64,
     pub data_crc: u32,
@@ -213,6 +217,7 @@ impl SlotRecord {
         out.fill(0xFF);
         out[0] = self.kind as u8;
         out[1] = if self.copy { 0xFE } else { 0xFF };
+        out[2..4].copy_from_slice(&self.erases.unwrap_or(u16::MAX).to_le_bytes());
         out[4..8].copy_from_slice(&self.lba.to_le_bytes());
         out[8..16].copy_from_slice(&self.version.to_le_bytes());
         out[16..20].copy_from_slice(&self.data_crc.to_le_bytes());
@@ -229,7 +234,7 @@ impl SlotRecord {
         if is_erased(b) {
             return RecordRead::Erased;
         }
-        if le32(b, 20) != CRC.checksum(&b[0..20]) || b[1] < 0xFE || b[2] != 0xFF || b[3] != 0xFF {
+        if le32(b, 20) != CRC.checksum(&b[0..20]) || b[1] < 0xFE {
             return RecordRead::Invalid;
         }
         let kind = match b[0] {
@@ -242,6 +247,10 @@ impl SlotRecord {
         RecordRead::Valid(SlotRecord {
             kind,
             copy: b[1] == 0xFE,
+            erases: match u16::from_le_bytes([b[2], b[3]]) {
+                u16::MAX => None,
+                u => Some(u),
+            },
             lba: le32(b, 4),
             version: le64(b, 8),
             data_crc: le32(b, 16),
@@ -290,6 +299,7 @@ mod tests {
         let r = SlotRecord {
             kind: RecordKind::Data,
             copy: true,
+            erases: Some(3),
             lba: 42,
             version: 9,
             data_crc: 0xDEAD_BEEF,

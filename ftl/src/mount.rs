@@ -72,8 +72,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     pub fn mount(flash: F, cfg: Config) -> Res<Self, F> {
         let geo = Self::geometry_for(&flash, &cfg)?;
         let mut ftl = Self::empty(flash, cfg, geo);
-        let tail = ftl.scan()?;
-        let settled = ftl.settle_tail(tail);
+        let (tail, doomed) = ftl.scan()?;
+        let settled = ftl
+            .settle_tail(tail)
+            .and_then(|_| ftl.erase_doomed(&doomed));
         ftl.finish(settled)?;
         Ok(ftl)
     }
@@ -180,7 +182,8 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     }
 
     /// Rebuild the RAM state. Returns the newest record, if it may have been the last write.
-    fn scan(&mut self) -> Res<Option<Tail>, F> {
+    #[allow(clippy::type_complexity)]
+    fn scan(&mut self) -> Res<(Option<Tail>, Vec<u16, U>), F> {
         let newest = self.newest_header()?;
         let Some(newest) = newest else {
             let (start, len) = (self.geo.region_offset, self.geo.region_len);
@@ -251,7 +254,21 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         // A header written after the newest record proves that record's program finished
         // (headers and records share one sequence counter): only a record that was the
         // very last write can be weak.
-        Ok(tail.filter(|t| t.rec.version > newest.seq))
+        Ok((tail.filter(|t| t.rec.version > newest.seq), doomed))
+    }
+
+    /// Erase units whose interrupted erase an intent revealed, while the intent record is
+    /// still on flash (GC may reclaim it later, and then the unit would look free).
+    fn erase_doomed(&mut self, doomed: &[u16]) -> Res<(), F> {
+        if self.geo.no_erase {
+            return Ok(());
+        }
+        for &u in doomed {
+            if self.units.get(u as u32).state == UnitState::Dirty {
+                self.erase_unit(u as u32, false)?;
+            }
+        }
+        Ok(())
     }
 
     /// The valid header with the highest sequence number anywhere in the region.
@@ -296,15 +313,21 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 RecordKind::Data | RecordKind::Trim if rec.lba < self.geo.block_count => {
                     self.resolve(unit, slot, &rec)?;
                 }
-                RecordKind::EraseIntent
-                    if rec.lba < self.geo.unit_count
-                        && !doomed.contains(&(rec.lba as u16))
-                        && self.intent_dooms(rec.lba, rec.version)? =>
+                _ => {}
+            }
+            let intent = match (rec.kind, rec.erases) {
+                (RecordKind::EraseIntent, _) => Some(rec.lba),
+                (_, Some(u)) => Some(u as u32),
+                _ => None,
+            };
+            if let Some(target) = intent {
+                if target < self.geo.unit_count
+                    && !doomed.contains(&(target as u16))
+                    && self.intent_dooms(target, rec.version)?
                 {
                     // Cannot overflow: at most one entry per unit.
-                    let _ = doomed.push(rec.lba as u16);
+                    let _ = doomed.push(target as u16);
                 }
-                _ => {}
             }
         }
         Ok(used)
@@ -389,7 +412,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         // Flagged as a host record (its source may be weak), then a marker flagged as a
         // copy, so the next mount sees a settled tail.
         let result = dest
-            .and_then(|d| self.copy_slot(t.unit, t.slot, d, false).map(|_| d))
+            .and_then(|d| self.copy_slot(t.unit, t.slot, d, false, false).map(|_| d))
             .and_then(|d| {
                 let e = Entry {
                     kind: RecordKind::Marker,
@@ -397,6 +420,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                     src: Source::None,
                     data_crc: 0,
                     copy: true,
+                    erases: None,
                 };
                 self.append(d, e)
             });

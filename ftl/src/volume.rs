@@ -65,6 +65,8 @@ pub(crate) struct Entry<'a> {
     pub data_crc: u32,
     /// Written by the FTL itself (see `SlotRecord::copy`).
     pub copy: bool,
+    /// Erase intent carried by this record (see `SlotRecord::erases`).
+    pub erases: Option<u16>,
 }
 
 /// What a new slot's data comes from.
@@ -248,6 +250,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             src: Source::Buffer(data),
             data_crc: crc,
             copy: false,
+            erases: None,
         };
         let r = self.append(Stream::Host, e);
         self.finish(r)?;
@@ -271,6 +274,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             src: Source::None,
             data_crc: 0,
             copy: false,
+            erases: None,
         };
         let r = self.append(Stream::Host, e);
         self.finish(r)?;
@@ -426,6 +430,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             src,
             data_crc,
             copy,
+            erases,
         } = e;
         let data_addr = self.geo.data_addr(unit, slot);
         let written_crc = match src {
@@ -439,6 +444,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         let rec = SlotRecord {
             kind,
             copy,
+            erases,
             lba,
             version: self.take_seq(),
             data_crc,
