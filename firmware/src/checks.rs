@@ -4,7 +4,8 @@
 //! the FTL error that caused it.
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use cowftl::{Config, Error, Ftl};
+use cowftl::geometry::SINGLE_STREAM_RESERVE_UNITS;
+use cowftl::{Config, ConfigError, Error, Ftl};
 use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
 
 use crate::log;
@@ -39,24 +40,84 @@ pub const Q_BLOCKS: usize = 360;
 pub type TestFlash = RamFlash<'static, Q_WRITE, Q_ERASE>;
 pub type TestFtl<'a> = Ftl<&'a mut TestFlash, Q_UNITS, Q_BLOCKS>;
 
+// F411-like geometry (Black Pill: sectors 5..7), single-stream mode (`reserve_units: 2`),
+// 4-byte words. Full scale: 3 x 128 KiB -> 244 slots/unit, (3 - 2) x 244 - 1 = 243 blocks.
+// Scaled down for the cut-at-every-op test: 3 x 8 KiB -> 15 slots/unit, 14 blocks.
+pub const F_WRITE: usize = 4;
+pub const F_SECTOR: usize = 128 * 1024;
+pub const F_BYTES: usize = 3 * F_SECTOR;
+pub const S_SECTOR: usize = 8 * 1024;
+pub const S_BYTES: usize = 3 * S_SECTOR;
+
+pub type F411Flash = RamFlash<'static, F_WRITE, F_SECTOR>;
+pub type F411SmallFlash = RamFlash<'static, F_WRITE, S_SECTOR>;
+/// Same compile-time capacities as the board app (`Ftl<_, 16, 360>`).
+pub type RamFtl<'a, const W: usize, const E: usize> =
+    Ftl<&'a mut RamFlash<'static, W, E>, Q_UNITS, Q_BLOCKS>;
+
+/// Every RAM flash the QEMU tests use (blank at start).
+pub struct Flashes {
+    /// L476 geometry: 256 KiB, 8-byte ECC words, 2 KiB pages.
+    pub l476: TestFlash,
+    /// F411 sectors 5..7 at full scale.
+    pub f411: F411Flash,
+    /// F411-like, scaled to 3 x 8 KiB.
+    pub f411_small: F411SmallFlash,
+}
+
+impl Flashes {
+    pub fn power_on(&mut self) {
+        self.l476.power_on();
+        self.f411.power_on();
+        self.f411_small.power_on();
+    }
+
+    /// Flash rule violations since the last call (all flashes), and reset them.
+    pub fn take_violations(&mut self) -> u32 {
+        let v = self.l476.violations + self.f411.violations + self.f411_small.violations;
+        self.l476.violations = 0;
+        self.f411.violations = 0;
+        self.f411_small.violations = 0;
+        v
+    }
+}
+
 static TAKEN: AtomicBool = AtomicBool::new(false);
 static mut DATA: [u8; Q_BYTES] = [0; Q_BYTES];
 static mut PROGRAMMED: [u32; Q_BYTES / Q_WRITE / 32] = [0; Q_BYTES / Q_WRITE / 32];
 static mut WEAR: [u32; Q_BYTES / Q_ERASE] = [0; Q_BYTES / Q_ERASE];
+static mut F_DATA: [u8; F_BYTES] = [0; F_BYTES];
+static mut F_PROGRAMMED: [u32; F_BYTES / F_WRITE / 32] = [0; F_BYTES / F_WRITE / 32];
+static mut F_WEAR: [u32; F_BYTES / F_SECTOR] = [0; F_BYTES / F_SECTOR];
+static mut S_DATA: [u8; S_BYTES] = [0; S_BYTES];
+static mut S_PROGRAMMED: [u32; S_BYTES / F_WRITE / 32] = [0; S_BYTES / F_WRITE / 32];
+static mut S_WEAR: [u32; S_BYTES / S_SECTOR] = [0; S_BYTES / S_SECTOR];
 
-/// The single RAM test flash (blank). Panics if taken twice.
-pub fn take_test_flash() -> TestFlash {
+/// The RAM test flashes (blank). Panics if taken twice.
+pub fn take_flashes() -> Flashes {
     assert!(
         !TAKEN.swap(true, Ordering::SeqCst),
-        "test flash taken twice"
+        "test flashes taken twice"
     );
     // SAFETY: guarded by TAKEN, so these are the only references ever made to the buffers.
     unsafe {
-        RamFlash::new(
-            &mut *core::ptr::addr_of_mut!(DATA),
-            &mut *core::ptr::addr_of_mut!(PROGRAMMED),
-            &mut *core::ptr::addr_of_mut!(WEAR),
-        )
+        Flashes {
+            l476: RamFlash::new(
+                &mut *core::ptr::addr_of_mut!(DATA),
+                &mut *core::ptr::addr_of_mut!(PROGRAMMED),
+                &mut *core::ptr::addr_of_mut!(WEAR),
+            ),
+            f411: RamFlash::new(
+                &mut *core::ptr::addr_of_mut!(F_DATA),
+                &mut *core::ptr::addr_of_mut!(F_PROGRAMMED),
+                &mut *core::ptr::addr_of_mut!(F_WEAR),
+            ),
+            f411_small: RamFlash::new(
+                &mut *core::ptr::addr_of_mut!(S_DATA),
+                &mut *core::ptr::addr_of_mut!(S_PROGRAMMED),
+                &mut *core::ptr::addr_of_mut!(S_WEAR),
+            ),
+        }
     }
 }
 
@@ -215,15 +276,20 @@ where
 // ---------------------------------------------------------------------------------------------
 // QEMU tests: each gets the blank-or-used RAM flash and formats it first.
 
-pub type QemuTest = fn(&mut TestFlash) -> CheckResult;
+pub type QemuTest = fn(&mut Flashes) -> CheckResult;
 
 pub const QEMU_TESTS: &[(&str, QemuTest)] = &[
-    ("ramflash_ecc_rules", ramflash_ecc_rules),
-    ("format_mount", format_mount),
-    ("write_read_trim_gc", write_read_trim_gc),
-    ("remount", remount),
-    ("wear_levelling", wear_levelling),
-    ("power_cut_recover", power_cut_recover),
+    ("ramflash_ecc_rules", |f| ramflash_ecc_rules(&mut f.l476)),
+    ("format_mount", |f| format_mount(&mut f.l476)),
+    ("write_read_trim_gc", |f| write_read_trim_gc(&mut f.l476)),
+    ("remount", |f| remount(&mut f.l476)),
+    ("wear_levelling", |f| wear_levelling(&mut f.l476)),
+    ("power_cut_recover", |f| power_cut_recover(&mut f.l476)),
+    ("f411_geometry", |f| f411_geometry(&mut f.f411)),
+    ("f411_board_run", |f| f411_board_run(&mut f.f411)),
+    ("f411_small_power_cut", |f| {
+        f411_small_power_cut(&mut f.f411_small)
+    }),
 ];
 
 fn cfg() -> Config {
@@ -504,6 +570,316 @@ fn power_cut_recover(flash: &mut TestFlash) -> CheckResult {
         n += 1;
     }
     log!("  {} cut points checked, all recovered", cuts);
+    ensure(cuts > 40, "too few cut points")?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// F411-like single-stream geometry (3 units, 4-byte words)
+
+/// The board app's F411 configuration: single-stream mode, 2 reserve units.
+pub fn f411_config(len: usize) -> Config {
+    Config {
+        reserve_units: SINGLE_STREAM_RESERVE_UNITS,
+        ..Config::new(0, len as u32)
+    }
+}
+
+fn fresh_ram<const W: usize, const E: usize>(
+    flash: &mut RamFlash<'static, W, E>,
+    cfg: Config,
+) -> CheckResult {
+    flash.power_on();
+    ok(RamFtl::<W, E>::format(flash, cfg), "format").map(drop)
+}
+
+/// Geometry of sectors 5..7: the default reserve (4) is rejected, single stream gives 243 blocks;
+/// blank -> `Blank`, format, every block reads zeros, block 243 is out of range.
+fn f411_geometry(flash: &mut F411Flash) -> CheckResult {
+    flash.erase(0, F_BYTES as u32).map_err(|_| "erase all")?;
+    ensure(
+        RamFtl::geometry_for(&&mut *flash, &Config::new(0, F_BYTES as u32))
+            == Err(ConfigError::TooFewUnits),
+        "default reserve (4 units) accepted on a 3-unit region",
+    )?;
+    let cfg = f411_config(F_BYTES);
+    let g =
+        RamFtl::geometry_for(&&mut *flash, &cfg).map_err(|_| "single-stream geometry rejected")?;
+    log!(
+        "  {} blocks of {} B, {} units of {} B, {} slots/unit, reserve {}, single stream {}",
+        g.block_count,
+        g.block_size,
+        g.unit_count,
+        g.unit_size,
+        g.slots_per_unit,
+        g.reserve_units,
+        g.single_stream
+    );
+    ensure(
+        g.unit_count == 3 && g.unit_size == F_SECTOR as u32 && g.write_size == 4,
+        "unit geometry",
+    )?;
+    ensure(
+        g.single_stream && g.block_count == (g.unit_count - 2) * g.slots_per_unit - 1,
+        "single-stream capacity",
+    )?;
+    ensure(g.block_count == 243, "243 blocks on 3 x 128 KiB")?;
+    ensure(
+        matches!(RamFtl::mount(&mut *flash, cfg), Err(Error::Blank)),
+        "blank region mounted",
+    )?;
+    fresh_ram(flash, cfg)?;
+    let mut ftl = ok(RamFtl::mount(&mut *flash, cfg), "mount")?;
+    for lba in 0..ftl.block_count() {
+        verify(&mut ftl, lba, None)?;
+    }
+    let mut buf = [0u8; BS];
+    ensure(
+        matches!(ftl.read(243, &mut buf), Err(Error::OutOfRange)),
+        "out-of-range read accepted",
+    )?;
+    Ok(())
+}
+
+/// Three "boots" of the board app's workload on the full-scale F411 region (boot counter in
+/// block 0, config in block 1, self-test over blocks 8..72, remount, benchmark: 4 overwrite rounds
+/// over blocks 8..125), with 111 blocks of cold data (130..240) that GC must carry along: the
+/// volume is 95 % full during the benchmark.
+fn f411_board_run(flash: &mut F411Flash) -> CheckResult {
+    const SCRATCH: u32 = 8;
+    let cfg = f411_config(F_BYTES);
+    fresh_ram(flash, cfg)?;
+    {
+        let mut ftl = ok(RamFtl::mount(&mut *flash, cfg), "mount")?;
+        for lba in 130..241 {
+            write_gen(&mut ftl, lba, 7)?;
+        }
+    }
+    for boot in 1..=3u32 {
+        let erases0 = flash.counters.erases;
+        let mut ftl = ok(RamFtl::mount_or_format(&mut *flash, cfg), "mount")?;
+        let n = ftl.block_count();
+        verify(&mut ftl, 0, (boot > 1).then(|| boot - 1))?;
+        write_gen(&mut ftl, 0, boot)?;
+        write_gen(&mut ftl, 1, 1000 + boot)?;
+        let slice = 64.min((n - SCRATCH) / 2);
+        ensure(slice == 64, "self-test slice")?;
+        slice_selftest(&mut ftl, SCRATCH, slice)?;
+        drop(ftl);
+        let mut ftl = ok(RamFtl::mount(&mut *flash, cfg), "remount")?;
+        verify(&mut ftl, 0, Some(boot))?;
+        verify(&mut ftl, 1, Some(1000 + boot))?;
+        let count = (n - SCRATCH) / 2;
+        for r in 0..4 {
+            for lba in SCRATCH..SCRATCH + count {
+                write_gen(&mut ftl, lba, 2000 + r)?;
+            }
+        }
+        for lba in SCRATCH..SCRATCH + count {
+            verify(&mut ftl, lba, Some(2003))?;
+            ok(ftl.trim(lba), "trim")?;
+        }
+        for lba in 130..241 {
+            verify(&mut ftl, lba, Some(7))?;
+        }
+        let s = ftl.stats();
+        log!(
+            "  boot {}: {} sector erases ({} per sector); after the remount {} GC victims, {} relocations; wear {}..{}",
+            boot,
+            flash.counters.erases - erases0,
+            (flash.counters.erases - erases0) / 3,
+            s.counters.gc_victims,
+            s.counters.relocations,
+            s.wear.min,
+            s.wear.max
+        );
+        ensure(
+            s.counters.relocations > 0,
+            "GC never relocated the cold data",
+        )?;
+    }
+    let (min, max) = flash.wear_spread();
+    log!(
+        "  sector erase counts after 3 boots: min {} max {}",
+        min,
+        max
+    );
+    ensure(min > 0, "a sector was never erased")?;
+    Ok(())
+}
+
+/// Block contents as written by `pattern(lba, generation)`: the generation, or an error if the
+/// block holds anything else (torn, zeros, another block's data).
+fn read_gen<const W: usize, const E: usize>(
+    ftl: &mut RamFtl<'_, W, E>,
+    lba: u32,
+) -> Result<u32, Fail> {
+    let mut got = [0u8; BS];
+    ok(ftl.read(lba, &mut got), "read")?;
+    let generation = u32::from_le_bytes([got[4], got[5], got[6], got[7]]);
+    let mut want = [0u8; BS];
+    pattern(lba, generation, &mut want);
+    if got != want {
+        log!("  block {} holds neither a whole old nor new version", lba);
+        return Err("torn or foreign block");
+    }
+    Ok(generation)
+}
+
+const CUT_WRITES: u32 = 40;
+const SMALL_MAX_BLOCKS: usize = 16;
+
+fn cut_lba(i: u32, blocks: u32) -> u32 {
+    (i * 5) % blocks
+}
+
+/// Outcome of [`small_run_to_cut`].
+struct CutRun {
+    cut_hit: bool,
+    blocks: u32,
+    /// Writes acknowledged before the cut (write `acked` is the one that was cut, if any).
+    acked: u32,
+    /// Generation of every block after the acknowledged writes.
+    model: [u32; SMALL_MAX_BLOCKS],
+}
+
+/// Fill the scaled F411 volume with generation 1, then cut the power after `n` flash ops of:
+/// mount + `CUT_WRITES` overwrites (write `i` stores generation `2 + i` in `cut_lba(i)`; every
+/// block is overwritten ~3 times, GC runs often with the volume 93 % full).
+fn small_run_to_cut(flash: &mut F411SmallFlash, cfg: Config, n: u32) -> Result<CutRun, Fail> {
+    fresh_ram(flash, cfg)?;
+    let mut run = CutRun {
+        cut_hit: false,
+        blocks: 0,
+        acked: 0,
+        model: [1; SMALL_MAX_BLOCKS],
+    };
+    {
+        let mut ftl = ok(RamFtl::mount(&mut *flash, cfg), "mount")?;
+        run.blocks = ftl.block_count();
+        ensure(run.blocks as usize <= SMALL_MAX_BLOCKS, "small block count")?;
+        for lba in 0..run.blocks {
+            write_gen(&mut ftl, lba, 1)?;
+        }
+    }
+    flash.cut_after(n);
+    if let Ok(mut ftl) = RamFtl::mount(&mut *flash, cfg) {
+        let mut buf = [0u8; BS];
+        for i in 0..CUT_WRITES {
+            let lba = cut_lba(i, run.blocks);
+            pattern(lba, 2 + i, &mut buf);
+            if ftl.write(lba, &buf).is_err() {
+                break;
+            }
+            run.model[lba as usize] = 2 + i;
+            run.acked += 1;
+        }
+    }
+    run.cut_hit = flash.is_cut();
+    ensure(
+        run.cut_hit || run.acked == CUT_WRITES,
+        "write failed without a power cut",
+    )?;
+    Ok(run)
+}
+
+/// Every block holds its acknowledged generation; the cut write's block may hold the new one;
+/// `extra` = (block, generation) of a second write that may or may not have happened.
+fn check_cut_state(
+    ftl: &mut RamFtl<'_, F_WRITE, S_SECTOR>,
+    run: &CutRun,
+    extra: Option<(u32, u32)>,
+) -> Result<[u32; SMALL_MAX_BLOCKS], Fail> {
+    let mut seen = [0u32; SMALL_MAX_BLOCKS];
+    let cut = (run.cut_hit && run.acked < CUT_WRITES)
+        .then(|| (cut_lba(run.acked, run.blocks), 2 + run.acked));
+    for lba in 0..run.blocks {
+        let g = read_gen(ftl, lba)?;
+        let ok = g == run.model[lba as usize] || cut == Some((lba, g)) || extra == Some((lba, g));
+        if !ok {
+            log!(
+                "  block {}: generation {}, acknowledged {}",
+                lba,
+                g,
+                run.model[lba as usize]
+            );
+            return Err(if g < run.model[lba as usize] {
+                "acknowledged write lost"
+            } else {
+                "write appeared that was never issued"
+            });
+        }
+        seen[lba as usize] = g;
+    }
+    Ok(seen)
+}
+
+/// Single-stream power cuts on the scaled F411 geometry (3 x 8 KiB, 4-byte words): cut after
+/// every possible op count of a mount + 40 GC-heavy overwrites, recover, check; and for every
+/// such cut, cut again after every op count of the recovery (mount, read the cut block, one more
+/// write), then check that nothing the recovery mount returned went back, and that the volume
+/// takes writes again.
+fn f411_small_power_cut(flash: &mut F411SmallFlash) -> CheckResult {
+    let cfg = f411_config(S_BYTES);
+    let (mut cuts, mut double_cuts, mut n) = (0u32, 0u32, 0u32);
+    loop {
+        let run = small_run_to_cut(flash, cfg, n)?;
+        flash.power_on();
+        {
+            let mut ftl = ok(RamFtl::mount(&mut *flash, cfg), "mount after cut")?;
+            check_cut_state(&mut ftl, &run, None)?;
+            write_gen(&mut ftl, 0, 99)?;
+            verify(&mut ftl, 0, Some(99))?;
+        }
+        if !run.cut_hit {
+            break;
+        }
+        // the same cut again, then a second cut during the recovery
+        let mut m = 0u32;
+        loop {
+            let run = small_run_to_cut(flash, cfg, n)?;
+            flash.power_on();
+            flash.cut_after(m);
+            let watched = cut_lba(run.acked.min(CUT_WRITES - 1), run.blocks);
+            let extra = ((watched + 1) % run.blocks, 100);
+            let mut observed = None;
+            if let Ok(mut ftl) = RamFtl::mount(&mut *flash, cfg) {
+                observed = read_gen(&mut ftl, watched).ok();
+                let mut buf = [0u8; BS];
+                pattern(extra.0, extra.1, &mut buf);
+                let _ = ftl.write(extra.0, &buf);
+            }
+            let hit = flash.is_cut();
+            flash.power_on();
+            let mut ftl = ok(RamFtl::mount(&mut *flash, cfg), "mount after second cut")?;
+            let seen = check_cut_state(&mut ftl, &run, Some(extra))?;
+            if let Some(g) = observed {
+                if seen[watched as usize] != g {
+                    log!(
+                        "  block {}: recovery read generation {}, after the second cut {}",
+                        watched,
+                        g,
+                        seen[watched as usize]
+                    );
+                    return Err("block changed after a recovery mount had returned it");
+                }
+            }
+            write_gen(&mut ftl, watched, 101)?;
+            verify(&mut ftl, watched, Some(101))?;
+            if !hit {
+                break;
+            }
+            double_cuts += 1;
+            m += 1;
+        }
+        cuts += 1;
+        n += 1;
+    }
+    log!(
+        "  {} cut points, {} second cuts during recovery, all recovered",
+        cuts,
+        double_cuts
+    );
     ensure(cuts > 40, "too few cut points")?;
     Ok(())
 }

@@ -38,4 +38,22 @@ pub fn cycles() -> u32 {
     cortex_m::peripheral::DWT::cycle_count()
 }
 
+/// 64-bit cycle count: CYCCNT extended by a wrap counter, so spans longer than 2^32 cycles
+/// (~44 s at 96 MHz: an F411 self-test with 128 KiB sector erases comes close) are timed right.
+/// Correct as long as it is called at least once per 2^32 cycles: [`timed::Timed`] calls it
+/// around every flash program/erase, and the FTL never runs that long without touching flash.
+pub fn cycles64() -> u64 {
+    use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    static LAST: AtomicU32 = AtomicU32::new(0);
+    static HIGH: AtomicU32 = AtomicU32::new(0);
+    cortex_m::interrupt::free(|_| {
+        let now = cycles();
+        if now < LAST.load(Relaxed) {
+            HIGH.store(HIGH.load(Relaxed).wrapping_add(1), Relaxed);
+        }
+        LAST.store(now, Relaxed);
+        ((HIGH.load(Relaxed) as u64) << 32) | now as u64
+    })
+}
+
 pub mod timed;

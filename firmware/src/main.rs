@@ -9,19 +9,19 @@
 //! 5. benchmark timed with the DWT cycle counter: host write/read throughput, the flash's own
 //!    program and erase throughput, write amplification, wear spread.
 //!
-//! NUCLEO-L476RG: the FTL owns 0x080C0000..0x08100000 (256 KiB, 16 units of 8 x 2 KiB pages).
-//! Black Pill F411CE: the region is sectors 5..7 (3 x 128 KiB); cowftl needs at least 5 erase
-//! units (3 reserve + 2 data), so the app reports the geometry error and runs steps 3-5 over a
-//! 64 KiB RAM NorFlash instead (counts then do not survive resets), and times raw program/erase
-//! of the region's last sector.
+//! NUCLEO-L476RG: the FTL owns 0x080C0000..0x08100000 (256 KiB, 16 units of 8 x 2 KiB pages),
+//! default config (4 reserve units: hot/cold GC streams + 1 spare): 359 blocks.
+//! Black Pill F411CE: the FTL owns sectors 5..7 (0x08020000..0x08080000, 3 units of 128 KiB, 4-byte
+//! words) in single-stream mode (`reserve_units: 2`, GC relocations share the host frontier):
+//! (3 - 2) x 244 slots - 1 = 243 blocks.
 #![no_std]
 #![no_main]
 
 use cowftl::{Config, Error, Ftl};
 use cowftl_firmware::checks::{self, Loggable, BS};
 use cowftl_firmware::timed::Timed;
-use cowftl_firmware::{cycles, cycles_init};
-use defmt::{error, info, warn};
+use cowftl_firmware::{cycles64, cycles_init};
+use defmt::{error, info};
 use defmt_rtt as _;
 use embassy_stm32::flash::{Flash, FLASH_BASE};
 use embedded_storage::nor_flash::NorFlash;
@@ -149,18 +149,14 @@ fn main() -> ! {
         panic!("FTL region is not inside the flash region the driver was given");
     }
     let mut flash = Timed::new(region);
-    let cfg = Config::new(offset, len);
+    let cfg = ftl_config(offset, len);
 
     match Vol::<&mut Timed<_>>::geometry_for(&&mut flash, &cfg) {
-        Ok(_) => run(&mut flash, cfg, hz, true),
-        Err(e) => {
-            warn!(
-                "cowftl rejects this flash region: {} ({} bytes, erase size {})",
-                e, len, erase_size
-            );
-            #[cfg(feature = "stm32f411ce")]
-            fallback(&mut flash, offset, len, hz);
-        }
+        Ok(_) => run(&mut flash, cfg, hz),
+        Err(e) => error!(
+            "cowftl rejects this flash region: {} ({} bytes, erase size {}, reserve {} units)",
+            e, len, erase_size, cfg.reserve_units
+        ),
     }
     info!("done");
     loop {
@@ -173,50 +169,21 @@ const CHIP: &str = "STM32L476RG";
 #[cfg(feature = "stm32f411ce")]
 const CHIP: &str = "STM32F411CE";
 
-/// Raw flash timing on the last erase sector of the region, and the FTL run over RAM.
+/// L476: 16 units of 16 KiB, the default 4 reserve units (hot + cold GC frontiers, 1 spare).
+#[cfg(feature = "stm32l476rg")]
+fn ftl_config(offset: u32, len: u32) -> Config {
+    Config::new(offset, len)
+}
+
+/// F411: only 3 erase units (128 KiB sectors 5..7), so single-stream mode: 2 reserve units,
+/// GC relocations share the host frontier, no spare unit (a failed sector makes the volume
+/// read-only).
 #[cfg(feature = "stm32f411ce")]
-fn fallback<F: NorFlash>(flash: &mut Timed<F>, offset: u32, len: u32, hz: u32)
-where
-    F::Error: Loggable,
-{
-    let sector = F::ERASE_SIZE as u32;
-    let base = offset + len - sector;
-    let t = cycles();
-    let e = flash.erase(base, base + sector);
-    let erase_cyc = cycles().wrapping_sub(t);
-    let buf = [0x5Au8; BS];
-    let t = cycles();
-    let mut w = Ok(());
-    for i in 0..8u32 {
-        w = w.and(flash.write(base + i * BS as u32, &buf));
+fn ftl_config(offset: u32, len: u32) -> Config {
+    Config {
+        reserve_units: cowftl::geometry::SINGLE_STREAM_RESERVE_UNITS,
+        ..Config::new(offset, len)
     }
-    let prog_cyc = cycles().wrapping_sub(t);
-    let _ = flash.erase(base, base + sector);
-    if e.is_err() || w.is_err() {
-        error!("raw flash timing failed");
-    } else {
-        info!(
-            "raw flash: erase {} KiB sector in {} ms; program 4 KiB in {} us ({} KiB/s)",
-            sector / 1024,
-            ms(erase_cyc as u64, hz),
-            us(prog_cyc as u64, hz),
-            kib_per_s(4096, prog_cyc as u64, hz)
-        );
-    }
-    info!("running the FTL over a 64 KiB RAM NorFlash instead (nothing survives a reset)");
-    static mut DATA: [u8; 64 * 1024] = [0; 64 * 1024];
-    static mut PROG: [u32; 64 * 1024 / 4 / 32] = [0; 64 * 1024 / 4 / 32];
-    static mut WEAR: [u32; 16] = [0; 16];
-    // SAFETY: called once; the only references to these buffers.
-    let ram: cowftl_firmware::ramflash::RamFlash<'static, 4, 4096> = unsafe {
-        cowftl_firmware::ramflash::RamFlash::new(
-            &mut *core::ptr::addr_of_mut!(DATA),
-            &mut *core::ptr::addr_of_mut!(PROG),
-            &mut *core::ptr::addr_of_mut!(WEAR),
-        )
-    };
-    let mut ram = Timed::new(ram);
-    run(&mut ram, Config::new(0, 64 * 1024), hz, false);
 }
 
 fn ms(cyc: u64, hz: u32) -> u32 {
@@ -232,12 +199,12 @@ fn kib_per_s(bytes: u64, cyc: u64, hz: u32) -> u32 {
     (bytes * hz as u64 / cyc / 1024) as u32
 }
 
-fn run<F: NorFlash>(flash: &mut Timed<F>, cfg: Config, hz: u32, persistent: bool)
+fn run<F: NorFlash>(flash: &mut Timed<F>, cfg: Config, hz: u32)
 where
     F::Error: Loggable,
 {
     // 2. mount (format if blank)
-    let t = cycles();
+    let t = cycles64();
     let mut ftl = match Vol::mount_or_format(&mut *flash, cfg) {
         Ok(v) => v,
         Err(e) => {
@@ -247,14 +214,16 @@ where
     };
     let g = *ftl.geometry();
     info!(
-        "mounted in {} ms: {} blocks x {} B ({} KiB), {} units x {} KiB, {} slots/unit; FTL state {} B RAM",
-        ms(cycles().wrapping_sub(t) as u64, hz),
+        "mounted in {} ms: {} blocks x {} B ({} KiB), {} units x {} KiB, {} slots/unit, {} reserve units{}; FTL state {} B RAM",
+        ms(cycles64() - t, hz),
         g.block_count,
         g.block_size,
         g.block_count * g.block_size / 1024,
         g.unit_count,
         g.unit_size / 1024,
         g.slots_per_unit,
+        g.reserve_units,
+        if g.single_stream { " (single stream)" } else { "" },
         core::mem::size_of::<Vol<&mut Timed<F>>>()
     );
 
@@ -266,15 +235,7 @@ where
             return;
         }
     };
-    info!(
-        "boot #{}{}",
-        boots,
-        if persistent {
-            ""
-        } else {
-            " (RAM flash: not persistent)"
-        }
-    );
+    info!("boot #{}", boots);
     let mut conf = match Settings::load(&mut ftl) {
         Ok(Some(c)) => {
             info!(
@@ -298,10 +259,11 @@ where
 
     // 4. self-test over a slice, then remount
     let n = ftl.block_count();
+    // 64 blocks (8..72): fits both volumes (L476 359 blocks, F411 243 blocks).
     let slice = 64.min((n - LBA_SCRATCH) / 2);
-    let t = cycles();
+    let t = cycles64();
     let st = checks::slice_selftest(&mut ftl, LBA_SCRATCH, slice);
-    let st_ms = ms(cycles().wrapping_sub(t) as u64, hz);
+    let st_ms = ms(cycles64() - t, hz);
     match st {
         Ok(()) => info!(
             "self-test over blocks {}..{} passed in {} ms",
@@ -363,9 +325,9 @@ where
     for r in 0..rounds {
         for lba in LBA_SCRATCH..LBA_SCRATCH + count {
             checks::pattern(lba, 1000 + r, &mut buf);
-            let t = cycles();
+            let t = cycles64();
             let res = ftl.write(lba, &buf);
-            write_cyc += cycles().wrapping_sub(t) as u64;
+            write_cyc += cycles64() - t;
             if let Err(e) = res {
                 error!("bench write: {}", e);
                 return;
@@ -374,9 +336,9 @@ where
     }
     let mut read_cyc = 0u64;
     for lba in LBA_SCRATCH..LBA_SCRATCH + count {
-        let t = cycles();
+        let t = cycles64();
         let res = ftl.read(lba, &mut buf);
-        read_cyc += cycles().wrapping_sub(t) as u64;
+        read_cyc += cycles64() - t;
         if res.is_err() {
             error!("bench read failed");
             return;

@@ -2,7 +2,7 @@
 //! benchmark can report the flash's own program/erase throughput separately from FTL CPU time.
 use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
 
-use crate::cycles;
+use crate::cycles64;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FlashTime {
@@ -36,9 +36,9 @@ impl<F: ReadNorFlash> ReadNorFlash for Timed<F> {
     const READ_SIZE: usize = F::READ_SIZE;
 
     fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
-        let t = cycles();
+        let t = cycles64();
         let r = self.inner.read(offset, bytes);
-        self.time.read_cycles += cycles().wrapping_sub(t) as u64;
+        self.time.read_cycles += cycles64() - t;
         self.time.read_bytes += bytes.len() as u64;
         r
     }
@@ -53,17 +53,17 @@ impl<F: NorFlash> NorFlash for Timed<F> {
     const ERASE_SIZE: usize = F::ERASE_SIZE;
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
-        let t = cycles();
+        let t = cycles64();
         let r = self.inner.write(offset, bytes);
-        self.time.program_cycles += cycles().wrapping_sub(t) as u64;
+        self.time.program_cycles += cycles64() - t;
         self.time.programmed_bytes += bytes.len() as u64;
         r
     }
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
-        let t = cycles();
+        let t = cycles64();
         let r = self.inner.erase(from, to);
-        self.time.erase_cycles += cycles().wrapping_sub(t) as u64;
+        self.time.erase_cycles += cycles64() - t;
         self.time.erased_bytes += to.saturating_sub(from) as u64;
         r
     }

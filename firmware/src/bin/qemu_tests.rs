@@ -9,7 +9,7 @@ use core::panic::PanicInfo;
 use cortex_m as _; // critical-section implementation
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
-use cowftl_firmware::checks::{self, TestFlash};
+use cowftl_firmware::checks::{self, Flashes};
 
 #[entry]
 fn main() -> ! {
@@ -17,13 +17,14 @@ fn main() -> ! {
     let mut failed = 0u32;
     hprintln!("cowftl QEMU on-target tests (mps2-an386, Cortex-M4)");
     checks::report_ram();
-    let mut flash: TestFlash = checks::take_test_flash();
+    let mut flashes: Flashes = checks::take_flashes();
     for (name, test) in checks::QEMU_TESTS {
-        flash.power_on();
-        flash.violations = 0;
-        let r = test(&mut flash);
+        flashes.power_on();
+        flashes.take_violations();
+        let r = test(&mut flashes);
+        let violations = flashes.take_violations();
         match r {
-            Ok(()) if flash.violations == 0 => {
+            Ok(()) if violations == 0 => {
                 passed += 1;
                 hprintln!("test {} ... ok", name);
             }
@@ -32,7 +33,7 @@ fn main() -> ! {
                 hprintln!(
                     "test {} ... FAILED: {} flash rule violations",
                     name,
-                    flash.violations
+                    violations
                 );
             }
             Err(e) => {
