@@ -63,6 +63,8 @@ mod spec;
 mod stats;
 mod traits;
 
+pub mod torture;
+
 #[cfg(test)]
 mod tests;
 

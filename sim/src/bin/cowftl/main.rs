@@ -7,6 +7,7 @@ mod bench;
 mod common;
 mod compare;
 mod demo;
+mod torture;
 
 #[derive(Parser)]
 #[command(name = "cowftl", version, about = "cowftl flash translation layer: demo, benchmarks, torture, images")]
@@ -25,6 +26,8 @@ enum Command {
     Bench(bench::Args),
     /// Same workload on cowftl, sequential-storage and littlefs2 (build with `--features peers`).
     Compare(compare::Args),
+    /// Random power-cut torture: many seeds, random parts/geometries/workloads, cuts anywhere.
+    Torture(torture::Args),
 }
 
 fn main() {
@@ -33,6 +36,7 @@ fn main() {
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Torture(a) => torture::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -1,0 +1,712 @@
+//! Random power-cut torture engine, shared by `cowftl torture` and `tests/tests/torture.rs`.
+//!
+//! One *seed* fixes everything: the part (a preset or a small custom geometry), the FTL
+//! configuration (unit size, block size, reserve, WL threshold, verified writes), the
+//! workload shape (uniform, hot/cold, sequential; write/trim/read/remount mix) and every
+//! cut point. A run repeats `cuts` times: arm a power cut `n` flash operations ahead
+//! (small `n` lands in mount-time recovery, so several cuts in a row hit recovery), mount,
+//! check, run random operations until the cut fires, restore power. The simulator's
+//! hostile model supplies torn programs, torn erases (old, zeros, ones, random) and unstable
+//! reads.
+//!
+//! Checked after every mount against a model of acknowledged operations (DESIGN.md 2-5):
+//! - every acknowledged write/trim is there (durability),
+//! - the one interrupted operation is all-or-nothing: its block holds the old or the new
+//!   contents (atomicity), every other block holds exactly its acknowledged contents, so
+//!   the state is a prefix of the sequence (prefix order),
+//! - once a mount has shown a state it is the model: later mounts must show it again (no
+//!   rollback), including after cuts during recovery,
+//! - reads return the model's data, never an error or wrong bytes; mount never fails after a
+//!   cut; a cut is always reported (no `Ok` from a call whose flash op lost power);
+//! - the volume keeps working (the workload goes on after every recovery),
+//! - contract 1 too: the simulator panics on any flash rule violation (caught per seed).
+
+use std::fmt::Write as _;
+
+use cowftl::{Config, Error, Ftl, Geometry};
+
+use crate::{presets, PartSpec, SimError, SimFlash, SplitMix64};
+
+/// FTL capacities used by the torture runs (small geometries only).
+pub const MAX_UNITS: usize = 64;
+/// See [`MAX_UNITS`].
+pub const MAX_BLOCKS: usize = 2048;
+
+/// Simulated parts a torture run can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Part {
+    /// STM32L476 preset: 2 KiB pages, 8-byte ECC words.
+    L476,
+    /// W25Q128 preset: 4 KiB sectors, byte writes, multi-write.
+    W25q,
+    /// STM32H743-like: 32-byte ECC words, small 8 KiB sectors (the real 128 KiB is too big).
+    H743,
+    /// STM32F411-like: 4-byte words, no ECC (multi-write), small 1 KiB sectors.
+    F411,
+    /// Tiny custom part: 16-byte ECC words, 512-byte pages, 64/128-byte blocks.
+    Tiny,
+    /// Write-once part: no erase, no GC, writes until `NoSpace`.
+    Worm,
+}
+
+impl Part {
+    /// Every part, in the order a random seed picks from.
+    pub const ALL: [Part; 6] = [
+        Part::L476,
+        Part::W25q,
+        Part::H743,
+        Part::F411,
+        Part::Tiny,
+        Part::Worm,
+    ];
+
+    /// Command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::L476 => "stm32l476",
+            Part::W25q => "w25q128",
+            Part::H743 => "stm32h743",
+            Part::F411 => "stm32f411",
+            Part::Tiny => "tiny",
+            Part::Worm => "worm",
+        }
+    }
+
+    /// Parse a command-line name.
+    pub fn from_name(s: &str) -> Option<Part> {
+        Part::ALL.into_iter().find(|p| p.name() == s)
+    }
+
+    fn erase_size(self) -> u32 {
+        match self {
+            Part::L476 | Part::Worm => 2048,
+            Part::W25q => 4096,
+            Part::H743 => 8192,
+            Part::F411 => 1024,
+            Part::Tiny => 512,
+        }
+    }
+
+    fn word(self) -> u32 {
+        match self {
+            Part::L476 | Part::Worm => 8,
+            Part::W25q => 1,
+            Part::H743 => 32,
+            Part::F411 => 4,
+            Part::Tiny => 16,
+        }
+    }
+
+    /// The simulator spec for a chip of `capacity` bytes.
+    pub fn spec(self, capacity: usize) -> PartSpec {
+        match self {
+            Part::L476 => presets::stm32l476(capacity),
+            Part::W25q => presets::w25q128(capacity),
+            Part::H743 => PartSpec {
+                name: "STM32H743-small",
+                ..PartSpec::custom("STM32H743-small", capacity, 1, 32, 8192)
+            },
+            Part::F411 => PartSpec {
+                one_program_per_word: false,
+                ..PartSpec::custom("STM32F411-small", capacity, 1, 4, 1024)
+            },
+            Part::Tiny => PartSpec::custom("tiny", capacity, 1, 16, 512),
+            Part::Worm => presets::worm(capacity),
+        }
+    }
+}
+
+/// What one torture run does (everything else comes from the seed).
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Power cuts per seed.
+    pub cuts: u32,
+    /// Force a part (`None`: the seed picks one).
+    pub part: Option<Part>,
+    /// Print every step to stderr (for replaying a failing seed).
+    pub trace: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            cuts: 20,
+            part: None,
+            trace: false,
+        }
+    }
+}
+
+/// The configuration a seed picked.
+#[derive(Clone, Copy, Debug)]
+pub struct Setup {
+    pub part: Part,
+    pub capacity: usize,
+    pub cfg: Config,
+    pub workload: Shape,
+}
+
+/// Which blocks the workload hits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    Uniform,
+    /// 80% of the operations on 10% of the blocks.
+    HotCold,
+    /// Sequential sweeps with some random writes.
+    Sequential,
+}
+
+/// Counters of one or many runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub seeds: u64,
+    /// Power cuts that fired.
+    pub cuts: u64,
+    /// Of those, cuts during a mount (recovery).
+    pub mount_cuts: u64,
+    /// Successful mounts, each followed by a full check against the model.
+    pub mounts: u64,
+    /// Acknowledged writes and trims.
+    pub acked: u64,
+    /// Interrupted operations that recovered as the new state.
+    pub landed: u64,
+    /// Reads checked against the model (including full checks after mounts).
+    pub reads: u64,
+    /// Flash operations (programs + erases).
+    pub flash_ops: u64,
+}
+
+impl Summary {
+    pub fn add(&mut self, o: &Summary) {
+        self.seeds += o.seeds;
+        self.cuts += o.cuts;
+        self.mount_cuts += o.mount_cuts;
+        self.mounts += o.mounts;
+        self.acked += o.acked;
+        self.landed += o.landed;
+        self.reads += o.reads;
+        self.flash_ops += o.flash_ops;
+    }
+}
+
+/// A contract violation (or panic) on one seed.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub seed: u64,
+    pub setup: Option<Setup>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "seed {:#x}", self.seed)?;
+        if let Some(s) = &self.setup {
+            write!(
+                f,
+                " ({}, {} units of {} B, block {} B, reserve {}, wl {}, verify {}, {:?})",
+                s.part.name(),
+                s.cfg.region_len / s.cfg.unit_size.unwrap_or(1),
+                s.cfg.unit_size.unwrap_or(0),
+                s.cfg.block_size,
+                s.cfg.reserve_units,
+                s.cfg.static_wl_threshold,
+                s.cfg.verify_writes,
+                s.workload
+            )?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Deterministic contents of block `lba` at generation `gen` (generation 0 = zeros, the
+/// contents of a never-written or trimmed block). Different (lba, gen) never look alike.
+pub fn fill_pattern(lba: u32, gen: u64, buf: &mut [u8]) {
+    if gen == 0 {
+        buf.fill(0);
+        return;
+    }
+    let mut rng = SplitMix64::new(((lba as u64) << 40) ^ gen.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    for c in buf.chunks_mut(8) {
+        let x = rng.next_u64().to_le_bytes();
+        c.copy_from_slice(&x[..c.len()]);
+    }
+    // The generation in clear, so a misplaced block is recognisable in a dump.
+    if buf.len() >= 16 {
+        buf[..4].copy_from_slice(&lba.to_le_bytes());
+        buf[4..12].copy_from_slice(&gen.to_le_bytes());
+    }
+}
+
+/// Pick the setup for `seed` (part forced by `part` if given).
+pub fn choose_setup(seed: u64, part: Option<Part>) -> Setup {
+    let mut rng = SplitMix64::new(seed ^ 0x5EED_5E7_0000);
+    let part = part.unwrap_or(Part::ALL[rng.below(Part::ALL.len() as u64) as usize]);
+    for _ in 0..200 {
+        let erase = part.erase_size();
+        let per_unit = match part {
+            Part::H743 | Part::W25q => 1 + rng.below(2) as u32,
+            Part::Tiny => 2 + rng.below(3) as u32,
+            _ => 1 + rng.below(4) as u32,
+        };
+        let unit_size = erase * per_unit;
+        let units = if part == Part::Worm {
+            4 + rng.below(8) as u32
+        } else {
+            6 + rng.below(11) as u32
+        };
+        let bs_choices: &[u32] = match part {
+            Part::Tiny => &[64, 128],
+            Part::H743 => &[256, 512, 1024],
+            _ => &[128, 256, 512],
+        };
+        let block_size = bs_choices[rng.below(bs_choices.len() as u64) as usize];
+        let reserve = match part {
+            Part::Worm => 0,
+            _ => 3 + rng.below(3) as u32,
+        };
+        let capacity = (units * unit_size) as usize;
+        let cfg = Config {
+            unit_size: Some(unit_size),
+            block_size,
+            reserve_units: reserve,
+            static_wl_threshold: 1 + rng.below(20) as u32,
+            no_erase: part == Part::Worm,
+            verify_writes: rng.below(4) != 0,
+            ..Config::new(0, capacity as u32)
+        };
+        let w = part.word() as usize;
+        if Geometry::new(&cfg, capacity, 1, w, erase as usize, MAX_UNITS, MAX_BLOCKS).is_ok() {
+            let workload = match rng.below(3) {
+                0 => Shape::Uniform,
+                1 => Shape::HotCold,
+                _ => Shape::Sequential,
+            };
+            return Setup {
+                part,
+                capacity,
+                cfg,
+                workload,
+            };
+        }
+    }
+    unreachable!("no valid geometry found for {part:?}")
+}
+
+/// Run one seed. `Err` on the first contract violation (panics are not caught here; see
+/// [`run_seed_catching`]).
+pub fn run_seed(seed: u64, opts: &Options) -> Result<Summary, Failure> {
+    let setup = choose_setup(seed, opts.part);
+    let r = match setup.part {
+        Part::L476 | Part::Worm => Runner::<1, 8, 2048>::new(seed, setup, opts).run(),
+        Part::W25q => Runner::<1, 1, 4096>::new(seed, setup, opts).run(),
+        Part::H743 => Runner::<1, 32, 8192>::new(seed, setup, opts).run(),
+        Part::F411 => Runner::<1, 4, 1024>::new(seed, setup, opts).run(),
+        Part::Tiny => Runner::<1, 16, 512>::new(seed, setup, opts).run(),
+    };
+    r.map_err(|message| Failure {
+        seed,
+        setup: Some(setup),
+        message,
+    })
+}
+
+/// [`run_seed`], turning a panic (flash rule violation, FTL assertion) into a [`Failure`].
+pub fn run_seed_catching(seed: u64, opts: &Options) -> Result<Summary, Failure> {
+    match std::panic::catch_unwind(|| run_seed(seed, opts)) {
+        Ok(r) => r,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            Err(Failure {
+                seed,
+                setup: Some(choose_setup(seed, opts.part)),
+                message: format!("panic: {msg}"),
+            })
+        }
+    }
+}
+
+type Vol<'a, const R: usize, const W: usize, const E: usize> =
+    Ftl<&'a mut SimFlash<R, W, E>, MAX_UNITS, MAX_BLOCKS>;
+type FtlErr = Error<SimError>;
+
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Write(u32, u64),
+    Trim(u32),
+    Read(u32),
+    Remount,
+}
+
+/// How a session (mount + operations) ended.
+enum End {
+    /// The armed cut fired.
+    Cut,
+    /// A `Remount` operation: mount again with the cut still armed.
+    Remount,
+    /// Nothing more to do (op budget spent, or the WORM part is full).
+    Idle,
+}
+
+struct Runner<'o, const R: usize, const W: usize, const E: usize> {
+    seed: u64,
+    setup: Setup,
+    opts: &'o Options,
+    rng: SplitMix64,
+    flash: Option<SimFlash<R, W, E>>,
+    /// Acknowledged generation per block (0 = zeros).
+    model: Vec<u64>,
+    /// The interrupted operation, not yet resolved by a mount: (lba, new generation).
+    pending: Option<(u32, u64)>,
+    next_gen: u64,
+    seq_cursor: u32,
+    blocks: u32,
+    bs: usize,
+    full: bool,
+    sum: Summary,
+    log: String,
+}
+
+impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
+    fn new(seed: u64, setup: Setup, opts: &'o Options) -> Self {
+        let flash = SimFlash::new(setup.part.spec(setup.capacity), seed);
+        Runner {
+            seed,
+            setup,
+            opts,
+            rng: SplitMix64::new(seed),
+            flash: Some(flash),
+            model: Vec::new(),
+            pending: None,
+            next_gen: 1,
+            seq_cursor: 0,
+            blocks: 0,
+            bs: setup.cfg.block_size as usize,
+            full: false,
+            sum: Summary {
+                seeds: 1,
+                ..Summary::default()
+            },
+            log: String::new(),
+        }
+    }
+
+    fn trace(&mut self, s: std::fmt::Arguments<'_>) {
+        if self.opts.trace {
+            eprintln!("[{:#x}] {}", self.seed, s);
+        }
+        // Keep a short tail of events for the failure message.
+        if self.log.len() > 4000 {
+            let cut = self.log.len() - 2000;
+            let at = self.log[cut..].find('\n').map_or(cut, |i| cut + i + 1);
+            self.log.drain(..at);
+        }
+        let _ = writeln!(self.log, "  {s}");
+    }
+
+    fn fail(&self, msg: String) -> String {
+        format!("{msg}\n  last events:\n{}", self.log)
+    }
+
+    fn run(mut self) -> Result<Summary, String> {
+        let cfg = self.setup.cfg;
+        match Vol::<R, W, E>::format(self.flash.as_mut().expect("flash"), cfg) {
+            Ok(f) => self.blocks = f.block_count(),
+            Err(e) => return Err(format!("format: {e:?}")),
+        }
+        self.model = vec![0; self.blocks as usize];
+        let (setup, blocks) = (self.setup, self.blocks);
+        self.trace(format_args!("setup {setup:?}, {blocks} blocks"));
+        let mut fired = 0;
+        let mut idle_rounds = 0;
+        while fired < self.opts.cuts {
+            // Where the next cut lands: a quarter of them within the next mount (recovery,
+            // possibly right after another cut), the rest somewhere in the workload.
+            let n = match self.rng.below(8) {
+                0 | 1 => self.rng.below(6),
+                2 => self.rng.below(40),
+                _ => self.rng.below(400),
+            };
+            if self.rng.below(4) == 0 {
+                // A cut at a chosen byte: often 0 (nothing landed) or past the end (all landed).
+                let byte = match self.rng.below(3) {
+                    0 => 0,
+                    1 => usize::MAX,
+                    _ => self.rng.below(2 * self.bs as u64) as usize,
+                };
+                self.fl().cut_at_byte(n, byte);
+                self.trace(format_args!("arm cut in {n} ops at byte {byte}"));
+            } else {
+                self.fl().cut_after_ops(n);
+                self.trace(format_args!("arm cut in {n} ops"));
+            }
+            let start_ops = self.fl().ops();
+            let end = loop {
+                match self.session()? {
+                    End::Remount => continue,
+                    e => break e,
+                }
+            };
+            self.sum.flash_ops += self.fl().ops() - start_ops;
+            match end {
+                End::Cut => {
+                    fired += 1;
+                    self.sum.cuts += 1;
+                    self.fl().power_restore();
+                    idle_rounds = 0;
+                }
+                End::Idle | End::Remount => {
+                    self.fl().cancel_cut();
+                    idle_rounds += 1;
+                    if idle_rounds >= 3 {
+                        break; // WORM full: no flash operations left to cut
+                    }
+                }
+            }
+        }
+        // Final clean mount: everything resolved, state exactly the model.
+        self.fl().cancel_cut();
+        self.fl().power_restore();
+        let mut flash = self.flash.take().expect("flash");
+        let r = self.with_mount(&mut flash, |me, ftl| me.check(ftl));
+        self.flash = Some(flash);
+        if r?.is_none() {
+            return Err(self.fail("final mount reported a cut with no cut armed".into()));
+        }
+        Ok(self.sum)
+    }
+
+    fn fl(&mut self) -> &mut SimFlash<R, W, E> {
+        self.flash.as_mut().expect("flash")
+    }
+
+    /// Mount and run `body` on the volume; `None` if the mount was cut.
+    fn with_mount<T>(
+        &mut self,
+        flash: &mut SimFlash<R, W, E>,
+        body: impl FnOnce(&mut Self, &mut Vol<'_, R, W, E>) -> Result<T, String>,
+    ) -> Result<Option<T>, String> {
+        let cfg = self.setup.cfg;
+        let e = match Vol::<R, W, E>::mount(&mut *flash, cfg) {
+            Ok(mut f) => {
+                if f.flash().was_cut() {
+                    return Err(
+                        self.fail("mount returned Ok although its flash op lost power".into())
+                    );
+                }
+                self.sum.mounts += 1;
+                return body(self, &mut f).map(Some);
+            }
+            Err(e) => e,
+        };
+        if flash.was_cut() {
+            self.sum.mount_cuts += 1;
+            self.trace(format_args!("mount cut ({e:?})"));
+            Ok(None)
+        } else {
+            Err(self.fail(format!("mount failed without a cut: {e:?}")))
+        }
+    }
+
+    /// Read every block and compare with the model (the pending op's block may hold the old
+    /// or the new contents); resolve the pending op.
+    fn check(&mut self, ftl: &mut Vol<'_, R, W, E>) -> Result<(), String> {
+        let blocks = self.blocks;
+        let bs = self.bs;
+        if ftl.block_count() != blocks {
+            return Err(self.fail(format!(
+                "block count changed: {blocks} -> {}",
+                ftl.block_count()
+            )));
+        }
+        let mut got = vec![0u8; bs];
+        let mut want = vec![0u8; bs];
+        let mut resolved = None;
+        for lba in 0..blocks {
+            if let Err(e) = ftl.read(lba, &mut got) {
+                return Err(self.fail(format!("read lba {lba} after mount: {e:?}")));
+            }
+            self.sum.reads += 1;
+            fill_pattern(lba, self.model[lba as usize], &mut want);
+            if got == want {
+                continue;
+            }
+            if let Some((pl, pg)) = self.pending {
+                if pl == lba {
+                    fill_pattern(lba, pg, &mut want);
+                    if got == want {
+                        resolved = Some(true);
+                        continue;
+                    }
+                }
+            }
+            let what = describe(&got, lba, bs);
+            return Err(self.fail(format!(
+                "lba {lba}: expected generation {} (pending {:?}), found {what}",
+                self.model[lba as usize], self.pending
+            )));
+        }
+        if let Some((pl, pg)) = self.pending.take() {
+            // Both states may coincide (e.g. trim of a block already reading zeros).
+            if resolved == Some(true) {
+                self.model[pl as usize] = pg;
+                self.sum.landed += 1;
+            }
+            self.trace(format_args!(
+                "mount ok; interrupted op on lba {pl} -> {}",
+                if resolved == Some(true) { "new" } else { "old" }
+            ));
+        } else {
+            self.trace(format_args!("mount ok; state matches the model"));
+        }
+        Ok(())
+    }
+
+    fn pick_lba(&mut self) -> u32 {
+        let n = self.blocks;
+        match self.setup.workload {
+            Shape::Uniform => self.rng.below(n as u64) as u32,
+            Shape::HotCold => {
+                let hot = (n / 10).max(1);
+                if self.rng.below(10) < 8 {
+                    self.rng.below(hot as u64) as u32
+                } else {
+                    self.rng.below(n as u64) as u32
+                }
+            }
+            Shape::Sequential => {
+                if self.rng.below(8) == 0 {
+                    self.rng.below(n as u64) as u32
+                } else {
+                    self.seq_cursor = (self.seq_cursor + 1) % n;
+                    self.seq_cursor
+                }
+            }
+        }
+    }
+
+    fn next_op(&mut self) -> Op {
+        let r = self.rng.below(100);
+        let lba = self.pick_lba();
+        match r {
+            0..=69 => {
+                let g = self.next_gen;
+                self.next_gen += 1;
+                Op::Write(lba, g)
+            }
+            70..=79 => Op::Trim(lba),
+            80..=97 => Op::Read(lba),
+            _ => Op::Remount,
+        }
+    }
+
+    /// Mount, check, then run operations until the cut fires.
+    fn session(&mut self) -> Result<End, String> {
+        let mut flash = self.flash.take().expect("flash");
+        let r = self.session_on(&mut flash);
+        self.flash = Some(flash);
+        r
+    }
+
+    fn session_on(&mut self, flash: &mut SimFlash<R, W, E>) -> Result<End, String> {
+        Ok(self.with_mount(flash, Self::work)?.unwrap_or(End::Cut))
+    }
+
+    /// Check the freshly mounted volume, then run operations until the cut fires.
+    fn work(&mut self, ftl: &mut Vol<'_, R, W, E>) -> Result<End, String> {
+        self.check(ftl)?;
+        if self.full {
+            return Ok(End::Idle);
+        }
+        let bs = self.bs;
+        let mut buf = vec![0u8; bs];
+        let mut want = vec![0u8; bs];
+        for _ in 0..3000 {
+            let op = self.next_op();
+            let r: Result<(), FtlErr> = match op {
+                Op::Write(l, g) => {
+                    fill_pattern(l, g, &mut buf);
+                    ftl.write(l, &buf)
+                }
+                Op::Trim(l) => ftl.trim(l),
+                Op::Read(l) => {
+                    let r = ftl.read(l, &mut buf);
+                    if r.is_ok() {
+                        fill_pattern(l, self.model[l as usize], &mut want);
+                        self.sum.reads += 1;
+                        if buf != want {
+                            let what = describe(&buf, l, bs);
+                            return Err(self.fail(format!(
+                                "read lba {l}: expected generation {}, found {what}",
+                                self.model[l as usize]
+                            )));
+                        }
+                    }
+                    r
+                }
+                Op::Remount => {
+                    self.trace(format_args!("remount"));
+                    return Ok(End::Remount);
+                }
+            };
+            let cut = ftl.flash().was_cut();
+            match r {
+                Ok(()) if cut => {
+                    return Err(self.fail(format!("{op:?} returned Ok although power was cut")));
+                }
+                Ok(()) => match op {
+                    Op::Write(l, g) => {
+                        self.model[l as usize] = g;
+                        self.sum.acked += 1;
+                    }
+                    Op::Trim(l) => {
+                        self.model[l as usize] = 0;
+                        self.sum.acked += 1;
+                    }
+                    _ => {}
+                },
+                Err(e) if cut => {
+                    self.pending = match op {
+                        Op::Write(l, g) => Some((l, g)),
+                        Op::Trim(l) => Some((l, 0)),
+                        _ => None,
+                    };
+                    self.trace(format_args!("{op:?} cut ({e:?})"));
+                    return Ok(End::Cut);
+                }
+                Err(Error::NoSpace) if self.setup.cfg.no_erase => {
+                    self.full = true;
+                    self.trace(format_args!("{op:?}: NoSpace (write-once part full)"));
+                    return Ok(End::Idle);
+                }
+                Err(e) => {
+                    return Err(self.fail(format!("{op:?} failed without a cut: {e:?}")));
+                }
+            }
+        }
+        Ok(End::Idle)
+    }
+}
+
+/// What a wrong block looks like: (lba, generation) from the pattern header, zeros, or junk.
+fn describe(got: &[u8], lba: u32, bs: usize) -> String {
+    if got.iter().all(|&b| b == 0) {
+        return "zeros".into();
+    }
+    if bs >= 16 {
+        let l = u32::from_le_bytes(got[..4].try_into().unwrap());
+        let g = u64::from_le_bytes(got[4..12].try_into().unwrap());
+        let mut chk = vec![0u8; bs];
+        fill_pattern(l, g, &mut chk);
+        if chk == got {
+            return format!(
+                "lba {l} generation {g}{}",
+                if l != lba { " (misplaced)" } else { "" }
+            );
+        }
+    }
+    "garbage (matches no written pattern)".into()
+}
