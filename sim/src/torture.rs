@@ -295,13 +295,36 @@ pub fn choose_setup(seed: u64, part: Option<Part>) -> Setup {
 /// Run one seed. `Err` on the first contract violation (panics are not caught here; see
 /// [`run_seed_catching`]).
 pub fn run_seed(seed: u64, opts: &Options) -> Result<Summary, Failure> {
+    run_with(seed, None, opts)
+}
+
+/// Fuzzing entry point: like [`run_seed`] but every decision (op, block, cut point) after
+/// the setup is read from `data` (the first 8 bytes seed the setup and the simulator's
+/// torn-bit randomness); the run ends when `data` is used up. Same checks.
+pub fn run_bytes(data: &[u8], opts: &Options) -> Result<Summary, Failure> {
+    let mut seed = [0u8; 8];
+    let n = data.len().min(8);
+    seed[..n].copy_from_slice(&data[..n]);
+    run_with(u64::from_le_bytes(seed), Some(&data[n..]), opts)
+}
+
+fn run_with(seed: u64, bytes: Option<&[u8]>, opts: &Options) -> Result<Summary, Failure> {
     let setup = choose_setup(seed, opts.part);
+    macro_rules! go {
+        ($r:literal, $w:literal, $e:literal) => {{
+            let mut r = Runner::<$r, $w, $e>::new(seed, setup, opts);
+            if let Some(b) = bytes {
+                r.rng = Entropy::Bytes(b.to_vec(), 0);
+            }
+            r.run()
+        }};
+    }
     let r = match setup.part {
-        Part::L476 | Part::Worm => Runner::<1, 8, 2048>::new(seed, setup, opts).run(),
-        Part::W25q => Runner::<1, 1, 4096>::new(seed, setup, opts).run(),
-        Part::H743 => Runner::<1, 32, 8192>::new(seed, setup, opts).run(),
-        Part::F411 => Runner::<1, 4, 1024>::new(seed, setup, opts).run(),
-        Part::Tiny => Runner::<1, 16, 512>::new(seed, setup, opts).run(),
+        Part::L476 | Part::Worm => go!(1, 8, 2048),
+        Part::W25q => go!(1, 1, 4096),
+        Part::H743 => go!(1, 32, 8192),
+        Part::F411 => go!(1, 4, 1024),
+        Part::Tiny => go!(1, 16, 512),
     };
     r.map_err(|message| Failure {
         seed,
@@ -325,6 +348,37 @@ pub fn run_seed_catching(seed: u64, opts: &Options) -> Result<Summary, Failure> 
                 setup: Some(choose_setup(seed, opts.part)),
                 message: format!("panic: {msg}"),
             })
+        }
+    }
+}
+
+/// Where the runner's decisions come from: a seeded generator, or fuzzer bytes.
+enum Entropy {
+    Rng(SplitMix64),
+    /// Bytes and read position; reads past the end give 0 and mark the source exhausted.
+    Bytes(Vec<u8>, usize),
+}
+
+impl Entropy {
+    fn below(&mut self, n: u64) -> u64 {
+        match self {
+            Entropy::Rng(r) => r.below(n),
+            Entropy::Bytes(b, pos) => {
+                let mut x = 0u64;
+                let k = if n <= 256 { 1 } else { 2 };
+                for _ in 0..k {
+                    x = x << 8 | u64::from(b.get(*pos).copied().unwrap_or(0));
+                    *pos += 1;
+                }
+                x % n.max(1)
+            }
+        }
+    }
+
+    fn exhausted(&self) -> bool {
+        match self {
+            Entropy::Rng(_) => false,
+            Entropy::Bytes(b, pos) => *pos >= b.len(),
         }
     }
 }
@@ -355,7 +409,7 @@ struct Runner<'o, const R: usize, const W: usize, const E: usize> {
     seed: u64,
     setup: Setup,
     opts: &'o Options,
-    rng: SplitMix64,
+    rng: Entropy,
     flash: Option<SimFlash<R, W, E>>,
     /// Acknowledged generation per block (0 = zeros).
     model: Vec<u64>,
@@ -377,7 +431,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
             seed,
             setup,
             opts,
-            rng: SplitMix64::new(seed),
+            rng: Entropy::Rng(SplitMix64::new(seed)),
             flash: Some(flash),
             model: Vec::new(),
             pending: None,
@@ -422,7 +476,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
         self.trace(format_args!("setup {setup:?}, {blocks} blocks"));
         let mut fired = 0;
         let mut idle_rounds = 0;
-        while fired < self.opts.cuts {
+        while fired < self.opts.cuts && !self.rng.exhausted() {
             // Where the next cut lands: a quarter of them within the next mount (recovery,
             // possibly right after another cut), the rest somewhere in the workload.
             let n = match self.rng.below(8) {
@@ -625,6 +679,9 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
         let mut buf = vec![0u8; bs];
         let mut want = vec![0u8; bs];
         for _ in 0..3000 {
+            if self.rng.exhausted() {
+                return Ok(End::Idle);
+            }
             let op = self.next_op();
             let r: Result<(), FtlErr> = match op {
                 Op::Write(l, g) => {
@@ -709,4 +766,131 @@ fn describe(got: &[u8], lba: u32, bs: usize) -> String {
         }
     }
     "garbage (matches no written pattern)".into()
+}
+
+/// Fuzzing and property tests of mount over arbitrary images (DESIGN.md contract 5: mount of
+/// any byte image returns `Ok` or an error, no panic, no hang; reads never return wrong
+/// data; a volume that mounted keeps every later write).
+pub mod image {
+    use std::sync::OnceLock;
+
+    use cowftl::{Config, Ftl};
+
+    use super::fill_pattern;
+    use crate::{PartSpec, SimFlash};
+
+    /// The small part the image fuzzers use: 8 units of 512 B, 8-byte ECC words.
+    pub type FuzzFlash = SimFlash<1, 8, 512>;
+    type Vol<'a> = Ftl<&'a mut FuzzFlash, 16, 64>;
+    /// Image size in bytes.
+    pub const IMAGE_LEN: usize = 8 * 512;
+
+    /// The part spec (one program per word: contract 1 is checked too).
+    pub fn spec() -> PartSpec {
+        PartSpec::custom("fuzz", IMAGE_LEN, 1, 8, 512)
+    }
+
+    /// 64-byte blocks, 5 slots per unit, a low WL threshold.
+    pub fn config() -> Config {
+        Config {
+            unit_size: Some(512),
+            block_size: 64,
+            reserve_units: 3,
+            static_wl_threshold: 3,
+            ..Config::new(0, IMAGE_LEN as u32)
+        }
+    }
+
+    /// A valid volume with data, trims, GC and WL history: the starting point of mutations
+    /// (random images never get past the header CRC).
+    pub fn base_image() -> &'static [u8] {
+        static IMG: OnceLock<Vec<u8>> = OnceLock::new();
+        IMG.get_or_init(|| {
+            let mut flash = FuzzFlash::new(spec(), 1);
+            let mut ftl = Vol::format(&mut flash, config()).expect("format");
+            let n = ftl.block_count();
+            let mut buf = [0u8; 64];
+            for i in 0..200u64 {
+                let l = ((i * 7) % n as u64) as u32;
+                if i % 11 == 5 {
+                    ftl.trim(l).expect("trim");
+                } else {
+                    fill_pattern(l, i + 1, &mut buf);
+                    ftl.write(l, &buf).expect("write");
+                }
+            }
+            drop(ftl);
+            // Remount once so the image also carries a settled tail.
+            drop(Vol::mount(&mut flash, config()).expect("mount"));
+            flash.image().to_vec()
+        })
+    }
+
+    /// Build the image for fuzzer input `data`: byte 0 even = `data[1..]` as the raw image
+    /// (rest erased); odd = the base image with 3-byte mutations (offset, value) where the
+    /// top offset bits choose xor / set byte / erase word / zero word.
+    pub fn build(data: &[u8]) -> Vec<u8> {
+        let Some((&mode, rest)) = data.split_first() else {
+            return vec![0xFF; IMAGE_LEN];
+        };
+        if mode & 1 == 0 {
+            let mut img = vec![0xFF; IMAGE_LEN];
+            let n = rest.len().min(IMAGE_LEN);
+            img[..n].copy_from_slice(&rest[..n]);
+            return img;
+        }
+        let mut img = base_image().to_vec();
+        for m in rest.chunks_exact(3) {
+            let raw = u16::from_le_bytes([m[0], m[1]]);
+            let off = (raw as usize & 0x0FFF) % IMAGE_LEN;
+            let word = off & !7;
+            match raw >> 14 {
+                0 => img[off] ^= m[2],
+                1 => img[off] = m[2],
+                2 => img[word..word + 8].fill(0xFF),
+                _ => img[word..word + 8].fill(0),
+            }
+        }
+        img
+    }
+
+    /// Mount the image built from `data`; if it mounts, read every block, write some and
+    /// check they read back (also after a remount). Panics on a contract violation.
+    pub fn check(data: &[u8]) {
+        let img = build(data);
+        let mut flash = FuzzFlash::from_image(spec(), 7, &img).expect("image size");
+        let Ok(mut ftl) = Vol::mount(&mut flash, config()) else {
+            return;
+        };
+        let n = ftl.block_count();
+        let mut buf = [0u8; 64];
+        for l in 0..n {
+            let _ = ftl.read(l, &mut buf); // data or an error, never a panic
+        }
+        // Writes on a volume that mounted must work (or fail cleanly) and read back.
+        let mut written = Vec::new();
+        for i in 0..12u32 {
+            let l = (i * 5) % n;
+            fill_pattern(l, 1000 + i as u64, &mut buf);
+            match ftl.write(l, &buf) {
+                Ok(()) => written.retain(|&(x, _)| x != l),
+                Err(_) => break,
+            }
+            written.push((l, 1000 + i as u64));
+        }
+        let mut want = [0u8; 64];
+        for &(l, g) in &written {
+            fill_pattern(l, g, &mut want);
+            ftl.read(l, &mut buf)
+                .expect("read of an acknowledged write");
+            assert_eq!(buf, want, "lba {l}: acknowledged write reads back wrong");
+        }
+        drop(ftl);
+        let mut ftl = Vol::mount(&mut flash, config()).expect("remount after writes");
+        for &(l, g) in &written {
+            fill_pattern(l, g, &mut want);
+            ftl.read(l, &mut buf).expect("read after remount");
+            assert_eq!(buf, want, "lba {l}: acknowledged write lost on remount");
+        }
+    }
 }

@@ -1,0 +1,54 @@
+//! Stable, bounded versions of the cargo-fuzz targets (`fuzz/`), run by `cargo test`:
+//! - mount and read over arbitrary images: raw random bytes, and mutations of a valid
+//!   volume with data (DESIGN.md contract 5: `Ok` or an error, no panic, no hang);
+//! - operation sequences with power cuts versus the model, every decision from the input
+//!   bytes (the torture engine, contracts 2-4).
+//! The same entry points as the fuzz targets: `cowftl_sim::torture::{image::check, run_bytes}`.
+
+use cowftl_sim::torture::{image, run_bytes, Options};
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mount_random_raw_image(bytes in proptest::collection::vec(any::<u8>(), 0..image::IMAGE_LEN)) {
+        let mut data = vec![0u8];
+        data.extend(bytes);
+        image::check(&data);
+    }
+
+    #[test]
+    fn mount_mutated_valid_image(muts in proptest::collection::vec(any::<[u8; 3]>(), 1..24)) {
+        let mut data = vec![1u8];
+        for m in muts {
+            data.extend(m);
+        }
+        image::check(&data);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn op_sequences_with_cuts(data in proptest::collection::vec(any::<u8>(), 16..1500)) {
+        let opts = Options { cuts: 8, ..Options::default() };
+        if let Err(f) = run_bytes(&data, &opts) {
+            panic!("{f}");
+        }
+    }
+}
+
+#[test]
+fn mutated_image_corpus() {
+    // Every single-byte xor of the header area and the first record table of unit 0 and 1.
+    for off in (0..1024u16).step_by(3) {
+        for x in [0x01u8, 0x80, 0xFF] {
+            let o = off.to_le_bytes();
+            image::check(&[1, o[0], o[1], x]);
+        }
+    }
+    image::check(&[]);
+    image::check(&[1]);
+}
