@@ -366,14 +366,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 self.units.get_mut(u).valid += 1;
             }
         }
-        let known: u64 = self
+        let mean = self
             .units
-            .iter()
-            .filter(|(_, u)| u.wear != WEAR_UNKNOWN)
-            .map(|(_, u)| u.wear as u64)
-            .sum();
-        let n = self.units.count(|u| u.wear != WEAR_UNKNOWN) as u64;
-        let mean = known.checked_div(n).unwrap_or(0) as u32;
+            .mean_wear(|u| u.wear != WEAR_UNKNOWN)
+            .unwrap_or(0);
         for unit in 0..self.geo.unit_count {
             let info = self.units.get_mut(unit);
             if info.wear == WEAR_UNKNOWN {

@@ -118,24 +118,40 @@ impl<const U: usize> UnitTable<U> {
     }
 
     pub fn wear_summary(&self) -> WearSummary {
+        let live = |u: &UnitInfo| u.state != UnitState::Retired;
+        let Some(mean) = self.mean_wear(live) else {
+            return WearSummary::default();
+        };
         let mut s = WearSummary {
             min: u32::MAX,
             max: 0,
-            mean: 0,
+            mean,
             total: 0,
         };
-        let mut n = 0u64;
-        for u in self.units.iter().filter(|u| u.state != UnitState::Retired) {
+        for u in self.units.iter().filter(|u| live(u)) {
             s.min = s.min.min(u.wear);
             s.max = s.max.max(u.wear);
             s.total += u.wear as u64;
-            n += 1;
         }
-        if n == 0 {
-            return WearSummary::default();
-        }
-        s.mean = (s.total / n) as u32;
         s
+    }
+
+    /// Mean erase count (rounded down) of the units matching `pred`, in 32-bit arithmetic
+    /// (`min + sum(w - min) / n`: no 64-bit division routine on Cortex-M).
+    pub fn mean_wear(&self, pred: impl Fn(&UnitInfo) -> bool) -> Option<u32> {
+        let min = self
+            .units
+            .iter()
+            .filter(|u| pred(u))
+            .map(|u| u.wear)
+            .min()?;
+        let n = self.count(&pred);
+        let excess = self
+            .units
+            .iter()
+            .filter(|u| pred(u))
+            .fold(0u32, |acc, u| acc.saturating_add(u.wear - min));
+        Some(min + excess / n.max(1))
     }
 }
 
