@@ -32,12 +32,37 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             if !can_erase {
                 return Err(Error::NoSpace);
             }
-            let victim = self.pick_victim().ok_or(Error::NoSpace)?;
+            let victim = match self.pick_victim() {
+                Some(v) => v,
+                // All garbage sits in the open frontiers (slots skipped or settled after
+                // power cuts): close one so that GC can take it.
+                None if self.seal_a_frontier() => continue,
+                None => return Err(Error::NoSpace),
+            };
             self.collect(victim)?;
             self.counters.gc_victims += 1;
             self.level_wear()?;
         }
         Err(Error::NoSpace)
+    }
+
+    /// Seal the open frontier holding the most garbage, if any holds some.
+    fn seal_a_frontier(&mut self) -> bool {
+        let garbage = |u: Option<u32>, t: &Self| {
+            u.map(|u| t.units.get(u))
+                .filter(|i| i.state == UnitState::Open && i.used > i.valid)
+        };
+        let pick = match (garbage(self.host, self), garbage(self.gc, self)) {
+            (Some(h), Some(g)) if g.used - g.valid > h.used - h.valid => Stream::Gc,
+            (Some(_), _) => Stream::Host,
+            (None, Some(_)) => Stream::Gc,
+            (None, None) => return false,
+        };
+        if let Some(u) = self.frontier(pick) {
+            self.units.get_mut(u).state = UnitState::Sealed;
+            self.set_frontier(pick, None);
+        }
+        true
     }
 
     /// Greedy victim: the sealed unit with the fewest live slots (ties: least worn, so

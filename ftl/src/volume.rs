@@ -313,7 +313,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     /// A program failure retires the unit (relocating its live data) and retries elsewhere.
     pub(crate) fn append(&mut self, stream: Stream, e: Entry<'_>) -> Res<(u32, u32), F> {
         for _ in 0..WRITE_ATTEMPTS {
-            let unit = self.frontier_with_room(stream)?;
+            let (unit, stream) = self.frontier_with_room(stream)?;
             let slot = self.take_slot(unit, stream);
             match self.program_slot(unit, slot, e) {
                 Ok(()) => {
@@ -400,13 +400,23 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     }
 
     /// The stream's open unit, opening a new one (after GC, for host writes) when needed.
-    fn frontier_with_room(&mut self, stream: Stream) -> Res<u32, F> {
+    /// Returns the unit and the stream whose frontier it is: when no unit is left (power
+    /// cuts in the middle of GC rounds can leave none), GC copies go to the host frontier.
+    fn frontier_with_room(&mut self, stream: Stream) -> Res<(u32, Stream), F> {
         if let Some(u) = self.frontier(stream) {
             let info = self.units.get(u);
             if info.state == UnitState::Open && (info.used as u32) < self.geo.slots_per_unit {
-                return Ok(u);
+                return Ok((u, stream));
             }
             self.set_frontier(stream, None);
+        }
+        if stream == Stream::Gc {
+            return match self.open_unit(stream) {
+                Err(Error::NoSpace) if self.has_room(Stream::Host) => {
+                    Ok((self.frontier(Stream::Host).unwrap_or(0), Stream::Host))
+                }
+                r => r.map(|u| (u, stream)),
+            };
         }
         if stream == Stream::Host && !self.geo.no_erase {
             // Keep one unit back so GC can always open its frontier.
@@ -415,11 +425,11 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             if let Some(u) = self.frontier(stream) {
                 let info = self.units.get(u);
                 if info.state == UnitState::Open && (info.used as u32) < self.geo.slots_per_unit {
-                    return Ok(u);
+                    return Ok((u, stream));
                 }
             }
         }
-        self.open_unit(stream)
+        self.open_unit(stream).map(|u| (u, stream))
     }
 
     /// Program data (if any) then the record of (unit, slot), and verify both if configured.

@@ -18,7 +18,10 @@ impl Model {
     }
     /// Expected contents of `lba` for a block of `bs` bytes.
     pub fn expect(&self, lba: u32, bs: usize) -> Vec<u8> {
-        self.blocks.get(&lba).cloned().unwrap_or_else(|| vec![0; bs])
+        self.blocks
+            .get(&lba)
+            .cloned()
+            .unwrap_or_else(|| vec![0; bs])
     }
 }
 
