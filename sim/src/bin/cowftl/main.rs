@@ -10,7 +10,11 @@ mod demo;
 mod torture;
 
 #[derive(Parser)]
-#[command(name = "cowftl", version, about = "cowftl flash translation layer: demo, benchmarks, torture, images")]
+#[command(
+    name = "cowftl",
+    version,
+    about = "cowftl flash translation layer: demo, benchmarks, torture, images"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
