@@ -239,7 +239,7 @@ pub fn fill_pattern(lba: u32, gen: u64, buf: &mut [u8]) {
 
 /// Pick the setup for `seed` (part forced by `part` if given).
 pub fn choose_setup(seed: u64, part: Option<Part>) -> Setup {
-    let mut rng = SplitMix64::new(seed ^ 0x5EED_5E7_0000);
+    let mut rng = SplitMix64::new(seed ^ 0x05EE_D5E7_0000);
     let part = part.unwrap_or(Part::ALL[rng.below(Part::ALL.len() as u64) as usize]);
     for _ in 0..200 {
         let erase = part.erase_size();
