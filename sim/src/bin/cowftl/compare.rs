@@ -95,6 +95,8 @@ pub fn run(args: Args) -> Result<(), String> {
         return Err("--records must be at least 1".into());
     }
     let seq = ops(records, updates, args.seed);
+    // Without the `peers` feature only cowftl runs.
+    #[cfg_attr(not(feature = "peers"), allow(unused_mut))]
     let mut rows = vec![run_cowftl(&args, records, &seq)?];
     #[cfg(feature = "peers")]
     {
