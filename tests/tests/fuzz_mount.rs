@@ -3,6 +3,7 @@
 //!   volume with data (DESIGN.md contract 5: `Ok` or an error, no panic, no hang);
 //! - operation sequences with power cuts versus the model, every decision from the input
 //!   bytes (the torture engine, contracts 2-4).
+//!
 //! The same entry points as the fuzz targets: `cowftl_sim::torture::{image::check, run_bytes}`.
 
 use cowftl_sim::torture::{image, run_bytes, Options};
