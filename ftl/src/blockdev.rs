@@ -26,7 +26,7 @@
 //! use cowftl::{blockdev::FtlBlockDevice, Config, Ftl};
 //! use embedded_sdmmc::{VolumeIdx, VolumeManager};
 //! let ftl: Ftl<_, 64, 1024> = Ftl::mount(flash, Config::new(0, 512 * 1024))?;
-//! let dev: FtlBlockDevice<_, 64, 1024> = FtlBlockDevice::new(ftl).map_err(|r| r.reason)?;
+//! let dev: FtlBlockDevice<_, 64, 1024> = FtlBlockDevice::new(ftl)?;
 //! let vm = VolumeManager::new(dev, clock);
 //! let volume = vm.open_volume(VolumeIdx(0))?;
 //! ```
@@ -37,7 +37,7 @@ use embedded_sdmmc::{Block, BlockCount, BlockDevice, BlockIdx};
 use embedded_storage::nor_flash::NorFlash;
 
 use crate::error::Error;
-use crate::storage::{AdapterError, FtlStorage, Rejected};
+use crate::storage::{AdapterError, FtlStorage};
 use crate::volume::Ftl;
 
 /// Sector size of the block device.
@@ -78,18 +78,21 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> core::fmt::De
 }
 
 impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> FtlBlockDevice<F, U, B, BS> {
-    /// Wrap `ftl`. Fails (handing it back) if its block size is incompatible with 512-byte
-    /// sectors or larger than `BS`.
-    #[allow(clippy::result_large_err)] // the error hands the FTL back
-    pub fn new(ftl: Ftl<F, U, B>) -> Result<Self, Rejected<Ftl<F, U, B>>> {
+    /// Whether [`new`](Self::new) would accept `ftl`: its block size must divide 512 or be
+    /// a multiple of it, and fit in `BS`.
+    pub fn check(ftl: &Ftl<F, U, B>) -> Result<(), AdapterError> {
         let block_size = ftl.block_size();
         let bs = block_size as usize;
         if SECTOR % bs != 0 && bs % SECTOR != 0 {
-            return Err(Rejected {
-                reason: AdapterError::BlockSizeIncompatible { block_size },
-                inner: ftl,
-            });
+            return Err(AdapterError::BlockSizeIncompatible { block_size });
         }
+        FtlStorage::<F, U, B, BS>::check(ftl)
+    }
+
+    /// Wrap `ftl`, or say why its block size does not fit (the FTL is dropped then: use
+    /// [`check`](Self::check) first to keep it).
+    pub fn new(ftl: Ftl<F, U, B>) -> Result<Self, AdapterError> {
+        Self::check(&ftl)?;
         let storage = FtlStorage::new(ftl)?;
         Ok(FtlBlockDevice {
             inner: RefCell::new(storage),
@@ -112,7 +115,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> FtlBlockDevic
         bytes.min(u32::MAX as u64) as u32
     }
 
-    fn check(&self, start: BlockIdx, count: usize) -> Result<(), BlockDeviceError<F::Error>> {
+    fn check_range(&self, start: BlockIdx, count: usize) -> Result<(), BlockDeviceError<F::Error>> {
         if start.0 as u64 + count as u64 > self.sectors() as u64 {
             return Err(BlockDeviceError(Error::OutOfRange));
         }
@@ -128,7 +131,7 @@ where
     type Error = BlockDeviceError<F::Error>;
 
     fn read(&self, blocks: &mut [Block], start: BlockIdx) -> Result<(), Self::Error> {
-        self.check(start, blocks.len())?;
+        self.check_range(start, blocks.len())?;
         let mut s = self.inner.borrow_mut();
         let s = &mut *s;
         let bs = s.ftl.block_size() as usize;
@@ -160,7 +163,7 @@ where
     }
 
     fn write(&self, blocks: &[Block], start: BlockIdx) -> Result<(), Self::Error> {
-        self.check(start, blocks.len())?;
+        self.check_range(start, blocks.len())?;
         let mut s = self.inner.borrow_mut();
         let s = &mut *s;
         let bs = s.ftl.block_size() as usize;

@@ -10,8 +10,10 @@
 //!   the flash afterwards, build the FTL over `&mut flash`.
 //! - **No heap**: partial blocks are read-modify-written through one fixed buffer of `BS` bytes
 //!   stored inside the wrapper (`BS` defaults to 512). `BS` must be at least the FTL's block
-//!   size; [`FtlStorage::new`] rejects the pair otherwise and hands the FTL back.
-//!   RAM: `size_of::<Ftl<F, U, B>>() + BS`.
+//!   size; [`FtlStorage::new`] rejects the pair otherwise. The error does not carry the FTL
+//!   back (a `Result` with two FTL-sized variants makes LLVM's compile time explode at large
+//!   `MAX_BLOCKS`): call [`FtlStorage::check`] first if the FTL owns its flash and you want
+//!   to keep it on failure. RAM: `size_of::<Ftl<F, U, B>>() + BS`.
 //! - **Addresses**: byte `a` lives in logical block `a / block_size` at offset
 //!   `a % block_size`. [`ReadStorage::capacity`] is the exported bytes,
 //!   `block_count * block_size`. Offsets are `u32`, so at most the first 4 GiB are addressable.
@@ -45,7 +47,7 @@
 //!
 //! let flash = Ram(vec![0xFF; 128 * 1024]);
 //! let ftl: Ftl<_, 64, 256> = Ftl::mount_or_format(flash, Config::new(0, 128 * 1024)).unwrap();
-//! let mut storage: FtlStorage<_, 64, 256> = FtlStorage::new(ftl).map_err(|r| r.reason).unwrap();
+//! let mut storage: FtlStorage<_, 64, 256> = FtlStorage::new(ftl).unwrap();
 //! storage.write(1000, b"hello, NOR").unwrap(); // crosses no block: one read-modify-write
 //! let mut buf = [0u8; 10];
 //! storage.read(1000, &mut buf).unwrap();
@@ -85,13 +87,6 @@ impl core::fmt::Display for AdapterError {
     }
 }
 
-/// A refused construction: the reason, and the value that was passed in, handed back intact.
-#[derive(Debug)]
-pub struct Rejected<T> {
-    pub reason: AdapterError,
-    pub inner: T,
-}
-
 /// `embedded_storage::{ReadStorage, Storage}` over an [`Ftl`], with a `BS`-byte
 /// read-modify-write buffer (see the [module docs](self) for the semantics).
 pub struct FtlStorage<F: NorFlash, const U: usize, const B: usize, const BS: usize = 512> {
@@ -111,19 +106,22 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> core::fmt::De
 }
 
 impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> FtlStorage<F, U, B, BS> {
-    /// Wrap `ftl`. Fails (handing `ftl` back) if its block size exceeds `BS`.
-    #[allow(clippy::result_large_err)] // the error hands the FTL back
-    pub fn new(ftl: Ftl<F, U, B>) -> Result<Self, Rejected<Ftl<F, U, B>>> {
+    /// Whether [`new`](Self::new) would accept `ftl` (its block size fits in `BS`).
+    pub fn check(ftl: &Ftl<F, U, B>) -> Result<(), AdapterError> {
         let block_size = ftl.block_size();
         if block_size as usize > BS {
-            return Err(Rejected {
-                reason: AdapterError::BufferTooSmall {
-                    block_size,
-                    buffer: BS,
-                },
-                inner: ftl,
+            return Err(AdapterError::BufferTooSmall {
+                block_size,
+                buffer: BS,
             });
         }
+        Ok(())
+    }
+
+    /// Wrap `ftl`. Fails if its block size exceeds `BS` (the FTL is dropped then: use
+    /// [`check`](Self::check) first to keep it).
+    pub fn new(ftl: Ftl<F, U, B>) -> Result<Self, AdapterError> {
+        Self::check(&ftl)?;
         Ok(FtlStorage { ftl, buf: [0; BS] })
     }
 

@@ -536,7 +536,7 @@ fn block_sizes_other_than_512_work_and_are_checked() {
     let ftl = Ftl::<Flash, 64, 4096>::format(flash.clone(), cfg).unwrap();
     let r = FtlBlockDevice::<Flash, 64, 4096>::new(ftl).unwrap_err();
     assert_eq!(
-        r.reason,
+        r,
         cowftl::storage::AdapterError::BufferTooSmall {
             block_size: 2048,
             buffer: 512

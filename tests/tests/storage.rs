@@ -161,19 +161,21 @@ fn capacity_is_exported_bytes_and_range_errors_are_clear() {
 }
 
 #[test]
-fn buffer_smaller_than_block_is_rejected_and_ftl_handed_back() {
+fn buffer_smaller_than_block_is_rejected_clearly() {
     let mut flash = Stm32L476Flash::new(presets::stm32l476(FLASH), 1);
     let ftl = L4Ftl::format(&mut flash, cfg(1024)).unwrap();
-    let r = L4Storage::<512>::new(ftl).unwrap_err();
-    assert_eq!(
-        r.reason,
-        AdapterError::BufferTooSmall {
-            block_size: 1024,
-            buffer: 512
-        }
-    );
-    // The FTL is intact and usable.
-    let mut st = L4Storage::<2048>::new(r.inner).unwrap();
+    let want = AdapterError::BufferTooSmall {
+        block_size: 1024,
+        buffer: 512,
+    };
+    // `check` keeps the FTL; `new` reports the same reason.
+    assert_eq!(L4Storage::<512>::check(&ftl), Err(want));
+    let mut st = L4Storage::<2048>::new(ftl).unwrap();
+    st.write(1000, &[3; 100]).unwrap();
+    let ftl = st.into_inner();
+    assert_eq!(L4Storage::<512>::new(ftl).unwrap_err(), want);
+    let ftl = L4Ftl::mount(&mut flash, cfg(1024)).unwrap();
+    let mut st = L4Storage::<2048>::new(ftl).unwrap();
     st.write(1000, &[3; 100]).unwrap();
 }
 

@@ -7,6 +7,8 @@ mod bench;
 mod common;
 mod compare;
 mod demo;
+mod image;
+mod inspect;
 mod torture;
 
 #[derive(Parser)]
@@ -30,6 +32,10 @@ enum Command {
     Bench(bench::Args),
     /// Same workload on cowftl, sequential-storage and littlefs2 (build with `--features peers`).
     Compare(compare::Args),
+    /// Build a flash image of an FTL region (optionally with a FAT volume filled from a directory).
+    Image(image::Args),
+    /// Check an FTL region image: units, wear, sequences, map, CRCs (an fsck; writes only with --repair).
+    Inspect(inspect::Args),
     /// Random power-cut torture: many seeds, random parts/geometries/workloads, cuts anywhere.
     Torture(torture::Args),
 }
@@ -40,6 +46,8 @@ fn main() {
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Image(a) => image::run(a),
+        Command::Inspect(a) => inspect::run(a),
         Command::Torture(a) => torture::run(a),
     };
     if let Err(e) = result {
