@@ -479,7 +479,16 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
 
     /// Copy one block of data between slots in chunks; returns the CRC of what was written.
     fn copy_data(&mut self, unit: u32, slot: u32, dst: u32) -> Res<u32, F> {
-        let src = self.geo.data_addr(unit, slot);
+        self.stream_block(self.geo.data_addr(unit, slot), Some(dst))
+    }
+
+    /// CRC of the block stored at `addr`.
+    pub(crate) fn crc_of(&mut self, addr: u32) -> Res<u32, F> {
+        self.stream_block(addr, None)
+    }
+
+    /// Read one block at `src` in chunks, CRC it, and program each chunk at `dst` if given.
+    fn stream_block(&mut self, src: u32, dst: Option<u32>) -> Res<u32, F> {
         let mut buf = [0u8; CHUNK];
         let mut digest = CRC.digest();
         let bs = self.geo.block_size;
@@ -488,22 +497,9 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             let n = (CHUNK as u32).min(bs - off) as usize;
             self.read_raw(src + off, &mut buf[..n])?;
             digest.update(&buf[..n]);
-            self.program_raw(dst + off, &buf[..n])?;
-            off += n as u32;
-        }
-        Ok(digest.finalize())
-    }
-
-    /// CRC of the block stored at `addr`.
-    pub(crate) fn crc_of(&mut self, addr: u32) -> Res<u32, F> {
-        let mut buf = [0u8; CHUNK];
-        let mut digest = CRC.digest();
-        let bs = self.geo.block_size;
-        let mut off = 0;
-        while off < bs {
-            let n = (CHUNK as u32).min(bs - off) as usize;
-            self.read_raw(addr + off, &mut buf[..n])?;
-            digest.update(&buf[..n]);
+            if let Some(dst) = dst {
+                self.program_raw(dst + off, &buf[..n])?;
+            }
             off += n as u32;
         }
         Ok(digest.finalize())
