@@ -12,8 +12,7 @@
 //! - [`map`]: logical block -> slot,
 //! - [`units`]: per-unit state and wear,
 //! - `gc`: garbage collection, wear levelling, retirement,
-//! - `mount`: format, mount, scan,
-//! - `tail`: mount-time recovery of the frontiers (weak and torn programs),
+//! - `mount`: format, mount, recovery,
 //! - [`volume`]: the public [`Ftl`] API.
 //!
 //! ## RAM
@@ -56,7 +55,6 @@ pub mod layout;
 pub mod map;
 mod mount;
 pub mod storage;
-mod tail;
 pub mod units;
 pub mod volume;
 
