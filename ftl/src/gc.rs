@@ -74,16 +74,29 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 .iter()
                 .filter(move |(_, u)| u.state == UnitState::Sealed && u.valid < spu)
         };
-        // Down to the last available unit: prefer a victim that fits in the GC frontier, so
-        // a power cut in the middle of this round cannot leave the volume without a unit.
-        if self.units.available(true) <= 1 {
-            let room = self.room(Stream::Gc);
-            let fits = sealed()
-                .filter(|(_, u)| u.valid + 2 <= room)
-                .min_by_key(|(i, u)| (u.valid, u.wear, *i));
-            if let Some((i, _)) = fits {
-                return Some(i);
+        let room = self.room(Stream::Gc);
+        match self.units.available(true) {
+            // No unit left: only a victim whose live slots fit in the open frontiers (GC
+            // copies spill into the host frontier) can be collected; starting any other
+            // would use up the last free slots and leave the volume stuck.
+            0 => {
+                let total = room + self.room(Stream::Host);
+                return sealed()
+                    .filter(|(_, u)| u.valid < total)
+                    .min_by_key(|(i, u)| (u.valid, u.wear, *i))
+                    .map(|(i, _)| i);
             }
+            // Down to the last available unit: prefer a victim that fits in the GC
+            // frontier, so a power cut in the middle of this round cannot leave none.
+            1 => {
+                let fits = sealed()
+                    .filter(|(_, u)| u.valid + 2 <= room)
+                    .min_by_key(|(i, u)| (u.valid, u.wear, *i));
+                if let Some((i, _)) = fits {
+                    return Some(i);
+                }
+            }
+            _ => {}
         }
         sealed()
             .min_by_key(|(i, u)| (u.valid, u.wear, *i))
@@ -91,7 +104,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     }
 
     /// Relocate the live slots of `victim` and erase it.
-    fn collect(&mut self, victim: u32) -> Res<(), F> {
+    pub(crate) fn collect(&mut self, victim: u32) -> Res<(), F> {
         // Live data carries the intent on its last copy; an all-garbage unit needs a
         // record of its own.
         let standalone = self.units.get(victim).valid == 0;
@@ -166,10 +179,23 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         copy: bool,
         announce: bool,
     ) -> Res<bool, F> {
-        let rec = match self.read_record(unit, slot)? {
-            RecordRead::Valid(r) => r,
-            _ => return Ok(false),
-        };
+        match self.read_record(unit, slot)? {
+            RecordRead::Valid(rec) => self.copy_record(unit, slot, rec, dest, copy, announce),
+            _ => Ok(false),
+        }
+    }
+
+    /// [`copy_slot`](Self::copy_slot) with the record already read (mount-time recovery
+    /// uses what the scan saw: a weak record may read differently the next time).
+    pub(crate) fn copy_record(
+        &mut self,
+        unit: u32,
+        slot: u32,
+        rec: crate::layout::SlotRecord,
+        dest: Stream,
+        copy: bool,
+        announce: bool,
+    ) -> Res<bool, F> {
         if rec.lba >= self.geo.block_count {
             return Ok(false);
         }
@@ -214,7 +240,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 Stream::Gc => self.most_worn_available(can_erase),
             };
             let Some(unit) = pick else {
-                return self.resume_any(stream);
+                return self.reopen_any(stream);
             };
             if !self.prepare_unit(unit)? {
                 continue;
@@ -237,50 +263,16 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         Err(Error::NoSpace)
     }
 
-    /// Last resort when no unit is available (a power cut during GC can leave none): go on
-    /// appending to a partially used unit, if one passes `resume`'s checks.
-    fn resume_any(&mut self, stream: Stream) -> Res<u32, F> {
-        let spu = self.geo.slots_per_unit as u16;
+    /// Last resort when no unit is available (power cuts in the middle of GC rounds can
+    /// leave none): go on appending to a partially used unit. Its slots from `used` on are
+    /// safe to program (mount walked its log end), and the next mount walks it again.
+    fn reopen_any(&mut self, stream: Stream) -> Res<u32, F> {
         for unit in 0..self.geo.unit_count {
-            let u = self.units.get(unit);
-            if u.state == UnitState::Sealed
-                && u.used + 1 < spu
-                && Some(unit) != self.host
-                && Some(unit) != self.gc
-                && self.resume(unit, stream)?
-            {
+            if Some(unit) != self.host && Some(unit) != self.gc && self.reopen(unit, stream) {
                 return Ok(unit);
             }
         }
         Err(Error::NoSpace)
-    }
-
-    /// Reopen a partially used sealed unit as `stream`'s frontier. The slot after the last
-    /// used one is given up (a cut program may have touched it); everything after it must
-    /// read erased and the unit needs a valid header B of this volume.
-    pub(crate) fn resume(&mut self, unit: u32, stream: Stream) -> Res<bool, F> {
-        let spu = self.geo.slots_per_unit;
-        let info = self.units.get(unit);
-        let first = info.used as u32 + 1;
-        if info.state != UnitState::Sealed || first >= spu {
-            return Ok(false);
-        }
-        let b = self.read_header(unit, 1)?;
-        if !matches!(b, crate::layout::HeaderRead::Valid(h) if h.epoch == self.epoch) {
-            return Ok(false);
-        }
-        let rec_start = self.geo.record_addr(unit, first);
-        let rec_len = (spu - first) * self.geo.record_size;
-        let data_start = self.geo.data_addr(unit, first);
-        let data_len = (spu - first) * self.geo.block_size;
-        if !self.is_blank(rec_start, rec_len)? || !self.is_blank(data_start, data_len)? {
-            return Ok(false);
-        }
-        let info = self.units.get_mut(unit);
-        info.used = first as u16;
-        info.state = UnitState::Open;
-        self.set_frontier(stream, Some(unit));
-        Ok(true)
     }
 
     fn most_worn_available(&self, can_erase: bool) -> Option<u32> {

@@ -24,7 +24,7 @@ pub const CRC: Crc<u32> = Crc::<u32>::new(&CRC_32_ISCSI);
 /// "CoWF" little-endian: identifies a cowftl unit header.
 pub const MAGIC: u32 = u32::from_le_bytes(*b"CoWF");
 /// On-flash format version written by this build. Bump on any incompatible change.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 /// Encoded size of a header before padding to the write size.
 pub const HEADER_BYTES: usize = 32;
 /// Encoded size of a record before padding to the write size.
@@ -165,7 +165,10 @@ pub enum RecordKind {
     Data = 0xD1,
     /// The block was trimmed: it reads as zeros. The data area is unused.
     Trim = 0x7E,
-    /// No block: written after mount-time recovery to show the log tail is settled.
+    /// No block: written by mount into a resumed frontier. Slots `lba..data_crc` of the
+    /// same unit (below the marker) are *void*: whatever they hold or will ever read as is
+    /// ignored. That is how a record whose program was cut, and which read as invalid or
+    /// erased at that mount, can never come back as valid later (see `FORMAT.md`).
     Marker = 0x3C,
     /// No block: `lba` holds a unit index that is about to be erased. A unit whose header A
     /// is older than such a record had its erase cut: it must be erased again before use.
@@ -184,10 +187,12 @@ pub enum RecordKind {
 ///            relocation, marker, intent) whose loss would change nothing visible
 ///  erases    u16 unit index that is erased right after this record (GC piggybacks its
 ///            erase intent on the last copy out of the victim); 0xFFFF = none
-///  lba       logical block number; 0xFFFFFFFF for a marker; the unit index for an intent
+///  lba       logical block number; the unit index for an intent; for a marker the first
+///            slot of the void range
 ///  version   global sequence number at the time the record was written; GC copies and
 ///            mount-time copies get a fresh one too. Highest version of an lba wins.
-///  data_crc  CRC-32C of the block's data (0 for trim / marker)
+///  data_crc  CRC-32C of the block's data (0 for trim / intent); for a marker the end
+///            (exclusive) of the void range
 ///  rec_crc   CRC-32C of bytes 0..20
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,6 +217,13 @@ pub enum RecordRead {
 }
 
 impl SlotRecord {
+    /// For a marker at `slot`: the slots it voids, `lba..data_crc`, if that range is
+    /// well-formed (it must lie below the marker). Any other record voids nothing.
+    pub fn void_range(&self, slot: u32) -> Option<(u32, u32)> {
+        let (start, end) = (self.lba, self.data_crc);
+        (self.kind == RecordKind::Marker && start < end && end <= slot).then_some((start, end))
+    }
+
     /// Encode into `out` (at least `RECORD_BYTES`); bytes past 24 are left 0xFF padding.
     pub fn encode(&self, out: &mut [u8]) {
         out.fill(0xFF);

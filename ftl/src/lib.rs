@@ -12,7 +12,8 @@
 //! - [`map`]: logical block -> slot,
 //! - [`units`]: per-unit state and wear,
 //! - `gc`: garbage collection, wear levelling, retirement,
-//! - `mount`: format, mount, recovery,
+//! - `mount`: format, mount, scan,
+//! - `tail`: mount-time recovery of the frontiers (weak and torn programs),
 //! - [`volume`]: the public [`Ftl`] API.
 //!
 //! ## RAM
@@ -55,6 +56,7 @@ pub mod layout;
 pub mod map;
 mod mount;
 pub mod storage;
+mod tail;
 pub mod units;
 pub mod volume;
 

@@ -16,8 +16,9 @@ use crate::layout::{
     HeaderKind, HeaderRead, RecordKind, RecordRead, SlotRecord, Stream, UnitHeader,
 };
 use crate::map::Mapping;
+use crate::tail::{TailView, VoidPlan};
 use crate::units::UnitState;
-use crate::volume::{Entry, Ftl, Res, Source};
+use crate::volume::{Ftl, Res};
 
 /// Gap left in the sequence counter at mount: a record whose program was cut may read as
 /// invalid now and valid later; its number must never be handed out again.
@@ -25,12 +26,19 @@ const SEQ_MARGIN: u64 = 16;
 /// Wear placeholder while mounting, for units whose header was lost.
 const WEAR_UNKNOWN: u32 = u32::MAX;
 
-/// The newest valid record seen during the scan.
-#[derive(Clone, Copy)]
-struct Tail {
-    unit: u32,
-    slot: u32,
-    rec: SlotRecord,
+/// What the scan hands to recovery.
+pub(crate) struct ScanResult<const U: usize> {
+    /// Units whose interrupted erase an intent revealed.
+    pub doomed: Vec<u16, U>,
+    /// Per stream (host, GC): the unit most recently opened (highest header B), the only
+    /// places the program a power cut interrupted can be.
+    pub frontiers: [Option<u32>; 2],
+    /// Units whose log end needs a void marker (see `tail.rs`).
+    pub voids: Vec<VoidPlan, U>,
+    /// The newest data or trim record (unit, slot, record): it may be a weak program.
+    pub newest_block: Option<(u32, u32, SlotRecord)>,
+    /// Highest sequence number of anything valid and not void.
+    pub newest_seq: u64,
 }
 
 impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
@@ -72,11 +80,11 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     pub fn mount(flash: F, cfg: Config) -> Res<Self, F> {
         let geo = Self::geometry_for(&flash, &cfg)?;
         let mut ftl = Self::empty(flash, cfg, geo);
-        let (tail, doomed) = ftl.scan()?;
-        let settled = ftl
-            .settle_tail(tail)
-            .and_then(|_| ftl.erase_doomed(&doomed));
-        ftl.finish(settled)?;
+        let scan = ftl.scan()?;
+        let recovered = ftl
+            .erase_doomed(&scan.doomed)
+            .and_then(|_| ftl.protect_tails(&scan));
+        ftl.finish(recovered)?;
         Ok(ftl)
     }
 
@@ -181,9 +189,8 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         }
     }
 
-    /// Rebuild the RAM state. Returns the newest record, if it may have been the last write.
-    #[allow(clippy::type_complexity)]
-    fn scan(&mut self) -> Res<(Option<Tail>, Vec<u16, U>), F> {
+    /// Rebuild the RAM state: map, unit table, sequence counter.
+    fn scan(&mut self) -> Res<ScanResult<U>, F> {
         let newest = self.newest_header()?;
         let Some(newest) = newest else {
             let (start, len) = (self.geo.region_offset, self.geo.region_len);
@@ -201,10 +208,14 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         }
         self.epoch = newest.epoch;
         let mut max_seq = newest.seq;
-        let mut tail: Option<Tail> = None;
-        let mut doomed: Vec<u16, U> = Vec::new();
-        // Per stream (host, GC): the unit most recently opened, by header B sequence.
-        let mut last_open: [Option<(u64, u32)>; 2] = [None, None];
+        let mut out = ScanResult {
+            doomed: Vec::new(),
+            frontiers: [None, None],
+            voids: Vec::new(),
+            newest_block: None,
+            newest_seq: newest.seq,
+        };
+        out.frontiers = self.find_frontiers()?;
         for unit in 0..self.geo.unit_count {
             let a_raw = self.read_header(unit, 0)?;
             let a = self.ours(a_raw);
@@ -217,13 +228,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             if a.is_none() && b.is_none() {
                 continue;
             }
-            if let Some(b) = b {
-                let i = if b.stream == Stream::Gc as u8 { 1 } else { 0 };
-                if last_open[i].is_none_or(|(s, _)| b.seq > s) {
-                    last_open[i] = Some((b.seq, unit));
-                }
-            }
-            let used = self.scan_table(unit, &mut max_seq, &mut tail, &mut doomed)?;
+            // Opened units get their log end walked; a unit with only a header A has no
+            // records (if it does, it is never appended to).
+            let walk = b_raw != HeaderRead::Erased;
+            let used = self.scan_table(unit, &mut max_seq, &mut out, walk)?;
             let info = self.units.get_mut(unit);
             info.used = used;
             info.state = if used == 0 && a.is_some() && b_raw == HeaderRead::Erased {
@@ -235,7 +243,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             };
         }
         self.finish_scan(max_seq);
-        for &unit in doomed.iter() {
+        for &unit in out.doomed.iter() {
             // Its erase was started, so everything in it had been relocated: never append
             // to it; erase it again before use.
             let info = self.units.get_mut(unit as u32);
@@ -244,17 +252,25 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 _ => UnitState::Dirty,
             };
         }
-        for (i, stream) in [(0, Stream::Host), (1, Stream::Gc)] {
-            if let Some((_, unit)) = last_open[i] {
-                if self.frontier(stream).is_none() {
-                    self.resume(unit, stream)?;
-                }
+        Ok(out)
+    }
+
+    /// Per stream (host, GC): the unit most recently opened (highest header B of this
+    /// volume), the only places a cut program can be. In single-stream mode both streams
+    /// share one frontier: the newest header B of either kind.
+    fn find_frontiers(&mut self) -> Res<[Option<u32>; 2], F> {
+        let mut last_open: [Option<(u64, u32)>; 2] = [None, None];
+        for unit in 0..self.geo.unit_count {
+            let raw = self.read_header(unit, 1)?;
+            let Some(b) = self.ours(raw) else {
+                continue;
+            };
+            let i = usize::from(b.stream == Stream::Gc as u8 && !self.geo.single_stream);
+            if last_open[i].is_none_or(|(s, _)| b.seq > s) {
+                last_open[i] = Some((b.seq, unit));
             }
         }
-        // A header written after the newest record proves that record's program finished
-        // (headers and records share one sequence counter): only a record that was the
-        // very last write can be weak.
-        Ok((tail.filter(|t| t.rec.version > newest.seq), doomed))
+        Ok(last_open.map(|o| o.map(|(_, u)| u)))
     }
 
     /// Erase units whose interrupted erase an intent revealed, while the intent record is
@@ -286,51 +302,79 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         Ok(best)
     }
 
-    /// Read one unit's record table into the map. Returns the number of slots used.
+    /// Read one unit's record table into the map, from the last slot down so that a
+    /// marker's void range is known before the slots it covers. With `walk`, the end of
+    /// the log is examined from the very same reads (a weak record may read differently
+    /// each time: one mount must see one state) and the result is the first slot that is
+    /// safe to program; without, any record makes the unit full. 0: nothing in the unit.
     fn scan_table(
         &mut self,
         unit: u32,
         max_seq: &mut u64,
-        tail: &mut Option<Tail>,
-        doomed: &mut Vec<u16, U>,
+        out: &mut ScanResult<U>,
+        walk: bool,
     ) -> Res<u16, F> {
+        let spu = self.geo.slots_per_unit;
         let mut used = 0u16;
-        for slot in 0..self.geo.slots_per_unit {
-            let rec = match self.read_record(unit, slot)? {
-                RecordRead::Erased => continue,
-                RecordRead::Invalid => {
-                    used = slot as u16 + 1;
-                    continue;
-                }
-                RecordRead::Valid(r) => r,
-            };
-            used = slot as u16 + 1;
-            *max_seq = (*max_seq).max(rec.version);
-            if tail.is_none_or(|t| rec.version > t.rec.version) {
-                *tail = Some(Tail { unit, slot, rec });
+        let mut void: Option<(u32, u32)> = None;
+        let mut tail = TailView::default();
+        for slot in (0..spu).rev() {
+            let read = self.read_record(unit, slot)?;
+            if used == 0 && read != RecordRead::Erased {
+                used = spu as u16;
             }
-            match rec.kind {
-                RecordKind::Data | RecordKind::Trim if rec.lba < self.geo.block_count => {
+            let in_void = void.is_some_and(|(a, b)| a <= slot && slot < b);
+            if walk && tail.anchor.is_none() {
+                self.observe_tail(&mut tail, unit, slot, read, in_void)?;
+            }
+            let RecordRead::Valid(rec) = read else {
+                continue;
+            };
+            // Void records keep their number out of circulation too.
+            *max_seq = (*max_seq).max(rec.version);
+            if in_void {
+                continue;
+            }
+            out.newest_seq = out.newest_seq.max(rec.version);
+            if let Some(range) = rec.void_range(slot) {
+                void = Some(range);
+                continue;
+            }
+            if matches!(rec.kind, RecordKind::Data | RecordKind::Trim) {
+                if out
+                    .newest_block
+                    .is_none_or(|(_, _, n)| rec.version > n.version)
+                {
+                    out.newest_block = Some((unit, slot, rec));
+                }
+                if rec.lba < self.geo.block_count {
                     self.resolve(unit, slot, &rec)?;
                 }
-                _ => {}
             }
-            let intent = match (rec.kind, rec.erases) {
-                (RecordKind::EraseIntent, _) => Some(rec.lba),
-                (_, Some(u)) => Some(u as u32),
-                _ => None,
-            };
-            if let Some(target) = intent {
-                if target < self.geo.unit_count
-                    && !doomed.contains(&(target as u16))
-                    && self.intent_dooms(target, rec.version)?
-                {
-                    // Cannot overflow: at most one entry per unit.
-                    let _ = doomed.push(target as u16);
-                }
-            }
+            self.note_intent(&rec, &mut out.doomed)?;
         }
-        Ok(used)
+        if !walk {
+            return Ok(used);
+        }
+        Ok(self.plan_tail(unit, &tail, out))
+    }
+
+    /// An erase intent (a record of its own, or piggybacked) for a unit whose header A is
+    /// older: that erase was started and maybe cut.
+    fn note_intent(&mut self, rec: &SlotRecord, doomed: &mut Vec<u16, U>) -> Res<(), F> {
+        let target = match (rec.kind, rec.erases) {
+            (RecordKind::EraseIntent, _) => rec.lba,
+            (_, Some(u)) => u as u32,
+            _ => return Ok(()),
+        };
+        if target < self.geo.unit_count
+            && !doomed.contains(&(target as u16))
+            && self.intent_dooms(target, rec.version)?
+        {
+            // Cannot overflow: at most one entry per unit.
+            let _ = doomed.push(target as u16);
+        }
+        Ok(())
     }
 
     /// An erase intent newer than the unit's header A means that erase never completed.
@@ -345,10 +389,11 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     /// Keep the newer of the current mapping and the record at (unit, slot).
     fn resolve(&mut self, unit: u32, slot: u32, rec: &SlotRecord) -> Res<(), F> {
         if let Some((cu, cs)) = self.map.get(rec.lba).location() {
-            if let RecordRead::Valid(cur) = self.read_record(cu, cs)? {
-                if cur.version >= rec.version {
-                    return Ok(());
-                }
+            match self.read_record(cu, cs)? {
+                RecordRead::Valid(cur) if cur.version < rec.version => {}
+                // Read valid a moment ago, not now: a weak record, the newest program of
+                // all (the one a cut interrupted). Keep it; recovery copies it.
+                _ => return Ok(()),
             }
         }
         let m = match rec.kind {
@@ -377,58 +422,6 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             }
         }
         self.next_seq = max_seq.saturating_add(SEQ_MARGIN);
-    }
-
-    /// The newest record may be a weak program (reads valid now, maybe not later). Copy it
-    /// to a fresh slot, so the state this mount shows can never roll back.
-    fn settle_tail(&mut self, tail: Option<Tail>) -> Res<(), F> {
-        let Some(t) = tail else { return Ok(()) };
-        // Copies (GC, recovery) still have their source on flash with the same contents,
-        // and markers/intents carry no data: only a host write or trim needs settling.
-        let host_record = matches!(t.rec.kind, RecordKind::Data | RecordKind::Trim) && !t.rec.copy;
-        if !host_record || self.read_only {
-            return Ok(());
-        }
-        // The copy must be the first thing this mount writes: if power is cut before it
-        // lands, the next mount must still see the weak record as the newest one. So use a
-        // frontier with room, or open one directly, and only fall back to GC when neither
-        // is possible.
-        let needed = if self.geo.no_erase { 1 } else { 2 };
-        let dest = if self.has_room(Stream::Host) {
-            Ok(Stream::Host)
-        } else if self.has_room(Stream::Gc) {
-            Ok(Stream::Gc)
-        } else if self.units.available(!self.geo.no_erase) >= needed {
-            self.open_unit(Stream::Host).map(|_| Stream::Host)
-        } else {
-            // GC first (its copies are flagged, so a cut here still leaves the weak record
-            // newest among host records only if nothing was written: see FORMAT.md).
-            self.ensure_available(needed).map(|_| Stream::Host)
-        };
-        // Flagged as a host record (its source may be weak), then a marker flagged as a
-        // copy, so the next mount sees a settled tail.
-        let result = dest
-            .and_then(|d| self.copy_slot(t.unit, t.slot, d, false, false).map(|_| d))
-            .and_then(|d| {
-                let e = Entry {
-                    kind: RecordKind::Marker,
-                    lba: u32::MAX,
-                    src: Source::None,
-                    data_crc: 0,
-                    copy: true,
-                    erases: None,
-                };
-                self.append(d, e)
-            });
-        match result {
-            Ok(_) => {
-                self.counters.tail_copies += 1;
-                Ok(())
-            }
-            // A full write-once part or an exhausted reserve: the volume stays readable.
-            Err(Error::NoSpace) | Err(Error::ReadOnly) if self.fault.is_none() => Ok(()),
-            Err(e) => Err(e),
-        }
     }
 }
 

@@ -403,6 +403,14 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     /// Returns the unit and the stream whose frontier it is: when no unit is left (power
     /// cuts in the middle of GC rounds can leave none), GC copies go to the host frontier.
     fn frontier_with_room(&mut self, stream: Stream) -> Res<(u32, Stream), F> {
+        if stream == Stream::Host && !self.geo.no_erase && self.units.available(true) == 0 {
+            // Power cuts in the middle of GC rounds can leave no unit available. Collect
+            // now, while the frontiers still have the room to do it.
+            match self.ensure_available(1) {
+                Ok(()) | Err(Error::NoSpace) => {}
+                Err(e) => return Err(e),
+            }
+        }
         if let Some(u) = self.frontier(stream) {
             let info = self.units.get(u);
             if info.state == UnitState::Open && (info.used as u32) < self.geo.slots_per_unit {

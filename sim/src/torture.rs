@@ -576,6 +576,12 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
                 ftl.block_count()
             )));
         }
+        if self.opts.trace {
+            let mut units = unit_dump(ftl);
+            units.push_str(&record_dump(ftl));
+            let _ = write!(units, "\n    {:?}", ftl.stats().counters);
+            self.trace(format_args!("mounted: {units}"));
+        }
         let mut got = vec![0u8; bs];
         let mut want = vec![0u8; bs];
         let mut resolved = None;
@@ -740,12 +746,64 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
                     return Ok(End::Idle);
                 }
                 Err(e) => {
-                    return Err(self.fail(format!("{op:?} failed without a cut: {e:?}")));
+                    let units = unit_dump(ftl);
+                    return Err(self.fail(format!(
+                        "{op:?} failed without a cut: {e:?}\n  units: {units}\n  {:?}",
+                        ftl.stats()
+                    )));
                 }
             }
         }
         Ok(End::Idle)
     }
+}
+
+/// One line per unit (state, valid/used, wear) for failure messages.
+fn unit_dump<const R: usize, const W: usize, const E: usize>(ftl: &Vol<'_, R, W, E>) -> String {
+    let mut s = String::new();
+    for (i, u) in ftl.units().enumerate() {
+        let _ = write!(
+            s,
+            "\n    {i:2}: {:?} valid {} used {} wear {}",
+            u.state, u.valid, u.used, u.wear
+        );
+    }
+    s
+}
+
+/// The raw records of the open units (for traces).
+fn record_dump<const R: usize, const W: usize, const E: usize>(ftl: &Vol<'_, R, W, E>) -> String {
+    use cowftl::layout::{RecordRead, SlotRecord};
+    let g = *ftl.geometry();
+    let img = ftl.flash().image();
+    let mut s = String::new();
+    for (u, info) in ftl.units().enumerate() {
+        if info.state != cowftl::UnitState::Open && info.used as u32 == g.slots_per_unit {
+            continue;
+        }
+        let _ = write!(s, "\n    unit {u}:");
+        for slot in 0..g.slots_per_unit {
+            let a = g.record_addr(u as u32, slot) as usize;
+            let r = SlotRecord::decode(&img[a..a + g.record_size as usize]);
+            match r {
+                RecordRead::Erased => {}
+                RecordRead::Invalid => {
+                    let _ = write!(s, " [{slot}: invalid]");
+                }
+                RecordRead::Valid(r) => {
+                    let _ = write!(
+                        s,
+                        " [{slot}: {:?} lba {} v{} {}]",
+                        r.kind,
+                        r.lba,
+                        r.version,
+                        if r.copy { "c" } else { "h" }
+                    );
+                }
+            }
+        }
+    }
+    s
 }
 
 /// What a wrong block looks like: (lba, generation) from the pattern header, zeros, or junk.
