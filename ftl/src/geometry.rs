@@ -17,6 +17,10 @@ pub const MIN_RESERVE_UNITS: u32 = 3;
 /// hot/cold separation): the only way to run on 3-sector regions such as an STM32F411's
 /// 128 KiB sectors.
 pub const SINGLE_STREAM_RESERVE_UNITS: u32 = 2;
+/// Fewest slots a unit of erasable media may hold. Recovery after a power cut can give up
+/// a few slots of a frontier (the torn slot, the one after it, a void marker, the settle
+/// copy); GC only makes progress if that is a small part of a unit.
+pub const MIN_SLOTS_PER_UNIT: u32 = 6;
 /// Units smaller than this (in bytes) are grouped from several erase pages when `unit_size`
 /// is not given: per-unit overhead (2 headers) and slot rounding waste less in bigger units.
 pub const DEFAULT_MIN_UNIT_BYTES: u32 = 16 * 1024;
@@ -78,11 +82,11 @@ pub enum ConfigError {
     BadBlockSize,
     /// The flash's write or read size is not a power of two <= `MAX_WRITE_SIZE`.
     UnsupportedWordSize,
-    /// A unit holds fewer than two slots.
+    /// A unit holds fewer than `MIN_SLOTS_PER_UNIT` slots (two on write-once media).
     UnitTooSmall,
     /// Not enough units for the reserve plus at least two data units.
     TooFewUnits,
-    /// `reserve_units` is below `SINGLE_STREAM_RESERVE_UNITS` (erasable media).
+    /// `reserve_units` is neither 2 (single-stream mode) nor at least 4 (erasable media).
     ReserveTooSmall,
     /// More units than the `MAX_UNITS` the FTL type was built with.
     TooManyUnits,
@@ -105,9 +109,13 @@ impl core::fmt::Display for ConfigError {
             ConfigError::UnsupportedWordSize => {
                 "flash read/write size must be a power of two <= 128"
             }
-            ConfigError::UnitTooSmall => "unit holds fewer than 2 slots",
+            ConfigError::UnitTooSmall => {
+                "unit holds too few slots (erasable media need 6: raise unit_size)"
+            }
             ConfigError::TooFewUnits => "region has too few units for the reserve",
-            ConfigError::ReserveTooSmall => "reserve_units is below the GC minimum of 2",
+            ConfigError::ReserveTooSmall => {
+                "reserve_units must be 2 (single-stream) or at least 4 (3 for GC, 1 for recovery)"
+            }
             ConfigError::TooManyUnits => "unit count exceeds MAX_UNITS",
             ConfigError::TooManyBlocks => "block count exceeds MAX_BLOCKS",
         };
@@ -195,7 +203,8 @@ impl Geometry {
         let record_size = round_up(RECORD_BYTES as u32, word);
         let table_offset = 2 * header_size;
         let slots = unit_size.saturating_sub(table_offset) / (record_size + bs);
-        if slots < 2 {
+        let min_slots = if cfg.no_erase { 2 } else { MIN_SLOTS_PER_UNIT };
+        if slots < min_slots {
             return Err(ConfigError::UnitTooSmall);
         }
         let slots = slots.min(u16::MAX as u32 - 1);
@@ -206,7 +215,10 @@ impl Geometry {
         } else {
             cfg.reserve_units
         };
-        if !cfg.no_erase && reserve < SINGLE_STREAM_RESERVE_UNITS {
+        // 2: single-stream mode. 3 would leave GC no unit to finish a round with after a
+        // power cut in its middle (it takes a unit before it gives one back).
+        if !cfg.no_erase && (reserve < SINGLE_STREAM_RESERVE_UNITS || reserve == MIN_RESERVE_UNITS)
+        {
             return Err(ConfigError::ReserveTooSmall);
         }
         if unit_count < reserve + 1 {

@@ -16,7 +16,7 @@ use crate::layout::{
     HeaderKind, HeaderRead, RecordKind, RecordRead, SlotRecord, Stream, UnitHeader,
 };
 use crate::map::Mapping;
-use crate::tail::{TailView, VoidPlan};
+use crate::tail::{TailWalk, VoidPlan};
 use crate::units::UnitState;
 use crate::volume::{Ftl, Res};
 
@@ -33,12 +33,16 @@ pub(crate) struct ScanResult<const U: usize> {
     /// Per stream (host, GC): the unit most recently opened (highest header B), the only
     /// places the program a power cut interrupted can be.
     pub frontiers: [Option<u32>; 2],
-    /// Units whose log end needs a void marker (see `tail.rs`).
+    /// Runs of torn records that need a void marker (see `tail.rs`).
     pub voids: Vec<VoidPlan, U>,
+    /// The run of the newest marker: restated if nothing on flash is newer.
+    pub weak_marker: Option<VoidPlan>,
     /// The newest data or trim record (unit, slot, record): it may be a weak program.
     pub newest_block: Option<(u32, u32, SlotRecord)>,
     /// Highest sequence number of anything valid and not void.
     pub newest_seq: u64,
+    /// Highest version of a valid, non-void marker (0: none).
+    pub newest_marker: u64,
 }
 
 impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
@@ -81,9 +85,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         let geo = Self::geometry_for(&flash, &cfg)?;
         let mut ftl = Self::empty(flash, cfg, geo);
         let scan = ftl.scan()?;
-        let recovered = ftl
-            .erase_doomed(&scan.doomed)
-            .and_then(|_| ftl.protect_tails(&scan));
+        let recovered = ftl.protect_tails(&scan);
         ftl.finish(recovered)?;
         Ok(ftl)
     }
@@ -212,8 +214,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             doomed: Vec::new(),
             frontiers: [None, None],
             voids: Vec::new(),
+            weak_marker: None,
             newest_block: None,
             newest_seq: newest.seq,
+            newest_marker: 0,
         };
         out.frontiers = self.find_frontiers()?;
         for unit in 0..self.geo.unit_count {
@@ -275,7 +279,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
 
     /// Erase units whose interrupted erase an intent revealed, while the intent record is
     /// still on flash (GC may reclaim it later, and then the unit would look free).
-    fn erase_doomed(&mut self, doomed: &[u16]) -> Res<(), F> {
+    pub(crate) fn erase_doomed(&mut self, doomed: &[u16]) -> Res<(), F> {
         if self.geo.no_erase {
             return Ok(());
         }
@@ -317,15 +321,15 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         let spu = self.geo.slots_per_unit;
         let mut used = 0u16;
         let mut void: Option<(u32, u32)> = None;
-        let mut tail = TailView::default();
+        let mut tail = TailWalk::default();
         for slot in (0..spu).rev() {
             let read = self.read_record(unit, slot)?;
             if used == 0 && read != RecordRead::Erased {
                 used = spu as u16;
             }
             let in_void = void.is_some_and(|(a, b)| a <= slot && slot < b);
-            if walk && tail.anchor.is_none() {
-                self.observe_tail(&mut tail, unit, slot, read, in_void)?;
+            if walk {
+                self.walk_step(&mut tail, unit, slot, read, in_void, out)?;
             }
             let RecordRead::Valid(rec) = read else {
                 continue;
@@ -336,19 +340,22 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 continue;
             }
             out.newest_seq = out.newest_seq.max(rec.version);
+            if rec.kind == RecordKind::Marker {
+                out.newest_marker = out.newest_marker.max(rec.version);
+            }
             if let Some(range) = rec.void_range(slot) {
                 void = Some(range);
                 continue;
             }
             if matches!(rec.kind, RecordKind::Data | RecordKind::Trim) {
+                if rec.lba < self.geo.block_count {
+                    self.resolve(unit, slot, &rec, out.newest_block)?;
+                }
                 if out
                     .newest_block
                     .is_none_or(|(_, _, n)| rec.version > n.version)
                 {
                     out.newest_block = Some((unit, slot, rec));
-                }
-                if rec.lba < self.geo.block_count {
-                    self.resolve(unit, slot, &rec)?;
                 }
             }
             self.note_intent(&rec, &mut out.doomed)?;
@@ -356,7 +363,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         if !walk {
             return Ok(used);
         }
-        Ok(self.plan_tail(unit, &tail, out))
+        Ok(self.walk_finish(&mut tail, unit, out))
     }
 
     /// An erase intent (a record of its own, or piggybacked) for a unit whose header A is
@@ -386,14 +393,27 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         })
     }
 
-    /// Keep the newer of the current mapping and the record at (unit, slot).
-    fn resolve(&mut self, unit: u32, slot: u32, rec: &SlotRecord) -> Res<(), F> {
+    /// Keep the newer of the current mapping and the record at (unit, slot). The current
+    /// one is read back from flash (the map holds no versions); a weak record may not read
+    /// back valid. If it is the newest block record seen so far, its version is known from
+    /// `newest`; otherwise it is older than that one, and the new record replaces it (if it
+    /// was the newest of its block, a settle copy with a higher version exists).
+    fn resolve(
+        &mut self,
+        unit: u32,
+        slot: u32,
+        rec: &SlotRecord,
+        newest: Option<(u32, u32, SlotRecord)>,
+    ) -> Res<(), F> {
         if let Some((cu, cs)) = self.map.get(rec.lba).location() {
-            match self.read_record(cu, cs)? {
-                RecordRead::Valid(cur) if cur.version < rec.version => {}
-                // Read valid a moment ago, not now: a weak record, the newest program of
-                // all (the one a cut interrupted). Keep it; recovery copies it.
-                _ => return Ok(()),
+            let current = match self.read_record(cu, cs)? {
+                RecordRead::Valid(cur) => Some(cur.version),
+                _ => newest
+                    .filter(|&(u, s, _)| (u, s) == (cu, cs))
+                    .map(|(_, _, n)| n.version),
+            };
+            if current.is_some_and(|v| v >= rec.version) {
+                return Ok(());
             }
         }
         let m = match rec.kind {

@@ -31,129 +31,178 @@ use crate::mount::ScanResult;
 use crate::units::UnitState;
 use crate::volume::{Entry, Ftl, Res, Source};
 
-/// What the scan learns walking one unit from its last slot down to the anchor.
+/// What the scan learns walking one unit from its last slot down to slot 0.
+///
+/// The walk splits the unit into *runs*: maximal stretches of slots holding no valid,
+/// non-void block or intent record. A run that holds an invalid (torn) record, or a
+/// marker that may be the weak program itself, becomes a [`VoidPlan`].
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct TailView {
-    /// Highest slot whose record or data is not blank.
+pub(crate) struct TailWalk {
+    /// Highest slot whose record or data is not blank, and whether that slot is junk.
     touched: Option<u32>,
-    /// The slot at `touched` is junk (no valid record): the cut program was there.
     top_junk: bool,
-    /// Highest valid, non-void record that is not a marker: the last trustworthy slot.
-    pub anchor: Option<u32>,
-    /// Something above the anchor is not blank and not void: it needs a marker.
-    junk: bool,
-    /// Newest marker with a void range above the anchor.
-    marker: Option<u64>,
+    /// A valid record has been passed: no more data reads.
+    below_top: bool,
+    /// Upper end (exclusive) of the current run; `None` for the run at the top.
+    run_end: Option<u32>,
+    /// The current run holds a torn record that no marker voids.
+    run_junk: bool,
+    /// Newest marker with a void range in the current run (0: none).
+    run_marker: u64,
 }
 
-/// A marker recovery may have to write: void slots `from..at` of `unit`, at slot `at`.
+/// A marker recovery may have to write into `unit`: void slots `from..end`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct VoidPlan {
     unit: u16,
     from: u16,
-    at: u16,
-    /// Unvoided junk above the anchor (else only a marker that may need restating).
-    junk: bool,
-    /// Version of the newest marker above the anchor (0: none).
+    end: u16,
+    /// Version of the newest marker in the run (0: none).
     marker: u64,
 }
 
+impl TailWalk {
+    /// First slot safe to program after everything seen (0: the unit holds nothing).
+    /// After junk the cut program was that slot; after a valid record it may have been the
+    /// next one, leaving words that read erased but are unstable.
+    fn safe_slot(&self, spu: u32) -> u32 {
+        self.touched
+            .map_or(0, |t| (t + if self.top_junk { 1 } else { 2 }).min(spu))
+    }
+}
+
 impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
-    /// One step of the scan's walk down a unit (slot `slot`, read as `read`), until the
-    /// anchor is found.
-    pub(crate) fn observe_tail(
+    /// One step of the scan's walk down `unit` (slot `slot`, read as `read`, `in_void`
+    /// if a marker above covers it).
+    pub(crate) fn walk_step(
         &mut self,
-        view: &mut TailView,
+        w: &mut TailWalk,
         unit: u32,
         slot: u32,
         read: RecordRead,
         in_void: bool,
+        out: &mut ScanResult<U>,
     ) -> Res<(), F> {
+        let blank = match read {
+            RecordRead::Erased if !w.below_top => {
+                self.is_blank(self.geo.data_addr(unit, slot), self.geo.block_size)?
+            }
+            RecordRead::Erased => true,
+            _ => false,
+        };
+        if !blank && w.touched.is_none() {
+            w.touched = Some(slot);
+            w.top_junk = !matches!(read, RecordRead::Valid(_));
+        }
         match read {
             RecordRead::Valid(rec) if !in_void => {
-                view.touched.get_or_insert(slot);
-                if rec.kind != RecordKind::Marker {
-                    view.anchor = Some(slot);
-                } else if rec.void_range(slot).is_some() {
-                    view.marker = view.marker.max(Some(rec.version));
-                }
-            }
-            // Covered by a marker above: already void (restated if that one is weak).
-            RecordRead::Valid(_) => {
-                view.touched.get_or_insert(slot);
-            }
-            _ => {
-                let blank = read == RecordRead::Erased
-                    && self.is_blank(self.geo.data_addr(unit, slot), self.geo.block_size)?;
-                if !blank {
-                    if view.touched.is_none() {
-                        view.touched = Some(slot);
-                        view.top_junk = true;
+                w.below_top = true;
+                if rec.kind == RecordKind::Marker {
+                    if rec.void_range(slot).is_some() {
+                        w.run_marker = w.run_marker.max(rec.version);
                     }
-                    view.junk |= !in_void;
+                    return Ok(());
                 }
+                // A trustworthy record ends the run above it.
+                self.close_run(w, unit, slot + 1, out);
+                w.run_end = Some(slot);
             }
+            RecordRead::Valid(_) => w.below_top = true,
+            RecordRead::Invalid => w.run_junk |= !in_void,
+            RecordRead::Erased => {}
         }
         Ok(())
     }
 
-    /// After the walk: note the marker `unit` may need, return the first slot safe to
-    /// program (`slots_per_unit` if none; 0 if the unit holds nothing).
-    pub(crate) fn plan_tail(&mut self, unit: u32, view: &TailView, out: &mut ScanResult<U>) -> u16 {
-        let spu = self.geo.slots_per_unit;
-        let Some(top) = view.touched else {
-            return 0;
-        };
-        // After junk the cut program was that slot; after a valid record it may have been
-        // the next one, leaving nothing visible.
-        let next = top + if view.top_junk { 1 } else { 2 };
-        if view.junk || view.marker.is_some() {
-            let plan = VoidPlan {
-                unit: unit as u16,
-                from: view.anchor.map_or(0, |a| a + 1) as u16,
-                at: next.min(spu) as u16,
-                junk: view.junk,
-                marker: view.marker.unwrap_or(0),
-            };
-            // Cannot overflow: at most one plan per unit.
-            let _ = out.voids.push(plan);
-        }
-        next.min(spu) as u16
+    /// End of the walk: close the last run, return the first slot safe to program.
+    pub(crate) fn walk_finish(
+        &mut self,
+        w: &mut TailWalk,
+        unit: u32,
+        out: &mut ScanResult<U>,
+    ) -> u16 {
+        self.close_run(w, unit, 0, out);
+        w.safe_slot(self.geo.slots_per_unit) as u16
     }
 
-    /// Recovery after the scan: void torn tails, resume the frontiers, settle the newest
-    /// block record, then reclaim units whose torn tail had no room for a marker.
+    /// The run `from..` (up to its end) is complete: plan a marker if it needs one.
+    fn close_run(&mut self, w: &mut TailWalk, unit: u32, from: u32, out: &mut ScanResult<U>) {
+        let end = w
+            .run_end
+            .unwrap_or_else(|| w.safe_slot(self.geo.slots_per_unit));
+        if from < end && (w.run_junk || w.run_marker != 0) {
+            let plan = VoidPlan {
+                unit: unit as u16,
+                from: from as u16,
+                end: end as u16,
+                marker: w.run_marker,
+            };
+            if w.run_junk {
+                // Normal operation leaves at most one torn run per cut; a crafted image
+                // with more gets the rest voided by later mounts.
+                let _ = out.voids.push(plan);
+            } else if out.weak_marker.is_none_or(|p| plan.marker > p.marker) {
+                // Only the newest item on flash can be weak: keep the newest marker's run.
+                out.weak_marker = Some(plan);
+            }
+        }
+        w.run_junk = false;
+        w.run_marker = 0;
+    }
+
+    /// Recovery after the scan. Order matters: the settle copy is the first record a mount
+    /// programs, so "no marker is newer than the newest block record" identifies a record
+    /// that may be weak, whatever later mounts were cut doing.
     pub(crate) fn protect_tails(&mut self, scan: &ScanResult<U>) -> Res<(), F> {
         if self.read_only {
             return Ok(());
-        }
-        let mut no_room: Vec<u32, U> = Vec::new();
-        for plan in scan.voids.iter() {
-            // A marker with nothing newer anywhere may be the weak program itself.
-            let weak_marker = plan.marker != 0 && plan.marker >= scan.newest_seq;
-            let unit = plan.unit as u32;
-            if !(plan.junk || weak_marker) || self.units.get(unit).state != UnitState::Sealed {
-                continue;
-            }
-            if (plan.at as u32) < self.geo.slots_per_unit {
-                self.write_void(unit, plan.from as u32, plan.at as u32)?;
-            } else if !self.geo.no_erase {
-                // Cannot overflow: at most one entry per unit.
-                let _ = no_room.push(unit);
-            }
         }
         for (i, stream) in [(0, Stream::Host), (1, Stream::Gc)] {
             if let Some(unit) = scan.frontiers[i] {
                 self.reopen(unit, stream);
             }
         }
-        let r = self.settle(scan.newest_block);
+        // The newest block record may be the weak program unless a marker (written by
+        // recovery only after its settle copy) is newer. Headers and intents prove nothing:
+        // the settle path itself may open a unit before its copy.
+        let newest = scan
+            .newest_block
+            .filter(|(_, _, rec)| rec.version > scan.newest_marker);
+        let r = self.settle(newest);
         self.tolerate_full(r)?;
-        for &unit in no_room.iter() {
+        let mut no_room: Vec<u32, U> = Vec::new();
+        let weak = scan.weak_marker.filter(|p| p.marker >= scan.newest_seq);
+        for plan in scan.voids.iter().chain(weak.iter()) {
+            let unit = plan.unit as u32;
+            if !matches!(
+                self.units.get(unit).state,
+                UnitState::Sealed | UnitState::Open
+            ) {
+                continue;
+            }
+            if !self.write_void(unit, plan.from as u32, plan.end as u32)? && !self.geo.no_erase {
+                // No room for a marker: the unit is reclaimed instead (below).
+                if !no_room.contains(&unit) {
+                    let _ = no_room.push(unit);
+                }
+            }
+        }
+        self.erase_doomed(&scan.doomed)?;
+        self.reclaim(&no_room)
+    }
+
+    /// Collect the units whose torn records found no room for a marker, then make sure a
+    /// unit is available (a cut in the middle of a GC round can leave none).
+    fn reclaim(&mut self, no_room: &[u32]) -> Res<(), F> {
+        for &unit in no_room {
             if self.units.get(unit).state == UnitState::Sealed {
                 let r = self.collect(unit);
                 self.tolerate_full(r)?;
             }
+        }
+        if !self.geo.no_erase && self.units.available(true) == 0 {
+            let r = self.ensure_available(1);
+            self.tolerate_full(r)?;
         }
         Ok(())
     }
@@ -167,25 +216,45 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         }
     }
 
-    /// Program the marker voiding `from..at` at slot `at` of `unit`.
-    fn write_void(&mut self, unit: u32, from: u32, at: u32) -> Res<(), F> {
-        debug_assert!(from < at && at < self.geo.slots_per_unit);
+    /// Program a marker voiding `from..end` at the next safe slot of `unit`. `Ok(false)`:
+    /// no room left in the unit.
+    fn write_void(&mut self, unit: u32, from: u32, end: u32) -> Res<bool, F> {
+        let spu = self.geo.slots_per_unit;
+        let info = self.units.get(unit);
+        let at = info.used as u32;
+        if from >= end || end > at {
+            // The unit was erased and reopened since the scan (a doomed unit): nothing of
+            // what the plan covered is left.
+            return Ok(true);
+        }
+        if at >= spu {
+            return Ok(false);
+        }
         let marker = Entry {
             kind: RecordKind::Marker,
             lba: from,
             src: Source::None,
-            data_crc: at,
+            data_crc: end,
             copy: true,
             erases: None,
         };
-        self.units.get_mut(unit).used = at as u16 + 1;
+        let info = self.units.get_mut(unit);
+        info.used += 1;
+        if info.used as u32 == spu && info.state == UnitState::Open {
+            info.state = UnitState::Sealed;
+            for stream in [Stream::Host, Stream::Gc] {
+                if self.frontier(stream) == Some(unit) {
+                    self.set_frontier(stream, None);
+                }
+            }
+        }
         if let Err(e) = self.program_slot(unit, at, marker) {
-            // The unit is not appended to again this session; the error is reported (a
-            // power loss must not let mount succeed).
+            // Not appended to again this session; the error is reported (a power loss must
+            // not let mount succeed).
             self.retire(unit)?;
             return Err(e);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Make `unit` `stream`'s frontier again if it has room (slots from `used` on are safe

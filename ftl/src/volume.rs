@@ -178,6 +178,11 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         self.units.iter().map(|(_, u)| u.wear)
     }
 
+    /// Where block `lba`'s newest record lives (for tools and diagnostics).
+    pub fn mapping(&self, lba: u32) -> Mapping {
+        self.map.get(lba)
+    }
+
     /// State, wear, valid and used slots of each unit.
     pub fn units(&self) -> impl Iterator<Item = crate::UnitInfo> + '_ {
         self.units.iter().map(|(_, u)| *u)
@@ -288,6 +293,13 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         let fault = self.fault.take();
         match (r, fault) {
             (Err(Error::NoSpace | Error::ReadOnly), Some(f)) => Err(f),
+            // A unit was retired on the way. A flash that fails every operation (power
+            // going down, a dead bus) must not look like a bad unit absorbed: probe it.
+            (Ok(v), Some(_)) => {
+                let mut probe = [0u8; 1];
+                self.read_raw(self.geo.region_offset, &mut probe)?;
+                Ok(v)
+            }
             (r, _) => r,
         }
     }
@@ -428,7 +440,11 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         }
         if stream == Stream::Host && !self.geo.no_erase {
             // Keep one unit back so GC can always open its frontier.
-            self.ensure_available(2)?;
+            match self.ensure_available(self.gc_headroom()) {
+                // The extra unit is a margin, not a requirement.
+                Err(Error::NoSpace) if self.units.available(true) >= 2 => {}
+                r => r?,
+            }
             // In single-stream mode GC may have opened the shared frontier meanwhile.
             if let Some(u) = self.frontier(stream) {
                 let info = self.units.get(u);
@@ -438,6 +454,15 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             }
         }
         self.open_unit(stream).map(|u| (u, stream))
+    }
+
+    /// Units to keep available before a new host frontier is opened: one for the GC
+    /// frontier plus one, and while a spare unit is left one more, so that a power cut in
+    /// the middle of a GC round (which takes a unit before it gives one back) still leaves
+    /// recovery a unit to finish it with.
+    fn gc_headroom(&self) -> u32 {
+        let spares_left = self.geo.spare_units().saturating_sub(self.units.retired());
+        2 + u32::from(spares_left > 0)
     }
 
     /// Program data (if any) then the record of (unit, slot), and verify both if configured.

@@ -262,7 +262,7 @@ pub fn choose_setup(seed: u64, part: Option<Part>) -> Setup {
         let block_size = bs_choices[rng.below(bs_choices.len() as u64) as usize];
         let reserve = match part {
             Part::Worm => 0,
-            _ => 3 + rng.below(3) as u32,
+            _ => 4 + rng.below(3) as u32,
         };
         let capacity = (units * unit_size) as usize;
         let cfg = Config {
@@ -587,7 +587,32 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
         let mut resolved = None;
         for lba in 0..blocks {
             if let Err(e) = ftl.read(lba, &mut got) {
-                return Err(self.fail(format!("read lba {lba} after mount: {e:?}")));
+                let at = ftl.mapping(lba);
+                let mut extra = String::new();
+                if let Some((u, sl)) = at.location() {
+                    let g = *ftl.geometry();
+                    let img = ftl.flash().image();
+                    let a = g.record_addr(u, sl) as usize;
+                    let r = cowftl::layout::SlotRecord::decode(&img[a..a + g.record_size as usize]);
+                    let d = g.data_addr(u, sl) as usize;
+                    let crc = cowftl::layout::CRC.checksum(&img[d..d + g.block_size as usize]);
+                    extra = format!(" raw record {r:?}, raw data crc {crc:#x}");
+                    let mut cl: SimFlash<R, W, E> = (**ftl.flash()).clone();
+                    let mut rb = vec![0u8; g.record_size as usize];
+                    let rr =
+                        embedded_storage::nor_flash::ReadNorFlash::read(&mut cl, a as u32, &mut rb);
+                    let _ = write!(
+                        extra,
+                        ", sim read {rr:?} {:?} vs img {:?}",
+                        &rb,
+                        &img[a..a + g.record_size as usize]
+                    );
+                    let again = ftl.read(lba, &mut got);
+                    let _ = write!(extra, ", read again: {again:?}");
+                }
+                return Err(self.fail(format!(
+                    "read lba {lba} after mount: {e:?} (at {at:?}){extra}"
+                )));
             }
             self.sum.reads += 1;
             fill_pattern(lba, self.model[lba as usize], &mut want);
@@ -778,7 +803,17 @@ fn record_dump<const R: usize, const W: usize, const E: usize>(ftl: &Vol<'_, R, 
     let img = ftl.flash().image();
     let mut s = String::new();
     for (u, info) in ftl.units().enumerate() {
-        if info.state != cowftl::UnitState::Open && info.used as u32 == g.slots_per_unit {
+        let dbg = std::env::var("DBG_LBA")
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok());
+        let dbg_unit = std::env::var("DBG_UNITS")
+            .ok()
+            .is_some_and(|v| v.split(',').any(|x| x == u.to_string()));
+        if dbg_unit {
+        } else if dbg.is_none()
+            && info.state != cowftl::UnitState::Open
+            && info.used as u32 == g.slots_per_unit
+        {
             continue;
         }
         let _ = write!(s, "\n    unit {u}:");
@@ -790,6 +825,7 @@ fn record_dump<const R: usize, const W: usize, const E: usize>(ftl: &Vol<'_, R, 
                 RecordRead::Invalid => {
                     let _ = write!(s, " [{slot}: invalid]");
                 }
+                RecordRead::Valid(r) if !dbg_unit && dbg.is_some_and(|d| d != r.lba) => {}
                 RecordRead::Valid(r) => {
                     let _ = write!(
                         s,
