@@ -41,7 +41,7 @@ pub(crate) struct ScanResult<const U: usize> {
     pub newest_block: Option<(u32, u32, SlotRecord)>,
     /// Highest sequence number of anything valid and not void.
     pub newest_seq: u64,
-    /// Highest version of a valid, non-void marker (0: none).
+    /// Highest version of a valid, non-void settle marker (a marker voiding nothing).
     pub newest_marker: u64,
 }
 
@@ -340,7 +340,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 continue;
             }
             out.newest_seq = out.newest_seq.max(rec.version);
-            if rec.kind == RecordKind::Marker {
+            if rec.kind == RecordKind::Marker && rec.void_range(slot).is_none() {
                 out.newest_marker = out.newest_marker.max(rec.version);
             }
             if let Some(range) = rec.void_range(slot) {

@@ -38,9 +38,8 @@ use crate::volume::{Entry, Ftl, Res, Source};
 /// marker that may be the weak program itself, becomes a [`VoidPlan`].
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct TailWalk {
-    /// Highest slot whose record or data is not blank, and whether that slot is junk.
+    /// Highest slot whose record or data is not blank.
     touched: Option<u32>,
-    top_junk: bool,
     /// A valid record has been passed: no more data reads.
     below_top: bool,
     /// Upper end (exclusive) of the current run; `None` for the run at the top.
@@ -62,12 +61,12 @@ pub(crate) struct VoidPlan {
 }
 
 impl TailWalk {
-    /// First slot safe to program after everything seen (0: the unit holds nothing).
-    /// After junk the cut program was that slot; after a valid record it may have been the
-    /// next one, leaving words that read erased but are unstable.
+    /// First slot safe to program after everything seen (0: the unit holds nothing): one
+    /// past the slot after the last non-blank one, since the last program before a cut may
+    /// have left words there that read erased but are unstable (also after junk: the junk
+    /// may be older than the last cut).
     fn safe_slot(&self, spu: u32) -> u32 {
-        self.touched
-            .map_or(0, |t| (t + if self.top_junk { 1 } else { 2 }).min(spu))
+        self.touched.map_or(0, |t| (t + 2).min(spu))
     }
 }
 
@@ -92,7 +91,6 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         };
         if !blank && w.touched.is_none() {
             w.touched = Some(slot);
-            w.top_junk = !matches!(read, RecordRead::Valid(_));
         }
         match read {
             RecordRead::Valid(rec) if !in_void => {
@@ -162,14 +160,28 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 self.reopen(unit, stream);
             }
         }
-        // The newest block record may be the weak program unless a marker (written by
-        // recovery only after its settle copy) is newer. Headers and intents prove nothing:
-        // the settle path itself may open a unit before its copy.
+        let before = self.counters.bytes_programmed;
+        let no_room = self.void_torn(scan)?;
+        // The newest block record may be the weak program unless a settle marker (written
+        // only after a settle copy landed) is newer.
         let newest = scan
             .newest_block
             .filter(|(_, _, rec)| rec.version > scan.newest_marker);
         let r = self.settle(newest);
         self.tolerate_full(r)?;
+        if self.counters.bytes_programmed != before {
+            // Everything above is done: no later mount needs to settle or restate it.
+            let r = self.append_settle_marker();
+            self.tolerate_full(r)?;
+        }
+        self.erase_doomed(&scan.doomed)?;
+        self.reclaim(&no_room)
+    }
+
+    /// Step 1: program the void markers the scan planned (and restate the newest marker if
+    /// nothing on flash is newer: it may be the weak program). Returns the units that had
+    /// no room left for theirs.
+    fn void_torn(&mut self, scan: &ScanResult<U>) -> Res<Vec<u32, U>, F> {
         let mut no_room: Vec<u32, U> = Vec::new();
         let weak = scan.weak_marker.filter(|p| p.marker >= scan.newest_seq);
         for plan in scan.voids.iter().chain(weak.iter()) {
@@ -180,15 +192,35 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             ) {
                 continue;
             }
-            if !self.write_void(unit, plan.from as u32, plan.end as u32)? && !self.geo.no_erase {
-                // No room for a marker: the unit is reclaimed instead (below).
-                if !no_room.contains(&unit) {
-                    let _ = no_room.push(unit);
-                }
+            if !self.write_void(unit, plan.from as u32, plan.end as u32)?
+                && !self.geo.no_erase
+                && !no_room.contains(&unit)
+            {
+                // Cannot overflow: at most one entry per unit.
+                let _ = no_room.push(unit);
             }
         }
-        self.erase_doomed(&scan.doomed)?;
-        self.reclaim(&no_room)
+        Ok(no_room)
+    }
+
+    /// A marker voiding nothing: proof that this mount's recovery writes all landed.
+    fn append_settle_marker(&mut self) -> Res<(), F> {
+        let stream = if self.has_room(Stream::Host) {
+            Stream::Host
+        } else if self.has_room(Stream::Gc) {
+            Stream::Gc
+        } else {
+            return Ok(());
+        };
+        let marker = Entry {
+            kind: RecordKind::Marker,
+            lba: u32::MAX,
+            src: Source::None,
+            data_crc: 0,
+            copy: true,
+            erases: None,
+        };
+        self.append(stream, marker).map(|_| ())
     }
 
     /// Collect the units whose torn records found no room for a marker, then make sure a
@@ -269,10 +301,8 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         true
     }
 
-    /// Copy the newest data/trim record (it may be the weak program) to a fresh
-    /// slot. Use a frontier with room, or open a unit directly; GC only as a last resort
-    /// (its copies would be newer block records, and a cut then would leave this one
-    /// unsettled but no longer newest).
+    /// Copy the newest data/trim record (it may be the weak program) to a fresh slot: in a
+    /// frontier with room, or a unit opened directly (never after GC).
     fn settle(&mut self, newest: Option<(u32, u32, SlotRecord)>) -> Res<(), F> {
         let Some((unit, slot, rec)) = newest else {
             return Ok(());
@@ -293,8 +323,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             self.open_unit(Stream::Host)?;
             Stream::Host
         } else {
-            self.ensure_available(needed)?;
-            Stream::Host
+            // Making room would mean GC, which may move or erase the record before it is
+            // copied. Leave it: GC copies it if it reads valid, and the next mount settles
+            // whatever is newest then.
+            return Ok(());
         };
         if self.copy_record(unit, slot, rec, dest, rec.copy, false)? {
             self.counters.tail_copies += 1;

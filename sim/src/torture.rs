@@ -873,23 +873,23 @@ pub mod image {
     use super::fill_pattern;
     use crate::{PartSpec, SimFlash};
 
-    /// The small part the image fuzzers use: 8 units of 512 B, 8-byte ECC words.
+    /// The small part the image fuzzers use: 8 units of 1 KiB (2 pages), 8-byte ECC words.
     pub type FuzzFlash = SimFlash<1, 8, 512>;
     type Vol<'a> = Ftl<&'a mut FuzzFlash, 16, 64>;
     /// Image size in bytes.
-    pub const IMAGE_LEN: usize = 8 * 512;
+    pub const IMAGE_LEN: usize = 8 * 1024;
 
     /// The part spec (one program per word: contract 1 is checked too).
     pub fn spec() -> PartSpec {
         PartSpec::custom("fuzz", IMAGE_LEN, 1, 8, 512)
     }
 
-    /// 64-byte blocks, 5 slots per unit, a low WL threshold.
+    /// 64-byte blocks, 11 slots per unit, reserve 4, a low WL threshold.
     pub fn config() -> Config {
         Config {
-            unit_size: Some(512),
+            unit_size: Some(1024),
             block_size: 64,
-            reserve_units: 3,
+            reserve_units: 4,
             static_wl_threshold: 3,
             ..Config::new(0, IMAGE_LEN as u32)
         }

@@ -18,7 +18,7 @@ const BS: usize = 512;
 fn cfg() -> Config {
     Config {
         unit_size: Some(4096),
-        reserve_units: 3,
+        reserve_units: 4,
         ..Config::new(0, UNITS * 4096)
     }
 }

@@ -147,9 +147,10 @@ proptest! {
 
     #[test]
     fn tiny_units_heavy_gc(ops in prop::collection::vec(op(), 1..400)) {
-        // 6 units of 3 slots: GC on nearly every write.
-        let spec = PartSpec::custom("tiny", 6 * 2048, 1, 8, 2048);
-        let cfg = Config { unit_size: Some(2048), reserve_units: 3, ..Config::new(0, 6 * 2048) };
+        // 6 units of 7 slots (the fewest a unit may have is 6), reserve 4: GC on nearly
+        // every write.
+        let spec = PartSpec::custom("tiny", 6 * 4096, 1, 8, 2048);
+        let cfg = Config { unit_size: Some(4096), reserve_units: 4, ..Config::new(0, 6 * 4096) };
         run::<1, 8, 2048>(spec, cfg, &ops, false);
     }
 

@@ -22,10 +22,11 @@ fn spec() -> PartSpec {
 }
 
 fn cfg() -> Config {
-    // 8 units of 7 slots, 1 spare: 34 blocks. A low WL threshold so static WL runs.
+    // 8 units of 7 slots, reserve 4 (1 spare): 27 blocks. A low WL threshold so static
+    // WL runs.
     Config {
         unit_size: Some(4096),
-        reserve_units: 3,
+        reserve_units: 4,
         static_wl_threshold: 2,
         ..Config::new(0, (UNITS * 4096) as u32)
     }
