@@ -75,7 +75,13 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             // Units that failed are retired; the volume is usable if the spares covered them.
             Some(e) if ftl.read_only || usable < 2 => Err(e),
             _ if usable < 2 => Err(Error::NoSpace),
-            _ => Ok(ftl),
+            Some(e) => {
+                // A flash that fails everything (power going down) is not a bad unit.
+                ftl.fault = Some(e);
+                ftl.finish(Ok(()))?;
+                Ok(ftl)
+            }
+            None => Ok(ftl),
         }
     }
 

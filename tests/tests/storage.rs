@@ -15,7 +15,8 @@ const FLASH: usize = 64 * 1024;
 
 fn cfg(block_size: u32) -> Config {
     Config {
-        unit_size: Some(4096),
+        // At least 6 slots per unit (two pages suffice below 1 KiB blocks).
+        unit_size: Some(if block_size >= 1024 { 8192 } else { 4096 }),
         block_size,
         ..Config::new(0, FLASH as u32)
     }
