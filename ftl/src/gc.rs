@@ -17,6 +17,9 @@ use crate::map::Mapping;
 use crate::units::UnitState;
 use crate::volume::{Entry, Ftl, Res, Source};
 
+/// Slots that the recovery of two power cuts in a row may give up in a frontier.
+pub(crate) const RECOVERY_MARGIN: u16 = 10;
+
 impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     /// Run GC until at least `need` units are available for new frontiers.
     pub(crate) fn ensure_available(&mut self, need: u32) -> Res<(), F> {
@@ -80,18 +83,27 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             // copies spill into the host frontier) can be collected; starting any other
             // would use up the last free slots and leave the volume stuck.
             0 => {
-                let total = room + self.room(Stream::Host);
+                let total = self.free_slots();
                 return sealed()
-                    .filter(|(_, u)| u.valid < total)
+                    .filter(|(_, u)| u32::from(u.valid) <= total)
                     .min_by_key(|(i, u)| (u.valid, u.wear, *i))
                     .map(|(i, _)| i);
             }
             // Down to the last available unit: prefer a victim that fits in the GC
             // frontier, so a power cut in the middle of this round cannot leave none.
+            // If it must take the last unit, prefer a victim that leaves room in it for the
+            // recovery of two power cuts (torn slot, skipped slot, void and settle
+            // records each), so that the round can still be finished after them.
             1 => {
+                let spu = self.geo.slots_per_unit as u16;
                 let fits = sealed()
                     .filter(|(_, u)| u.valid + 2 <= room)
-                    .min_by_key(|(i, u)| (u.valid, u.wear, *i));
+                    .min_by_key(|(i, u)| (u.valid, u.wear, *i))
+                    .or_else(|| {
+                        sealed()
+                            .filter(|(_, u)| u.valid + RECOVERY_MARGIN <= spu)
+                            .min_by_key(|(i, u)| (u.valid, u.wear, *i))
+                    });
                 if let Some((i, _)) = fits {
                     return Some(i);
                 }
@@ -155,13 +167,19 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     /// `announce`: the unit is erased right after, so the last copy carries the intent.
     pub(crate) fn relocate_unit(&mut self, unit: u32, announce: bool) -> Res<(), F> {
         let used = self.units.get(unit).used as u32;
+        let outer = self.relocating.replace(unit);
+        let mut r = Ok(());
         for slot in 0..used {
             if self.units.get(unit).valid == 0 {
                 break;
             }
-            self.relocate_slot(unit, slot, announce)?;
+            if let Err(e) = self.relocate_slot(unit, slot, announce) {
+                r = Err(e);
+                break;
+            }
         }
-        Ok(())
+        self.relocating = outer;
+        r
     }
 
     /// Copy (unit, slot) to the GC frontier if it is the newest record of its block.
@@ -268,7 +286,8 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     /// safe to program (mount walked its log end), and the next mount walks it again.
     fn reopen_any(&mut self, stream: Stream) -> Res<u32, F> {
         for unit in 0..self.geo.unit_count {
-            if Some(unit) != self.host && Some(unit) != self.gc && self.reopen(unit, stream) {
+            let busy = [self.host, self.gc, self.relocating].contains(&Some(unit));
+            if !busy && self.reopen(unit, stream) {
                 return Ok(unit);
             }
         }

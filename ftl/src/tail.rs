@@ -227,7 +227,11 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     /// unit is available (a cut in the middle of a GC round can leave none).
     fn reclaim(&mut self, no_room: &[u32]) -> Res<(), F> {
         for &unit in no_room {
-            if self.units.get(unit).state == UnitState::Sealed {
+            // Only start what can finish, even after a power cut in the middle: a
+            // relocation that runs out of room half-way leaves the volume stuck.
+            let info = self.units.get(unit);
+            let need = u32::from(info.valid) + u32::from(crate::gc::RECOVERY_MARGIN);
+            if info.state == UnitState::Sealed && need <= self.free_slots() {
                 let r = self.collect(unit);
                 self.tolerate_full(r)?;
             }
@@ -237,6 +241,25 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             self.tolerate_full(r)?;
         }
         Ok(())
+    }
+
+    /// Slots that can be appended to without GC: the open frontiers' room and every
+    /// available unit.
+    pub(crate) fn free_slots(&self) -> u32 {
+        let frontiers = if self.geo.single_stream {
+            self.room(Stream::Host) as u32
+        } else {
+            self.room(Stream::Host) as u32 + self.room(Stream::Gc) as u32
+        };
+        let spu = self.geo.slots_per_unit;
+        // Partly used units can be reopened when nothing else is left (`reopen_any`).
+        let partial: u32 = self
+            .units
+            .iter()
+            .filter(|(i, u)| u.state == UnitState::Sealed && Some(*i) != self.relocating)
+            .map(|(_, u)| spu.saturating_sub(u.used as u32))
+            .sum();
+        frontiers + partial + self.units.available(!self.geo.no_erase) * spu
     }
 
     /// A full write-once part or an exhausted reserve: the volume stays readable, and the

@@ -100,6 +100,8 @@ pub struct Ftl<F: NorFlash, const MAX_UNITS: usize, const MAX_BLOCKS: usize> {
     /// First flash error absorbed by retiring a unit during the current call: reported
     /// instead of a consequential `NoSpace`/`ReadOnly` if the call fails.
     pub(crate) fault: Option<Error<F::Error>>,
+    /// The unit whose live slots are being moved out: never a destination for them.
+    pub(crate) relocating: Option<u32>,
 }
 
 impl<F: NorFlash, const U: usize, const B: usize> core::fmt::Debug for Ftl<F, U, B> {
@@ -145,6 +147,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             counters: Counters::default(),
             read_only: false,
             fault: None,
+            relocating: None,
         }
     }
 
@@ -257,10 +260,24 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             copy: false,
             erases: None,
         };
-        let r = self.append(Stream::Host, e);
+        let r = self
+            .collect_if_stuck()
+            .and_then(|_| self.append(Stream::Host, e));
         self.finish(r)?;
         self.counters.host_writes += 1;
         Ok(())
+    }
+
+    /// Power cuts in the middle of GC rounds can leave no unit available: collect before a
+    /// host write takes more room, while the frontiers still have the room to do it.
+    fn collect_if_stuck(&mut self) -> Res<(), F> {
+        if self.geo.no_erase || self.units.available(true) > 0 {
+            return Ok(());
+        }
+        match self.ensure_available(1) {
+            Ok(()) | Err(Error::NoSpace) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Trim logical block `lba`: it reads as zeros afterwards and its old data becomes garbage.
@@ -281,7 +298,9 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             copy: false,
             erases: None,
         };
-        let r = self.append(Stream::Host, e);
+        let r = self
+            .collect_if_stuck()
+            .and_then(|_| self.append(Stream::Host, e));
         self.finish(r)?;
         self.counters.host_writes += 1;
         Ok(())
@@ -415,14 +434,6 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     /// Returns the unit and the stream whose frontier it is: when no unit is left (power
     /// cuts in the middle of GC rounds can leave none), GC copies go to the host frontier.
     fn frontier_with_room(&mut self, stream: Stream) -> Res<(u32, Stream), F> {
-        if stream == Stream::Host && !self.geo.no_erase && self.units.available(true) == 0 {
-            // Power cuts in the middle of GC rounds can leave no unit available. Collect
-            // now, while the frontiers still have the room to do it.
-            match self.ensure_available(1) {
-                Ok(()) | Err(Error::NoSpace) => {}
-                Err(e) => return Err(e),
-            }
-        }
         if let Some(u) = self.frontier(stream) {
             let info = self.units.get(u);
             if info.state == UnitState::Open && (info.used as u32) < self.geo.slots_per_unit {
