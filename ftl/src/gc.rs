@@ -179,6 +179,17 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             }
         }
         self.relocating = outer;
+        // Pair assertion: the unit's valid count matches the map.
+        debug_assert!(
+            r.is_err()
+                || self
+                    .map
+                    .iter()
+                    .filter(|(_, m)| m.location().is_some_and(|(u, _)| u == unit))
+                    .count()
+                    == self.units.get(unit).valid as usize,
+            "valid count of unit {unit} disagrees with the map"
+        );
         r
     }
 

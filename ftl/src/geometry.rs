@@ -202,13 +202,14 @@ impl Geometry {
         let header_size = round_up(HEADER_BYTES as u32, word);
         let record_size = round_up(RECORD_BYTES as u32, word);
         let table_offset = 2 * header_size;
-        let slots = unit_size.saturating_sub(table_offset) / (record_size + bs);
+        // One record more than slots: the seal record (see `seal_addr`).
+        let slots = unit_size.saturating_sub(table_offset + record_size) / (record_size + bs);
         let min_slots = if cfg.no_erase { 2 } else { MIN_SLOTS_PER_UNIT };
         if slots < min_slots {
             return Err(ConfigError::UnitTooSmall);
         }
         let slots = slots.min(u16::MAX as u32 - 1);
-        let data_offset = table_offset + slots * record_size;
+        let data_offset = table_offset + (slots + 1) * record_size;
         let unit_count = cfg.region_len / unit_size;
         let reserve = if cfg.no_erase {
             cfg.reserve_units.min(1)
@@ -271,6 +272,12 @@ impl Geometry {
     pub fn record_addr(&self, unit: u32, slot: u32) -> u32 {
         debug_assert!(slot < self.slots_per_unit);
         self.unit_addr(unit) + self.table_offset + slot * self.record_size
+    }
+
+    /// Absolute address of `unit`'s seal record: a record without data after the table,
+    /// written only by mount recovery, for a void marker when no slot is left for one.
+    pub fn seal_addr(&self, unit: u32) -> u32 {
+        self.unit_addr(unit) + self.table_offset + self.slots_per_unit * self.record_size
     }
 
     /// Absolute address of the data of `slot` in `unit`.

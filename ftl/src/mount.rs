@@ -328,8 +328,15 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         let mut used = 0u16;
         let mut void: Option<(u32, u32)> = None;
         let mut tail = TailWalk::default();
-        for slot in (0..spu).rev() {
-            let read = self.read_record(unit, slot)?;
+        // The seal record first (it sits above every slot), then the slots top down.
+        for slot in (0..=spu).rev() {
+            let read = if slot == spu {
+                let seal = self.read_seal(unit)?;
+                tail.seal_free = seal == RecordRead::Erased;
+                seal
+            } else {
+                self.read_record(unit, slot)?
+            };
             if used == 0 && read != RecordRead::Erased {
                 used = spu as u16;
             }
@@ -340,6 +347,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             let RecordRead::Valid(rec) = read else {
                 continue;
             };
+            if slot == spu && rec.kind != RecordKind::Marker {
+                // Only markers belong in the seal record; anything else is ignored.
+                continue;
+            }
             // Void records keep their number out of circulation too.
             *max_seq = (*max_seq).max(rec.version);
             if in_void {

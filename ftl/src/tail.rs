@@ -29,7 +29,7 @@ use crate::layout::{RecordKind, RecordRead, SlotRecord, Stream};
 use crate::map::Mapping;
 use crate::mount::ScanResult;
 use crate::units::UnitState;
-use crate::volume::{Entry, Ftl, Res, Source};
+use crate::volume::{Entry, Ftl, Res, Source, META_BUF};
 
 /// What the scan learns walking one unit from its last slot down to slot 0.
 ///
@@ -48,6 +48,8 @@ pub(crate) struct TailWalk {
     run_junk: bool,
     /// Newest marker with a void range in the current run (0: none).
     run_marker: u64,
+    /// The unit's seal record reads erased.
+    pub seal_free: bool,
 }
 
 /// A marker recovery may have to write into `unit`: void slots `from..end`.
@@ -58,6 +60,8 @@ pub(crate) struct VoidPlan {
     end: u16,
     /// Version of the newest marker in the run (0: none).
     marker: u64,
+    /// The seal record is still free (a marker can go there if no slot is left).
+    seal_free: bool,
 }
 
 impl TailWalk {
@@ -82,8 +86,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         in_void: bool,
         out: &mut ScanResult<U>,
     ) -> Res<(), F> {
+        let spu = self.geo.slots_per_unit;
         let blank = match read {
-            RecordRead::Erased if !w.below_top => {
+            // The seal record has no data.
+            RecordRead::Erased if !w.below_top && slot < spu => {
                 self.is_blank(self.geo.data_addr(unit, slot), self.geo.block_size)?
             }
             RecordRead::Erased => true,
@@ -134,6 +140,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 from: from as u16,
                 end: end as u16,
                 marker: w.run_marker,
+                seal_free: w.seal_free,
             };
             if w.run_junk {
                 // Normal operation leaves at most one torn run per cut; a crafted image
@@ -163,26 +170,57 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         let before = self.counters.bytes_programmed;
         let no_room = self.void_torn(scan)?;
         // The newest block record may be the weak program unless a settle marker (written
-        // only after a settle copy landed) is newer.
+        // last, after everything else recovery does) is newer.
         let newest = scan
             .newest_block
             .filter(|(_, _, rec)| rec.version > scan.newest_marker);
-        let r = self.settle(newest);
-        self.tolerate_full(r)?;
-        if self.counters.bytes_programmed != before {
+        // Doomed units stay out of reach until the settle copy landed: the intent that
+        // dooms them may ride on the record being settled, and if that was the program the
+        // cut interrupted, the erase never started and the unit still holds its original.
+        self.hold_doomed(&scan.doomed, true);
+        let settled = match self.settle(newest) {
+            Ok(done) => done,
+            Err(e) => {
+                self.tolerate_full(Err(e))?;
+                false
+            }
+        };
+        self.void_full_units(&no_room)?;
+        if settled {
+            self.hold_doomed(&scan.doomed, false);
+            self.erase_doomed(&scan.doomed)?;
+        }
+        // Else they stay held (out of use) for this session: a later mount settles.
+        self.restore_headroom()?;
+        if settled && self.counters.bytes_programmed != before {
             // Everything above is done: no later mount needs to settle or restate it.
             let r = self.append_settle_marker();
             self.tolerate_full(r)?;
         }
-        self.erase_doomed(&scan.doomed)?;
-        self.reclaim(&no_room)
+        Ok(())
+    }
+
+    /// Take the doomed units out of use (`hold`) or give them back as dirty units. Held
+    /// units look retired to allocation but do not count as failed.
+    fn hold_doomed(&mut self, doomed: &[u16], hold: bool) {
+        let (from, to) = if hold {
+            (UnitState::Dirty, UnitState::Retired)
+        } else {
+            (UnitState::Retired, UnitState::Dirty)
+        };
+        for &u in doomed {
+            let info = self.units.get_mut(u as u32);
+            if info.state == from && info.valid == 0 {
+                info.state = to;
+            }
+        }
     }
 
     /// Step 1: program the void markers the scan planned (and restate the newest marker if
-    /// nothing on flash is newer: it may be the weak program). Returns the units that had
-    /// no room left for theirs.
-    fn void_torn(&mut self, scan: &ScanResult<U>) -> Res<Vec<u32, U>, F> {
-        let mut no_room: Vec<u32, U> = Vec::new();
+    /// nothing on flash is newer: it may be the weak program). Returns the plans of units
+    /// that had no slot left for theirs.
+    fn void_torn(&mut self, scan: &ScanResult<U>) -> Res<Vec<VoidPlan, U>, F> {
+        let mut no_room: Vec<VoidPlan, U> = Vec::new();
         let weak = scan.weak_marker.filter(|p| p.marker >= scan.newest_seq);
         for plan in scan.voids.iter().chain(weak.iter()) {
             let unit = plan.unit as u32;
@@ -192,15 +230,45 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             ) {
                 continue;
             }
-            if !self.write_void(unit, plan.from as u32, plan.end as u32)?
-                && !self.geo.no_erase
-                && !no_room.contains(&unit)
-            {
+            let (from, end) = (plan.from as u32, plan.end as u32);
+            if !self.write_void(unit, from, end)? && !no_room.iter().any(|p| p.unit == plan.unit) {
                 // Cannot overflow: at most one entry per unit.
-                let _ = no_room.push(unit);
+                let _ = no_room.push(*plan);
             }
         }
         Ok(no_room)
+    }
+
+    /// Units whose torn records found no slot for a marker: collect them (relocate and
+    /// erase) if that can finish even after a power cut in the middle; else put the marker
+    /// in the unit's seal record. The seal is the last resort because a seal program that
+    /// a cut interrupts before any bit lands cannot be told from a free seal.
+    fn void_full_units(&mut self, no_room: &[VoidPlan]) -> Res<(), F> {
+        for plan in no_room {
+            let unit = plan.unit as u32;
+            let info = self.units.get(unit);
+            if info.state != UnitState::Sealed {
+                continue;
+            }
+            let need = u32::from(info.valid) + u32::from(crate::gc::RECOVERY_MARGIN);
+            if !self.geo.no_erase && need <= self.free_slots() {
+                let r = self.collect(unit);
+                self.tolerate_full(r)?;
+            } else if plan.seal_free {
+                self.program_seal(unit, plan.from as u32, plan.end as u32)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Restore the GC headroom a cut in the middle of a GC round used up.
+    fn restore_headroom(&mut self) -> Res<(), F> {
+        let want = self.gc_headroom();
+        if !self.geo.no_erase && self.units.available(true) < want {
+            let r = self.ensure_available(want);
+            self.tolerate_full(r)?;
+        }
+        Ok(())
     }
 
     /// A marker voiding nothing: proof that this mount's recovery writes all landed.
@@ -221,26 +289,6 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             erases: None,
         };
         self.append(stream, marker).map(|_| ())
-    }
-
-    /// Collect the units whose torn records found no room for a marker, then make sure a
-    /// unit is available (a cut in the middle of a GC round can leave none).
-    fn reclaim(&mut self, no_room: &[u32]) -> Res<(), F> {
-        for &unit in no_room {
-            // Only start what can finish, even after a power cut in the middle: a
-            // relocation that runs out of room half-way leaves the volume stuck.
-            let info = self.units.get(unit);
-            let need = u32::from(info.valid) + u32::from(crate::gc::RECOVERY_MARGIN);
-            if info.state == UnitState::Sealed && need <= self.free_slots() {
-                let r = self.collect(unit);
-                self.tolerate_full(r)?;
-            }
-        }
-        if !self.geo.no_erase && self.units.available(true) == 0 {
-            let r = self.ensure_available(1);
-            self.tolerate_full(r)?;
-        }
-        Ok(())
     }
 
     /// Slots that can be appended to without GC: the open frontiers' room and every
@@ -272,7 +320,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     }
 
     /// Program a marker voiding `from..end` at the next safe slot of `unit`. `Ok(false)`:
-    /// no room left in the unit.
+    /// no slot left.
     fn write_void(&mut self, unit: u32, from: u32, end: u32) -> Res<bool, F> {
         let spu = self.geo.slots_per_unit;
         let info = self.units.get(unit);
@@ -304,12 +352,39 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             }
         }
         if let Err(e) = self.program_slot(unit, at, marker) {
-            // Not appended to again this session; the error is reported (a power loss must
-            // not let mount succeed).
+            // A bad unit: retire it (its live data moves; the torn record goes with the
+            // unit's next erase). A power loss is caught by `finish`'s probe.
+            self.note_fault(e);
             self.retire(unit)?;
-            return Err(e);
         }
         Ok(true)
+    }
+
+    /// Program the void marker `from..end` into `unit`'s seal record (pair-checked).
+    fn program_seal(&mut self, unit: u32, from: u32, end: u32) -> Res<(), F> {
+        let rec = SlotRecord {
+            kind: RecordKind::Marker,
+            copy: true,
+            erases: None,
+            lba: from,
+            version: self.take_seq(),
+            data_crc: end,
+        };
+        debug_assert!(rec.void_range(self.geo.slots_per_unit).is_some());
+        let mut buf = [0xFFu8; META_BUF];
+        let n = self.geo.record_size as usize;
+        rec.encode(&mut buf[..n]);
+        let r = self
+            .program_raw(self.geo.seal_addr(unit), &buf[..n])
+            .and_then(|_| match self.read_seal(unit)? {
+                RecordRead::Valid(r) if r == rec => Ok(()),
+                _ => Err(Error::Corrupt),
+            });
+        if let Err(e) = r {
+            self.note_fault(e);
+            self.retire(unit)?;
+        }
+        Ok(())
     }
 
     /// Make `unit` `stream`'s frontier again if it has room (slots from `used` on are safe
@@ -325,17 +400,18 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     }
 
     /// Copy the newest data/trim record (it may be the weak program) to a fresh slot: in a
-    /// frontier with room, or a unit opened directly (never after GC).
-    fn settle(&mut self, newest: Option<(u32, u32, SlotRecord)>) -> Res<(), F> {
+    /// frontier with room, a unit opened directly, or after GC made room.
+    /// `Ok(false)`: a copy was needed but there was no room for it.
+    fn settle(&mut self, newest: Option<(u32, u32, SlotRecord)>) -> Res<bool, F> {
         let Some((unit, slot, rec)) = newest else {
-            return Ok(());
+            return Ok(true);
         };
         let here = match rec.kind {
             RecordKind::Trim => Mapping::Trimmed { unit, slot },
             _ => Mapping::Data { unit, slot },
         };
         if rec.lba >= self.geo.block_count || self.map.get(rec.lba) != here {
-            return Ok(());
+            return Ok(true);
         }
         let needed = if self.geo.no_erase { 1 } else { 2 };
         let dest = if self.has_room(Stream::Host) {
@@ -346,14 +422,26 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             self.open_unit(Stream::Host)?;
             Stream::Host
         } else {
-            // Making room would mean GC, which may move or erase the record before it is
-            // copied. Leave it: GC copies it if it reads valid, and the next mount settles
-            // whatever is newest then.
-            return Ok(());
+            // Make room first. GC may move the record (re-reading it: a copy that lands is
+            // settled too) but never erases a unit it could not empty; the doomed units are
+            // held, so it cannot take one of those either.
+            match self.ensure_available(needed) {
+                Ok(()) => {}
+                Err(Error::NoSpace) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+            if self.map.get(rec.lba) != here {
+                return Ok(true);
+            }
+            if !self.has_room(Stream::Host) {
+                // Open it now: `append` must not run GC between the map check and the copy.
+                self.open_unit(Stream::Host)?;
+            }
+            Stream::Host
         };
         if self.copy_record(unit, slot, rec, dest, rec.copy, false)? {
             self.counters.tail_copies += 1;
         }
-        Ok(())
+        Ok(true)
     }
 }

@@ -471,7 +471,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     /// frontier plus one, and while a spare unit is left one more, so that a power cut in
     /// the middle of a GC round (which takes a unit before it gives one back) still leaves
     /// recovery a unit to finish it with.
-    fn gc_headroom(&self) -> u32 {
+    pub(crate) fn gc_headroom(&self) -> u32 {
         let spares_left = self.geo.spare_units().saturating_sub(self.units.retired());
         2 + u32::from(spares_left > 0)
     }
@@ -559,6 +559,13 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         let mut buf = [0u8; META_BUF];
         let n = self.geo.record_size as usize;
         self.read_raw(self.geo.record_addr(unit, slot), &mut buf[..n])?;
+        Ok(SlotRecord::decode(&buf[..n]))
+    }
+
+    pub(crate) fn read_seal(&mut self, unit: u32) -> Res<RecordRead, F> {
+        let mut buf = [0u8; META_BUF];
+        let n = self.geo.record_size as usize;
+        self.read_raw(self.geo.seal_addr(unit), &mut buf[..n])?;
         Ok(SlotRecord::decode(&buf[..n]))
     }
 

@@ -2,7 +2,8 @@
 //! `cowftl torture`). Random parts, geometries, configurations and workloads; power cut at
 //! random points including inside mount-time recovery (several cuts in a row); after every
 //! mount the state is checked against the model (DESIGN.md contracts 2-5, plus contract 1
-//! through the simulator's strict rules). At least 2,000 cuts, 0 violations.
+//! through the simulator's strict rules). At least 2,000 cuts (in the random-parts test
+//! alone), 0 violations.
 //!
 //! Long run (documented in the README):
 //! `cargo run --release -p cowftl-sim --bin cowftl -- torture --seeds 5000 --cuts 20`
@@ -25,17 +26,16 @@ fn run(seeds: std::ops::Range<u64>, opts: Options) -> Summary {
 }
 
 #[test]
-#[ignore = "FTL bug: 2 of these 90 seeds still end in a violation (NoSpace, or a flip); ~17 per 1000 seeds"]
 fn random_power_cuts_random_parts() {
     let t = run(
-        1..91,
+        1..126,
         Options {
             cuts: 20,
             ..Options::default()
         },
     );
     println!("{t:?}");
-    assert!(t.cuts >= 1700, "too few cuts fired: {t:?}");
+    assert!(t.cuts >= 2000, "too few cuts fired: {t:?}");
     assert!(t.mount_cuts >= 100, "too few cuts in recovery: {t:?}");
     assert!(t.landed > 0 && t.landed < t.cuts, "{t:?}");
 }
