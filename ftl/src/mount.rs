@@ -332,7 +332,9 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         for slot in (0..=spu).rev() {
             let read = if slot == spu {
                 let seal = self.read_seal(unit)?;
-                tail.seal_free = seal == RecordRead::Erased;
+                tail.seal_free = seal == RecordRead::Erased
+                    && walk
+                    && self.stays_erased(self.geo.seal_addr(unit))?;
                 seal
             } else {
                 self.read_record(unit, slot)?

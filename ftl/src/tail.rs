@@ -6,20 +6,23 @@
 //! later (Zephyr #103452). A mount shows one state; no later mount may show another. So
 //! the scan walks the end of every opened unit's log, and before anything is appended:
 //!
-//! 1. In each unit, everything above the last trustworthy record (the *anchor*: the
-//!    highest valid, non-void record that is not a marker) that is not blank - torn
-//!    records, torn data, an earlier recovery's marker that may itself be the weak
-//!    program - is voided by a marker programmed into the same unit. The marker lives
-//!    and dies with the slots it voids: GC never copies it, erasing the unit removes both.
-//! 2. The newest data/trim record anywhere (the only record that can be a weak *valid*
-//!    program) is copied to a fresh slot, so what this mount shows no longer hangs on it.
-//! 3. Appends resume at the first slot that is safe to program: past anything non-blank,
-//!    and one slot further when the last thing is a valid record (the next program may
-//!    have been cut leaving words that read erased but are unstable).
+//! 1. In each unit, every run of slots between trustworthy records (valid, non-void block
+//!    or intent records) that holds a torn record is voided by a marker programmed into the
+//!    same unit. The marker lives and dies with the slots it voids: GC never copies it,
+//!    erasing the unit removes both. An earlier recovery's marker that may itself be the
+//!    weak program (nothing on flash is newer) is restated.
+//! 2. A full unit with torn records is garbage-collected if that can finish even after
+//!    another cut, else its void marker goes into the unit's seal record.
+//! 3. The newest data/trim record (the only record that can be a weak *valid* program) is
+//!    copied to a fresh slot, unless a settle marker is newer.
+//! 4. Doomed units are erased (only after step 2 succeeded), GC restores its headroom.
+//! 5. A settle marker, last: everything above landed.
 //!
-//! A unit without room for its marker is garbage-collected (relocated and erased)
-//! instead. Every step is idempotent across further cuts: a recovery cut half-way leaves
-//! the same anchor, so the next mount voids at least the same slots again.
+//! Appends resume at the first slot that is safe to program: two past the last non-blank
+//! slot (the program after it may have been cut leaving words that read erased but are
+//! unstable). Every step is idempotent across further cuts: a recovery cut half-way leaves
+//! the same anchors, so the next mount voids at least the same slots again. The spec is
+//! `FORMAT.md`, "Recovery after a power cut".
 
 use embedded_storage::nor_flash::NorFlash;
 use heapless::Vec;
@@ -30,6 +33,9 @@ use crate::map::Mapping;
 use crate::mount::ScanResult;
 use crate::units::UnitState;
 use crate::volume::{Entry, Ftl, Res, Source, META_BUF};
+
+/// Reads of a record that looks erased before it is trusted to be programmable.
+const ERASED_READS: u32 = 16;
 
 /// What the scan learns walking one unit from its last slot down to slot 0.
 ///
@@ -97,6 +103,14 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         };
         if !blank && w.touched.is_none() {
             w.touched = Some(slot);
+            // A program cut before any bit landed leaves words that read erased most of the
+            // time: look harder at the two slots above the log end before trusting them.
+            for above in [slot + 2, slot + 1] {
+                if above < spu && !self.stays_erased(self.geo.record_addr(unit, above))? {
+                    w.touched = Some(above);
+                    break;
+                }
+            }
         }
         match read {
             RecordRead::Valid(rec) if !in_void => {
@@ -116,6 +130,20 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             RecordRead::Erased => {}
         }
         Ok(())
+    }
+
+    /// True if the record at `addr` reads erased `ERASED_READS` times in a row (unstable
+    /// words, left by a program cut before any bit landed, read differently now and then).
+    pub(crate) fn stays_erased(&mut self, addr: u32) -> Res<bool, F> {
+        let mut buf = [0u8; META_BUF];
+        let n = self.geo.record_size as usize;
+        for _ in 0..ERASED_READS {
+            self.read_raw(addr, &mut buf[..n])?;
+            if !crate::layout::is_erased(&buf[..n]) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// End of the walk: close the last run, return the first slot safe to program.
@@ -178,6 +206,11 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         // dooms them may ride on the record being settled, and if that was the program the
         // cut interrupted, the erase never started and the unit still holds its original.
         self.hold_doomed(&scan.doomed, true);
+        // Recovery writes no block record before the settle copy: a newer one would make the
+        // record to settle look settled to a mount after a cut here. Torn records in full
+        // units get their seal first (a marker), units without a free seal are collected
+        // after the copy.
+        let unsealed = self.seal_full_units(&no_room)?;
         let settled = match self.settle(newest) {
             Ok(done) => done,
             Err(e) => {
@@ -185,13 +218,16 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 false
             }
         };
-        self.void_full_units(&no_room)?;
         if settled {
+            self.collect_full_units(&unsealed)?;
             self.hold_doomed(&scan.doomed, false);
             self.erase_doomed(&scan.doomed)?;
         }
-        // Else they stay held (out of use) for this session: a later mount settles.
-        self.restore_headroom()?;
+        // Else they stay held (out of use) for this session, and GC waits: a later mount
+        // settles first.
+        if settled {
+            self.restore_headroom()?;
+        }
         if settled && self.counters.bytes_programmed != before {
             // Everything above is done: no later mount needs to settle or restate it.
             let r = self.append_settle_marker();
@@ -239,23 +275,34 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         Ok(no_room)
     }
 
-    /// Units whose torn records found no slot for a marker: collect them (relocate and
-    /// erase) if that can finish even after a power cut in the middle; else put the marker
-    /// in the unit's seal record. The seal is the last resort because a seal program that
-    /// a cut interrupts before any bit lands cannot be told from a free seal.
-    fn void_full_units(&mut self, no_room: &[VoidPlan]) -> Res<(), F> {
+    /// Units whose torn records found no slot for a marker: put it in the unit's seal
+    /// record if that is free. Returns the units left without one.
+    fn seal_full_units(&mut self, no_room: &[VoidPlan]) -> Res<Vec<u32, U>, F> {
+        let mut left: Vec<u32, U> = Vec::new();
         for plan in no_room {
             let unit = plan.unit as u32;
-            let info = self.units.get(unit);
-            if info.state != UnitState::Sealed {
+            if self.units.get(unit).state != UnitState::Sealed {
                 continue;
             }
+            if plan.seal_free {
+                self.program_seal(unit, plan.from as u32, plan.end as u32)?;
+            } else if !self.geo.no_erase {
+                // Cannot overflow: at most one entry per unit.
+                let _ = left.push(unit);
+            }
+        }
+        Ok(left)
+    }
+
+    /// Full units with torn records and a used seal: relocate and erase them, if that can
+    /// finish even after another power cut in the middle.
+    fn collect_full_units(&mut self, units: &[u32]) -> Res<(), F> {
+        for &unit in units {
+            let info = self.units.get(unit);
             let need = u32::from(info.valid) + u32::from(crate::gc::RECOVERY_MARGIN);
-            if !self.geo.no_erase && need <= self.free_slots() {
+            if info.state == UnitState::Sealed && need <= self.free_slots() {
                 let r = self.collect(unit);
                 self.tolerate_full(r)?;
-            } else if plan.seal_free {
-                self.program_seal(unit, plan.from as u32, plan.end as u32)?;
             }
         }
         Ok(())
@@ -400,7 +447,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     }
 
     /// Copy the newest data/trim record (it may be the weak program) to a fresh slot: in a
-    /// frontier with room, a unit opened directly, or after GC made room.
+    /// frontier with room, or a unit opened directly; never after GC.
     /// `Ok(false)`: a copy was needed but there was no room for it.
     fn settle(&mut self, newest: Option<(u32, u32, SlotRecord)>) -> Res<bool, F> {
         let Some((unit, slot, rec)) = newest else {
@@ -413,31 +460,17 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         if rec.lba >= self.geo.block_count || self.map.get(rec.lba) != here {
             return Ok(true);
         }
-        let needed = if self.geo.no_erase { 1 } else { 2 };
         let dest = if self.has_room(Stream::Host) {
             Stream::Host
         } else if self.has_room(Stream::Gc) {
             Stream::Gc
-        } else if self.units.available(!self.geo.no_erase) >= needed {
+        } else if self.units.available(!self.geo.no_erase) >= 1 {
+            // May take the last unit: the GC that follows has its remaining room.
             self.open_unit(Stream::Host)?;
             Stream::Host
         } else {
-            // Make room first. GC may move the record (re-reading it: a copy that lands is
-            // settled too) but never erases a unit it could not empty; the doomed units are
-            // held, so it cannot take one of those either.
-            match self.ensure_available(needed) {
-                Ok(()) => {}
-                Err(Error::NoSpace) => return Ok(false),
-                Err(e) => return Err(e),
-            }
-            if self.map.get(rec.lba) != here {
-                return Ok(true);
-            }
-            if !self.has_room(Stream::Host) {
-                // Open it now: `append` must not run GC between the map check and the copy.
-                self.open_unit(Stream::Host)?;
-            }
-            Stream::Host
+            // No room without GC, and GC must not run first (see `protect_tails`).
+            return Ok(false);
         };
         if self.copy_record(unit, slot, rec, dest, rec.copy, false)? {
             self.counters.tail_copies += 1;
