@@ -169,8 +169,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         let used = self.units.get(unit).used as u32;
         let outer = self.relocating.replace(unit);
         let mut r = Ok(());
+        // Only retire records (not counted as valid) may be left once `valid` is 0.
+        let carries = self.retire_log.iter().any(|&(_, h)| u32::from(h) == unit);
         for slot in 0..used {
-            if self.units.get(unit).valid == 0 {
+            if self.units.get(unit).valid == 0 && !carries {
                 break;
             }
             if let Err(e) = self.relocate_slot(unit, slot, announce) {
@@ -194,28 +196,50 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     }
 
     /// Copy (unit, slot) to the GC frontier if it is the newest record of its block.
+    /// A retire record the unit holds moves along with the live slots.
     pub(crate) fn relocate_slot(&mut self, unit: u32, slot: u32, announce: bool) -> Res<bool, F> {
-        self.copy_slot(unit, slot, Stream::Gc, true, announce)
-    }
-
-    /// Copy (unit, slot) to `dest`'s frontier if it is the newest record of its block.
-    /// `copy` flags the new record as a relocation (see `SlotRecord::copy`).
-    pub(crate) fn copy_slot(
-        &mut self,
-        unit: u32,
-        slot: u32,
-        dest: Stream,
-        copy: bool,
-        announce: bool,
-    ) -> Res<bool, F> {
-        match self.read_record(unit, slot)? {
-            RecordRead::Valid(rec) => self.copy_record(unit, slot, rec, dest, copy, announce),
-            _ => Ok(false),
+        let rec = match self.read_record(unit, slot)? {
+            RecordRead::Valid(r) => r,
+            _ => return Ok(false),
+        };
+        if rec.kind == RecordKind::Retire {
+            let held = self
+                .retire_log
+                .iter()
+                .any(|&(t, h)| u32::from(t) == rec.lba && u32::from(h) == unit);
+            if held {
+                self.log_retirement(rec.lba)?;
+            }
+            return Ok(false);
         }
+        self.copy_record(unit, slot, rec, Stream::Gc, true, announce)
     }
 
-    /// [`copy_slot`](Self::copy_slot) with the record already read (mount-time recovery
-    /// uses what the scan saw: a weak record may read differently the next time).
+    /// Record on flash that `target` is retired (GC frontier), and remember where.
+    pub(crate) fn log_retirement(&mut self, target: u32) -> Res<(), F> {
+        let e = Entry {
+            kind: RecordKind::Retire,
+            lba: target,
+            src: Source::None,
+            data_crc: 0,
+            copy: true,
+            erases: None,
+        };
+        let (holder, _) = self.append(Stream::Gc, e)?;
+        let (t, h) = (target as u16, holder as u16);
+        match self.retire_log.iter_mut().find(|(x, _)| *x == t) {
+            Some(entry) => entry.1 = h,
+            // Cannot overflow: at most one entry per unit.
+            None => {
+                let _ = self.retire_log.push((t, h));
+            }
+        }
+        Ok(())
+    }
+
+    /// Copy (unit, slot), whose record `rec` was just read, to `dest`'s frontier if it is
+    /// the newest record of its block. `copy` flags the new record as a relocation. Mount
+    /// recovery passes what the scan read: a weak record may read differently next time.
     pub(crate) fn copy_record(
         &mut self,
         unit: u32,
@@ -439,6 +463,11 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             // Bounded: each nested failure retires another unit, and there are finitely many.
             self.relocate_unit(unit, false)?;
         }
-        Ok(())
+        // Best effort: without the record a remount finds the bad unit again on its first
+        // failure (and retires it again); a full or read-only volume has no room for it.
+        match self.log_retirement(unit) {
+            Err(Error::NoSpace | Error::ReadOnly) | Ok(()) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }

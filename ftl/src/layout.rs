@@ -173,6 +173,10 @@ pub enum RecordKind {
     /// No block: `lba` holds a unit index that is about to be erased. A unit whose header A
     /// is older than such a record had its erase cut: it must be erased again before use.
     EraseIntent = 0xE5,
+    /// No block: `lba` holds a unit index that failed a program, erase or verification and
+    /// is out of service for good. GC carries the newest such record of each retired unit
+    /// forward, so mount knows the unit is bad without touching it.
+    Retire = 0x5A,
 }
 
 /// Slot record (24 bytes, little-endian). Programmed after the slot's data: it is the commit.
@@ -182,7 +186,8 @@ pub enum RecordKind {
 ///  +------+-------+-------+---------+-------------------+------------+------------+
 ///  | kind | flags | erases| lba     | version (u64)     | data_crc   | rec_crc    |
 ///  +------+-------+-------+---------+-------------------+------------+------------+
-///  kind      0xD1 data, 0x7E trim, 0x3C marker, 0xE5 erase intent (other values: invalid)
+///  kind      0xD1 data, 0x7E trim, 0x3C marker, 0xE5 erase intent, 0x5A retired unit
+///            (other values: invalid)
 ///  flags     0xFF: a host write or trim; 0xFE: a copy (GC / wear levelling / recovery
 ///            relocation, marker, intent) whose loss would change nothing visible
 ///  erases    u16 unit index that is erased right after this record (GC piggybacks its
@@ -254,6 +259,7 @@ impl SlotRecord {
             0x7E => RecordKind::Trim,
             0x3C => RecordKind::Marker,
             0xE5 => RecordKind::EraseIntent,
+            0x5A => RecordKind::Retire,
             _ => return RecordRead::Invalid,
         };
         RecordRead::Valid(SlotRecord {

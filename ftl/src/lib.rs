@@ -17,8 +17,9 @@
 //! - [`volume`]: the public [`Ftl`] API.
 //!
 //! ## RAM
-//! `size_of::<Ftl<F, U, B>>() = size_of::<F>() + 4*B + 12*U + 248` bytes on x86-64 (less on 32-bit) (map entries are
-//! `u32`, unit entries 12 bytes); the call stack adds a few 128-byte buffers. No heap.
+//! `size_of::<Ftl<F, U, B>>() = size_of::<F>() + 4*B + 16*U + 264` bytes on x86-64 (less on
+//! 32-bit) (map entries are `u32`; per unit a 12-byte unit entry and a 4-byte retirement-log
+//! entry); the call stack adds a few 128-byte buffers. No heap.
 //!
 //! ```
 //! # use embedded_storage::nor_flash::*;

@@ -41,6 +41,8 @@ pub(crate) struct ScanResult<const U: usize> {
     pub newest_block: Option<(u32, u32, SlotRecord)>,
     /// Highest sequence number of anything valid and not void.
     pub newest_seq: u64,
+    /// Retired units (unit, holder of the newest retire record, its version).
+    pub retired: Vec<(u16, u16, u64), U>,
     /// Highest version of a valid, non-void settle marker (a marker voiding nothing).
     pub newest_marker: u64,
 }
@@ -224,6 +226,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             newest_block: None,
             newest_seq: newest.seq,
             newest_marker: 0,
+            retired: Vec::new(),
         };
         out.frontiers = self.find_frontiers()?;
         for unit in 0..self.geo.unit_count {
@@ -253,6 +256,16 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             };
         }
         self.finish_scan(max_seq);
+        for &(target, holder, _) in out.retired.iter() {
+            // Retired for good: never opened again. Its data (if a relocation failed) stays
+            // readable through the map.
+            self.units.get_mut(u32::from(target)).state = UnitState::Retired;
+            // Cannot overflow: at most one entry per unit.
+            let _ = self.retire_log.push((target, holder));
+        }
+        if self.units.retired() > self.geo.spare_units() {
+            self.read_only = true;
+        }
         for &unit in out.doomed.iter() {
             // Its erase was started, so everything in it had been relocated: never append
             // to it; erase it again before use.
@@ -378,6 +391,9 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 }
             }
             self.note_intent(&rec, &mut out.doomed)?;
+            if rec.kind == RecordKind::Retire && rec.lba < self.geo.unit_count {
+                note_retired(&mut out.retired, rec.lba as u16, unit as u16, rec.version);
+            }
         }
         if !walk {
             return Ok(used);
@@ -461,6 +477,23 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             }
         }
         self.next_seq = max_seq.saturating_add(SEQ_MARGIN);
+    }
+}
+
+/// Keep the newest retire record of each unit.
+fn note_retired<const U: usize>(
+    list: &mut Vec<(u16, u16, u64), U>,
+    target: u16,
+    holder: u16,
+    v: u64,
+) {
+    match list.iter_mut().find(|e| e.0 == target) {
+        Some(e) if e.2 < v => *e = (target, holder, v),
+        Some(_) => {}
+        // Cannot overflow: at most one entry per unit.
+        None => {
+            let _ = list.push((target, holder, v));
+        }
     }
 }
 

@@ -245,6 +245,9 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             (UnitState::Retired, UnitState::Dirty)
         };
         for &u in doomed {
+            if self.retire_log.iter().any(|&(t, _)| t == u) {
+                continue; // retired for good
+            }
             let info = self.units.get_mut(u as u32);
             if info.state == from && info.valid == 0 {
                 info.state = to;
@@ -359,9 +362,11 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
 
     /// A full write-once part or an exhausted reserve: the volume stays readable, and the
     /// next call that needs space reports it.
+    /// Also after absorbed unit failures (end of life): a power loss among them is caught by
+    /// the probe in `finish`.
     fn tolerate_full(&mut self, r: Res<(), F>) -> Res<(), F> {
         match r {
-            Err(Error::NoSpace) | Err(Error::ReadOnly) if self.fault.is_none() => Ok(()),
+            Err(Error::NoSpace) | Err(Error::ReadOnly) => Ok(()),
             r => r,
         }
     }

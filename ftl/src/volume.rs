@@ -102,6 +102,8 @@ pub struct Ftl<F: NorFlash, const MAX_UNITS: usize, const MAX_BLOCKS: usize> {
     pub(crate) fault: Option<Error<F::Error>>,
     /// The unit whose live slots are being moved out: never a destination for them.
     pub(crate) relocating: Option<u32>,
+    /// Retired units and the unit holding the record that says so (carried forward by GC).
+    pub(crate) retire_log: heapless::Vec<(u16, u16), MAX_UNITS>,
 }
 
 impl<F: NorFlash, const U: usize, const B: usize> core::fmt::Debug for Ftl<F, U, B> {
@@ -148,6 +150,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             read_only: false,
             fault: None,
             relocating: None,
+            retire_log: heapless::Vec::new(),
         }
     }
 
@@ -378,7 +381,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         let new = match kind {
             RecordKind::Data => Mapping::Data { unit, slot },
             RecordKind::Trim => Mapping::Trimmed { unit, slot },
-            RecordKind::Marker | RecordKind::EraseIntent => return,
+            RecordKind::Marker | RecordKind::EraseIntent | RecordKind::Retire => return,
         };
         let old = self.map.set(lba, new);
         self.units.get_mut(unit).valid += 1;

@@ -123,7 +123,6 @@ fn run(seed: u64, program: bool) -> (u32, u64) {
 }
 
 #[test]
-#[ignore = "FTL bug: mount fails with Flash(ProgramFailed) instead of retiring the unit (seed 1)"]
 fn program_failures_retire_units_then_read_only() {
     for seed in 1..4 {
         let (retired, acked) = run(seed, true);
@@ -132,7 +131,6 @@ fn program_failures_retire_units_then_read_only() {
 }
 
 #[test]
-#[ignore = "FTL bug: NoSpace (not ReadOnly) after one erase failure with 3 spares (seed 1, write 304)"]
 fn erase_failures_retire_units_then_read_only() {
     for seed in 1..4 {
         let (retired, acked) = run(seed, false);

@@ -95,7 +95,6 @@ fn writes_until_read_only_and_everything_stays_readable() {
 }
 
 #[test]
-#[ignore = "FTL bug: mount at end of life fails with Flash(EraseFailed) (12 units, endurance 40, seed 1)"]
 fn lifetime_litmus_doubling_units_gives_more_than_1_9x() {
     // Same working set on 12 and 24 units (littlefs test_exhaustion).
     let mut ratios = Vec::new();

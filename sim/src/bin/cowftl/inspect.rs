@@ -191,7 +191,9 @@ fn inspect<const R: usize, const W: usize, const E: usize>(a: &Args) -> Result<(
                             }
                         }
                         RecordKind::Trim => r.trims += 1,
-                        RecordKind::Marker | RecordKind::EraseIntent => r.markers += 1,
+                        RecordKind::Marker | RecordKind::EraseIntent | RecordKind::Retire => {
+                            r.markers += 1
+                        }
                     }
                     if ours && matches!(rec.kind, RecordKind::Data | RecordKind::Trim) {
                         let e = newest.entry(rec.lba).or_insert((0, u, s));
