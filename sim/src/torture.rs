@@ -588,28 +588,17 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
         for lba in 0..blocks {
             if let Err(e) = ftl.read(lba, &mut got) {
                 let at = ftl.mapping(lba);
-                let mut extra = String::new();
-                if let Some((u, sl)) = at.location() {
+                let extra = at.location().map_or(String::new(), |(u, sl)| {
+                    // What is stored (a weak record reads differently now and then).
                     let g = *ftl.geometry();
                     let img = ftl.flash().image();
                     let a = g.record_addr(u, sl) as usize;
                     let r = cowftl::layout::SlotRecord::decode(&img[a..a + g.record_size as usize]);
                     let d = g.data_addr(u, sl) as usize;
                     let crc = cowftl::layout::CRC.checksum(&img[d..d + g.block_size as usize]);
-                    extra = format!(" raw record {r:?}, raw data crc {crc:#x}");
-                    let mut cl: SimFlash<R, W, E> = (**ftl.flash()).clone();
-                    let mut rb = vec![0u8; g.record_size as usize];
-                    let rr =
-                        embedded_storage::nor_flash::ReadNorFlash::read(&mut cl, a as u32, &mut rb);
-                    let _ = write!(
-                        extra,
-                        ", sim read {rr:?} {:?} vs img {:?}",
-                        &rb,
-                        &img[a..a + g.record_size as usize]
-                    );
-                    let again = ftl.read(lba, &mut got);
-                    let _ = write!(extra, ", read again: {again:?}");
-                }
+                    let unstable = ftl.flash().is_unstable(a as u32);
+                    format!(" stored record {r:?}, stored data crc {crc:#x}, unstable {unstable}")
+                });
                 return Err(self.fail(format!(
                     "read lba {lba} after mount: {e:?} (at {at:?}){extra}"
                 )));
@@ -796,44 +785,32 @@ fn unit_dump<const R: usize, const W: usize, const E: usize>(ftl: &Vol<'_, R, W,
     s
 }
 
-/// The raw records of the open units (for traces).
+/// The raw records of the partly used units (for traces).
 fn record_dump<const R: usize, const W: usize, const E: usize>(ftl: &Vol<'_, R, W, E>) -> String {
     use cowftl::layout::{RecordRead, SlotRecord};
     let g = *ftl.geometry();
     let img = ftl.flash().image();
     let mut s = String::new();
     for (u, info) in ftl.units().enumerate() {
-        let dbg = std::env::var("DBG_LBA")
-            .ok()
-            .and_then(|v| v.parse::<u32>().ok());
-        let dbg_unit = std::env::var("DBG_UNITS")
-            .ok()
-            .is_some_and(|v| v.split(',').any(|x| x == u.to_string()));
-        if dbg_unit {
-        } else if dbg.is_none()
-            && info.state != cowftl::UnitState::Open
-            && info.used as u32 == g.slots_per_unit
-        {
+        let partly_used = info.state == cowftl::UnitState::Open
+            || (info.used as u32) < g.slots_per_unit && info.used > 0;
+        if !partly_used {
             continue;
         }
         let _ = write!(s, "\n    unit {u}:");
         for slot in 0..g.slots_per_unit {
             let a = g.record_addr(u as u32, slot) as usize;
-            let r = SlotRecord::decode(&img[a..a + g.record_size as usize]);
-            match r {
+            match SlotRecord::decode(&img[a..a + g.record_size as usize]) {
                 RecordRead::Erased => {}
                 RecordRead::Invalid => {
                     let _ = write!(s, " [{slot}: invalid]");
                 }
-                RecordRead::Valid(r) if !dbg_unit && dbg.is_some_and(|d| d != r.lba) => {}
                 RecordRead::Valid(r) => {
+                    let flag = if r.copy { "c" } else { "h" };
                     let _ = write!(
                         s,
-                        " [{slot}: {:?} lba {} v{} {}]",
-                        r.kind,
-                        r.lba,
-                        r.version,
-                        if r.copy { "c" } else { "h" }
+                        " [{slot}: {:?} lba {} v{} {flag}]",
+                        r.kind, r.lba, r.version
                     );
                 }
             }
