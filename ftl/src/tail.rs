@@ -35,7 +35,7 @@ use crate::units::UnitState;
 use crate::volume::{Entry, Ftl, Res, Source, META_BUF};
 
 /// Reads of a record that looks erased before it is trusted to be programmable.
-const ERASED_READS: u32 = 16;
+const ERASED_READS: u32 = 64;
 
 /// What the scan learns walking one unit from its last slot down to slot 0.
 ///
@@ -102,15 +102,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             _ => false,
         };
         if !blank && w.touched.is_none() {
-            w.touched = Some(slot);
-            // A program cut before any bit landed leaves words that read erased most of the
-            // time: look harder at the two slots above the log end before trusting them.
-            for above in [slot + 2, slot + 1] {
-                if above < spu && !self.stays_erased(self.geo.record_addr(unit, above))? {
-                    w.touched = Some(above);
-                    break;
-                }
-            }
+            w.touched = Some(self.last_unstable_above(unit, slot)?);
         }
         match read {
             RecordRead::Valid(rec) if !in_void => {
@@ -130,6 +122,39 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             RecordRead::Erased => {}
         }
         Ok(())
+    }
+
+    /// A program cut before any bit landed leaves words that read erased most of the time,
+    /// and each mount's first recovery program may have been one (cuts in a row): look
+    /// harder at the two slots above the log end, and above each unstable one found.
+    fn last_unstable_above(&mut self, unit: u32, top: u32) -> Res<u32, F> {
+        let spu = self.geo.slots_per_unit;
+        let mut top = top;
+        // Bounded: `top` only grows, and stops below `spu`.
+        'climb: loop {
+            for above in [top + 1, top + 2] {
+                if above < spu && !self.slot_stays_blank(unit, above)? {
+                    top = above;
+                    continue 'climb;
+                }
+            }
+            return Ok(top);
+        }
+    }
+
+    /// Record and data of a slot read blank, again and again (a block has many words, so
+    /// fewer reads of it suffice).
+    fn slot_stays_blank(&mut self, unit: u32, slot: u32) -> Res<bool, F> {
+        if !self.stays_erased(self.geo.record_addr(unit, slot))? {
+            return Ok(false);
+        }
+        let (addr, len) = (self.geo.data_addr(unit, slot), self.geo.block_size);
+        for _ in 0..ERASED_READS / 8 {
+            if !self.is_blank(addr, len)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// True if the record at `addr` reads erased `ERASED_READS` times in a row (unstable

@@ -55,3 +55,19 @@ fn mutated_image_corpus() {
     image::check(&[]);
     image::check(&[1]);
 }
+
+/// cargo-fuzz `ops_cuts` finding: a recovery's void marker was cut before any bit landed;
+/// the words read erased most of the time, and the next recovery programmed the same slot
+/// again (a second program of an unstable ECC word). Mount now reads the slots above the
+/// log end many times before trusting them blank.
+#[test]
+fn regression_marker_over_invisible_cut() {
+    let data = include_bytes!("../regressions/ops_cuts-invisible-cut-marker.bin");
+    let opts = Options {
+        cuts: 8,
+        ..Options::default()
+    };
+    if let Err(f) = run_bytes(data, &opts) {
+        panic!("{f}");
+    }
+}
