@@ -456,18 +456,24 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         if self.gc == Some(unit) {
             self.gc = None;
         }
+        // Move the live data and record the retirement first: read-only mode would refuse
+        // the units both need.
+        let moved = if self.units.get(unit).valid > 0 && !self.geo.no_erase {
+            // Bounded: each nested failure retires another unit, and there are finitely many.
+            self.relocate_unit(unit, false)
+        } else {
+            Ok(())
+        };
+        // Best effort: without the record a remount finds the bad unit again on its first
+        // failure (and retires it again); a full volume has no room for it.
+        let logged = match self.log_retirement(unit) {
+            Err(Error::NoSpace | Error::ReadOnly) => Ok(()),
+            r => r,
+        };
         if self.units.retired() > self.geo.spare_units() {
             self.read_only = true;
         }
-        if self.units.get(unit).valid > 0 && !self.geo.no_erase {
-            // Bounded: each nested failure retires another unit, and there are finitely many.
-            self.relocate_unit(unit, false)?;
-        }
-        // Best effort: without the record a remount finds the bad unit again on its first
-        // failure (and retires it again); a full or read-only volume has no room for it.
-        match self.log_retirement(unit) {
-            Err(Error::NoSpace | Error::ReadOnly) | Ok(()) => Ok(()),
-            Err(e) => Err(e),
-        }
+        moved?;
+        logged
     }
 }

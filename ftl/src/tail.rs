@@ -18,9 +18,9 @@
 //! 4. Doomed units are erased (only after step 2 succeeded), GC restores its headroom.
 //! 5. A settle marker, last: everything above landed.
 //!
-//! Appends resume at the first slot that is safe to program: two past the last non-blank
-//! slot (the program after it may have been cut leaving words that read erased but are
-//! unstable). Every step is idempotent across further cuts: a recovery cut half-way leaves
+//! Appends resume at the first slot that is safe to program: the one after the last
+//! non-blank slot, where "blank" for the slots above the log end means blank on many reads
+//! (a program cut before any bit landed leaves words that read erased most of the time). Every step is idempotent across further cuts: a recovery cut half-way leaves
 //! the same anchors, so the next mount voids at least the same slots again. The spec is
 //! `FORMAT.md`, "Recovery after a power cut".
 
@@ -71,12 +71,11 @@ pub(crate) struct VoidPlan {
 }
 
 impl TailWalk {
-    /// First slot safe to program after everything seen (0: the unit holds nothing): one
-    /// past the slot after the last non-blank one, since the last program before a cut may
-    /// have left words there that read erased but are unstable (also after junk: the junk
-    /// may be older than the last cut).
+    /// First slot safe to program after everything seen (0: the unit holds nothing): the
+    /// one after the last non-blank slot. `last_unstable_above` has already read the slots
+    /// above many times, so a program cut there before any bit landed counts as non-blank.
     fn safe_slot(&self, spu: u32) -> u32 {
-        self.touched.map_or(0, |t| (t + 2).min(spu))
+        self.touched.map_or(0, |t| (t + 1).min(spu))
     }
 }
 
@@ -464,6 +463,24 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         Ok(())
     }
 
+    /// Erase a sealed unit that holds nothing live (no copy needed). `Ok(false)`: none.
+    fn erase_a_garbage_unit(&mut self) -> Res<bool, F> {
+        let pick = self
+            .units
+            .iter()
+            .filter(|(i, u)| {
+                u.state == UnitState::Sealed && u.valid == 0 && Some(*i) != self.relocating
+            })
+            .filter(|(i, _)| !self.retire_log.iter().any(|&(t, _)| u32::from(t) == *i))
+            .min_by_key(|(i, u)| (u.wear, *i))
+            .map(|(i, _)| i);
+        let Some(unit) = pick else {
+            return Ok(false);
+        };
+        self.erase_unit(unit, true)?;
+        Ok(self.units.available(true) > 0)
+    }
+
     /// Make `unit` `stream`'s frontier again if it has room (slots from `used` on are safe
     /// to program: the scan or a void marker put `used` there).
     pub(crate) fn reopen(&mut self, unit: u32, stream: Stream) -> bool {
@@ -496,6 +513,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             Stream::Gc
         } else if self.units.available(!self.geo.no_erase) >= 1 {
             // May take the last unit: the GC that follows has its remaining room.
+            self.open_unit(Stream::Host)?;
+            Stream::Host
+        } else if !self.geo.no_erase && self.erase_a_garbage_unit()? {
+            // Room made without writing a block record (see `protect_tails`).
             self.open_unit(Stream::Host)?;
             Stream::Host
         } else {

@@ -71,3 +71,18 @@ fn regression_marker_over_invisible_cut() {
         panic!("{f}");
     }
 }
+
+/// cargo-fuzz `ops_cuts` finding: `NoSpace` on a 15-unit volume of 6-slot units after
+/// cuts in recovery (the only free unit was a doomed one held back while a settle copy
+/// found no room).
+#[test]
+fn regression_nospace_with_held_doomed_unit() {
+    let data = include_bytes!("../regressions/ops_cuts-nospace-held-doomed.bin");
+    let opts = Options {
+        cuts: 8,
+        ..Options::default()
+    };
+    if let Err(f) = run_bytes(data, &opts) {
+        panic!("{f}");
+    }
+}
