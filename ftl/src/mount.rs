@@ -39,6 +39,9 @@ pub(crate) struct ScanResult<const U: usize> {
     pub weak_marker: Option<VoidPlan>,
     /// The newest data or trim record (unit, slot, record): it may be a weak program.
     pub newest_block: Option<(u32, u32, SlotRecord)>,
+    /// The top block record of each unit whose seal is junk (a cut seal program): the seal
+    /// may have been all that voided a torn record there, so the top may be weak too.
+    pub below_junk_seal: Vec<(u32, u32, SlotRecord), U>,
     /// Highest sequence number of anything valid and not void.
     pub newest_seq: u64,
     /// Retired units (unit, holder of the newest retire record, its version).
@@ -224,6 +227,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             voids: Vec::new(),
             weak_marker: None,
             newest_block: None,
+            below_junk_seal: Vec::new(),
             newest_seq: newest.seq,
             newest_marker: 0,
             retired: Vec::new(),
@@ -341,6 +345,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         let mut used = 0u16;
         let mut void: Option<(u32, u32)> = None;
         let mut tail = TailWalk::default();
+        let mut junk_seal = false;
         // The seal record first (it sits above every slot), then the slots top down.
         for slot in (0..=spu).rev() {
             let read = if slot == spu {
@@ -348,6 +353,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 tail.seal_free = seal == RecordRead::Erased
                     && walk
                     && self.stays_erased(self.geo.seal_addr(unit))?;
+                junk_seal = walk && !tail.seal_free && !matches!(seal, RecordRead::Valid(_));
                 seal
             } else {
                 self.read_record(unit, slot)?
@@ -382,6 +388,12 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             if matches!(rec.kind, RecordKind::Data | RecordKind::Trim) {
                 if rec.lba < self.geo.block_count {
                     self.resolve(unit, slot, &rec, out.newest_block)?;
+                }
+                if junk_seal {
+                    // The first block record from the top (this walk goes downwards).
+                    junk_seal = false;
+                    // Cannot overflow: at most one entry per unit.
+                    let _ = out.below_junk_seal.push((unit, slot, rec));
                 }
                 if out
                     .newest_block

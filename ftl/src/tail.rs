@@ -235,13 +235,24 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         // units get their seal first (a marker), units without a free seal are collected
         // after the copy.
         let unsealed = self.seal_full_units(&no_room)?;
-        let settled = match self.settle(newest) {
+        let mut settled = match self.settle(newest) {
             Ok(done) => done,
             Err(e) => {
                 self.tolerate_full(Err(e))?;
                 false
             }
         };
+        for &top in scan.below_junk_seal.iter() {
+            if Some(top) != newest {
+                match self.settle(Some(top)) {
+                    Ok(done) => settled &= done,
+                    Err(e) => {
+                        self.tolerate_full(Err(e))?;
+                        settled = false;
+                    }
+                }
+            }
+        }
         if settled {
             self.collect_full_units(&unsealed)?;
             self.hold_doomed(&scan.doomed, false);

@@ -86,3 +86,19 @@ fn regression_nospace_with_held_doomed_unit() {
         panic!("{f}");
     }
 }
+
+/// cargo-fuzz `ops_cuts` finding: a torn record in the last slot of a full unit, voided only
+/// by a seal marker whose own program was cut; later mounts read the record as valid but
+/// no longer newest, so it was never settled (`Corrupt` on read). The top block record
+/// under a junk seal is settled too now.
+#[test]
+fn regression_weak_record_under_junk_seal() {
+    let data = include_bytes!("../regressions/ops_cuts-weak-last-slot.bin");
+    let opts = Options {
+        cuts: 8,
+        ..Options::default()
+    };
+    if let Err(f) = run_bytes(data, &opts) {
+        panic!("{f}");
+    }
+}
