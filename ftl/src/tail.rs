@@ -14,7 +14,8 @@
 //! 2. A full unit with torn records is garbage-collected if that can finish even after
 //!    another cut, else its void marker goes into the unit's seal record.
 //! 3. The newest data/trim record (the only record that can be a weak *valid* program) is
-//!    copied to a fresh slot, unless a settle marker is newer.
+//!    copied to a fresh slot, unless a settle marker is newer; so is the top block record of
+//!    a unit whose seal is junk (a cut seal program may have been all that voided it).
 //! 4. Doomed units are erased (only after step 2 succeeded), GC restores its headroom.
 //! 5. A settle marker, last: everything above landed.
 //!
