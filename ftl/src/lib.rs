@@ -34,17 +34,20 @@
 //! #   fn write(&mut self, o: u32, b: &[u8]) -> Result<(), E> { for (i, x) in b.iter().enumerate() { self.0[o as usize + i] &= x; } Ok(()) }
 //! #   fn erase(&mut self, f: u32, t: u32) -> Result<(), E> { self.0[f as usize..t as usize].fill(0xFF); Ok(()) } }
 //! use cowftl::{Config, Ftl};
+//! # fn main() -> Result<(), cowftl::Error<E>> {
 //! let flash = Ram(vec![0xFF; 256 * 1024]);
 //! let cfg = Config::new(0, 256 * 1024);
-//! let mut ftl: Ftl<_, 64, 1024> = Ftl::mount_or_format(flash, cfg).unwrap();
-//! ftl.write(7, &[0xAB; 512]).unwrap();
+//! let mut ftl: Ftl<_, 64, 1024> = Ftl::mount_or_format(flash, cfg)?;
+//! ftl.write(7, &[0xAB; 512])?;
 //! let mut buf = [0u8; 512];
-//! ftl.read(7, &mut buf).unwrap();
+//! ftl.read(7, &mut buf)?;
 //! assert_eq!(buf, [0xAB; 512]);
 //! let flash = ftl.release();
-//! let mut ftl: Ftl<_, 64, 1024> = Ftl::mount(flash, cfg).unwrap();
-//! ftl.read(7, &mut buf).unwrap();
+//! let mut ftl: Ftl<_, 64, 1024> = Ftl::mount(flash, cfg)?;
+//! ftl.read(7, &mut buf)?;
 //! assert_eq!(buf[0], 0xAB);
+//! # Ok(())
+//! # }
 //! ```
 #![no_std]
 #![forbid(unsafe_code)]
