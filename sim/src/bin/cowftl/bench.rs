@@ -54,6 +54,10 @@ pub struct GeometryOut {
     pub block_size: u32,
     pub block_count: u32,
     pub exported_bytes: u64,
+    /// Bytes of the FTL region (here the whole chip).
+    pub region_bytes: u64,
+    /// exported_bytes / region_bytes.
+    pub exported_fraction: f64,
     /// RAM of `Ftl<F, unit_count, block_count>`: 4*blocks + 12*units + ~120 bytes (+ the flash).
     pub ram_bytes: u64,
 }
@@ -67,11 +71,21 @@ pub struct Wear {
     pub spread: f64,
 }
 
+/// Cost of a clean remount right after the workload (flash counters reset just before `mount`).
 #[derive(Serialize, Clone, Debug, Default)]
 pub struct Mount {
     pub bytes_read: u64,
+    pub read_ops: u64,
+    /// Program operations issued by the mount.
+    pub programs: u64,
+    pub bytes_programmed: u64,
+    /// Erase operations issued by the mount.
+    pub erases: u64,
+    /// Modelled device time of the mount (datasheet timings).
     pub device_ns: u64,
     pub host_ns: u64,
+    /// bytes_read / FTL region bytes.
+    pub region_fraction: f64,
 }
 
 #[derive(Serialize, Clone, Debug, Default)]
@@ -91,6 +105,8 @@ pub struct Workload {
     /// (host writes + relocations) / host writes: slot-level WA, comparable to the greedy model.
     pub wa_slots: f64,
     pub greedy_sim_wa: Option<f64>,
+    /// wa / greedy_sim_wa (byte WA, metadata included, against the slot-level greedy model).
+    pub wa_vs_greedy_sim: Option<f64>,
     pub analytic_wa: Option<f64>,
     pub erases: u64,
     pub erases_per_logical_mib: f64,
@@ -206,22 +222,228 @@ fn bench_all(
     Ok(Report {
         quick: args.quick,
         seed: args.seed,
-        geometry: GeometryOut {
-            preset: args.preset.name(),
-            chip_bytes: size,
-            unit_size: geo.unit_size,
-            unit_count: geo.unit_count,
-            slots_per_unit: geo.slots_per_unit,
-            reserve_units: geo.reserve_units,
-            block_size: geo.block_size,
-            block_count: geo.block_count,
-            exported_bytes: geo.capacity_bytes(),
-            ram_bytes: 4 * u64::from(geo.block_count) + 12 * u64::from(geo.unit_count) + 120,
-        },
+        geometry: geometry_out(&geo, args.preset, size),
         workloads,
         targets: Vec::new(),
         host_seconds: 0.0,
     })
+}
+
+/// Flash and FTL counters at one instant (start or end of a measured phase).
+#[derive(Clone, Copy)]
+struct Snap {
+    programmed: u64,
+    device_ns: u64,
+    host_writes: u64,
+    relocations: u64,
+    erases: u64,
+    at: Instant,
+}
+
+fn snap<const R: usize, const W: usize, const E: usize>(ftl: &SimFtl<'_, R, W, E>) -> Snap {
+    let s = ftl.flash().stats();
+    let c = ftl.stats().counters;
+    Snap {
+        programmed: s.bytes_programmed,
+        device_ns: s.device_time_ns,
+        host_writes: c.host_writes,
+        relocations: c.relocations,
+        erases: c.erases,
+        at: Instant::now(),
+    }
+}
+
+/// The measured phase of a workload: where it started and what the host did in it.
+struct Phase {
+    from: Snap,
+    ops: u64,
+    reads: u64,
+    /// (host writes so far in the run, WA of the last chunk), warm-up included.
+    wa_over_time: Vec<(u64, f64)>,
+}
+
+/// The FTL under test plus the host-side write pattern state.
+struct Driver<'f, 'n, const R: usize, const W: usize, const E: usize> {
+    ftl: SimFtl<'f, R, W, E>,
+    buf: Vec<u8>,
+    ver: u64,
+    name: &'n str,
+}
+
+impl<const R: usize, const W: usize, const E: usize> Driver<'_, '_, R, W, E> {
+    fn write(&mut self, lba: u32) -> Result<(), String> {
+        self.ver += 1;
+        common::pattern(lba, self.ver, &mut self.buf);
+        self.ftl
+            .write(lba, &self.buf)
+            .map_err(|e| format!("{}: write {lba}: {e:?}", self.name))
+    }
+
+    fn read(&mut self, lba: u32) -> Result<(), String> {
+        self.ftl
+            .read(lba, &mut self.buf)
+            .map_err(|e| format!("{}: read {lba}: {e:?}", self.name))
+    }
+
+    fn programmed(&self) -> u64 {
+        self.ftl.flash().stats().bytes_programmed
+    }
+}
+
+/// Which logical block the next host operation of a workload touches.
+struct Picker {
+    kind: Kind,
+    live: u32,
+    /// HotCold: the first `hot` blocks take 90% of the writes.
+    hot: u32,
+    /// StaticCold: the first `cold_static` blocks are never rewritten.
+    cold_static: u32,
+}
+
+impl Picker {
+    fn new(kind: Kind, live: u32) -> Self {
+        let (hot, cold_static) = ((live / 10).max(1), live / 2);
+        Picker {
+            kind,
+            live,
+            hot,
+            cold_static,
+        }
+    }
+
+    fn pick(&self, rng: &mut SplitMix64) -> u32 {
+        let (live, hot, cold) = (
+            u64::from(self.live),
+            u64::from(self.hot),
+            u64::from(self.cold_static),
+        );
+        let lba = match self.kind {
+            Kind::Uniform | Kind::Mixed => rng.below(live),
+            Kind::HotCold if rng.below(100) < 90 => rng.below(hot),
+            Kind::HotCold => hot + rng.below((live - hot).max(1)),
+            Kind::StaticCold => cold + rng.below(live - cold),
+            Kind::Sequential => unreachable!("sequential has no overwrite phase"),
+        };
+        lba as u32
+    }
+}
+
+/// Warm-up (not measured, 2x all slots) then the measured phase: `measured` host operations.
+fn churn<const R: usize, const W: usize, const E: usize>(
+    d: &mut Driver<'_, '_, R, W, E>,
+    kind: Kind,
+    live: u32,
+    warm: u64,
+    measured: u64,
+    rng: &mut SplitMix64,
+) -> Result<Phase, String> {
+    let picker = Picker::new(kind, live);
+    let bs = d.buf.len() as u64;
+    let chunk = (u64::from(live) / 2).max(1);
+    let mut chunk_start = d.programmed();
+    let mut host_total = u64::from(live);
+    let mut p = Phase {
+        from: snap(&d.ftl),
+        ops: 0,
+        reads: 0,
+        wa_over_time: Vec::new(),
+    };
+    for i in 0..warm + measured {
+        if i == warm {
+            p.from = snap(&d.ftl);
+        }
+        let counted = u64::from(i >= warm);
+        let lba = picker.pick(rng);
+        if kind == Kind::Mixed && rng.coin() {
+            d.read(lba)?;
+            p.reads += counted;
+            p.ops += counted;
+            continue;
+        }
+        d.write(lba)?;
+        host_total += 1;
+        p.ops += counted;
+        if host_total % chunk == 0 {
+            let now = d.programmed();
+            let wa = (now - chunk_start) as f64 / (chunk * bs) as f64;
+            p.wa_over_time.push((host_total, wa));
+            chunk_start = now;
+        }
+    }
+    Ok(p)
+}
+
+/// Fill in the measured-phase results of `w` from the phase and the counters at its end.
+fn summarise(w: &mut Workload, p: Phase, end: Snap, bs: u64) {
+    let (from, ops) = (p.from, p.ops.max(1) as f64);
+    let host_writes = end.host_writes - from.host_writes;
+    w.ops = p.ops;
+    w.reads = p.reads;
+    w.host_writes = host_writes;
+    w.logical_bytes = host_writes * bs;
+    w.bytes_programmed = end.programmed - from.programmed;
+    w.wa = w.bytes_programmed as f64 / w.logical_bytes.max(1) as f64;
+    w.wa_slots =
+        (host_writes + (end.relocations - from.relocations)) as f64 / host_writes.max(1) as f64;
+    w.erases = end.erases - from.erases;
+    w.erases_per_logical_mib = w.erases as f64 / (w.logical_bytes.max(1) as f64 / 1048576.0);
+    w.device_ns_per_op = (end.device_ns - from.device_ns) as f64 / ops;
+    w.host_ns_per_op = end.at.duration_since(from.at).as_nanos() as f64 / ops;
+    w.wa_over_time = p.wa_over_time;
+}
+
+fn wear_of(unit_wear: &[u32]) -> Wear {
+    let (min, mean, max) = common::min_mean_max(unit_wear.iter().copied());
+    Wear {
+        min,
+        mean,
+        max,
+        spread: if mean > 0.0 { max as f64 / mean } else { 1.0 },
+    }
+}
+
+/// Cost of a clean remount of what is on `flash`: the flash counters are reset first, so
+/// everything they show afterwards was done by `mount`.
+fn mount_cost<const R: usize, const W: usize, const E: usize>(
+    flash: &mut SimFlash<R, W, E>,
+    cfg: Config,
+    name: &str,
+) -> Result<Mount, String> {
+    flash.reset_stats();
+    let t = Instant::now();
+    let ftl = SimFtl::mount(&mut *flash, cfg).map_err(|e| format!("{name}: mount: {e:?}"))?;
+    let host_ns = t.elapsed().as_nanos() as u64;
+    let region = u64::from(ftl.geometry().region_len);
+    let s = ftl.flash().stats();
+    Ok(Mount {
+        bytes_read: s.bytes_read,
+        read_ops: s.read_ops,
+        programs: s.program_ops,
+        bytes_programmed: s.bytes_programmed,
+        erases: s.erase_ops,
+        device_ns: s.device_time_ns,
+        host_ns,
+        region_fraction: s.bytes_read as f64 / region.max(1) as f64,
+    })
+}
+
+fn geometry_out(geo: &Geometry, preset: Preset, chip_bytes: usize) -> GeometryOut {
+    let exported = geo.capacity_bytes();
+    let region = u64::from(geo.region_len);
+    GeometryOut {
+        preset: preset.name(),
+        chip_bytes,
+        unit_size: geo.unit_size,
+        unit_count: geo.unit_count,
+        slots_per_unit: geo.slots_per_unit,
+        reserve_units: geo.reserve_units,
+        block_size: geo.block_size,
+        block_count: geo.block_count,
+        exported_bytes: exported,
+        region_bytes: region,
+        exported_fraction: exported as f64 / region.max(1) as f64,
+        ram_bytes: 4 * u64::from(geo.block_count) + 12 * u64::from(geo.unit_count) + 120,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -235,135 +457,52 @@ fn one<const R: usize, const W: usize, const E: usize>(
     passes: u64,
     seed: u64,
 ) -> Result<Workload, String> {
-    let mut ftl = SimFtl::format(&mut *flash, cfg).map_err(|e| format!("format: {e:?}"))?;
+    let ftl = SimFtl::format(&mut *flash, cfg).map_err(|e| format!("format: {e:?}"))?;
     let n = ftl.block_count();
     let bs = geo.block_size as usize;
     let live = ((n as f64 * fill).round() as u32).clamp(1, n);
     let total_slots = u64::from(geo.unit_count) * u64::from(geo.slots_per_unit);
     let mut rng = SplitMix64::new(seed ^ 0xBE7C_4000 ^ (fill * 1000.0) as u64);
-    let mut buf = vec![0u8; bs];
-    let mut ver = 1u64;
     let mut w = Workload {
         name: name.into(),
         fill_exported: f64::from(live) / f64::from(n),
         fill_raw: f64::from(live) / total_slots as f64,
         ..Workload::default()
     };
-    let mut write = |ftl: &mut SimFtl<'_, R, W, E>, lba: u32, buf: &mut [u8]| {
-        ver += 1;
-        common::pattern(lba, ver, buf);
-        ftl.write(lba, buf)
-            .map_err(|e| format!("{name}: write {lba}: {e:?}"))
+    let mut d = Driver {
+        ftl,
+        buf: vec![0u8; bs],
+        ver: 1,
+        name,
     };
     // Phase 1: fill the live set sequentially (this is the measured phase of `seq_fill`).
-    let snap = |ftl: &SimFtl<'_, R, W, E>| {
-        let s = ftl.flash().stats();
-        (s.bytes_programmed, s.device_time_ns, ftl.stats().counters)
-    };
-    let start = (snap(&ftl), Instant::now());
+    let start = snap(&d.ftl);
     for lba in 0..live {
-        write(&mut ftl, lba, &mut buf)?;
+        d.write(lba)?;
     }
-    let mut wa_time = Vec::new();
-    let mut measured_from = start;
-    let mut ops = u64::from(live);
-    let mut reads = 0u64;
-    if kind != Kind::Sequential {
-        // Warm-up (not measured) then measured phase: `passes` x live overwrites.
-        let warm = 2 * total_slots;
-        let measured = if kind == Kind::StaticCold {
-            passes * u64::from(n)
-        } else {
-            passes * u64::from(live)
-        };
-        let hot = (live / 10).max(1);
-        let cold_static = live / 2; // StaticCold: first half of the live set never rewritten.
-        let chunk = (u64::from(live) / 2).max(1);
-        let mut chunk_start = ftl.flash().stats().bytes_programmed;
-        let mut host_total = u64::from(live);
-        ops = 0;
-        for i in 0..warm + measured {
-            if i == warm {
-                measured_from = (snap(&ftl), Instant::now());
-            }
-            let lba = match kind {
-                Kind::Uniform | Kind::Mixed => rng.below(u64::from(live)) as u32,
-                Kind::HotCold => {
-                    if rng.below(100) < 90 {
-                        rng.below(u64::from(hot)) as u32
-                    } else {
-                        (u64::from(hot) + rng.below(u64::from(live - hot).max(1))) as u32
-                    }
-                }
-                Kind::StaticCold => {
-                    (u64::from(cold_static) + rng.below(u64::from(live - cold_static))) as u32
-                }
-                Kind::Sequential => unreachable!(),
-            };
-            if kind == Kind::Mixed && rng.coin() {
-                ftl.read(lba, &mut buf)
-                    .map_err(|e| format!("{name}: read {lba}: {e:?}"))?;
-                if i >= warm {
-                    reads += 1;
-                    ops += 1;
-                }
-                continue;
-            }
-            write(&mut ftl, lba, &mut buf)?;
-            host_total += 1;
-            if i >= warm {
-                ops += 1;
-            }
-            if host_total % chunk == 0 {
-                let now = ftl.flash().stats().bytes_programmed;
-                wa_time.push((
-                    host_total,
-                    (now - chunk_start) as f64 / (chunk * bs as u64) as f64,
-                ));
-                chunk_start = now;
-            }
+    let phase = if kind == Kind::Sequential {
+        Phase {
+            from: start,
+            ops: u64::from(live),
+            reads: 0,
+            wa_over_time: Vec::new(),
         }
-    }
-    let ((p0, d0, c0), t_start) = measured_from;
-    let host_ns = t_start.elapsed().as_nanos() as f64;
-    let (p1, d1, c1) = snap(&ftl);
-    let host_writes = c1.host_writes - c0.host_writes;
-    w.ops = ops;
-    w.reads = reads;
-    w.host_writes = host_writes;
-    w.logical_bytes = host_writes * bs as u64;
-    w.bytes_programmed = p1 - p0;
-    w.wa = w.bytes_programmed as f64 / w.logical_bytes.max(1) as f64;
-    w.wa_slots =
-        (host_writes + (c1.relocations - c0.relocations)) as f64 / host_writes.max(1) as f64;
-    w.erases = c1.erases - c0.erases;
-    w.erases_per_logical_mib = w.erases as f64 / (w.logical_bytes.max(1) as f64 / 1048576.0);
-    w.device_ns_per_op = (d1 - d0) as f64 / ops.max(1) as f64;
-    w.host_ns_per_op = host_ns / ops.max(1) as f64;
-    w.wa_over_time = wa_time;
-    w.unit_wear = ftl.unit_wear().collect();
-    let (min, mean, max) = common::min_mean_max(w.unit_wear.iter().copied());
-    w.wear = Wear {
-        min,
-        mean,
-        max,
-        spread: if mean > 0.0 { max as f64 / mean } else { 1.0 },
+    } else {
+        let per_pass = if kind == Kind::StaticCold { n } else { live };
+        let measured = passes * u64::from(per_pass);
+        churn(&mut d, kind, live, 2 * total_slots, measured, &mut rng)?
     };
+    summarise(&mut w, phase, snap(&d.ftl), bs as u64);
+    w.unit_wear = d.ftl.unit_wear().collect();
+    w.wear = wear_of(&w.unit_wear);
     if kind == Kind::Uniform || kind == Kind::Mixed {
+        let greedy = greedy_sim(geo, live, passes, seed);
         w.analytic_wa = Some(analytic_greedy_wa(w.fill_raw));
-        w.greedy_sim_wa = Some(greedy_sim(geo, live, passes, seed));
+        w.greedy_sim_wa = Some(greedy);
+        w.wa_vs_greedy_sim = Some(w.wa / greedy);
     }
-    drop(ftl);
-    // Mount cost.
-    let (r0, t0) = (flash.stats().bytes_read, flash.stats().device_time_ns);
-    let tm = Instant::now();
-    let ftl = SimFtl::mount(&mut *flash, cfg).map_err(|e| format!("{name}: mount: {e:?}"))?;
-    let host = tm.elapsed().as_nanos() as u64;
-    w.mount = Mount {
-        bytes_read: ftl.flash().stats().bytes_read - r0,
-        device_ns: ftl.flash().stats().device_time_ns - t0,
-        host_ns: host,
-    };
+    let flash = d.ftl.release();
+    w.mount = mount_cost(flash, cfg, name)?;
     Ok(w)
 }
 
@@ -546,7 +685,7 @@ fn targets(r: &Report) -> Vec<Target> {
 fn print_human(r: &Report) {
     let g = &r.geometry;
     println!(
-        "cowftl bench{}: {} {} KiB chip, {} units x {} B ({} slots/unit), reserve {}, {} blocks x {} B exported ({} KiB), FTL RAM ~{} B",
+        "cowftl bench{}: {} {} KiB chip, {} units x {} B ({} slots/unit), reserve {}, {} blocks x {} B exported ({} KiB, {:.1}% of region), FTL RAM ~{} B",
         if r.quick { " --quick" } else { "" },
         g.preset,
         g.chip_bytes / 1024,
@@ -557,48 +696,14 @@ fn print_human(r: &Report) {
         g.block_count,
         g.block_size,
         g.exported_bytes / 1024,
+        100.0 * g.exported_fraction,
         g.ram_bytes
     );
     println!(
         "fill = live/exported blocks (fill raw = live/all slots, used by the greedy references)\n"
     );
-    println!(
-        "{:<20} {:>5} {:>5} {:>7} {:>6} {:>6} {:>7} {:>7} {:>8} {:>12} {:>9} {:>9} {:>10} {:>10}",
-        "workload",
-        "fill",
-        "raw",
-        "WA",
-        "WAslot",
-        "greedy",
-        "analyt",
-        "er/MiB",
-        "wear",
-        "max/mean",
-        "dev/op",
-        "cpu/op",
-        "mount rd",
-        "mount dev"
-    );
-    for w in &r.workloads {
-        let opt = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.2}"));
-        println!(
-            "{:<20} {:>5.2} {:>5.2} {:>7.3} {:>6.2} {:>6} {:>7} {:>7.1} {:>8} {:>12.3} {:>9} {:>9} {:>10} {:>10}",
-            w.name,
-            w.fill_exported,
-            w.fill_raw,
-            w.wa,
-            w.wa_slots,
-            opt(w.greedy_sim_wa),
-            opt(w.analytic_wa),
-            w.erases_per_logical_mib,
-            format!("{}/{:.0}/{}", w.wear.min, w.wear.mean, w.wear.max),
-            w.wear.spread,
-            common::fmt_ns(w.device_ns_per_op),
-            common::fmt_ns(w.host_ns_per_op),
-            common::fmt_bytes(w.mount.bytes_read),
-            common::fmt_ns(w.mount.device_ns as f64),
-        );
-    }
+    print_workloads(r);
+    print_mounts(r);
     println!(
         "\nanalytic greedy reference at raw fill 0.5/0.8/0.9: {:.2}/{:.2}/{:.2}",
         analytic_greedy_wa(0.5),
@@ -616,6 +721,75 @@ fn print_human(r: &Report) {
         );
     }
     println!("host time {:.1} s", r.host_seconds);
+}
+
+fn print_workloads(r: &Report) {
+    println!(
+        "{:<20} {:>5} {:>5} {:>7} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8} {:>8} {:>9} {:>9}",
+        "workload",
+        "fill",
+        "raw",
+        "WA",
+        "WAslot",
+        "greedy",
+        "WA/grd",
+        "analyt",
+        "er/MiB",
+        "wear",
+        "max/mean",
+        "dev/op",
+        "cpu/op"
+    );
+    let opt = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.2}"));
+    for w in &r.workloads {
+        println!(
+            "{:<20} {:>5.2} {:>5.2} {:>7.3} {:>6.2} {:>6} {:>6} {:>7} {:>7.1} {:>8} {:>8.3} {:>9} {:>9}",
+            w.name,
+            w.fill_exported,
+            w.fill_raw,
+            w.wa,
+            w.wa_slots,
+            opt(w.greedy_sim_wa),
+            opt(w.wa_vs_greedy_sim),
+            opt(w.analytic_wa),
+            w.erases_per_logical_mib,
+            format!("{}/{:.0}/{}", w.wear.min, w.wear.mean, w.wear.max),
+            w.wear.spread,
+            common::fmt_ns(w.device_ns_per_op),
+            common::fmt_ns(w.host_ns_per_op),
+        );
+    }
+}
+
+fn print_mounts(r: &Report) {
+    println!("\nclean remount right after each workload:");
+    println!(
+        "{:<20} {:>10} {:>8} {:>7} {:>8} {:>10} {:>6} {:>10} {:>10}",
+        "workload",
+        "read",
+        "% region",
+        "reads",
+        "programs",
+        "programmed",
+        "erases",
+        "device",
+        "host"
+    );
+    for w in &r.workloads {
+        let m = &w.mount;
+        println!(
+            "{:<20} {:>10} {:>7.1}% {:>7} {:>8} {:>10} {:>6} {:>10} {:>10}",
+            w.name,
+            common::fmt_bytes(m.bytes_read),
+            100.0 * m.region_fraction,
+            m.read_ops,
+            m.programs,
+            common::fmt_bytes(m.bytes_programmed),
+            m.erases,
+            common::fmt_ns(m.device_ns as f64),
+            common::fmt_ns(m.host_ns as f64),
+        );
+    }
 }
 
 fn plot(dir: &std::path::Path, r: &Report) -> Result<(), String> {
