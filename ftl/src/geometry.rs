@@ -4,23 +4,25 @@
 //! All relations between the numbers are checked here once, so the hot path can rely on them
 //! (and only `debug_assert!`s them).
 
-use crate::layout::{HEADER_BYTES, RECORD_BYTES};
+use crate::layout::{CLAIM_BYTES, COMMIT_BYTES, HEADER_BYTES, SEAL_BYTES};
 
 /// Largest write unit supported: copy buffers are this size and must hold whole words.
 pub const MAX_WRITE_SIZE: u32 = 128;
 /// Size of the stack buffer used to copy or verify data in chunks.
 pub const CHUNK: usize = MAX_WRITE_SIZE as usize;
-/// Units needed besides the exported capacity for GC to always make progress:
-/// one for the host frontier, one for the GC frontier, one that GC can always open.
-pub const MIN_RESERVE_UNITS: u32 = 3;
-/// With exactly this reserve, host writes and GC relocations share one frontier (no
-/// hot/cold separation): the only way to run on 3-sector regions such as an STM32F411's
-/// 128 KiB sectors.
+/// Units held back for GC when `reserve_units` is 0 (automatic): the one free unit a GC
+/// round copies into (docs/DESIGN.md, "Space invariant"). Spares come on top.
+pub const GC_RESERVE_UNITS: u32 = 1;
+/// A reserve that suits 3-unit regions such as an STM32F411's 128 KiB sectors: one unit for
+/// GC, one spare. (Format v3 needs no special single-stream reserve; kept for configs.)
 pub const SINGLE_STREAM_RESERVE_UNITS: u32 = 2;
-/// Fewest slots a unit of erasable media may hold. Recovery after a power cut can give up
-/// a few slots of a frontier (the torn slot, the one after it, a void marker, the settle
-/// copy); GC only makes progress if that is a small part of a unit.
-pub const MIN_SLOTS_PER_UNIT: u32 = 6;
+/// Fewest slots a unit may hold: the space invariant needs a victim with fewer live slots
+/// than a unit holds, and a capacity of at least one block on the smallest region (2 units).
+pub const MIN_SLOTS_PER_UNIT: u32 = 2;
+/// Most slots a unit may hold: a claim's `skip` field is one byte.
+pub const MAX_SLOTS_PER_UNIT: u32 = 255;
+/// With automatic reserve, one spare unit per this many units.
+pub const UNITS_PER_AUTO_SPARE: u32 = 64;
 /// Units smaller than this (in bytes) are grouped from several erase pages when `unit_size`
 /// is not given: per-unit overhead (2 headers) and slot rounding waste less in bigger units.
 pub const DEFAULT_MIN_UNIT_BYTES: u32 = 16 * 1024;
@@ -37,8 +39,9 @@ pub struct Config {
     pub block_size: u32,
     /// Erase-unit size in bytes (a multiple of `ERASE_SIZE`); `None` picks one.
     pub unit_size: Option<u32>,
-    /// Units held back from the exported capacity: `MIN_RESERVE_UNITS` for GC plus spares that
-    /// replace units which wear out. More reserve also means lower write amplification.
+    /// Units held back from the exported capacity: one for GC plus spares that replace units
+    /// which wear out (more reserve also means lower write amplification). 0 = automatic:
+    /// one for GC plus one spare per 64 units.
     pub reserve_units: u32,
     /// Static wear levelling moves cold data off the least-worn unit when
     /// `max_wear - min_wear` exceeds this.
@@ -50,15 +53,15 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration with the defaults: 512-byte blocks, automatic unit size,
-    /// 4 reserve units (3 for GC + 1 spare), static WL threshold 8, verified writes.
+    /// A configuration with the defaults: 512-byte blocks, automatic unit size, automatic
+    /// reserve (1 for GC + 1 spare per 64 units), static WL threshold 8, verified writes.
     pub const fn new(region_offset: u32, region_len: u32) -> Self {
         Config {
             region_offset,
             region_len,
             block_size: 512,
             unit_size: None,
-            reserve_units: MIN_RESERVE_UNITS + 1,
+            reserve_units: 0,
             static_wl_threshold: 8,
             no_erase: false,
             verify_writes: true,
@@ -82,12 +85,10 @@ pub enum ConfigError {
     BadBlockSize,
     /// The flash's write or read size is not a power of two <= `MAX_WRITE_SIZE`.
     UnsupportedWordSize,
-    /// A unit holds fewer than `MIN_SLOTS_PER_UNIT` slots (two on write-once media).
+    /// A unit holds fewer than `MIN_SLOTS_PER_UNIT` slots.
     UnitTooSmall,
-    /// Not enough units for the reserve plus at least two data units.
+    /// Not enough units for the reserve plus at least one data unit.
     TooFewUnits,
-    /// `reserve_units` is neither 2 (single-stream mode) nor at least 4 (erasable media).
-    ReserveTooSmall,
     /// More units than the `MAX_UNITS` the FTL type was built with.
     TooManyUnits,
     /// More exported blocks than the `MAX_BLOCKS` the FTL type was built with.
@@ -109,13 +110,8 @@ impl core::fmt::Display for ConfigError {
             ConfigError::UnsupportedWordSize => {
                 "flash read/write size must be a power of two <= 128"
             }
-            ConfigError::UnitTooSmall => {
-                "unit holds too few slots (erasable media need 6: raise unit_size)"
-            }
+            ConfigError::UnitTooSmall => "unit holds fewer than 2 slots: raise unit_size",
             ConfigError::TooFewUnits => "region has too few units for the reserve",
-            ConfigError::ReserveTooSmall => {
-                "reserve_units must be 2 (single-stream) or at least 4 (3 for GC, 1 for recovery)"
-            }
             ConfigError::TooManyUnits => "unit count exceeds MAX_UNITS",
             ConfigError::TooManyBlocks => "block count exceeds MAX_BLOCKS",
         };
@@ -134,21 +130,26 @@ pub struct Geometry {
     pub erase_size: u32,
     pub unit_size: u32,
     pub unit_count: u32,
-    /// Bytes one header copy occupies (32 rounded up to the write size).
+    /// Bytes the header occupies (32 rounded up to the word).
     pub header_size: u32,
-    /// Bytes one slot record occupies (24 rounded up to the write size).
+    /// Bytes a claim occupies (16 rounded up to the word).
+    pub claim_size: u32,
+    /// Bytes one record-table entry occupies: claim plus commit (8 rounded up to the word).
     pub record_size: u32,
+    /// Bytes the seal occupies (8 rounded up to the word).
+    pub seal_size: u32,
     pub block_size: u32,
     pub slots_per_unit: u32,
-    /// Offset of the record table inside a unit (after headers A and B).
+    /// Offset of the record table inside a unit (right after the header).
     pub table_offset: u32,
     /// Offset of data slot 0 inside a unit.
     pub data_offset: u32,
+    /// Units held back: one for GC, the rest spares.
     pub reserve_units: u32,
     /// Exported logical blocks.
     pub block_count: u32,
     pub no_erase: bool,
-    /// GC relocations share the host frontier (reserve of 2 units, or write-once media).
+    /// Fewer than 4 units (or write-once): GC copies share the host's write frontier.
     pub single_stream: bool,
 }
 
@@ -158,6 +159,26 @@ const fn round_up(x: u32, to: u32) -> u32 {
 
 fn is_pow2_upto(x: u32, max: u32) -> bool {
     x.is_power_of_two() && x <= max
+}
+
+/// Sizes of the on-flash structures for one word size.
+struct Sizes {
+    header: u32,
+    claim: u32,
+    record: u32,
+    seal: u32,
+}
+
+impl Sizes {
+    fn for_word(word: u32) -> Sizes {
+        let claim = round_up(CLAIM_BYTES as u32, word);
+        Sizes {
+            header: round_up(HEADER_BYTES as u32, word),
+            claim,
+            record: claim + round_up(COMMIT_BYTES as u32, word),
+            seal: round_up(SEAL_BYTES as u32, word),
+        }
+    }
 }
 
 impl Geometry {
@@ -174,65 +195,31 @@ impl Geometry {
     ) -> Result<Geometry, ConfigError> {
         let (read_size, write_size, erase_size) =
             (read_size as u32, write_size as u32, erase_size as u32);
-        if !is_pow2_upto(write_size, MAX_WRITE_SIZE) || !is_pow2_upto(read_size, MAX_WRITE_SIZE) {
-            return Err(ConfigError::UnsupportedWordSize);
-        }
-        let word = write_size.max(read_size);
+        let word = check_words(read_size, write_size, cfg.block_size)?;
+        let unit_size = check_region(cfg, capacity, erase_size)?;
+        let sz = Sizes::for_word(word);
         let bs = cfg.block_size;
-        if !bs.is_power_of_two() || bs < 64 || bs % word != 0 {
-            return Err(ConfigError::BadBlockSize);
-        }
-        if erase_size == 0 || cfg.region_offset % erase_size != 0 {
-            return Err(ConfigError::RegionMisaligned);
-        }
-        let end = cfg.region_offset as u64 + cfg.region_len as u64;
-        if cfg.region_len == 0 || end > capacity as u64 {
-            return Err(ConfigError::RegionOutOfBounds);
-        }
-        let unit_size = match cfg.unit_size {
-            Some(u) => u,
-            None => default_unit_size(cfg.region_len, erase_size),
-        };
-        if unit_size == 0 || unit_size % erase_size != 0 {
-            return Err(ConfigError::BadUnitSize);
-        }
-        if cfg.region_len % unit_size != 0 {
-            return Err(ConfigError::RegionNotUnitMultiple);
-        }
-        let header_size = round_up(HEADER_BYTES as u32, word);
-        let record_size = round_up(RECORD_BYTES as u32, word);
-        let table_offset = 2 * header_size;
-        // One record more than slots: the seal record (see `seal_addr`).
-        let slots = unit_size.saturating_sub(table_offset + record_size) / (record_size + bs);
-        let min_slots = if cfg.no_erase { 2 } else { MIN_SLOTS_PER_UNIT };
-        if slots < min_slots {
+        let fixed = sz.header + sz.seal;
+        let slots = (unit_size.saturating_sub(fixed) / (sz.record + bs)).min(MAX_SLOTS_PER_UNIT);
+        if slots < MIN_SLOTS_PER_UNIT {
             return Err(ConfigError::UnitTooSmall);
         }
-        let slots = slots.min(u16::MAX as u32 - 1);
-        let data_offset = table_offset + (slots + 1) * record_size;
         let unit_count = cfg.region_len / unit_size;
-        let reserve = if cfg.no_erase {
-            cfg.reserve_units.min(1)
-        } else {
-            cfg.reserve_units
-        };
-        // 2: single-stream mode. 3 would leave GC no unit to finish a round with after a
-        // power cut in its middle (it takes a unit before it gives one back).
-        if !cfg.no_erase && (reserve < SINGLE_STREAM_RESERVE_UNITS || reserve == MIN_RESERVE_UNITS)
-        {
-            return Err(ConfigError::ReserveTooSmall);
-        }
-        if unit_count < reserve + 1 {
-            return Err(ConfigError::TooFewUnits);
-        }
         if unit_count as usize > max_units || unit_count >= u16::MAX as u32 {
             return Err(ConfigError::TooManyUnits);
         }
-        // GC progress needs live < (units - retired - 3) * slots; see gc.rs.
+        let reserve = reserve_units(cfg, unit_count);
+        if unit_count < reserve + 1 {
+            return Err(ConfigError::TooFewUnits);
+        }
+        // The space invariant (docs/DESIGN.md): live slots stay below what the units outside
+        // the reserve hold, so GC always finds a victim that is not full.
         let block_count = (unit_count - reserve) * slots - 1;
         if block_count as usize > max_blocks || unit_count as u64 * slots as u64 >= 1 << 31 {
             return Err(ConfigError::TooManyBlocks);
         }
+        let table_offset = sz.header;
+        let data_offset = round_up(table_offset + slots * sz.record + sz.seal, word);
         let g = Geometry {
             region_offset: cfg.region_offset,
             region_len: cfg.region_len,
@@ -241,8 +228,10 @@ impl Geometry {
             erase_size,
             unit_size,
             unit_count,
-            header_size,
-            record_size,
+            header_size: sz.header,
+            claim_size: sz.claim,
+            record_size: sz.record,
+            seal_size: sz.seal,
             block_size: bs,
             slots_per_unit: slots,
             table_offset,
@@ -250,7 +239,7 @@ impl Geometry {
             reserve_units: reserve,
             block_count,
             no_erase: cfg.no_erase,
-            single_stream: cfg.no_erase || reserve < MIN_RESERVE_UNITS,
+            single_stream: cfg.no_erase || unit_count < 4,
         };
         debug_assert!(g.data_offset + slots * bs <= unit_size);
         debug_assert!(g.data_offset % word == 0 && g.table_offset % word == 0);
@@ -263,19 +252,23 @@ impl Geometry {
         self.region_offset + unit * self.unit_size
     }
 
-    /// Absolute address of header copy `which` (0 = A, 1 = B) of `unit`.
-    pub fn header_addr(&self, unit: u32, which: u32) -> u32 {
-        self.unit_addr(unit) + which * self.header_size
+    /// Absolute address of the header of `unit`.
+    pub fn header_addr(&self, unit: u32) -> u32 {
+        self.unit_addr(unit)
     }
 
-    /// Absolute address of the record of `slot` in `unit`.
+    /// Absolute address of the record (claim, then commit) of `slot` in `unit`.
     pub fn record_addr(&self, unit: u32, slot: u32) -> u32 {
         debug_assert!(slot < self.slots_per_unit);
         self.unit_addr(unit) + self.table_offset + slot * self.record_size
     }
 
-    /// Absolute address of `unit`'s seal record: a record without data after the table,
-    /// written only by mount recovery, for a void marker when no slot is left for one.
+    /// Absolute address of the commit half of the record of `slot` in `unit`.
+    pub fn commit_addr(&self, unit: u32, slot: u32) -> u32 {
+        self.record_addr(unit, slot) + self.claim_size
+    }
+
+    /// Absolute address of `unit`'s seal (after the record table).
     pub fn seal_addr(&self, unit: u32) -> u32 {
         self.unit_addr(unit) + self.table_offset + self.slots_per_unit * self.record_size
     }
@@ -286,19 +279,72 @@ impl Geometry {
         self.unit_addr(unit) + self.data_offset + slot * self.block_size
     }
 
+    /// Decode one record-table entry (`record_size` bytes: claim, then commit), e.g. from a
+    /// flash image.
+    pub fn decode_record(&self, entry: &[u8]) -> crate::layout::RecordRead {
+        let c = (self.claim_size as usize).min(entry.len());
+        crate::layout::RecordRead::decode(&entry[..c], &entry[c..])
+    }
+
+    /// Bytes of the record table and seal: what mount reads of a unit after its header.
+    pub fn table_bytes(&self) -> u32 {
+        self.slots_per_unit * self.record_size + self.seal_size
+    }
+
     /// Units that may fail before the volume turns read-only.
     pub fn spare_units(&self) -> u32 {
-        let min = if self.single_stream {
-            SINGLE_STREAM_RESERVE_UNITS
-        } else {
-            MIN_RESERVE_UNITS
-        };
-        self.reserve_units.saturating_sub(min)
+        self.reserve_units.saturating_sub(GC_RESERVE_UNITS)
     }
 
     /// Logical capacity in bytes.
     pub fn capacity_bytes(&self) -> u64 {
         self.block_count as u64 * self.block_size as u64
+    }
+}
+
+/// The word every structure is padded to, after checking the sizes fit together.
+fn check_words(read_size: u32, write_size: u32, block_size: u32) -> Result<u32, ConfigError> {
+    if !is_pow2_upto(write_size, MAX_WRITE_SIZE) || !is_pow2_upto(read_size, MAX_WRITE_SIZE) {
+        return Err(ConfigError::UnsupportedWordSize);
+    }
+    let word = write_size.max(read_size);
+    if !block_size.is_power_of_two() || block_size < 64 || block_size % word != 0 {
+        return Err(ConfigError::BadBlockSize);
+    }
+    Ok(word)
+}
+
+/// The unit size, after checking the region lies in the flash and splits into units.
+fn check_region(cfg: &Config, capacity: usize, erase_size: u32) -> Result<u32, ConfigError> {
+    if erase_size == 0 || cfg.region_offset % erase_size != 0 {
+        return Err(ConfigError::RegionMisaligned);
+    }
+    let end = cfg.region_offset as u64 + cfg.region_len as u64;
+    if cfg.region_len == 0 || end > capacity as u64 {
+        return Err(ConfigError::RegionOutOfBounds);
+    }
+    let unit_size = match cfg.unit_size {
+        Some(u) => u,
+        None => default_unit_size(cfg.region_len, erase_size),
+    };
+    if unit_size == 0 || unit_size % erase_size != 0 {
+        return Err(ConfigError::BadUnitSize);
+    }
+    if cfg.region_len % unit_size != 0 {
+        return Err(ConfigError::RegionNotUnitMultiple);
+    }
+    Ok(unit_size)
+}
+
+/// Reserve actually used: write-once media need none beyond the last slot (no GC);
+/// 0 selects one unit for GC plus a spare per `UNITS_PER_AUTO_SPARE` units.
+fn reserve_units(cfg: &Config, unit_count: u32) -> u32 {
+    if cfg.no_erase {
+        return cfg.reserve_units.min(1);
+    }
+    match cfg.reserve_units {
+        0 => GC_RESERVE_UNITS + unit_count / UNITS_PER_AUTO_SPARE,
+        r => r,
     }
 }
 

@@ -1,20 +1,22 @@
-//! On-flash structures: the unit header and the slot record, their byte layout, encoding,
-//! decoding and CRCs. Nothing here touches the flash; `FORMAT.md` is the normative spec.
+//! On-flash structures: the unit header, the slot record (claim + commit) and the seal.
+//! Byte layouts, encoding, decoding and CRCs; nothing here touches the flash.
+//! `FORMAT.md` is the normative spec, `docs/DESIGN.md` the reasoning.
 //!
-//! A unit (one or more erase pages) looks like this:
+//! A unit (one or more erase pages):
 //!
 //! ```text
-//! +----------+----------+---------------------------+----------------------------------+
-//! | header A | header B | record 0 | ... | record n-1 | data 0 | data 1 | ... | data n-1 |
-//! +----------+----------+---------------------------+----------------------------------+
-//!  written    written    record i is programmed       data i is programmed before
-//!  right      when the   after data i: the record     record i (record = commit)
-//!  after      unit is    commits the slot
-//!  erase      opened
+//! +--------+------------------------------------------+------+--------+-----+----------+
+//! | header | claim 0 | commit 0 | ... | claim n-1 | commit n-1 | seal | data 0 | ... | data n-1 |
+//! +--------+------------------------------------------+------+--------+-----+----------+
+//!  after     one record per slot, in the table at the    last   one block per slot
+//!  erase     start of the unit (mount reads only this)   slot
 //! ```
 //!
-//! Every structure is padded to a whole number of flash write units, and every write unit is
-//! programmed at most once between two erases.
+//! A slot is programmed in three steps: claim, data, commit. The claim says what the slot
+//! will hold (so a slot whose program was cut is visibly used, and its `skip` field is
+//! stable before anything else of it is programmed); the commit makes it valid. Every
+//! structure is padded to whole flash write units; no write unit is programmed twice
+//! between two erases.
 
 use crc::{Crc, CRC_32_ISCSI};
 
@@ -24,256 +26,309 @@ pub const CRC: Crc<u32> = Crc::<u32>::new(&CRC_32_ISCSI);
 /// "CoWF" little-endian: identifies a cowftl unit header.
 pub const MAGIC: u32 = u32::from_le_bytes(*b"CoWF");
 /// On-flash format version written by this build. Bump on any incompatible change.
-pub const FORMAT_VERSION: u8 = 2;
-/// Encoded size of a header before padding to the write size.
+pub const FORMAT_VERSION: u8 = 3;
+/// Encoded header size before padding.
 pub const HEADER_BYTES: usize = 32;
-/// Encoded size of a record before padding to the write size.
-pub const RECORD_BYTES: usize = 24;
+/// Encoded claim size before padding.
+pub const CLAIM_BYTES: usize = 16;
+/// Encoded commit size before padding.
+pub const COMMIT_BYTES: usize = 8;
+/// Encoded seal size before padding.
+pub const SEAL_BYTES: usize = 8;
+/// Versions are 40-bit: far beyond any part's lifetime of programs.
+pub const VERSION_LIMIT: u64 = 1 << 40;
+/// "SEAL" little-endian.
+const SEAL_MAGIC: u32 = u32::from_le_bytes(*b"SEAL");
 
-/// Which copy of the header, and therefore what it says about the unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum HeaderKind {
-    /// Header A: written right after the erase. Carries the wear counter of a free unit.
-    Erased = 0xA5,
-    /// Header B: written when the unit becomes a write frontier, before any record.
-    Opened = 0xB6,
-}
-
-/// Which write stream a unit was opened for (host writes or GC relocations).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Stream {
-    Host = 1,
-    Gc = 2,
-}
-
-/// Unit header (32 bytes, little-endian).
+/// Unit header, programmed right after a successful erase (32 bytes).
 ///
 /// ```text
-///  0       4     5      6      7        8           12         14      16             24      28      32
-///  +-------+-----+------+------+--------+-----------+----------+-------+--------------+-------+-------+
-///  | magic | ver | kind | bsh  | stream | unit_size | unit_cnt | epoch | seq (u64)    | wear  | crc   |
-///  +-------+-----+------+------+--------+-----------+----------+-------+--------------+-------+-------+
-///  magic     "CoWF"
-///  ver       FORMAT_VERSION
-///  kind      0xA5 = header A (after erase), 0xB6 = header B (unit opened)
-///  bsh       log2(block size)
-///  stream    0 in header A; 1 = host, 2 = GC in header B
-///  unit_size bytes per unit, unit_cnt (u16) units in the region (geometry fingerprint)
-///  epoch     volume generation, +1 at every format: units of another epoch are not ours
-///  seq       value of the global sequence counter when written (never reused)
-///  wear      number of times this unit has been erased
-///  crc       CRC-32C of bytes 0..28
+///  0       4     5     6     8           12         14     16      20      24      28      32
+///  +-------+-----+-----+-----+-----------+----------+------+-------+-------+-------+-------+
+///  | magic | ver | bsh | rsv | unit_size | unit_cnt | rsv  | epoch | wear  | rsv   | crc   |
+///  +-------+-----+-----+-----+-----------+----------+------+-------+-------+-------+-------+
+///  magic "CoWF", ver FORMAT_VERSION, bsh log2(block size); unit_size, unit_cnt and bsh are
+///  the geometry fingerprint; epoch: volume generation (+1 per format); wear: erase count;
+///  rsv bytes are 0xFF; crc: CRC-32C of bytes 0..28.
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct UnitHeader {
     pub version: u8,
-    pub kind: HeaderKind,
     pub block_shift: u8,
-    pub stream: u8,
     pub unit_size: u32,
     pub unit_count: u16,
-    pub epoch: u16,
-    pub seq: u64,
+    pub epoch: u32,
     pub wear: u32,
 }
 
-/// What a header area of flash turned out to hold.
+/// What a header read back as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum HeaderRead {
-    /// All bytes 0xFF.
-    Erased,
+    /// All 0xFF.
+    Blank,
     /// Magic and CRC check out.
     Valid(UnitHeader),
-    /// Anything else: torn, rotten or foreign.
+    /// Anything else (torn, rotten or foreign).
     Invalid,
 }
 
-fn le32(b: &[u8], at: usize) -> u32 {
-    let mut w = [0u8; 4];
-    w.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(w)
+impl UnitHeader {
+    /// Encode into `buf` (at least `HEADER_BYTES`; the rest is left 0xFF).
+    pub fn encode(&self, buf: &mut [u8]) {
+        let b = &mut buf[..HEADER_BYTES];
+        b.fill(0xFF);
+        b[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+        b[4] = self.version;
+        b[5] = self.block_shift;
+        b[8..12].copy_from_slice(&self.unit_size.to_le_bytes());
+        b[12..14].copy_from_slice(&self.unit_count.to_le_bytes());
+        b[16..20].copy_from_slice(&self.epoch.to_le_bytes());
+        b[20..24].copy_from_slice(&self.wear.to_le_bytes());
+        let crc = CRC.checksum(&b[..28]);
+        b[28..32].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    /// Decode a header read from flash. Never panics on short or hostile input.
+    pub fn decode(buf: &[u8]) -> HeaderRead {
+        let Some(b) = buf.get(..HEADER_BYTES) else {
+            return HeaderRead::Invalid;
+        };
+        if is_erased(b) {
+            return HeaderRead::Blank;
+        }
+        if le32(b, 0) != MAGIC || le32(b, 28) != CRC.checksum(&b[..28]) {
+            return HeaderRead::Invalid;
+        }
+        HeaderRead::Valid(UnitHeader {
+            version: b[4],
+            block_shift: b[5],
+            unit_size: le32(b, 8),
+            unit_count: u16::from_le_bytes([b[12], b[13]]),
+            epoch: le32(b, 16),
+            wear: le32(b, 20),
+        })
+    }
 }
 
-fn le64(b: &[u8], at: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(w)
+/// What a slot holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum RecordKind {
+    /// A block's contents (data area programmed).
+    Data,
+    /// A block was trimmed: reads as zeros. No data.
+    Trim,
+    /// Unit `lba` is retired (bad). No data. Carried forward by GC.
+    Retire,
 }
 
-/// True if every byte is 0xFF (erased NOR).
+impl RecordKind {
+    fn code(self) -> u8 {
+        match self {
+            RecordKind::Data => 0x1,
+            RecordKind::Trim => 0x2,
+            RecordKind::Retire => 0x3,
+        }
+    }
+
+    fn from_code(c: u8) -> Option<Self> {
+        match c {
+            0x1 => Some(RecordKind::Data),
+            0x2 => Some(RecordKind::Trim),
+            0x3 => Some(RecordKind::Retire),
+            // 0x4..0xE are kept for transactions, snapshots and base-image overlays.
+            _ => None,
+        }
+    }
+
+    /// True if the slot's data area is programmed.
+    pub fn has_data(self) -> bool {
+        self == RecordKind::Data
+    }
+}
+
+/// Marks a GC copy; absent on host writes and trims.
+const FLAG_COPY: u8 = 0x10;
+/// Victim field of a record that is not a copy.
+pub const NO_VICTIM: u16 = 0xFFFF;
+
+/// The first half of a slot record, programmed before the slot's data (16 bytes).
+///
+/// ```text
+///  0        1      2         4        8                  13   14      16
+///  +--------+------+---------+--------+------------------+----+-------+
+///  | kind|f | skip | victim  | lba    | version (u40)    |rsv | crc16 |
+///  +--------+------+---------+--------+------------------+----+-------+
+///  kind|f   low nibble: 1 data, 2 trim, 3 retire; high nibble 0x1: GC copy
+///  skip     the `skip` slots directly below this one are void (torn or judged invalid)
+///  victim   for a GC copy: the unit it was copied out of (0xFFFF otherwise)
+///  lba      logical block (retire: the retired unit)
+///  version  global sequence number, never reused within an epoch
+///  crc16    low 16 bits of the CRC-32C of bytes 0..14
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Claim {
+    pub kind: RecordKind,
+    pub copy: bool,
+    pub skip: u8,
+    pub victim: u16,
+    pub lba: u32,
+    pub version: u64,
+}
+
+impl Claim {
+    pub fn encode(&self, buf: &mut [u8]) {
+        debug_assert!(self.version < VERSION_LIMIT);
+        let b = &mut buf[..CLAIM_BYTES];
+        b.fill(0xFF);
+        b[0] = self.kind.code() | if self.copy { FLAG_COPY } else { 0 };
+        b[1] = self.skip;
+        b[2..4].copy_from_slice(&self.victim.to_le_bytes());
+        b[4..8].copy_from_slice(&self.lba.to_le_bytes());
+        b[8..13].copy_from_slice(&self.version.to_le_bytes()[..5]);
+        let crc = CRC.checksum(&b[..14]) as u16;
+        b[14..16].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    /// `None` unless the bytes are a well-formed claim.
+    pub fn decode(buf: &[u8]) -> Option<Claim> {
+        let b = buf.get(..CLAIM_BYTES)?;
+        let crc = CRC.checksum(&b[..14]) as u16;
+        if u16::from_le_bytes([b[14], b[15]]) != crc || b[0] & 0xE0 != 0 {
+            return None;
+        }
+        let kind = RecordKind::from_code(b[0] & 0x0F)?;
+        let mut v = [0u8; 8];
+        v[..5].copy_from_slice(&b[8..13]);
+        Some(Claim {
+            kind,
+            copy: b[0] & FLAG_COPY != 0,
+            skip: b[1],
+            victim: u16::from_le_bytes([b[2], b[3]]),
+            lba: le32(b, 4),
+            version: u64::from_le_bytes(v),
+        })
+    }
+}
+
+/// The second half of a slot record, programmed after the data (8 bytes): it commits the
+/// slot.
+///
+/// ```text
+///  0            4            8
+///  +------------+------------+
+///  | data_crc   | crc        |
+///  +------------+------------+
+///  data_crc  CRC-32C of the slot's data (0 for records without data)
+///  crc       CRC-32C of the claim's 16 bytes followed by data_crc
+/// ```
+pub fn encode_commit(claim_bytes: &[u8], data_crc: u32, buf: &mut [u8]) {
+    let b = &mut buf[..COMMIT_BYTES];
+    b.fill(0xFF);
+    b[0..4].copy_from_slice(&data_crc.to_le_bytes());
+    b[4..8].copy_from_slice(&commit_crc(claim_bytes, data_crc).to_le_bytes());
+}
+
+/// The data CRC if `commit` commits `claim_bytes`.
+pub fn decode_commit(claim_bytes: &[u8], commit: &[u8]) -> Option<u32> {
+    let b = commit.get(..COMMIT_BYTES)?;
+    let data_crc = le32(b, 0);
+    (le32(b, 4) == commit_crc(claim_bytes.get(..CLAIM_BYTES)?, data_crc)).then_some(data_crc)
+}
+
+fn commit_crc(claim_bytes: &[u8], data_crc: u32) -> u32 {
+    let mut d = CRC.digest();
+    d.update(&claim_bytes[..CLAIM_BYTES]);
+    d.update(&data_crc.to_le_bytes());
+    d.finalize()
+}
+
+/// A decoded slot record: claim plus the data CRC from its commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SlotRecord {
+    pub claim: Claim,
+    pub data_crc: u32,
+}
+
+/// What one read of a slot's record table entry shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum RecordRead {
+    /// Claim and commit all 0xFF: never programmed (as far as one read can tell).
+    Blank,
+    /// Claim and commit check out.
+    Valid(SlotRecord),
+    /// A well-formed claim without a matching commit (program cut, or rot).
+    Claimed(Claim),
+    /// Anything else.
+    Junk,
+}
+
+impl RecordRead {
+    /// Classify one table entry: `claim` and `commit` are the two padded halves.
+    pub fn decode(claim: &[u8], commit: &[u8]) -> RecordRead {
+        if is_erased(claim) && is_erased(commit) {
+            return RecordRead::Blank;
+        }
+        let Some(c) = Claim::decode(claim) else {
+            return RecordRead::Junk;
+        };
+        match decode_commit(claim, commit) {
+            Some(data_crc) => RecordRead::Valid(SlotRecord { claim: c, data_crc }),
+            None => RecordRead::Claimed(c),
+        }
+    }
+
+    /// The claim, if one checks out.
+    pub fn claim(&self) -> Option<Claim> {
+        match *self {
+            RecordRead::Valid(r) => Some(r.claim),
+            RecordRead::Claimed(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// The seal (8 bytes), programmed once the last slot of a unit is committed: it says the
+/// last slot's record is stable, so mount need not read it again and again.
+///
+/// ```text
+///  0        4            8
+///  +--------+------------+
+///  | "SEAL" | crc        |   crc: CRC-32C of "SEAL" and the last slot's claim
+///  +--------+------------+
+/// ```
+pub fn encode_seal(last_claim: &[u8], buf: &mut [u8]) {
+    let b = &mut buf[..SEAL_BYTES];
+    b[0..4].copy_from_slice(&SEAL_MAGIC.to_le_bytes());
+    b[4..8].copy_from_slice(&seal_crc(last_claim).to_le_bytes());
+}
+
+/// True if `seal` seals a unit whose last claim is `last_claim`.
+pub fn seal_matches(last_claim: &[u8], seal: &[u8]) -> bool {
+    seal.len() >= SEAL_BYTES
+        && le32(seal, 0) == SEAL_MAGIC
+        && le32(seal, 4) == seal_crc(last_claim)
+}
+
+fn seal_crc(last_claim: &[u8]) -> u32 {
+    let mut d = CRC.digest();
+    d.update(&SEAL_MAGIC.to_le_bytes());
+    d.update(&last_claim[..CLAIM_BYTES.min(last_claim.len())]);
+    d.finalize()
+}
+
+/// True if every byte is 0xFF.
 pub fn is_erased(b: &[u8]) -> bool {
     b.iter().all(|&x| x == 0xFF)
 }
 
-impl UnitHeader {
-    /// Encode into `out` (at least `HEADER_BYTES`); bytes past 32 are left 0xFF padding.
-    pub fn encode(&self, out: &mut [u8]) {
-        out.fill(0xFF);
-        out[0..4].copy_from_slice(&MAGIC.to_le_bytes());
-        out[4] = self.version;
-        out[5] = self.kind as u8;
-        out[6] = self.block_shift;
-        out[7] = self.stream;
-        out[8..12].copy_from_slice(&self.unit_size.to_le_bytes());
-        out[12..14].copy_from_slice(&self.unit_count.to_le_bytes());
-        out[14..16].copy_from_slice(&self.epoch.to_le_bytes());
-        out[16..24].copy_from_slice(&self.seq.to_le_bytes());
-        out[24..28].copy_from_slice(&self.wear.to_le_bytes());
-        let crc = CRC.checksum(&out[0..28]);
-        out[28..32].copy_from_slice(&crc.to_le_bytes());
-        debug_assert_eq!(UnitHeader::decode(out), HeaderRead::Valid(*self));
-    }
-
-    /// Decode a header area (at least `HEADER_BYTES` long). Never panics on any content.
-    pub fn decode(b: &[u8]) -> HeaderRead {
-        if b.len() < HEADER_BYTES {
-            return HeaderRead::Invalid;
-        }
-        if is_erased(b) {
-            return HeaderRead::Erased;
-        }
-        if le32(b, 0) != MAGIC || le32(b, 28) != CRC.checksum(&b[0..28]) {
-            return HeaderRead::Invalid;
-        }
-        let kind = match b[5] {
-            0xA5 => HeaderKind::Erased,
-            0xB6 => HeaderKind::Opened,
-            _ => return HeaderRead::Invalid,
-        };
-        HeaderRead::Valid(UnitHeader {
-            version: b[4],
-            kind,
-            block_shift: b[6],
-            stream: b[7],
-            unit_size: le32(b, 8),
-            unit_count: u16::from_le_bytes([b[12], b[13]]),
-            epoch: u16::from_le_bytes([b[14], b[15]]),
-            seq: le64(b, 16),
-            wear: le32(b, 24),
-        })
-    }
-}
-
-/// What a slot record holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum RecordKind {
-    /// The slot's data area holds the block's contents.
-    Data = 0xD1,
-    /// The block was trimmed: it reads as zeros. The data area is unused.
-    Trim = 0x7E,
-    /// No block: written by mount into a resumed frontier. Slots `lba..data_crc` of the
-    /// same unit (below the marker) are *void*: whatever they hold or will ever read as is
-    /// ignored. That is how a record whose program was cut, and which read as invalid or
-    /// erased at that mount, can never come back as valid later (see `FORMAT.md`).
-    Marker = 0x3C,
-    /// No block: `lba` holds a unit index that is about to be erased. A unit whose header A
-    /// is older than such a record had its erase cut: it must be erased again before use.
-    EraseIntent = 0xE5,
-    /// No block: `lba` holds a unit index that failed a program, erase or verification and
-    /// is out of service for good. GC carries the newest such record of each retired unit
-    /// forward, so mount knows the unit is bad without touching it.
-    Retire = 0x5A,
-}
-
-/// Slot record (24 bytes, little-endian). Programmed after the slot's data: it is the commit.
-///
-/// ```text
-///  0      1       2       4         8                   16           20           24
-///  +------+-------+-------+---------+-------------------+------------+------------+
-///  | kind | flags | erases| lba     | version (u64)     | data_crc   | rec_crc    |
-///  +------+-------+-------+---------+-------------------+------------+------------+
-///  kind      0xD1 data, 0x7E trim, 0x3C marker, 0xE5 erase intent, 0x5A retired unit
-///            (other values: invalid)
-///  flags     0xFF: a host write or trim; 0xFE: a copy (GC / wear levelling / recovery
-///            relocation, marker, intent) whose loss would change nothing visible
-///  erases    u16 unit index that is erased right after this record (GC piggybacks its
-///            erase intent on the last copy out of the victim); 0xFFFF = none
-///  lba       logical block number; the unit index for an intent; for a marker the first
-///            slot of the void range
-///  version   global sequence number at the time the record was written; GC copies and
-///            mount-time copies get a fresh one too. Highest version of an lba wins.
-///  data_crc  CRC-32C of the block's data (0 for trim / intent); for a marker the end
-///            (exclusive) of the void range
-///  rec_crc   CRC-32C of bytes 0..20
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct SlotRecord {
-    pub kind: RecordKind,
-    /// Written by the FTL itself (relocation, marker, intent), not by a host write.
-    pub copy: bool,
-    /// A unit whose erase starts right after this record was written.
-    pub erases: Option<u16>,
-    pub lba: u32,
-    pub version: u64,
-    pub data_crc: u32,
-}
-
-/// What a record area of flash turned out to hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordRead {
-    Erased,
-    Valid(SlotRecord),
-    Invalid,
-}
-
-impl SlotRecord {
-    /// For a marker at `slot`: the slots it voids, `lba..data_crc`, if that range is
-    /// well-formed (it must lie below the marker). Any other record voids nothing.
-    pub fn void_range(&self, slot: u32) -> Option<(u32, u32)> {
-        let (start, end) = (self.lba, self.data_crc);
-        (self.kind == RecordKind::Marker && start < end && end <= slot).then_some((start, end))
-    }
-
-    /// Encode into `out` (at least `RECORD_BYTES`); bytes past 24 are left 0xFF padding.
-    pub fn encode(&self, out: &mut [u8]) {
-        out.fill(0xFF);
-        out[0] = self.kind as u8;
-        out[1] = if self.copy { 0xFE } else { 0xFF };
-        out[2..4].copy_from_slice(&self.erases.unwrap_or(u16::MAX).to_le_bytes());
-        out[4..8].copy_from_slice(&self.lba.to_le_bytes());
-        out[8..16].copy_from_slice(&self.version.to_le_bytes());
-        out[16..20].copy_from_slice(&self.data_crc.to_le_bytes());
-        let crc = CRC.checksum(&out[0..20]);
-        out[20..24].copy_from_slice(&crc.to_le_bytes());
-        debug_assert_eq!(SlotRecord::decode(out), RecordRead::Valid(*self));
-    }
-
-    /// Decode a record area (at least `RECORD_BYTES` long). Never panics on any content.
-    pub fn decode(b: &[u8]) -> RecordRead {
-        if b.len() < RECORD_BYTES {
-            return RecordRead::Invalid;
-        }
-        if is_erased(b) {
-            return RecordRead::Erased;
-        }
-        if le32(b, 20) != CRC.checksum(&b[0..20]) || b[1] < 0xFE {
-            return RecordRead::Invalid;
-        }
-        let kind = match b[0] {
-            0xD1 => RecordKind::Data,
-            0x7E => RecordKind::Trim,
-            0x3C => RecordKind::Marker,
-            0xE5 => RecordKind::EraseIntent,
-            0x5A => RecordKind::Retire,
-            _ => return RecordRead::Invalid,
-        };
-        RecordRead::Valid(SlotRecord {
-            kind,
-            copy: b[1] == 0xFE,
-            erases: match u16::from_le_bytes([b[2], b[3]]) {
-                u16::MAX => None,
-                u => Some(u),
-            },
-            lba: le32(b, 4),
-            version: le64(b, 8),
-            data_crc: le32(b, 16),
-        })
-    }
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 #[cfg(test)]
@@ -281,56 +336,64 @@ mod tests {
     use super::*;
 
     #[test]
-    fn crc_is_castagnoli() {
+    fn crc_check_value() {
         assert_eq!(CRC.checksum(b"123456789"), 0xE306_9283);
     }
 
     #[test]
-    fn header_round_trip_and_rejects_damage() {
+    fn header_round_trip_and_rejects() {
         let h = UnitHeader {
             version: FORMAT_VERSION,
-            kind: HeaderKind::Opened,
             block_shift: 9,
-            stream: Stream::Gc as u8,
             unit_size: 16384,
-            unit_count: 64,
-            epoch: 3,
-            seq: 0x0123_4567_89AB,
-            wear: 77,
+            unit_count: 16,
+            epoch: 7,
+            wear: u32::MAX,
         };
-        let mut b = [0u8; 40];
+        let mut b = [0u8; 32];
         h.encode(&mut b);
         assert_eq!(UnitHeader::decode(&b), HeaderRead::Valid(h));
-        assert!(b[32..].iter().all(|&x| x == 0xFF));
-        for bit in 0..(32 * 8) {
-            let mut d = b;
-            d[bit / 8] ^= 1 << (bit % 8);
-            assert_eq!(UnitHeader::decode(&d), HeaderRead::Invalid, "bit {bit}");
-        }
-        assert_eq!(UnitHeader::decode(&[0xFF; 32]), HeaderRead::Erased);
-        assert_eq!(UnitHeader::decode(&[0; 32]), HeaderRead::Invalid);
-        assert_eq!(UnitHeader::decode(&[0; 3]), HeaderRead::Invalid);
+        b[20] ^= 1;
+        assert_eq!(UnitHeader::decode(&b), HeaderRead::Invalid);
+        assert_eq!(UnitHeader::decode(&[0xFF; 32]), HeaderRead::Blank);
+        assert_eq!(UnitHeader::decode(&[0xFF; 3]), HeaderRead::Invalid);
     }
 
     #[test]
-    fn record_round_trip_and_rejects_damage() {
-        let r = SlotRecord {
+    fn record_round_trip_claimed_and_junk() {
+        let c = Claim {
             kind: RecordKind::Data,
             copy: true,
-            erases: Some(3),
-            lba: 42,
-            version: 9,
+            skip: 3,
+            victim: 5,
+            lba: 77,
+            version: VERSION_LIMIT - 1,
+        };
+        let (mut cl, mut cm) = ([0xFFu8; 16], [0xFFu8; 8]);
+        c.encode(&mut cl);
+        assert_eq!(RecordRead::decode(&cl, &cm), RecordRead::Claimed(c));
+        encode_commit(&cl, 0xDEAD_BEEF, &mut cm);
+        let r = SlotRecord {
+            claim: c,
             data_crc: 0xDEAD_BEEF,
         };
-        let mut b = [0u8; 24];
-        r.encode(&mut b);
-        assert_eq!(SlotRecord::decode(&b), RecordRead::Valid(r));
-        for bit in 0..(24 * 8) {
-            let mut d = b;
-            d[bit / 8] ^= 1 << (bit % 8);
-            assert_eq!(SlotRecord::decode(&d), RecordRead::Invalid, "bit {bit}");
-        }
-        assert_eq!(SlotRecord::decode(&[0xFF; 24]), RecordRead::Erased);
-        assert_eq!(SlotRecord::decode(&[0; 24]), RecordRead::Invalid);
+        assert_eq!(RecordRead::decode(&cl, &cm), RecordRead::Valid(r));
+        cm[7] ^= 0x80;
+        assert_eq!(RecordRead::decode(&cl, &cm), RecordRead::Claimed(c));
+        cl[4] ^= 1;
+        assert_eq!(RecordRead::decode(&cl, &cm), RecordRead::Junk);
+        assert_eq!(
+            RecordRead::decode(&[0xFF; 16], &[0xFF; 8]),
+            RecordRead::Blank
+        );
+    }
+
+    #[test]
+    fn seal_binds_to_last_claim() {
+        let mut s = [0xFFu8; 8];
+        encode_seal(&[1u8; 16], &mut s);
+        assert!(seal_matches(&[1u8; 16], &s));
+        assert!(!seal_matches(&[2u8; 16], &s));
+        assert!(!seal_matches(&[1u8; 16], &[0xFF; 8]));
     }
 }

@@ -6,15 +6,14 @@
 //! instant. Every write goes to a fresh slot (never in place); GC reclaims units; wear is
 //! levelled dynamically and statically; failed units are retired.
 //!
-//! Layers, one module each:
-//! - [`geometry`]: configuration -> layout and capacity,
-//! - [`layout`]: on-flash unit header and slot record (spec: `FORMAT.md`),
-//! - [`map`]: logical block -> slot,
-//! - [`units`]: per-unit state and wear,
-//! - `gc`: garbage collection, wear levelling, retirement,
-//! - `mount`: format, mount, scan,
-//! - `tail`: mount-time recovery of the frontiers (weak and torn programs),
-//! - [`volume`]: the public [`Ftl`] API.
+//! Layers, one module each, each calling only the ones above it:
+//! - [`geometry`]: configuration -> layout and capacity; [`layout`]: the on-flash bytes
+//!   (spec: `FORMAT.md`); [`map`]: logical block -> slot; [`units`]: per-unit state and wear;
+//! - `flash`: the only caller of the driver (reads, programs, erases, counters, stable reads);
+//! - `log`: unit table, map, frontiers, version counter and the append;
+//! - `gc`: garbage collection (cost-benefit), wear levelling, retirement;
+//! - `scan`: mount (reads only) and format;
+//! - [`volume`]: the public [`Ftl`] API; [`storage`] and `blockdev`: adapters.
 //!
 //! ## RAM
 //! `size_of::<Ftl<F, U, B>>() = size_of::<F>() + 4*B + 16*U + 264` bytes on x86-64 (less on
@@ -54,13 +53,14 @@
 #![warn(missing_debug_implementations)]
 
 pub mod error;
+mod flash;
 mod gc;
 pub mod geometry;
 pub mod layout;
+mod log;
 pub mod map;
-mod mount;
+mod scan;
 pub mod storage;
-mod tail;
 pub mod units;
 pub mod volume;
 
@@ -69,6 +69,6 @@ pub mod blockdev;
 
 pub use error::Error;
 pub use geometry::{Config, ConfigError, Geometry};
-pub use mount::plan;
+pub use log::Stream;
 pub use units::{UnitInfo, UnitState, WearSummary};
 pub use volume::{Counters, Ftl, Stats};

@@ -1,46 +1,66 @@
-//! The unit table: per erase unit, its state, wear counter, valid-slot count and fill.
+//! The unit table: per erase unit, its state, wear counter, live-slot count, fill and age.
 //!
 //! RAM only; mount rebuilds it from headers and record tables. Wear statistics and the
-//! choice of the least-worn available unit (dynamic wear levelling) live here.
+//! choice of the least- or most-worn available unit (dynamic wear levelling) live here.
 
 use heapless::Vec;
 
 /// Lifecycle of an erase unit.
 ///
 /// ```text
-///  Dirty --erase+header A--> Free --header B--> Open --full/remount--> Sealed
-///    ^                                                                  |
-///    +-------------------------- GC (relocate, erase) ------------------+
-///  any state --program/erase failure--> Retired (never used again this session)
+///  Dirty --erase + header--> Free --first append--> Open --full / remount--> Sealed
+///    ^                                                                         |
+///    +------------------- GC (copy the live slots, erase) ---------------------+
+///  any state --program/erase failure--> Retired (recorded on flash, never used again)
 /// ```
+/// A unit with no live slot that is not a write frontier is *available*: it becomes a
+/// frontier after at most one erase (docs/DESIGN.md, "Space invariant").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum UnitState {
-    /// Erased with a valid header A and nothing else. `verified`: this session read the
-    /// whole unit back as erased, so slots can be programmed without another check.
+    /// Valid header and an empty record table. `verified`: erased this session, so its
+    /// slots can be programmed without probing them first.
     Free { verified: bool },
-    /// Must be erased before use (bad or missing header, torn contents, opened but empty).
-    /// Holds no valid data.
+    /// Must be erased before use: no valid header of this volume (torn erase, foreign data).
     Dirty,
-    /// Current write frontier of a stream; slots `used..` are still erased.
+    /// A write frontier: slots from `used` on may be programmed.
     Open,
-    /// Never appended to again; GC may reclaim it.
+    /// Holds records and is not a frontier; GC may reclaim it.
     Sealed,
-    /// Failed a program or erase; never used again this session.
+    /// Failed a program, erase or verification: never used again.
     Retired,
 }
 
-/// Everything the FTL keeps in RAM about one unit (12 bytes).
+/// Slot index meaning "none" in `UnitInfo::last_valid`.
+pub const NO_SLOT: u16 = u16::MAX;
+
+/// Everything the FTL keeps in RAM about one unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct UnitInfo {
     /// Erase count (from the header; estimated as the mean when the header was lost).
     pub wear: u32,
-    /// Slots holding the newest record of some block.
+    /// Slots holding the newest record of some block (or a retire record still needed).
     pub valid: u16,
-    /// Slots consumed (programmed or given up) from the start of the unit.
+    /// Slots consumed (programmed, torn or given up) from the start of the unit.
     pub used: u16,
+    /// The last slot holding a record this session counts as valid (`NO_SLOT`: none). The
+    /// next append voids the slots between it and itself (its claim's `skip`).
+    pub last_valid: u16,
+    /// Highest version in the unit: the age of its data for cost-benefit GC.
+    pub stamp: u64,
+    /// Lowest version in the unit (mount compares versions across units with it).
+    pub floor: u64,
+    /// Slots from `used` on are known blank this session (erased, or probed).
+    pub fresh: bool,
     pub state: UnitState,
+}
+
+impl UnitInfo {
+    /// Neither live data nor a frontier: can be erased and reused without copying.
+    pub fn is_available(&self) -> bool {
+        self.valid == 0 && !matches!(self.state, UnitState::Retired | UnitState::Open)
+    }
 }
 
 /// Wear statistics over the units that are not retired.
@@ -68,6 +88,10 @@ impl<const U: usize> UnitTable<U> {
             wear: 0,
             valid: 0,
             used: 0,
+            last_valid: NO_SLOT,
+            stamp: 0,
+            floor: u64::MAX,
+            fresh: false,
             state: UnitState::Dirty,
         };
         // Cannot fail: Geometry::new rejected unit counts above U.
@@ -99,21 +123,26 @@ impl<const U: usize> UnitTable<U> {
         self.units.iter().filter(|u| pred(u)).count() as u32
     }
 
-    /// Units a frontier can be opened in: free ones, and dirty ones when erasing is allowed.
-    pub fn available(&self, can_erase: bool) -> u32 {
-        self.count(|u| is_available(u, can_erase))
+    /// Units a frontier can be made of without copying anything.
+    pub fn available(&self) -> u32 {
+        self.count(UnitInfo::is_available)
     }
 
     pub fn retired(&self) -> u32 {
         self.count(|u| u.state == UnitState::Retired)
     }
 
-    /// Dynamic wear levelling: the least-worn available unit (free preferred over dirty on a
-    /// tie, then the lowest index, so the choice is deterministic).
-    pub fn least_worn_available(&self, can_erase: bool) -> Option<u32> {
+    /// Dynamic wear levelling: the least (or most) worn available unit; free units before
+    /// ones that need an erase, then the lowest index, so the choice is deterministic.
+    pub fn pick_available(&self, most_worn: bool) -> Option<u32> {
+        let key = |(i, u): &(u32, &UnitInfo)| {
+            let needs_erase = !matches!(u.state, UnitState::Free { .. });
+            let wear = if most_worn { u32::MAX - u.wear } else { u.wear };
+            (wear, needs_erase, *i)
+        };
         self.iter()
-            .filter(|(_, u)| is_available(u, can_erase))
-            .min_by_key(|(i, u)| (u.wear, matches!(u.state, UnitState::Dirty), *i))
+            .filter(|(_, u)| u.is_available())
+            .min_by_key(key)
             .map(|(i, _)| i)
     }
 
@@ -152,13 +181,5 @@ impl<const U: usize> UnitTable<U> {
             .filter(|u| pred(u))
             .fold(0u32, |acc, u| acc.saturating_add(u.wear - min));
         Some(min + excess / n.max(1))
-    }
-}
-
-fn is_available(u: &UnitInfo, can_erase: bool) -> bool {
-    match u.state {
-        UnitState::Free { .. } => true,
-        UnitState::Dirty => can_erase,
-        _ => false,
     }
 }

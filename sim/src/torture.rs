@@ -20,6 +20,14 @@
 //!   cut; a cut is always reported (no `Ok` from a call whose flash op lost power);
 //! - the volume keeps working (the workload goes on after every recovery),
 //! - contract 1 too: the simulator panics on any flash rule violation (caught per seed).
+//!
+//! Boot-loop mode ([`Options::boot_loop`], `cowftl torture --boot-loop`; DESIGN.md contract
+//! 9, liveness): an erasable part, filled to >= 90 % of its blocks first, then at least
+//! [`BOOT_LOOP_MIN_CUTS`] cuts per seed armed a few flash ops ahead (runs of consecutive cuts
+//! in mount and recovery, and in the first operations after it, mostly writes), the same
+//! checks after every mount, and at the end: one clean mount must accept a write to every
+//! block (no `NoSpace`), a remount must show all of it, and a mount right after that must
+//! not program or erase anything (a clean mount writes nothing).
 
 use std::fmt::Write as _;
 
@@ -31,6 +39,8 @@ use crate::{presets, PartSpec, SimError, SimFlash, SplitMix64};
 pub const MAX_UNITS: usize = 64;
 /// See [`MAX_UNITS`].
 pub const MAX_BLOCKS: usize = 2048;
+/// Fewest power cuts per seed in boot-loop mode ([`Options::boot_loop`]).
+pub const BOOT_LOOP_MIN_CUTS: u32 = 500;
 
 /// Simulated parts a torture run can use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -71,6 +81,10 @@ impl Part {
             Part::Worm => "worm",
         }
     }
+
+    /// The parts that can be erased (every part but [`Part::Worm`]): what boot-loop mode
+    /// picks from.
+    pub const ERASABLE: [Part; 5] = [Part::L476, Part::W25q, Part::H743, Part::F411, Part::Tiny];
 
     /// Parse a command-line name.
     pub fn from_name(s: &str) -> Option<Part> {
@@ -125,6 +139,13 @@ pub struct Options {
     pub part: Option<Part>,
     /// Print every step to stderr (for replaying a failing seed).
     pub trace: bool,
+    /// Brown-out boot loop (DESIGN.md contract 9): fill the volume to >= 90 % first, then
+    /// at least [`BOOT_LOOP_MIN_CUTS`] cuts (`cuts` if higher), armed a few flash ops ahead
+    /// so they land in mount, recovery and the first operations after it (runs of
+    /// consecutive cuts in recovery); the workload is mostly writes. At the end every block
+    /// must take a write on one clean mount, and a clean mount must write nothing.
+    /// Erasable parts only (a random pick skips [`Part::Worm`]).
+    pub boot_loop: bool,
 }
 
 impl Default for Options {
@@ -133,6 +154,18 @@ impl Default for Options {
             cuts: 20,
             part: None,
             trace: false,
+            boot_loop: false,
+        }
+    }
+}
+
+impl Options {
+    /// Power cuts each seed runs (boot-loop mode raises `cuts` to [`BOOT_LOOP_MIN_CUTS`]).
+    pub fn cuts_per_seed(&self) -> u32 {
+        if self.boot_loop {
+            self.cuts.max(BOOT_LOOP_MIN_CUTS)
+        } else {
+            self.cuts
         }
     }
 }
@@ -237,6 +270,19 @@ pub fn fill_pattern(lba: u32, gen: u64, buf: &mut [u8]) {
     }
 }
 
+/// The setup a run with `opts` uses for `seed`: [`choose_setup`], except that boot-loop mode
+/// picks a random part among [`Part::ERASABLE`].
+pub fn setup_for(seed: u64, opts: &Options) -> Setup {
+    let part = match opts.part {
+        None if opts.boot_loop => {
+            let mut rng = SplitMix64::new(seed ^ 0xB007_100B);
+            Some(Part::ERASABLE[rng.below(Part::ERASABLE.len() as u64) as usize])
+        }
+        p => p,
+    };
+    choose_setup(seed, part)
+}
+
 /// Pick the setup for `seed` (part forced by `part` if given).
 pub fn choose_setup(seed: u64, part: Option<Part>) -> Setup {
     let mut rng = SplitMix64::new(seed ^ 0x05EE_D5E7_0000);
@@ -309,7 +355,7 @@ pub fn run_bytes(data: &[u8], opts: &Options) -> Result<Summary, Failure> {
 }
 
 fn run_with(seed: u64, bytes: Option<&[u8]>, opts: &Options) -> Result<Summary, Failure> {
-    let setup = choose_setup(seed, opts.part);
+    let setup = setup_for(seed, opts);
     macro_rules! go {
         ($r:literal, $w:literal, $e:literal) => {{
             let mut r = Runner::<$r, $w, $e>::new(seed, setup, opts);
@@ -345,7 +391,7 @@ pub fn run_seed_catching(seed: u64, opts: &Options) -> Result<Summary, Failure> 
                 .unwrap_or_else(|| "panic".into());
             Err(Failure {
                 seed,
-                setup: Some(choose_setup(seed, opts.part)),
+                setup: Some(setup_for(seed, opts)),
                 message: format!("panic: {msg}"),
             })
         }
@@ -420,6 +466,8 @@ struct Runner<'o, const R: usize, const W: usize, const E: usize> {
     blocks: u32,
     bs: usize,
     full: bool,
+    /// Boot-loop mode: iterations left in a burst of cuts armed 0..3 ops ahead.
+    burst: u32,
     sum: Summary,
     log: String,
 }
@@ -440,6 +488,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
             blocks: 0,
             bs: setup.cfg.block_size as usize,
             full: false,
+            burst: 0,
             sum: Summary {
                 seeds: 1,
                 ..Summary::default()
@@ -474,15 +523,24 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
         self.model = vec![0; self.blocks as usize];
         let (setup, blocks) = (self.setup, self.blocks);
         self.trace(format_args!("setup {setup:?}, {blocks} blocks"));
+        if self.opts.boot_loop {
+            self.prefill()?;
+        }
+        let target = self.opts.cuts_per_seed();
         let mut fired = 0;
         let mut idle_rounds = 0;
-        while fired < self.opts.cuts && !self.rng.exhausted() {
-            // Where the next cut lands: a quarter of them within the next mount (recovery,
-            // possibly right after another cut), the rest somewhere in the workload.
-            let n = match self.rng.below(8) {
-                0 | 1 => self.rng.below(6),
-                2 => self.rng.below(40),
-                _ => self.rng.below(400),
+        while fired < target && !self.rng.exhausted() {
+            let n = if self.opts.boot_loop {
+                self.boot_loop_cut()
+            } else {
+                // Where the next cut lands: a quarter of them within the next mount
+                // (recovery, possibly right after another cut), the rest somewhere in the
+                // workload.
+                match self.rng.below(8) {
+                    0 | 1 => self.rng.below(6),
+                    2 => self.rng.below(40),
+                    _ => self.rng.below(400),
+                }
             };
             if self.rng.below(4) == 0 {
                 // A cut at a chosen byte: often 0 (nothing landed) or past the end (all landed).
@@ -530,7 +588,133 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
         if r?.is_none() {
             return Err(self.fail("final mount reported a cut with no cut armed".into()));
         }
+        if self.opts.boot_loop && !self.rng.exhausted() {
+            self.liveness()?;
+        }
         Ok(self.sum)
+    }
+
+    /// Boot-loop mode: how many flash ops ahead the next cut goes. Mostly within the next
+    /// mount (recovery); a sixth of them a few ops after that mount's last op (the first
+    /// writes and GC after recovery); bursts of cuts 0..3 ops ahead (recovery cut again and
+    /// again, now and then for hundreds of boots in a row).
+    fn boot_loop_cut(&mut self) -> u64 {
+        if self.burst > 0 {
+            self.burst -= 1;
+            return self.rng.below(3);
+        }
+        if self.rng.below(400) == 0 {
+            self.burst = 200 + self.rng.below(300) as u32;
+        } else if self.rng.below(24) == 0 {
+            self.burst = 5 + self.rng.below(40) as u32;
+        }
+        if self.rng.below(6) == 0 {
+            // In the first operations after the next mount (its recovery done): count the
+            // ops that mount does on a copy of the flash (same contents, same random state,
+            // so the real mount does the same).
+            let k = match self.rng.below(4) {
+                0 | 1 => self.rng.below(3),
+                2 => self.rng.below(8),
+                _ => self.rng.below(40),
+            };
+            return self.mount_ops() + k;
+        }
+        match self.rng.below(8) {
+            0..=3 => self.rng.below(4),
+            4 | 5 => self.rng.below(12),
+            6 => self.rng.below(40),
+            _ => self.rng.below(120),
+        }
+    }
+
+    /// Flash ops the next mount does (a dry run on a copy of the flash, no cut).
+    fn mount_ops(&mut self) -> u64 {
+        let cfg = self.setup.cfg;
+        let mut copy = self.fl().clone();
+        copy.cancel_cut();
+        copy.power_restore();
+        let before = copy.ops();
+        let _ = Vol::<R, W, E>::mount(&mut copy, cfg);
+        copy.ops() - before
+    }
+
+    /// Boot-loop mode: write >= 90 % of the blocks on one clean mount (no cut armed).
+    fn prefill(&mut self) -> Result<(), String> {
+        let fill = (self.blocks * 9).div_ceil(10);
+        let mut flash = self.flash.take().expect("flash");
+        let r = self.with_mount(&mut flash, |me, ftl| {
+            let mut buf = vec![0u8; me.bs];
+            for l in 0..fill {
+                let g = me.next_gen;
+                me.next_gen += 1;
+                fill_pattern(l, g, &mut buf);
+                if let Err(e) = ftl.write(l, &buf) {
+                    return Err(me.fail(format!("prefill: write of lba {l} failed: {e:?}")));
+                }
+                me.model[l as usize] = g;
+                me.sum.acked += 1;
+            }
+            Ok(())
+        });
+        self.flash = Some(flash);
+        if r?.is_none() {
+            return Err(self.fail("prefill mount reported a cut with no cut armed".into()));
+        }
+        let blocks = self.blocks;
+        self.trace(format_args!("prefilled {fill} of {blocks} blocks"));
+        Ok(())
+    }
+
+    /// Boot-loop mode, after the final check (DESIGN.md contract 9): one clean mount takes a
+    /// new write to every block (no `NoSpace`), a remount shows all of it, and a mount right
+    /// after that programs and erases nothing.
+    fn liveness(&mut self) -> Result<(), String> {
+        let mut flash = self.flash.take().expect("flash");
+        let r = self.liveness_on(&mut flash);
+        self.flash = Some(flash);
+        r
+    }
+
+    fn liveness_on(&mut self, flash: &mut SimFlash<R, W, E>) -> Result<(), String> {
+        let rewrite = self.with_mount(flash, |me, ftl| {
+            let mut buf = vec![0u8; me.bs];
+            for l in 0..me.blocks {
+                let g = me.next_gen;
+                me.next_gen += 1;
+                fill_pattern(l, g, &mut buf);
+                if let Err(e) = ftl.write(l, &buf) {
+                    let units = unit_dump(ftl);
+                    return Err(me.fail(format!(
+                        "liveness: write of lba {l} (of {}) on a clean mount failed: {e:?} (every \
+                         block of the capacity must take a write)\n  units: {units}\n  {:?}",
+                        me.blocks,
+                        ftl.stats()
+                    )));
+                }
+                me.model[l as usize] = g;
+                me.sum.acked += 1;
+            }
+            Ok(())
+        })?;
+        let check = self.with_mount(flash, |me, ftl| me.check(ftl))?;
+        if rewrite.is_none() || check.is_none() {
+            return Err(self.fail("liveness mount reported a cut with no cut armed".into()));
+        }
+        let before = flash.ops();
+        if self.with_mount(flash, |_, _| Ok(()))?.is_none() {
+            return Err(self.fail("liveness mount reported a cut with no cut armed".into()));
+        }
+        let ops = flash.ops() - before;
+        if ops != 0 {
+            return Err(self.fail(format!(
+                "a clean mount (right after a completed one) did {ops} flash op(s); a clean \
+                 mount writes nothing"
+            )));
+        }
+        self.trace(format_args!(
+            "liveness: every block rewritten, clean mount writes nothing"
+        ));
+        Ok(())
     }
 
     fn fl(&mut self) -> &mut SimFlash<R, W, E> {
@@ -593,7 +777,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
                     let g = *ftl.geometry();
                     let img = ftl.flash().image();
                     let a = g.record_addr(u, sl) as usize;
-                    let r = cowftl::layout::SlotRecord::decode(&img[a..a + g.record_size as usize]);
+                    let r = g.decode_record(&img[a..a + g.record_size as usize]);
                     let d = g.data_addr(u, sl) as usize;
                     let crc = cowftl::layout::CRC.checksum(&img[d..d + g.block_size as usize]);
                     let unstable = ftl.flash().is_unstable(a as u32);
@@ -665,6 +849,14 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
     fn next_op(&mut self) -> Op {
         let r = self.rng.below(100);
         let lba = self.pick_lba();
+        // Boot-loop mode: mostly writes (a volume kept nearly full), few trims.
+        let r = match r {
+            _ if !self.opts.boot_loop => r,
+            0..=84 => 0,
+            85..=86 => 70,
+            87..=97 => 80,
+            _ => 98,
+        };
         match r {
             0..=69 => {
                 let g = self.next_gen;
@@ -787,7 +979,7 @@ fn unit_dump<const R: usize, const W: usize, const E: usize>(ftl: &Vol<'_, R, W,
 
 /// The raw records of the partly used units (for traces).
 fn record_dump<const R: usize, const W: usize, const E: usize>(ftl: &Vol<'_, R, W, E>) -> String {
-    use cowftl::layout::{RecordRead, SlotRecord};
+    use cowftl::layout::RecordRead;
     let g = *ftl.geometry();
     let img = ftl.flash().image();
     let mut s = String::new();
@@ -800,17 +992,25 @@ fn record_dump<const R: usize, const W: usize, const E: usize>(ftl: &Vol<'_, R, 
         let _ = write!(s, "\n    unit {u}:");
         for slot in 0..g.slots_per_unit {
             let a = g.record_addr(u as u32, slot) as usize;
-            match SlotRecord::decode(&img[a..a + g.record_size as usize]) {
-                RecordRead::Erased => {}
-                RecordRead::Invalid => {
-                    let _ = write!(s, " [{slot}: invalid]");
+            match g.decode_record(&img[a..a + g.record_size as usize]) {
+                RecordRead::Blank => {}
+                RecordRead::Junk => {
+                    let _ = write!(s, " [{slot}: junk]");
                 }
-                RecordRead::Valid(r) => {
-                    let flag = if r.copy { "c" } else { "h" };
+                RecordRead::Claimed(c) => {
                     let _ = write!(
                         s,
-                        " [{slot}: {:?} lba {} v{} {flag}]",
-                        r.kind, r.lba, r.version
+                        " [{slot}: claimed {:?} lba {} v{}]",
+                        c.kind, c.lba, c.version
+                    );
+                }
+                RecordRead::Valid(r) => {
+                    let c = r.claim;
+                    let flag = if c.copy { "c" } else { "h" };
+                    let _ = write!(
+                        s,
+                        " [{slot}: {:?} lba {} v{} skip {} {flag}]",
+                        c.kind, c.lba, c.version, c.skip
                     );
                 }
             }

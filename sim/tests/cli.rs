@@ -17,6 +17,8 @@ fn argument_errors() {
         &["demo", "--ops", "many"],
         &["demo", "--preset", "nope"],
         &["bench", "--size", "abc"],
+        &["inspect"],
+        &["inspect", "--unit-size", "abc", "x.bin"],
     ] {
         let o = cowftl(bad);
         assert!(!o.status.success(), "{bad:?} should fail");
@@ -28,6 +30,7 @@ fn argument_errors() {
         &["demo", "--size", "3000"][..],
         &["demo", "--ops", "0"],
         &["bench", "--quick", "--passes", "0"],
+        &["inspect", "/nonexistent/cowftl.bin"],
     ] {
         let o = cowftl(bad);
         assert_eq!(o.status.code(), Some(1), "{bad:?}");

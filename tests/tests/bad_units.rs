@@ -13,11 +13,11 @@ type Vol<'a> = Ftl<&'a mut Flash, 32, 512>;
 const UNITS: u32 = 12;
 const BS: usize = 512;
 
-/// 3 for GC + 3 spares.
+/// 1 for GC + 3 spares.
 fn cfg() -> Config {
     Config {
         unit_size: Some(4096),
-        reserve_units: 6,
+        reserve_units: 4,
         static_wl_threshold: 4,
         ..Config::new(0, UNITS * 4096)
     }

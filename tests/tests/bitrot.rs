@@ -4,7 +4,7 @@
 //! may fall back to an older copy of itself, read zeros, or report `Corrupt`) or fails to
 //! mount with a clear error. Never a panic, never another block's data.
 
-use cowftl::layout::{RecordKind, RecordRead, SlotRecord};
+use cowftl::map::Mapping;
 use cowftl::{Config, Error, Ftl};
 use cowftl_sim::torture::fill_pattern;
 use cowftl_sim::{PartSpec, SimFlash, SplitMix64};
@@ -55,28 +55,16 @@ fn volume() -> (Flash, Vec<Vec<u64>>) {
     (flash, hist)
 }
 
-/// Newest valid data record per block: (lba -> (version, unit, slot)).
+/// Where each block's live data record is, as the library's own mount maps it:
+/// (lba, unit, slot).
 fn live_slots(flash: &Flash) -> Vec<(u32, u32, u32)> {
     let mut copy = flash.clone();
-    let geo = *Vol::mount(&mut copy, cfg()).unwrap().geometry();
-    let img = flash.image();
-    let mut best: std::collections::HashMap<u32, (u64, u32, u32, RecordKind)> = Default::default();
-    for u in 0..geo.unit_count {
-        for s in 0..geo.slots_per_unit {
-            let a = geo.record_addr(u, s) as usize;
-            if let RecordRead::Valid(r) = SlotRecord::decode(&img[a..a + geo.record_size as usize])
-            {
-                if matches!(r.kind, RecordKind::Data | RecordKind::Trim)
-                    && best.get(&r.lba).is_none_or(|b| r.version > b.0)
-                {
-                    best.insert(r.lba, (r.version, u, s, r.kind));
-                }
-            }
-        }
-    }
-    best.into_iter()
-        .filter(|(_, b)| b.3 == RecordKind::Data)
-        .map(|(l, b)| (l, b.1, b.2))
+    let ftl = Vol::mount(&mut copy, cfg()).unwrap();
+    (0..ftl.block_count())
+        .filter_map(|l| match ftl.mapping(l) {
+            Mapping::Data { unit, slot } => Some((l, unit, slot)),
+            _ => None,
+        })
         .collect()
 }
 
@@ -178,9 +166,9 @@ fn flipped_header_bit_leaves_everything_intact() {
     let mut rng = SplitMix64::new(6);
     let mut mounted = 0;
     for u in 0..geo.unit_count {
-        for which in 0..2 {
-            for _ in 0..6 {
-                let addr = geo.header_addr(u, which) + rng.below(32) as u32;
+        {
+            for _ in 0..12 {
+                let addr = geo.header_addr(u) + rng.below(32) as u32;
                 if base.image()[addr as usize] == 0xFF && rng.coin() {
                     continue;
                 }
@@ -210,11 +198,8 @@ fn flipped_record_bit_only_affects_its_block() {
             }
             let a = geo.record_addr(u, s) + rng.below(24) as u32;
             // A stale record's lba may be any block: allow fallback on that block only.
-            let rec = &base.image()[geo.record_addr(u, s) as usize..][..24];
-            let lba = match SlotRecord::decode(rec) {
-                RecordRead::Valid(r) => Some(r.lba),
-                _ => None,
-            };
+            let rec = &base.image()[geo.record_addr(u, s) as usize..][..geo.record_size as usize];
+            let lba = geo.decode_record(rec).claim().map(|c| c.lba);
             mounted += check_meta_flip(&base, &hist, a, rng.below(8) as u8, lba) as u32;
         }
     }

@@ -86,7 +86,7 @@ fn check(ftl: &mut Vol<'_>, run: &Run, extra: Option<(u32, u64)>, what: &str) ->
                 let img = ftl.flash().image();
                 let a = g.record_addr(u, s) as usize;
                 let d = g.data_addr(u, s) as usize;
-                let r = cowftl::layout::SlotRecord::decode(&img[a..a + g.record_size as usize]);
+                let r = g.decode_record(&img[a..a + g.record_size as usize]);
                 let crc = cowftl::layout::CRC.checksum(&img[d..d + BS]);
                 format!(
                     "{r:?}, data crc {crc:#x}, units {:?} {:?}",

@@ -7,8 +7,11 @@
 //!
 //! Long run (documented in the README):
 //! `cargo run --release -p cowftl-sim --bin cowftl -- torture --seeds 5000 --cuts 20`
+//!
+//! Boot-loop mode (DESIGN.md contract 9, liveness): `boot_loop_every_part` below; long run
+//! `cargo run --release -p cowftl-sim --bin cowftl -- torture --boot-loop --seeds 1000 --jobs 2`
 
-use cowftl_sim::torture::{run_seed, Options, Part, Summary};
+use cowftl_sim::torture::{run_seed, Options, Part, Summary, BOOT_LOOP_MIN_CUTS};
 
 fn run(seeds: std::ops::Range<u64>, opts: Options) -> Summary {
     let mut total = Summary::default();
@@ -16,9 +19,10 @@ fn run(seeds: std::ops::Range<u64>, opts: Options) -> Summary {
         match run_seed(seed, &opts) {
             Ok(s) => total.add(&s),
             Err(f) => panic!(
-                "{f}\nreplay: cargo run --release -p cowftl-sim --bin cowftl -- torture --seed {seed:#x} --seeds 1 --cuts {}{} --trace",
+                "{f}\nreplay: cargo run --release -p cowftl-sim --bin cowftl -- torture --seed {seed:#x} --seeds 1 --cuts {}{}{} --trace",
                 opts.cuts,
-                opts.part.map(|p| format!(" --preset {}", p.name())).unwrap_or_default()
+                opts.part.map(|p| format!(" --preset {}", p.name())).unwrap_or_default(),
+                if opts.boot_loop { " --boot-loop" } else { "" }
             ),
         }
     }
@@ -55,6 +59,41 @@ fn random_power_cuts_every_part() {
             },
         );
         assert!(t.cuts > 0, "{part:?}: no cut fired");
+        total.add(&t);
+    }
+    println!("{total:?}");
+}
+
+/// Brown-out boot loop (contract 9): every erasable part, a few seeds each (plus a few with a
+/// random part), each volume filled to >= 90 %, then >= 500 cuts per seed in mount, recovery
+/// and the first operations after it, checked after every mount; at the end every block
+/// must take a write on one clean mount, and a clean mount must write nothing.
+#[test]
+fn boot_loop_every_part() {
+    let mut total = Summary::default();
+    for (i, part) in Part::ERASABLE
+        .into_iter()
+        .map(Some)
+        .chain([None])
+        .enumerate()
+    {
+        let base = 5000 + 100 * i as u64;
+        let t = run(
+            base..base + 2,
+            Options {
+                part,
+                boot_loop: true,
+                ..Options::default()
+            },
+        );
+        assert!(
+            t.cuts >= 2 * u64::from(BOOT_LOOP_MIN_CUTS),
+            "{part:?}: too few cuts: {t:?}"
+        );
+        assert!(
+            t.mount_cuts * 2 >= t.cuts && t.mount_cuts < t.cuts,
+            "{part:?}: cuts should land mostly in recovery, some after it: {t:?}"
+        );
         total.add(&t);
     }
     println!("{total:?}");

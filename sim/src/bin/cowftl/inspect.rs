@@ -1,90 +1,49 @@
-//! `cowftl inspect IMAGE`: an fsck that reports. Parses a region image on its own (with the
-//! public `cowftl::layout` decoders and `cowftl::Geometry`): units, wear counters, sequence
-//! ranges, valid/garbage slot counts, the logical map, and every header/record/data CRC.
-//! Then it mounts a *copy* with the library and reads every block back. The image file is
-//! never written unless `--repair` is given (which saves the mounted, settled copy).
+//! `cowftl inspect IMAGE`: an fsck that reports what the library itself sees. The image is
+//! loaded into a simulated chip and mounted with [`Ftl::mount`] (which only reads); every
+//! figure printed comes from the library's public API: geometry, per-unit state, wear,
+//! valid and used slots, the block map, the mount's counters and `check_invariants()`.
+//! Then every block is read back through `Ftl::read` and `Corrupt` ones are counted.
+//! Nothing here decodes the on-flash format: the library's scan is the only decoder.
 //!
-//! Exit status: 0 when every live block checks out, 1 otherwise. Torn records at a log tail
-//! are reported but are not errors: they are what a power cut leaves and mount handles them.
+//! The unit and block sizes are found by mounting with candidate geometries until the
+//! library accepts one (`--unit-size` / `--block-size` skip the search).
+//!
+//! Exit status: 0 when the volume mounts, reads nothing but writes nothing, satisfies its
+//! invariants and every block reads back; 1 otherwise. The image file is never written.
 
-use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
-use cowftl::layout::{HeaderKind, HeaderRead, RecordKind, RecordRead, UnitHeader, CRC};
-use cowftl::layout::{SlotRecord, FORMAT_VERSION};
-use cowftl::{Config, Ftl, Geometry};
-use cowftl_sim::SimFlash;
+use cowftl::layout::FORMAT_VERSION;
+use cowftl::map::Mapping;
+use cowftl::{Config, Error, Ftl, UnitInfo, UnitState};
+use cowftl_sim::{SimError, SimFlash, SimStats};
 
-use crate::image::{mbr_partition, Chip, IMG_BLOCKS, IMG_UNITS};
+use crate::common::SimFtl;
+use crate::image::{mbr_partition, parse_size, Chip};
+
+/// Read errors listed one by one before only the total is printed.
+const LIST_ERRORS: u32 = 20;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Region image (`.bin`) as written by `cowftl image` or dumped from a chip.
     pub image: PathBuf,
-    /// Chip the image comes from (sets the write size, hence the record layout).
+    /// Chip the image comes from (sets the read/write/erase sizes, hence the layout).
     #[arg(long, value_enum, default_value = "stm32l476")]
     pub chip: Chip,
     /// Reserve units the volume was built with (sets the exported block count).
     #[arg(long)]
     pub reserve: Option<u32>,
-    /// Print one line per slot, not only per unit.
+    /// Erase-unit size the volume was built with (default: found by probing).
+    #[arg(long, value_parser = parse_size)]
+    pub unit_size: Option<u32>,
+    /// Logical block size the volume was built with (default: found by probing).
+    #[arg(long)]
+    pub block_size: Option<u32>,
+    /// Also list, per unit, the slots the block map points at.
     #[arg(long)]
     pub slots: bool,
-    /// Skip the library mount and read-back of the copy.
-    #[arg(long)]
-    pub no_mount: bool,
-    /// Write the library-mounted image back to IMAGE (settles a torn log tail).
-    #[arg(long)]
-    pub repair: bool,
-}
-
-#[derive(Default, Clone, Copy)]
-struct UnitReport {
-    wear: Option<u32>,
-    epoch: Option<u16>,
-    stream: u8,
-    hdr_a: char,
-    hdr_b: char,
-    seq_min: u64,
-    seq_max: u64,
-    data: u32,
-    trims: u32,
-    markers: u32,
-    erased: u32,
-    torn: u32,
-    live: u32,
-    garbage: u32,
-    crc_bad: u32,
-}
-
-fn hdr_char(h: &HeaderRead) -> char {
-    match h {
-        HeaderRead::Erased => '-',
-        HeaderRead::Valid(_) => 'V',
-        HeaderRead::Invalid => 'X',
-    }
-}
-
-/// Find the volume's geometry from its newest valid header.
-fn detect(img: &[u8], erase: usize) -> Option<UnitHeader> {
-    let mut best: Option<UnitHeader> = None;
-    for off in (0..img.len()).step_by(erase) {
-        for which in [0usize, 1] {
-            // Header copies are 32 bytes padded to the word size (<= 128).
-            for hs in [32usize, 128] {
-                let at = off + which * hs;
-                if at + 32 > img.len() {
-                    continue;
-                }
-                if let HeaderRead::Valid(h) = UnitHeader::decode(&img[at..at + 32]) {
-                    if best.is_none_or(|b| h.seq > b.seq) {
-                        best = Some(h);
-                    }
-                }
-            }
-        }
-    }
-    best
 }
 
 pub fn run(a: Args) -> Result<(), String> {
@@ -106,283 +65,361 @@ fn inspect<const R: usize, const W: usize, const E: usize>(a: &Args) -> Result<(
             a.chip
         ));
     }
-    let Some(h) = detect(&img, E) else {
-        if img.iter().all(|&b| b == 0xFF) {
-            return Err("blank region: no cowftl volume (format it)".into());
+    let spec = a.chip.spec(img.len());
+    let mut flash = SimFlash::<R, W, E>::from_image(spec, 1, &img).map_err(|e| e.to_string())?;
+    let (cfg, tried) = find_config(&mut flash, a, img.len() as u32)?;
+    if tried > 1 {
+        println!("geometry: found after {tried} candidate mounts");
+    }
+    flash.reset_stats();
+    let mut ftl = match mount(&mut flash, cfg) {
+        Ok(ftl) => ftl,
+        Err(e) => {
+            println!("library mount: FAILED: {e}");
+            return Err(format!("library mount: {e}"));
         }
-        return Err("no valid cowftl unit header found: not a cowftl volume".into());
     };
-    if h.version != FORMAT_VERSION {
-        return Err(format!(
-            "on-flash format version {} (this build reads {FORMAT_VERSION})",
-            h.version
-        ));
-    }
-    let mut cfg = Config::new(0, h.unit_size * h.unit_count as u32);
-    cfg.unit_size = Some(h.unit_size);
-    cfg.block_size = 1u32.checked_shl(h.block_shift as u32).unwrap_or(0);
-    if let Some(r) = a.reserve {
-        cfg.reserve_units = r;
-    }
-    if cfg.region_len as usize != img.len() {
-        println!(
-            "warning: headers describe a {}-byte region, the image holds {} bytes",
-            cfg.region_len,
-            img.len()
-        );
-    }
-    let g = Geometry::new(&cfg, img.len(), R, W, E, IMG_UNITS, IMG_BLOCKS)
-        .map_err(|e| format!("geometry from the headers is invalid for {:?}: {e}", a.chip))?;
-    println!(
-        "volume: format v{}, epoch {}, {} units x {} B, block {} B, {} slots/unit, {} blocks exported ({} bytes), reserve {}",
-        h.version, h.epoch, g.unit_count, g.unit_size, g.block_size, g.slots_per_unit, g.block_count,
-        g.capacity_bytes(), g.reserve_units
-    );
-
-    // Pass 1: decode everything; newest version per lba.
-    let mut units = vec![UnitReport::default(); g.unit_count as usize];
-    let mut recs: Vec<Vec<RecordRead>> = Vec::with_capacity(g.unit_count as usize);
-    let mut newest: HashMap<u32, (u64, u32, u32)> = HashMap::new();
-    let mut hdr_bad = 0;
-    let rel = |addr: u32| addr as usize;
-    for u in 0..g.unit_count {
-        let r = &mut units[u as usize];
-        r.seq_min = u64::MAX;
-        let mut ours = false;
-        for which in 0..2 {
-            let at = rel(g.header_addr(u, which));
-            let hr = UnitHeader::decode(&img[at..at + g.header_size as usize]);
-            if which == 0 {
-                r.hdr_a = hdr_char(&hr);
-            } else {
-                r.hdr_b = hdr_char(&hr);
-            }
-            match hr {
-                HeaderRead::Valid(x) => {
-                    r.wear = Some(r.wear.map_or(x.wear, |w| w.max(x.wear)));
-                    r.epoch = Some(x.epoch);
-                    if x.kind == HeaderKind::Opened {
-                        r.stream = x.stream;
-                    }
-                    r.seq_min = r.seq_min.min(x.seq);
-                    r.seq_max = r.seq_max.max(x.seq);
-                    ours |= x.epoch == h.epoch;
-                }
-                HeaderRead::Invalid => hdr_bad += 1,
-                HeaderRead::Erased => {}
-            }
-        }
-        let mut row = Vec::with_capacity(g.slots_per_unit as usize);
-        for s in 0..g.slots_per_unit {
-            let at = rel(g.record_addr(u, s));
-            let rr = SlotRecord::decode(&img[at..at + g.record_size as usize]);
-            match rr {
-                RecordRead::Erased => r.erased += 1,
-                RecordRead::Invalid => r.torn += 1,
-                RecordRead::Valid(rec) => {
-                    r.seq_min = r.seq_min.min(rec.version);
-                    r.seq_max = r.seq_max.max(rec.version);
-                    match rec.kind {
-                        RecordKind::Data => {
-                            r.data += 1;
-                            let d = rel(g.data_addr(u, s));
-                            if CRC.checksum(&img[d..d + g.block_size as usize]) != rec.data_crc {
-                                r.crc_bad += 1;
-                            }
-                        }
-                        RecordKind::Trim => r.trims += 1,
-                        RecordKind::Marker | RecordKind::EraseIntent | RecordKind::Retire => {
-                            r.markers += 1
-                        }
-                    }
-                    if ours && matches!(rec.kind, RecordKind::Data | RecordKind::Trim) {
-                        let e = newest.entry(rec.lba).or_insert((0, u, s));
-                        if rec.version >= e.0 {
-                            *e = (rec.version, u, s);
-                        }
-                    }
-                }
-            }
-            row.push(rr);
-        }
-        recs.push(row);
-    }
-
-    // Pass 2: live vs garbage, map summary, CRC of live data.
-    let (mut mapped, mut trimmed, mut out_of_range, mut live_bad) = (0u32, 0u32, 0u32, 0u32);
-    for (&lba, &(_, u, s)) in &newest {
-        units[u as usize].live += 1;
-        let RecordRead::Valid(rec) = recs[u as usize][s as usize] else {
-            continue;
-        };
-        if lba >= g.block_count {
-            out_of_range += 1;
-        }
-        if rec.kind == RecordKind::Data {
-            mapped += 1;
-            let d = rel(g.data_addr(u, s));
-            if CRC.checksum(&img[d..d + g.block_size as usize]) != rec.data_crc {
-                live_bad += 1;
-                println!(
-                    "CRC ERROR: lba {lba} (unit {u} slot {s}, version {}) data fails its CRC",
-                    rec.version
-                );
-            }
-        } else {
-            trimmed += 1;
-        }
-    }
-    for r in units.iter_mut() {
-        r.garbage = r.data + r.trims - r.live.min(r.data + r.trims);
-    }
-
-    println!();
-    println!(
-        "unit  hdr  wear  epoch strm   seq range                data trim mark torn erased  live garbage crc-bad"
-    );
-    for (u, r) in units.iter().enumerate() {
-        let seq = if r.seq_min == u64::MAX {
-            "-".to_string()
-        } else {
-            format!("{}..{}", r.seq_min, r.seq_max)
-        };
-        let state = match (r.hdr_a, r.hdr_b, r.erased) {
-            ('-', '-', _) if r.data + r.trims + r.markers + r.torn == 0 => "blank",
-            (_, '-', _) if r.data + r.trims + r.markers + r.torn == 0 => "free",
-            _ if r.erased == 0 => "sealed",
-            _ => "open",
-        };
-        let stream = match r.stream {
-            1 => "host",
-            2 => "gc",
-            _ => "-",
-        };
-        let stale = match r.epoch {
-            Some(e) if e != h.epoch => " (old epoch)",
-            _ => "",
-        };
-        println!(
-            "{u:>4}  {}{}  {:>5} {:>5} {:<5} {:<24} {:>4} {:>4} {:>4} {:>4} {:>6} {:>5} {:>7} {:>7}  {state}{stale}",
-            r.hdr_a,
-            r.hdr_b,
-            r.wear.map_or("?".into(), |w| w.to_string()),
-            r.epoch.map_or("-".into(), |e| e.to_string()),
-            stream,
-            seq,
-            r.data,
-            r.trims,
-            r.markers,
-            r.torn,
-            r.erased,
-            r.live,
-            r.garbage,
-            r.crc_bad
-        );
-        if a.slots {
-            for (s, rr) in recs[u].iter().enumerate() {
-                if let RecordRead::Valid(rec) = rr {
-                    println!(
-                        "        slot {s:>4}: {:?} lba {} version {}",
-                        rec.kind, rec.lba, rec.version
-                    );
-                } else if *rr == RecordRead::Invalid {
-                    println!("        slot {s:>4}: torn/invalid record");
-                }
-            }
-        }
-    }
-    let wear: Vec<u32> = units.iter().filter_map(|r| r.wear).collect();
-    let (wmin, wmax) = (
-        wear.iter().copied().min().unwrap_or(0),
-        wear.iter().copied().max().unwrap_or(0),
-    );
-    let wmean = wear.iter().map(|&w| w as f64).sum::<f64>() / wear.len().max(1) as f64;
-    let seq_max = units.iter().map(|r| r.seq_max).max().unwrap_or(0);
-    let sum = |f: fn(&UnitReport) -> u32| units.iter().map(f).sum::<u32>();
-    println!();
-    println!(
-        "wear: min {wmin}, mean {wmean:.1}, max {wmax} (spread {}); {} units without a readable wear counter",
-        wmax - wmin,
-        units.len() - wear.len()
-    );
-    println!("sequence: highest {seq_max}");
-    println!(
-        "slots: {} live, {} garbage, {} trim records, {} markers, {} torn/invalid, {} erased",
-        sum(|r| r.live),
-        sum(|r| r.garbage),
-        sum(|r| r.trims),
-        sum(|r| r.markers),
-        sum(|r| r.torn),
-        sum(|r| r.erased)
-    );
-    println!(
-        "map: {mapped} blocks mapped, {trimmed} trimmed, {} never written (of {}); {out_of_range} records beyond the exported range",
-        g.block_count.saturating_sub(mapped + trimmed),
-        g.block_count
-    );
-    println!(
-        "crc: {hdr_bad} invalid headers, {} invalid records, {} data CRC failures ({} in superseded slots, {live_bad} in live blocks)",
-        sum(|r| r.torn),
-        sum(|r| r.crc_bad),
-        sum(|r| r.crc_bad) - live_bad
-    );
-    let sector0 = newest
-        .get(&0)
-        .and_then(|&(_, u, s)| match recs[u as usize][s as usize] {
-            RecordRead::Valid(rec) if rec.kind == RecordKind::Data && g.block_size >= 512 => {
-                let d = g.data_addr(u, s) as usize;
-                Some(img[d..d + 512].to_vec())
-            }
-            _ => None,
-        });
-    if let Some((start, len)) = sector0.as_deref().and_then(mbr_partition) {
-        println!("contents: MBR with a FAT partition at byte {start}, {len} bytes");
-    }
-
-    let mut problems = live_bad;
-    if !a.no_mount {
-        let spec = a.chip.spec(img.len());
-        let mut flash =
-            SimFlash::<R, W, E>::from_image(spec, 1, &img).map_err(|e| e.to_string())?;
-        match Ftl::<_, IMG_UNITS, IMG_BLOCKS>::mount(&mut flash, cfg) {
-            Err(e) => {
-                println!("library mount: FAILED: {e}");
-                problems += 1;
-            }
-            Ok(mut ftl) => {
-                let mut buf = vec![0u8; g.block_size as usize];
-                let mut bad = 0;
-                for lba in 0..ftl.block_count() {
-                    if ftl.read(lba, &mut buf).is_err() {
-                        bad += 1;
-                    }
-                }
-                let s = ftl.stats();
-                println!(
-                    "library mount: ok; {} blocks mapped, {} free units, read-only {}; read-back of all {} blocks: {bad} errors",
-                    s.mapped_blocks,
-                    s.free_units,
-                    s.read_only,
-                    ftl.block_count()
-                );
-                problems += bad;
-                drop(ftl);
-                if a.repair {
-                    std::fs::write(&a.image, flash.image())
-                        .map_err(|e| format!("{}: {e}", a.image.display()))?;
-                    println!(
-                        "repair: wrote the mounted image back to {}",
-                        a.image.display()
-                    );
-                }
-            }
-        }
-    } else if a.repair {
-        return Err("--repair needs the library mount (drop --no-mount)".into());
-    }
+    let device = ftl.flash().stats().clone();
+    print_geometry(&ftl);
+    let mut problems = print_mount(&ftl, &device);
+    print_units(&ftl, a.slots);
+    print_summary(&ftl);
+    problems += print_invariants(&ftl);
+    print_contents(&mut ftl);
+    problems += fsck(&mut ftl);
     if problems > 0 {
         return Err(format!("fsck: {problems} problem(s)"));
     }
     println!("fsck: clean");
     Ok(())
+}
+
+/// Why a mount attempt failed.
+enum MountFailure {
+    Error(Error<SimError>),
+    /// The library panicked (a debug build checks its invariants after mount).
+    Panic(String),
+}
+
+impl std::fmt::Display for MountFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MountFailure::Error(e) => write!(f, "{e}"),
+            MountFailure::Panic(m) => write!(f, "the library panicked: {m}"),
+        }
+    }
+}
+
+/// `Ftl::mount`, with a panic turned into an error (an fsck must survive hostile images).
+fn mount<const R: usize, const W: usize, const E: usize>(
+    flash: &mut SimFlash<R, W, E>,
+    cfg: Config,
+) -> Result<SimFtl<'_, R, W, E>, MountFailure> {
+    match catch_unwind(AssertUnwindSafe(|| Ftl::mount(flash, cfg))) {
+        Ok(r) => r.map_err(MountFailure::Error),
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(MountFailure::Panic(msg))
+        }
+    }
+}
+
+/// Configurations to try, most likely first: the given (or default) sizes, then every block
+/// size and every unit size (a multiple of the erase size dividing the image) not given.
+fn candidates(a: &Args, region_len: u32, erase: u32) -> Vec<Config> {
+    let blocks: Vec<u32> = match a.block_size {
+        Some(b) => vec![b],
+        None => std::iter::once(512)
+            .chain((6..=16).map(|s| 1 << s).filter(|&b| b != 512))
+            .collect(),
+    };
+    let units: Vec<Option<u32>> = match a.unit_size {
+        Some(u) => vec![Some(u)],
+        None => std::iter::once(None)
+            .chain((1..=region_len / erase).map(|k| Some(k * erase)))
+            .filter(|u| u.is_none_or(|u| region_len % u == 0))
+            .collect(),
+    };
+    let mut out = Vec::new();
+    for &unit_size in &units {
+        for &block_size in &blocks {
+            let mut cfg = Config::new(0, region_len);
+            cfg.unit_size = unit_size;
+            cfg.block_size = block_size;
+            if let Some(r) = a.reserve {
+                cfg.reserve_units = r;
+            }
+            out.push(cfg);
+        }
+    }
+    out
+}
+
+/// The first candidate the library mounts, and how many were tried. The library tells a
+/// volume of another geometry (`Incompatible`) and, when its headers are not where the
+/// candidate puts them, foreign data (`NotFormatted`); any other answer ends the search.
+fn find_config<const R: usize, const W: usize, const E: usize>(
+    flash: &mut SimFlash<R, W, E>,
+    a: &Args,
+    region_len: u32,
+) -> Result<(Config, usize), String> {
+    let mut first: Option<MountFailure> = None;
+    let mut incompatible = false;
+    let all = candidates(a, region_len, E as u32);
+    for (i, cfg) in all.iter().enumerate() {
+        let failure = match mount(flash, *cfg) {
+            Ok(_) => return Ok((*cfg, i + 1)),
+            Err(f) => f,
+        };
+        match failure {
+            MountFailure::Error(Error::Incompatible) => incompatible = true,
+            MountFailure::Error(Error::NotFormatted | Error::Config(_)) => {}
+            other => return Err(format!("library mount: {other}")),
+        }
+        first.get_or_insert(failure);
+    }
+    if incompatible {
+        return Err(format!(
+            "library mount: {} (none of {} candidate unit/block sizes matches; \
+             pass --unit-size and --block-size)",
+            Error::<SimError>::Incompatible,
+            all.len()
+        ));
+    }
+    Err(match first {
+        Some(f) => format!("library mount: {f}"),
+        None => "no candidate configuration".into(),
+    })
+}
+
+fn print_geometry<const R: usize, const W: usize, const E: usize>(ftl: &SimFtl<'_, R, W, E>) {
+    let g = ftl.geometry();
+    println!(
+        "volume: format v{FORMAT_VERSION}, {} units x {} B, block {} B, {} slots/unit, \
+         {} blocks exported ({} bytes), reserve {} ({} spare)",
+        g.unit_count,
+        g.unit_size,
+        g.block_size,
+        g.slots_per_unit,
+        g.block_count,
+        g.capacity_bytes(),
+        g.reserve_units,
+        g.spare_units()
+    );
+    println!(
+        "layout: header {} B, record table at +{} ({} x {} B: claim {} B + commit), seal at +{}, \
+         data at +{}; mount reads {} B of each unit",
+        g.header_size,
+        g.table_offset,
+        g.slots_per_unit,
+        g.record_size,
+        g.claim_size,
+        g.seal_addr(0) - g.unit_addr(0),
+        g.data_offset,
+        g.header_size + g.table_bytes()
+    );
+}
+
+/// What the mount cost; a mount that programmed or erased anything is a problem.
+fn print_mount<const R: usize, const W: usize, const E: usize>(
+    ftl: &SimFtl<'_, R, W, E>,
+    device: &SimStats,
+) -> u32 {
+    let c = ftl.stats().counters;
+    let region = ftl.geometry().region_len as f64;
+    println!(
+        "library mount: ok; read {} bytes ({:.1}% of the region) in {} device reads, \
+         {} bytes programmed, {} erases",
+        c.bytes_read,
+        100.0 * c.bytes_read as f64 / region,
+        device.read_ops,
+        device.bytes_programmed,
+        device.erase_ops
+    );
+    let wrote = device.program_ops + device.erase_ops + c.bytes_programmed + c.erases;
+    if wrote > 0 {
+        println!("MOUNT WROTE: mount must only read");
+        return 1;
+    }
+    0
+}
+
+fn state_name(s: UnitState) -> &'static str {
+    match s {
+        UnitState::Free { .. } => "free",
+        UnitState::Dirty => "dirty",
+        UnitState::Open => "open",
+        UnitState::Sealed => "sealed",
+        UnitState::Retired => "retired",
+    }
+}
+
+fn print_units<const R: usize, const W: usize, const E: usize>(
+    ftl: &SimFtl<'_, R, W, E>,
+    slots: bool,
+) {
+    let per_unit = if slots { live_slots(ftl) } else { Vec::new() };
+    println!();
+    println!("unit  state     wear  valid  used  garbage  last  versions");
+    for (u, info) in ftl.units().enumerate() {
+        let versions = match info.floor {
+            u64::MAX => "-".to_string(),
+            floor => format!("{floor}..{}", info.stamp),
+        };
+        let last = match info.last_valid {
+            cowftl::units::NO_SLOT => "-".to_string(),
+            s => s.to_string(),
+        };
+        println!(
+            "{u:>4}  {:<8} {:>5} {:>6} {:>5} {:>8} {:>5}  {versions}",
+            state_name(info.state),
+            info.wear,
+            info.valid,
+            info.used,
+            info.used.saturating_sub(info.valid),
+            last
+        );
+        for (slot, lba, kind) in per_unit.get(u).into_iter().flatten() {
+            println!("        slot {slot:>4}: {kind} lba {lba}");
+        }
+    }
+}
+
+/// Per unit, the (slot, lba, kind) the block map points at, in slot order.
+fn live_slots<const R: usize, const W: usize, const E: usize>(
+    ftl: &SimFtl<'_, R, W, E>,
+) -> Vec<Vec<(u32, u32, &'static str)>> {
+    let mut out = vec![Vec::new(); ftl.geometry().unit_count as usize];
+    for lba in 0..ftl.block_count() {
+        let (unit, slot, kind) = match ftl.mapping(lba) {
+            Mapping::Unmapped => continue,
+            Mapping::Data { unit, slot } => (unit, slot, "data"),
+            Mapping::Trimmed { unit, slot } => (unit, slot, "trim"),
+        };
+        if let Some(v) = out.get_mut(unit as usize) {
+            v.push((slot, lba, kind));
+        }
+    }
+    for v in &mut out {
+        v.sort_unstable();
+    }
+    out
+}
+
+fn print_summary<const R: usize, const W: usize, const E: usize>(ftl: &SimFtl<'_, R, W, E>) {
+    let s = ftl.stats();
+    let g = ftl.geometry();
+    let units: Vec<UnitInfo> = ftl.units().collect();
+    let live: Vec<&UnitInfo> = units
+        .iter()
+        .filter(|u| u.state != UnitState::Retired)
+        .collect();
+    let mean = live.iter().map(|u| u.wear as f64).sum::<f64>() / live.len().max(1) as f64;
+    let sum = |f: fn(&UnitInfo) -> u32| units.iter().map(f).sum::<u32>();
+    let (valid, used) = (sum(|u| u.valid.into()), sum(|u| u.used.into()));
+    println!();
+    println!(
+        "wear: min {}, mean {mean:.1}, max {} (spread {}); total {} erases",
+        s.wear.min,
+        s.wear.max,
+        s.wear.max - s.wear.min,
+        s.wear.total
+    );
+    println!(
+        "units: {} available, {} retired, read-only {}",
+        s.free_units, s.retired_units, s.read_only
+    );
+    println!(
+        "slots: {valid} live, {} garbage, {} unused (of {})",
+        used - valid,
+        g.unit_count * g.slots_per_unit - used,
+        g.unit_count * g.slots_per_unit
+    );
+    let (mapped, trimmed) = map_counts(ftl);
+    println!(
+        "map: {mapped} blocks mapped, {trimmed} trimmed, {} never written (of {})",
+        g.block_count - mapped - trimmed,
+        g.block_count
+    );
+}
+
+/// (data, trimmed) blocks in the map.
+fn map_counts<const R: usize, const W: usize, const E: usize>(
+    ftl: &SimFtl<'_, R, W, E>,
+) -> (u32, u32) {
+    let (mut mapped, mut trimmed) = (0, 0);
+    for lba in 0..ftl.block_count() {
+        match ftl.mapping(lba) {
+            Mapping::Data { .. } => mapped += 1,
+            Mapping::Trimmed { .. } => trimmed += 1,
+            Mapping::Unmapped => {}
+        }
+    }
+    (mapped, trimmed)
+}
+
+fn print_invariants<const R: usize, const W: usize, const E: usize>(
+    ftl: &SimFtl<'_, R, W, E>,
+) -> u32 {
+    match ftl.check_invariants() {
+        Ok(()) => {
+            println!("invariants: ok");
+            0
+        }
+        Err(e) => {
+            println!("invariants: VIOLATED: {e}");
+            1
+        }
+    }
+}
+
+/// An MBR in the first 512 bytes (read through the library), and its FAT partition.
+fn print_contents<const R: usize, const W: usize, const E: usize>(ftl: &mut SimFtl<'_, R, W, E>) {
+    let bs = ftl.block_size() as usize;
+    let mut sector0 = vec![0u8; 512usize.div_ceil(bs) * bs];
+    for (lba, chunk) in sector0.chunks_mut(bs).enumerate() {
+        if ftl.read(lba as u32, chunk).is_err() {
+            return;
+        }
+    }
+    if let Some((start, len)) = mbr_partition(&sector0) {
+        println!("contents: MBR with a FAT partition at byte {start}, {len} bytes");
+    }
+}
+
+/// Read every block back; returns the number of blocks that failed.
+fn fsck<const R: usize, const W: usize, const E: usize>(ftl: &mut SimFtl<'_, R, W, E>) -> u32 {
+    let mut buf = vec![0u8; ftl.block_size() as usize];
+    let (mut corrupt, mut other) = (0u32, 0u32);
+    for lba in 0..ftl.block_count() {
+        let Err(e) = ftl.read(lba, &mut buf) else {
+            continue;
+        };
+        match e {
+            Error::Corrupt => corrupt += 1,
+            _ => other += 1,
+        }
+        if corrupt + other <= LIST_ERRORS {
+            let at = match ftl.mapping(lba) {
+                Mapping::Data { unit, slot } => format!("unit {unit} slot {slot}"),
+                m => format!("{m:?}"),
+            };
+            let tag = if e == Error::Corrupt {
+                "CORRUPT"
+            } else {
+                "READ ERROR"
+            };
+            println!("{tag}: lba {lba} ({at}): {e}");
+        }
+    }
+    println!(
+        "read-back of all {} blocks: {} errors ({corrupt} corrupt, {other} other)",
+        ftl.block_count(),
+        corrupt + other
+    );
+    corrupt + other
 }

@@ -4,6 +4,11 @@
 //! `--cuts` times at random points (also inside mount-time recovery), checking durability,
 //! atomicity, prefix order and no-rollback against a model after every mount. A failing seed
 //! is printed with the exact command that replays it (with `--trace`).
+//!
+//! `--boot-loop` (DESIGN.md contract 9, liveness): erasable parts only, each volume first
+//! filled to at least 90 %, then at least 500 cuts per seed landing in mount, recovery and
+//! the first operations after it (runs of consecutive cuts while booting); at the end one
+//! clean mount must accept a write to every block and a clean mount must write nothing.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,9 +27,13 @@ pub struct Args {
     /// First seed (seeds `seed .. seed + seeds` run).
     #[arg(long, default_value = "1", value_parser = parse_u64)]
     pub seed: u64,
-    /// Power cuts per seed.
+    /// Power cuts per seed (with --boot-loop: at least 500).
     #[arg(long, default_value_t = 20)]
     pub cuts: u32,
+    /// Brown-out boot loop: fill to >= 90 %, then >= 500 cuts per seed in mount, recovery and
+    /// the first operations after it; then every block must take a write (liveness).
+    #[arg(long)]
+    pub boot_loop: bool,
     /// Part: random (per seed), stm32l476, w25q128, stm32h743, stm32f411, tiny, worm.
     #[arg(long, default_value = "random")]
     pub preset: String,
@@ -67,10 +76,14 @@ pub fn run(args: Args) -> Result<(), String> {
     if args.seeds == 0 || args.cuts == 0 || args.jobs == 0 {
         return Err("--seeds, --cuts and --jobs must be at least 1".into());
     }
+    if args.boot_loop && part == Some(Part::Worm) {
+        return Err("--boot-loop needs an erasable part (not worm)".into());
+    }
     let opts = Options {
         cuts: args.cuts,
         part,
         trace: args.trace,
+        boot_loop: args.boot_loop,
     };
     // Panics (flash rule violations, FTL assertions) become failures of their seed; keep
     // their location, print nothing from the hook.
@@ -78,8 +91,13 @@ pub fn run(args: Args) -> Result<(), String> {
         PANIC_AT.with(|p| *p.borrow_mut() = Some(info.to_string()));
     }));
     println!(
-        "cowftl torture: {} seeds from {:#x}, {} cuts each, part {}, {} job(s)",
-        args.seeds, args.seed, args.cuts, args.preset, args.jobs
+        "cowftl torture{}: {} seeds from {:#x}, {} cuts each, part {}, {} job(s)",
+        if args.boot_loop { " --boot-loop" } else { "" },
+        args.seeds,
+        args.seed,
+        opts.cuts_per_seed(),
+        args.preset,
+        args.jobs
     );
     let pb = if args.quiet || args.trace {
         ProgressBar::hidden()
@@ -165,8 +183,9 @@ fn report(f: &Failure, args: &Args) {
     } else {
         format!(" --preset {}", args.preset)
     };
+    let boot_loop = if args.boot_loop { " --boot-loop" } else { "" };
     eprintln!(
-        "replay: cargo run --release -p cowftl-sim --bin cowftl -- torture --seed {:#x} --seeds 1 --cuts {}{preset} --trace",
+        "replay: cargo run --release -p cowftl-sim --bin cowftl -- torture --seed {:#x} --seeds 1 --cuts {}{preset}{boot_loop} --trace",
         f.seed, args.cuts
     );
 }

@@ -1,0 +1,160 @@
+//! Flash access: the only layer that calls the `NorFlash` driver.
+//!
+//! Owns the driver, the [`Counters`] and the geometry's addressing. Offers reads, programs
+//! and erases of whole structures, read-back verification, blank checks, and *stable
+//! reads*: a program cut by power loss can leave cells that read differently each time, so
+//! where the FTL must know that something will read the same at every later mount (the
+//! last record of a unit, the slot it is about to program), it reads it many times.
+
+use embedded_storage::nor_flash::NorFlash;
+
+use crate::error::Error;
+use crate::geometry::{Geometry, CHUNK};
+use crate::layout::{HeaderRead, RecordRead, UnitHeader, CRC};
+
+/// Reads of a unit's last record that must all agree before mount trusts it. A word left
+/// unstable by a cut reads back its stored value about half the time (the simulator's and
+/// real cells' behaviour), so 32 agreeing reads leave a chance of about 2^-32.
+pub const STABLE_READS: u32 = 32;
+/// Reads of a claim that must all be blank before it is programmed: a program cut before any
+/// bit landed leaves words that read erased most of the time.
+pub const PROBE_READS: u32 = 64;
+/// Largest padded claim, commit, header or seal (word size <= 128).
+pub const META_BUF: usize = 128;
+
+/// Counters since mount (RAM only; the wear counters are on flash).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Counters {
+    /// Every byte handed to `NorFlash::write` (data, records, headers, copies).
+    pub bytes_programmed: u64,
+    /// Every byte read from flash.
+    pub bytes_read: u64,
+    pub erases: u64,
+    /// Blocks written or trimmed by the user.
+    pub host_writes: u64,
+    /// Slots copied by GC, static wear levelling or retirement.
+    pub relocations: u64,
+    /// Units reclaimed by GC.
+    pub gc_victims: u64,
+    /// Units emptied by static wear levelling.
+    pub wl_moves: u64,
+    /// Units retired after a failed program, erase or verification.
+    pub retired: u64,
+    /// Slots given up because a probe found them not reliably blank.
+    pub probe_skips: u64,
+}
+
+pub(crate) type Res<T, F> = Result<T, Error<<F as embedded_storage::nor_flash::ErrorType>::Error>>;
+
+/// The flash driver plus addressing and counters.
+#[derive(Debug)]
+pub(crate) struct FlashIo<F> {
+    pub flash: F,
+    pub geo: Geometry,
+    pub counters: Counters,
+    pub verify: bool,
+}
+
+impl<F: NorFlash> FlashIo<F> {
+    pub fn read(&mut self, addr: u32, buf: &mut [u8]) -> Res<(), F> {
+        self.counters.bytes_read += buf.len() as u64;
+        self.flash.read(addr, buf).map_err(Error::Flash)
+    }
+
+    pub fn program(&mut self, addr: u32, data: &[u8]) -> Res<(), F> {
+        let w = self.geo.write_size;
+        debug_assert!(addr % w == 0 && data.len() as u32 % w == 0);
+        self.counters.bytes_programmed += data.len() as u64;
+        self.flash.write(addr, data).map_err(Error::Flash)
+    }
+
+    /// Program `data` and, when verifying, read it back: a mismatch is `Corrupt` (the
+    /// caller retires the unit).
+    pub fn program_checked(&mut self, addr: u32, data: &[u8]) -> Res<(), F> {
+        self.program(addr, data)?;
+        if self.verify {
+            let mut back = [0u8; META_BUF];
+            let back = &mut back[..data.len()];
+            self.read(addr, back)?;
+            if back != data {
+                return Err(Error::Corrupt);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn erase(&mut self, unit: u32) -> Res<(), F> {
+        let from = self.geo.unit_addr(unit);
+        self.counters.erases += 1;
+        self.flash
+            .erase(from, from + self.geo.unit_size)
+            .map_err(Error::Flash)
+    }
+
+    /// Read `buf.len()` bytes at `addr` `times` times; `true` if every read was identical
+    /// (the last one is left in `buf`).
+    pub fn read_stable(&mut self, addr: u32, buf: &mut [u8], times: u32) -> Res<bool, F> {
+        let mut first = [0u8; META_BUF];
+        let first = &mut first[..buf.len()];
+        self.read(addr, first)?;
+        let mut stable = true;
+        for _ in 1..times {
+            self.read(addr, buf)?;
+            stable &= buf == &first[..];
+        }
+        buf.copy_from_slice(first);
+        Ok(stable)
+    }
+
+    /// True if `len` bytes from `addr` all read 0xFF.
+    pub fn is_blank(&mut self, addr: u32, len: u32) -> Res<bool, F> {
+        let mut buf = [0u8; CHUNK];
+        let mut off = 0;
+        while off < len {
+            let n = (CHUNK as u32).min(len - off) as usize;
+            self.read(addr + off, &mut buf[..n])?;
+            if !crate::layout::is_erased(&buf[..n]) {
+                return Ok(false);
+            }
+            off += n as u32;
+        }
+        Ok(true)
+    }
+
+    pub fn read_header(&mut self, unit: u32) -> Res<HeaderRead, F> {
+        let mut buf = [0u8; META_BUF];
+        let n = self.geo.header_size as usize;
+        self.read(self.geo.header_addr(unit), &mut buf[..n])?;
+        Ok(UnitHeader::decode(&buf[..n]))
+    }
+
+    /// One read of a slot's record (claim and commit).
+    pub fn read_record(&mut self, unit: u32, slot: u32) -> Res<RecordRead, F> {
+        let mut buf = [0u8; 2 * META_BUF];
+        let (c, n) = (
+            self.geo.claim_size as usize,
+            self.geo.record_size as usize,
+        );
+        self.read(self.geo.record_addr(unit, slot), &mut buf[..n])?;
+        Ok(RecordRead::decode(&buf[..c], &buf[c..n]))
+    }
+
+    /// CRC of the block at `src`; with `dst`, program each chunk there as it goes (a copy).
+    pub fn stream_block(&mut self, src: u32, dst: Option<u32>) -> Res<u32, F> {
+        let mut buf = [0u8; CHUNK];
+        let mut digest = CRC.digest();
+        let bs = self.geo.block_size;
+        let mut off = 0;
+        while off < bs {
+            let n = (CHUNK as u32).min(bs - off) as usize;
+            self.read(src + off, &mut buf[..n])?;
+            digest.update(&buf[..n]);
+            if let Some(dst) = dst {
+                self.program(dst + off, &buf[..n])?;
+            }
+            off += n as u32;
+        }
+        Ok(digest.finalize())
+    }
+}

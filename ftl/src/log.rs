@@ -1,0 +1,384 @@
+//! The log: the unit table, the block map, the write frontiers and the version counter,
+//! and the one operation that changes them, [`Log::append`].
+//!
+//! Append never programs a word twice: a frontier's slots from `used` on are either known
+//! blank (the unit was erased this session) or probed first (read many times; a slot that
+//! does not stay blank is given up). Each slot is programmed claim, data, commit; the claim's
+//! `skip` voids the slots between the last valid one and this one, which makes this
+//! session's reading of a cut program permanent (docs/DESIGN.md, "Recovery").
+//!
+//! The log never decides what to collect or retire: a failed program is returned to the
+//! caller (GC layer), which retires the unit and retries.
+
+use embedded_storage::nor_flash::NorFlash;
+
+use crate::error::Error;
+use crate::flash::{FlashIo, Res, META_BUF, PROBE_READS};
+use crate::layout::{encode_commit, encode_seal, Claim, RecordKind, UnitHeader};
+use crate::layout::{FORMAT_VERSION, NO_VICTIM, VERSION_LIMIT};
+use crate::map::{BlockMap, Mapping};
+use crate::units::{UnitState, UnitTable, NO_SLOT};
+
+/// No retire record (entry of `Log::retire_at`).
+pub const NO_RECORD: u32 = u32::MAX;
+
+/// Which frontier an append goes to: host writes and GC copies are kept apart (hot/cold).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Stream {
+    Host,
+    Gc,
+}
+
+/// Where a new slot's data comes from.
+#[derive(Clone, Copy)]
+pub(crate) enum Source<'a> {
+    /// The user's buffer (one block).
+    Buffer(&'a [u8]),
+    /// Another slot's data, copied as-is (its CRC is carried over, so rot stays detectable).
+    Slot { unit: u32, slot: u32 },
+    /// No data: trim or retire record.
+    None,
+}
+
+/// One slot to append.
+#[derive(Clone, Copy)]
+pub(crate) struct Entry<'a> {
+    pub kind: RecordKind,
+    pub lba: u32,
+    pub src: Source<'a>,
+    pub data_crc: u32,
+    /// For a GC copy: the unit it is copied out of.
+    pub victim: Option<u32>,
+}
+
+/// The log's state. Every other layer reads it; only the log and GC change it.
+#[derive(Debug)]
+pub(crate) struct Log<F, const U: usize, const B: usize> {
+    pub io: FlashIo<F>,
+    pub map: BlockMap<B>,
+    pub units: UnitTable<U>,
+    /// Per unit: global slot index of the record saying it is retired, or `NO_RECORD`.
+    pub retire_at: heapless::Vec<u32, U>,
+    /// Next version to issue.
+    pub next_version: u64,
+    pub epoch: u32,
+    pub host: Option<u32>,
+    pub gc: Option<u32>,
+    /// More units failed than the reserve has spares: only reads are served.
+    pub read_only: bool,
+    /// The unit whose program, erase or verification failed last (the GC layer retires it).
+    pub failed: Option<u32>,
+}
+
+impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
+    pub fn new(io: FlashIo<F>) -> Self {
+        let geo = io.geo;
+        let mut retire_at = heapless::Vec::new();
+        // Cannot fail: the geometry rejected unit counts above U.
+        let _ = retire_at.resize(geo.unit_count as usize, NO_RECORD);
+        Log {
+            io,
+            map: BlockMap::new(geo.block_count, geo.slots_per_unit),
+            units: UnitTable::new(geo.unit_count),
+            retire_at,
+            next_version: 1,
+            epoch: 0,
+            host: None,
+            gc: None,
+            read_only: false,
+            failed: None,
+        }
+    }
+
+    /// Pass `r` through, remembering `unit` if it failed (power loss looks the same to the
+    /// driver interface; the caller tells them apart by probing the flash).
+    fn guard<T>(&mut self, unit: u32, r: Res<T, F>) -> Res<T, F> {
+        if matches!(r, Err(Error::Flash(_) | Error::Corrupt)) {
+            self.failed = Some(unit);
+        }
+        r
+    }
+
+    pub fn slots(&self) -> u32 {
+        self.io.geo.slots_per_unit
+    }
+
+    /// The stream an append really goes to (one frontier for both on tiny volumes).
+    fn stream_of(&self, s: Stream) -> Stream {
+        if self.io.geo.single_stream {
+            Stream::Host
+        } else {
+            s
+        }
+    }
+
+    pub fn frontier(&self, s: Stream) -> Option<u32> {
+        match self.stream_of(s) {
+            Stream::Host => self.host,
+            Stream::Gc => self.gc,
+        }
+    }
+
+    pub fn set_frontier(&mut self, s: Stream, unit: Option<u32>) {
+        if let Some(old) = self.frontier(s) {
+            if Some(old) != unit && self.units.get(old).state == UnitState::Open {
+                self.units.get_mut(old).state = UnitState::Sealed;
+            }
+        }
+        match self.stream_of(s) {
+            Stream::Host => self.host = unit,
+            Stream::Gc => self.gc = unit,
+        }
+    }
+
+    /// Free slots of `s`'s frontier (exact once the frontier has been probed).
+    pub fn room(&self, s: Stream) -> u32 {
+        self.frontier(s).map_or(0, |u| {
+            let i = self.units.get(u);
+            self.slots().saturating_sub(i.used as u32)
+        })
+    }
+
+    /// Make the slots of `unit` from `used` on known blank: probe the next slot, giving up
+    /// each one that does not read blank every time (a program of it was cut).
+    pub fn probe(&mut self, unit: u32) -> Res<(), F> {
+        let n = self.slots();
+        while !self.units.get(unit).fresh && (self.units.get(unit).used as u32) < n {
+            let slot = self.units.get(unit).used as u32;
+            let mut buf = [0u8; META_BUF];
+            let c = self.io.geo.claim_size as usize;
+            let addr = self.io.geo.record_addr(unit, slot);
+            let stable = self.io.read_stable(addr, &mut buf[..c], PROBE_READS)?;
+            if stable && crate::layout::is_erased(&buf[..c]) {
+                self.units.get_mut(unit).fresh = true;
+            } else {
+                self.units.get_mut(unit).used += 1;
+                self.io.counters.probe_skips += 1;
+            }
+        }
+        if self.units.get(unit).used as u32 >= n {
+            self.close_full(unit);
+        }
+        Ok(())
+    }
+
+    /// A unit with no slot left stops being a frontier.
+    fn close_full(&mut self, unit: u32) {
+        for s in [Stream::Host, Stream::Gc] {
+            if self.frontier(s) == Some(unit) {
+                self.set_frontier(s, None);
+            }
+        }
+        if self.units.get(unit).state == UnitState::Open {
+            self.units.get_mut(unit).state = UnitState::Sealed;
+        }
+    }
+
+    /// Make an available unit the frontier of `s`: erase it if it is not known blank, write
+    /// its header. `Err` from the flash means the caller should retire `unit`.
+    pub fn open(&mut self, s: Stream, unit: u32) -> Res<(), F> {
+        debug_assert!(self.units.get(unit).is_available());
+        let usable = match self.units.get(unit).state {
+            UnitState::Free { verified: true } => true,
+            // Free at mount: usable as is if its header is not a weak program.
+            UnitState::Free { verified: false } => self.header_is_stable(unit)?,
+            _ => false,
+        };
+        if !usable {
+            self.erase(unit)?;
+        }
+        let info = self.units.get_mut(unit);
+        info.state = UnitState::Open;
+        self.set_frontier(s, Some(unit));
+        Ok(())
+    }
+
+    fn header_is_stable(&mut self, unit: u32) -> Res<bool, F> {
+        let mut buf = [0u8; META_BUF];
+        let n = self.io.geo.header_size as usize;
+        let addr = self.io.geo.header_addr(unit);
+        let stable = self.io.read_stable(addr, &mut buf[..n], crate::flash::STABLE_READS)?;
+        Ok(stable && matches!(UnitHeader::decode(&buf[..n]), crate::layout::HeaderRead::Valid(_)))
+    }
+
+    /// Erase `unit`, count the erase in its header, leave it verified free.
+    pub fn erase(&mut self, unit: u32) -> Res<(), F> {
+        let r = self.erase_unit(unit);
+        self.guard(unit, r)
+    }
+
+    fn erase_unit(&mut self, unit: u32) -> Res<(), F> {
+        if self.io.geo.no_erase {
+            return Err(Error::NoSpace);
+        }
+        debug_assert!(self.units.get(unit).valid == 0);
+        let wear = self.units.get(unit).wear.saturating_add(1);
+        self.units.get_mut(unit).wear = wear;
+        self.io.erase(unit)?;
+        let g = self.io.geo;
+        if self.io.verify && !self.io.is_blank(g.unit_addr(unit), g.unit_size)? {
+            return Err(Error::Corrupt);
+        }
+        self.write_header(unit)?;
+        let info = self.units.get_mut(unit);
+        info.state = UnitState::Free { verified: true };
+        info.used = 0;
+        info.last_valid = NO_SLOT;
+        info.stamp = 0;
+        info.floor = u64::MAX;
+        info.fresh = true;
+        Ok(())
+    }
+
+    pub fn write_header(&mut self, unit: u32) -> Res<(), F> {
+        let g = self.io.geo;
+        let h = UnitHeader {
+            version: FORMAT_VERSION,
+            block_shift: g.block_size.trailing_zeros() as u8,
+            unit_size: g.unit_size,
+            unit_count: g.unit_count as u16,
+            epoch: self.epoch,
+            wear: self.units.get(unit).wear,
+        };
+        let mut buf = [0xFFu8; META_BUF];
+        let n = g.header_size as usize;
+        h.encode(&mut buf[..n]);
+        self.io.program_checked(g.header_addr(unit), &buf[..n])
+    }
+
+    fn take_version(&mut self) -> Res<u64, F> {
+        let v = self.next_version;
+        if v >= VERSION_LIMIT {
+            // Unreachable within a part's life; mount rejects images close to it.
+            return Err(Error::NoSpace);
+        }
+        self.next_version = v + 1;
+        Ok(v)
+    }
+
+    /// Append `e` to the frontier of `s` (which must have room after `probe`) and update
+    /// the map. Returns the slot's (unit, slot).
+    pub fn append(&mut self, s: Stream, e: Entry<'_>) -> Res<(u32, u32), F> {
+        let unit = self.frontier(s).ok_or(Error::NoSpace)?;
+        self.probe(unit)?;
+        if self.frontier(s) != Some(unit) {
+            return Err(Error::NoSpace);
+        }
+        let slot = self.units.get(unit).used as u32;
+        let version = self.take_version()?;
+        // The slot is consumed whatever happens next: a failed program leaves it used.
+        self.units.get_mut(unit).used += 1;
+        let r = self.program_slot(unit, slot, version, e);
+        self.guard(unit, r)?;
+        let info = self.units.get_mut(unit);
+        info.last_valid = slot as u16;
+        info.stamp = info.stamp.max(version);
+        info.floor = info.floor.min(version);
+        self.commit_mapping(e, unit, slot);
+        if slot + 1 == self.slots() {
+            let r = self.seal(unit, slot);
+            self.guard(unit, r)?;
+        }
+        Ok((unit, slot))
+    }
+
+    /// Program claim, data, commit of (unit, slot); verify if configured.
+    fn program_slot(&mut self, unit: u32, slot: u32, version: u64, e: Entry<'_>) -> Res<(), F> {
+        let g = self.io.geo;
+        let last = self.units.get(unit).last_valid;
+        let below = if last == NO_SLOT { 0 } else { last as u32 + 1 };
+        let claim = Claim {
+            kind: e.kind,
+            copy: e.victim.is_some(),
+            skip: (slot - below) as u8,
+            victim: e.victim.map_or(NO_VICTIM, |v| v as u16),
+            lba: e.lba,
+            version,
+        };
+        let mut cbuf = [0xFFu8; META_BUF];
+        let c = g.claim_size as usize;
+        claim.encode(&mut cbuf[..c]);
+        self.io.program_checked(g.record_addr(unit, slot), &cbuf[..c])?;
+        self.program_data(g.data_addr(unit, slot), e)?;
+        let mut mbuf = [0xFFu8; META_BUF];
+        let m = (g.record_size - g.claim_size) as usize;
+        encode_commit(&cbuf[..c], e.data_crc, &mut mbuf[..m]);
+        self.io.program_checked(g.commit_addr(unit, slot), &mbuf[..m])
+    }
+
+    fn program_data(&mut self, addr: u32, e: Entry<'_>) -> Res<(), F> {
+        // A copy keeps its source's CRC in its record (a rotten source stays detectable,
+        // never laundered); verification compares with what was actually read.
+        let written = match e.src {
+            Source::Buffer(d) => {
+                self.io.program(addr, d)?;
+                e.data_crc
+            }
+            Source::Slot { unit, slot } => {
+                let from = self.io.geo.data_addr(unit, slot);
+                self.io.stream_block(from, Some(addr))?
+            }
+            Source::None => return Ok(()),
+        };
+        if self.io.verify && self.io.stream_block(addr, None)? != written {
+            return Err(Error::Corrupt);
+        }
+        Ok(())
+    }
+
+    /// Program the seal of a full unit: its last record is stable, mount may trust it.
+    fn seal(&mut self, unit: u32, slot: u32) -> Res<(), F> {
+        let g = self.io.geo;
+        let mut cbuf = [0u8; META_BUF];
+        let c = g.claim_size as usize;
+        self.io.read(g.record_addr(unit, slot), &mut cbuf[..c])?;
+        let mut sbuf = [0xFFu8; META_BUF];
+        let n = g.seal_size as usize;
+        encode_seal(&cbuf[..c], &mut sbuf[..n]);
+        self.close_full(unit);
+        self.io.program_checked(g.seal_addr(unit), &sbuf[..n])
+    }
+
+    /// Point the map (or the retire table) at a new record.
+    fn commit_mapping(&mut self, e: Entry<'_>, unit: u32, slot: u32) {
+        let new = match e.kind {
+            RecordKind::Data => Mapping::Data { unit, slot },
+            RecordKind::Trim => Mapping::Trimmed { unit, slot },
+            RecordKind::Retire => {
+                let at = unit * self.slots() + slot;
+                let old = core::mem::replace(&mut self.retire_at[e.lba as usize], at);
+                self.units.get_mut(unit).valid += 1;
+                self.drop_location(old);
+                return;
+            }
+        };
+        let old = self.map.set(e.lba, new);
+        self.units.get_mut(unit).valid += 1;
+        if let Some((u, s)) = old.location() {
+            self.drop_location(u * self.slots() + s);
+        }
+    }
+
+    /// A record stopped being live: its unit has one valid slot less.
+    fn drop_location(&mut self, global: u32) {
+        if global == NO_RECORD {
+            return;
+        }
+        let u = global / self.slots();
+        let info = self.units.get_mut(u);
+        debug_assert!(info.valid > 0);
+        info.valid = info.valid.saturating_sub(1);
+    }
+
+    /// True if (unit, slot), holding a record of `kind` for `lba`, is that block's (or that
+    /// retired unit's) current record.
+    pub fn is_live(&self, unit: u32, slot: u32, lba: u32, kind: RecordKind) -> bool {
+        let at = unit * self.slots() + slot;
+        match kind {
+            RecordKind::Retire => self.retire_at.get(lba as usize) == Some(&at),
+            RecordKind::Data => self.map.get(lba) == Mapping::Data { unit, slot },
+            RecordKind::Trim => self.map.get(lba) == Mapping::Trimmed { unit, slot },
+        }
+    }
+}

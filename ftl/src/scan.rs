@@ -1,0 +1,519 @@
+//! Mount and format. Mount only reads: it rebuilds the log's RAM state (map, unit table,
+//! frontiers, version counter) from the headers and record tables. Nothing is repaired at
+//! mount; what a power cut left behind is resolved by reading (docs/DESIGN.md, "Recovery"):
+//!
+//! - the last record of each unit is read many times and trusted only if every read agrees
+//!   (a program cut by power loss leaves cells that read differently each time), unless the
+//!   unit's seal vouches for it;
+//! - below it, every record counts unless a later record's claim voids it (`skip`), which is
+//!   how an append makes a mount's judgment of a cut program permanent;
+//! - a GC copy loses to the original it was copied from while that original is still in
+//!   the copy's victim unit (same block, same data): a round cut before its victim was erased
+//!   leaves the unit it copied into with nothing live, so it is reused, not lost.
+
+use embedded_storage::nor_flash::NorFlash;
+
+use crate::error::Error;
+use crate::flash::{FlashIo, Res, META_BUF, STABLE_READS};
+use crate::layout::{decode_commit, seal_matches, Claim, HeaderRead, RecordKind, RecordRead};
+use crate::layout::{SlotRecord, FORMAT_VERSION, NO_VICTIM, VERSION_LIMIT};
+use crate::log::{Log, NO_RECORD};
+use crate::map::Mapping;
+use crate::units::{UnitState, NO_SLOT};
+
+/// Mount refuses a volume whose version counter is this close to its limit (only a crafted
+/// image gets there: a part wears out long before).
+const VERSION_MARGIN: u64 = 1 << 32;
+
+/// Per-unit facts the scan needs for a moment and then drops.
+#[derive(Clone, Copy, Default)]
+struct Scratch {
+    /// Some GC copy names this unit as its victim.
+    is_victim: bool,
+    /// The unit's newest valid record is a GC copy (it was the GC frontier).
+    top_is_copy: bool,
+    /// Its header was read many times: `Some(true)` if it never changed.
+    header_stable: Option<bool>,
+}
+
+/// Rebuild `log`'s state from flash. Reads only.
+pub(crate) fn mount<F: NorFlash, const U: usize, const B: usize>(
+    log: &mut Log<F, U, B>,
+) -> Res<(), F> {
+    log.epoch = find_epoch(log)?;
+    let mut scratch: heapless::Vec<Scratch, U> = heapless::Vec::new();
+    let _ = scratch.resize(log.io.geo.unit_count as usize, Scratch::default());
+    let mut max_version = 0;
+    for unit in 0..log.io.geo.unit_count {
+        if adopt_header(log, unit)? {
+            scan_unit(log, unit, &mut scratch, &mut max_version)?;
+        }
+    }
+    if max_version >= VERSION_LIMIT - VERSION_MARGIN {
+        return Err(Error::Corrupt);
+    }
+    log.next_version = max_version + 1;
+    count_valid(log);
+    estimate_lost_wear(log);
+    pick_frontiers(log, &scratch);
+    log.read_only = log.units.retired() > log.io.geo.spare_units();
+    Ok(())
+}
+
+/// The newest epoch among this build's headers; classifies regions without one.
+fn find_epoch<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, B>) -> Res<u32, F> {
+    let g = log.io.geo;
+    let mut best: Option<crate::layout::UnitHeader> = None;
+    let mut other_version = None;
+    for unit in 0..g.unit_count {
+        match log.io.read_header(unit)? {
+            HeaderRead::Valid(h) if h.version == FORMAT_VERSION => {
+                if best.is_none_or(|b| h.epoch > b.epoch) {
+                    best = Some(h);
+                }
+            }
+            HeaderRead::Valid(h) => other_version = Some(h.version),
+            _ => {}
+        }
+    }
+    let Some(h) = best else {
+        if let Some(v) = other_version {
+            return Err(Error::UnsupportedVersion(v));
+        }
+        let blank = log.io.is_blank(g.region_offset, g.region_len)?;
+        return Err(if blank {
+            Error::Blank
+        } else {
+            Error::NotFormatted
+        });
+    };
+    if !matches_geometry(log, &h) {
+        return Err(Error::Incompatible);
+    }
+    Ok(h.epoch)
+}
+
+fn matches_geometry<F: NorFlash, const U: usize, const B: usize>(
+    log: &Log<F, U, B>,
+    h: &crate::layout::UnitHeader,
+) -> bool {
+    let g = log.io.geo;
+    h.unit_size == g.unit_size
+        && u32::from(h.unit_count) == g.unit_count
+        && u32::from(h.block_shift) == g.block_size.trailing_zeros()
+}
+
+/// Take `unit`'s wear from its header; `false` if the unit is not part of this volume (it is
+/// then `Dirty`: erased before use).
+fn adopt_header<F: NorFlash, const U: usize, const B: usize>(
+    log: &mut Log<F, U, B>,
+    unit: u32,
+) -> Res<bool, F> {
+    let ours = match log.io.read_header(unit)? {
+        HeaderRead::Valid(h) if h.version == FORMAT_VERSION && h.epoch == log.epoch => {
+            log.units.get_mut(unit).wear = h.wear;
+            matches_geometry(log, &h)
+        }
+        _ => false,
+    };
+    let info = log.units.get_mut(unit);
+    info.state = if ours {
+        UnitState::Free { verified: false }
+    } else {
+        UnitState::Dirty
+    };
+    Ok(ours)
+}
+
+/// How the top of a unit's log was judged.
+enum Top {
+    /// Claim unreadable or unstable: the slot is void and says nothing about the ones below.
+    Junk,
+    /// A stable claim without a stable commit: void, but its `skip` holds.
+    Claimed(Claim),
+    /// A record that read the same every time (or that the seal vouches for).
+    Valid(SlotRecord),
+}
+
+/// Read `unit`'s record table from the last slot down, judge its top, apply the skips and
+/// offer every valid record to the map.
+fn scan_unit<F: NorFlash, const U: usize, const B: usize>(
+    log: &mut Log<F, U, B>,
+    unit: u32,
+    scratch: &mut [Scratch],
+    max_version: &mut u64,
+) -> Res<(), F> {
+    let n = log.slots();
+    let sealed = seal_holds(log, unit)?;
+    let mut used = 0;
+    let mut anchored = false;
+    let mut void_run = 0u32;
+    for slot in (0..n).rev() {
+        let mut rec = log.io.read_record(unit, slot)?;
+        if used == 0 {
+            if rec == RecordRead::Blank {
+                continue;
+            }
+            used = slot + 1;
+        }
+        if let Some(c) = rec.claim() {
+            *max_version = (*max_version).max(c.version);
+        }
+        if !anchored {
+            rec = match judge_top(log, unit, slot, rec, sealed && slot + 1 == n)? {
+                Top::Junk => continue,
+                Top::Claimed(c) => RecordRead::Claimed(c),
+                Top::Valid(r) => RecordRead::Valid(r),
+            };
+            anchored = true;
+        } else if void_run > 0 {
+            void_run -= 1;
+            continue;
+        }
+        match rec {
+            RecordRead::Valid(r) => {
+                void_run = u32::from(r.claim.skip);
+                take_record(log, unit, slot, r, scratch)?;
+            }
+            RecordRead::Claimed(c) => void_run = u32::from(c.skip),
+            _ => {}
+        }
+    }
+    log.units.get_mut(unit).used = used as u16;
+    Ok(())
+}
+
+/// True if the unit's seal matches its last claim (the last record is then stable).
+fn seal_holds<F: NorFlash, const U: usize, const B: usize>(
+    log: &mut Log<F, U, B>,
+    unit: u32,
+) -> Res<bool, F> {
+    let g = log.io.geo;
+    let mut claim = [0u8; META_BUF];
+    let mut seal = [0u8; META_BUF];
+    let last = g.slots_per_unit - 1;
+    log.io
+        .read(g.record_addr(unit, last), &mut claim[..g.claim_size as usize])?;
+    log.io
+        .read(g.seal_addr(unit), &mut seal[..g.seal_size as usize])?;
+    Ok(seal_matches(&claim[..g.claim_size as usize], &seal[..g.seal_size as usize]))
+}
+
+/// Judge the topmost non-blank slot: read claim and commit many times, trust only what never
+/// changes. A sealed top was read once and is trusted as read.
+fn judge_top<F: NorFlash, const U: usize, const B: usize>(
+    log: &mut Log<F, U, B>,
+    unit: u32,
+    slot: u32,
+    once: RecordRead,
+    sealed: bool,
+) -> Res<Top, F> {
+    if sealed {
+        return Ok(match once {
+            RecordRead::Valid(r) => Top::Valid(r),
+            RecordRead::Claimed(c) => Top::Claimed(c),
+            _ => Top::Junk,
+        });
+    }
+    let g = log.io.geo;
+    let (c, m) = (g.claim_size as usize, (g.record_size - g.claim_size) as usize);
+    let mut claim = [0u8; META_BUF];
+    let addr = g.record_addr(unit, slot);
+    let stable = log.io.read_stable(addr, &mut claim[..c], STABLE_READS)?;
+    let Some(cl) = Claim::decode(&claim[..c]).filter(|_| stable) else {
+        return Ok(Top::Junk);
+    };
+    let mut commit = [0u8; META_BUF];
+    let addr = g.commit_addr(unit, slot);
+    let stable = log.io.read_stable(addr, &mut commit[..m], STABLE_READS)?;
+    Ok(match decode_commit(&claim[..c], &commit[..m]) {
+        Some(data_crc) if stable => Top::Valid(SlotRecord {
+            claim: cl,
+            data_crc,
+        }),
+        _ => Top::Claimed(cl),
+    })
+}
+
+/// A valid record of `unit`: update the unit's facts and offer it to the map.
+fn take_record<F: NorFlash, const U: usize, const B: usize>(
+    log: &mut Log<F, U, B>,
+    unit: u32,
+    slot: u32,
+    r: SlotRecord,
+    scratch: &mut [Scratch],
+) -> Res<(), F> {
+    let info = log.units.get_mut(unit);
+    if info.last_valid == NO_SLOT {
+        info.last_valid = slot as u16;
+        scratch[unit as usize].top_is_copy = r.claim.copy;
+    }
+    info.stamp = info.stamp.max(r.claim.version);
+    info.floor = info.floor.min(r.claim.version);
+    if r.claim.copy && r.claim.victim != NO_VICTIM {
+        if let Some(s) = scratch.get_mut(r.claim.victim as usize) {
+            s.is_victim = true;
+        }
+    }
+    match r.claim.kind {
+        RecordKind::Retire => offer_retire(log, unit, slot, r),
+        _ => offer_block(log, unit, slot, r, scratch),
+    }
+}
+
+/// A retire record: the newest one for each unit is kept (and carried forward by GC).
+fn offer_retire<F: NorFlash, const U: usize, const B: usize>(
+    log: &mut Log<F, U, B>,
+    unit: u32,
+    slot: u32,
+    r: SlotRecord,
+) -> Res<(), F> {
+    let n = log.slots();
+    let Some(&cur) = log.retire_at.get(r.claim.lba as usize) else {
+        return Ok(());
+    };
+    let newer = match cur {
+        NO_RECORD => true,
+        at => {
+            let other = read_valid(log, at / n, at % n)?;
+            other.is_none_or(|o| o.claim.version < r.claim.version)
+        }
+    };
+    if newer && r.claim.lba != unit {
+        log.retire_at[r.claim.lba as usize] = unit * n + slot;
+    }
+    Ok(())
+}
+
+/// A data or trim record: it becomes the block's mapping if it beats the current one.
+fn offer_block<F: NorFlash, const U: usize, const B: usize>(
+    log: &mut Log<F, U, B>,
+    unit: u32,
+    slot: u32,
+    r: SlotRecord,
+    scratch: &mut [Scratch],
+) -> Res<(), F> {
+    let lba = r.claim.lba;
+    if lba >= log.io.geo.block_count {
+        return Ok(());
+    }
+    let new = match r.claim.kind {
+        RecordKind::Data => Mapping::Data { unit, slot },
+        _ => Mapping::Trimmed { unit, slot },
+    };
+    let wins = match log.map.get(lba).location() {
+        None => true,
+        Some((cu, cs)) => beats(log, unit, r, cu, cs, scratch)?,
+    };
+    if wins {
+        log.map.set(lba, new);
+    }
+    Ok(())
+}
+
+/// Does record `r` in `unit` beat the block's current record at (cu, cs)? The higher
+/// version wins, except that a GC copy loses to its original while the original is still in
+/// the copy's victim unit. Reads the current record only when the units' version ranges
+/// overlap or the copy rule may apply.
+fn beats<F: NorFlash, const U: usize, const B: usize>(
+    log: &mut Log<F, U, B>,
+    unit: u32,
+    r: SlotRecord,
+    cu: u32,
+    cs: u32,
+    scratch: &mut [Scratch],
+) -> Res<bool, F> {
+    if cu == unit {
+        // Scanned from the top down: the current one is newer in the same unit.
+        return Ok(false);
+    }
+    let v = r.claim.version;
+    let other = log.units.get(cu);
+    let copy_rule = (r.claim.copy && u32::from(r.claim.victim) == cu)
+        || scratch.get(unit as usize).is_some_and(|s| s.is_victim);
+    if !copy_rule && v > other.stamp {
+        return Ok(true);
+    }
+    if !copy_rule && v < other.floor {
+        return Ok(false);
+    }
+    let Some(cur) = read_valid(log, cu, cs)? else {
+        return Ok(true);
+    };
+    let same = cur.claim.kind == r.claim.kind && cur.data_crc == r.data_crc;
+    if same && r.claim.copy && u32::from(r.claim.victim) == cu && intact(log, cu, scratch)? {
+        return Ok(false);
+    }
+    if same && cur.claim.copy && u32::from(cur.claim.victim) == unit && intact(log, unit, scratch)?
+    {
+        return Ok(true);
+    }
+    Ok(v > cur.claim.version)
+}
+
+/// Is a victim unit still intact (its erase never started)? A cut erase can leave the old
+/// contents in place but every word unstable: its header then reads differently now and then.
+fn intact<F: NorFlash, const U: usize, const B: usize>(
+    log: &mut Log<F, U, B>,
+    unit: u32,
+    scratch: &mut [Scratch],
+) -> Res<bool, F> {
+    let s = &mut scratch[unit as usize];
+    if let Some(stable) = s.header_stable {
+        return Ok(stable);
+    }
+    let mut buf = [0u8; META_BUF];
+    let n = log.io.geo.header_size as usize;
+    let addr = log.io.geo.header_addr(unit);
+    let stable = log.io.read_stable(addr, &mut buf[..n], STABLE_READS)?;
+    scratch[unit as usize].header_stable = Some(stable);
+    Ok(stable)
+}
+
+fn read_valid<F: NorFlash, const U: usize, const B: usize>(
+    log: &mut Log<F, U, B>,
+    unit: u32,
+    slot: u32,
+) -> Res<Option<SlotRecord>, F> {
+    Ok(match log.io.read_record(unit, slot)? {
+        RecordRead::Valid(r) => Some(r),
+        _ => None,
+    })
+}
+
+/// Valid counts from the map and the retire table; retired units take their state.
+fn count_valid<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, B>) {
+    let n = log.slots();
+    for u in 0..log.io.geo.unit_count {
+        log.units.get_mut(u).valid = 0;
+    }
+    for lba in 0..log.map.len() {
+        if let Some((u, _)) = log.map.get(lba).location() {
+            log.units.get_mut(u).valid += 1;
+        }
+    }
+    for target in 0..log.io.geo.unit_count {
+        let at = log.retire_at[target as usize];
+        if at != NO_RECORD {
+            log.units.get_mut(at / n).valid += 1;
+            log.units.get_mut(target).state = UnitState::Retired;
+        }
+    }
+    for u in 0..log.io.geo.unit_count {
+        let info = log.units.get_mut(u);
+        if info.used > 0 && matches!(info.state, UnitState::Free { .. }) {
+            info.state = UnitState::Sealed;
+        }
+    }
+}
+
+/// Units without a readable header get the mean wear of the others (as UBI does).
+fn estimate_lost_wear<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, B>) {
+    let mean = log
+        .units
+        .mean_wear(|u| u.state != UnitState::Dirty)
+        .unwrap_or(0);
+    for u in 0..log.io.geo.unit_count {
+        if log.units.get(u).state == UnitState::Dirty {
+            log.units.get_mut(u).wear = mean;
+        }
+    }
+}
+
+/// Resume the newest partly used unit of each stream as its frontier (its next slot is
+/// probed before the first append). Other partly used units stay sealed until GC; one with
+/// nothing live is available (a GC round cut before its victim was erased leaves one) and
+/// stays so: resuming it would hand GC's unit to the host.
+fn pick_frontiers<F: NorFlash, const U: usize, const B: usize>(
+    log: &mut Log<F, U, B>,
+    scratch: &[Scratch],
+) {
+    let n = log.slots();
+    let newest = |log: &Log<F, U, B>, copy: bool| {
+        log.units
+            .iter()
+            .filter(|(i, u)| {
+                u.state == UnitState::Sealed
+                    && u.valid > 0
+                    && (u.used as u32) < n
+                    && scratch[*i as usize].top_is_copy == copy
+            })
+            .max_by_key(|(_, u)| u.stamp)
+            .map(|(i, _)| i)
+    };
+    for (stream, copy) in [
+        (crate::log::Stream::Host, false),
+        (crate::log::Stream::Gc, true),
+    ] {
+        if let Some(u) = newest(log, copy) {
+            if log.frontier(stream).is_none() {
+                log.units.get_mut(u).state = UnitState::Open;
+                log.set_frontier(stream, Some(u));
+            }
+        }
+    }
+}
+
+/// Format: every unit erased (wear carried over from old headers) with a header of a new
+/// epoch. The first unit erased holds nothing live in the old volume, so a cut before its
+/// header lands leaves the old volume intact, and once any new header is on flash the newest
+/// epoch is the new, empty volume.
+pub(crate) fn format<F: NorFlash, const U: usize, const B: usize>(
+    io: FlashIo<F>,
+) -> Res<Log<F, U, B>, F> {
+    let mut log: Log<F, U, B> = Log::new(io);
+    let first = match mount(&mut log) {
+        Ok(()) => log.units.pick_available(false).unwrap_or(0),
+        Err(Error::Flash(e)) => return Err(Error::Flash(e)),
+        Err(_) => 0,
+    };
+    let mut fresh: Log<F, U, B> = Log::new(log.io);
+    let epoch = carry_wear(&mut fresh)?;
+    fresh.epoch = epoch;
+    let count = fresh.io.geo.unit_count;
+    for i in 0..count {
+        let unit = (first + i) % count;
+        if fresh.io.geo.no_erase {
+            prepare_write_once(&mut fresh, unit)?;
+        } else {
+            fresh.erase(unit)?;
+        }
+    }
+    fresh.failed = None;
+    Ok(fresh)
+}
+
+/// Wear counters from the old headers (mean for the unreadable ones); the new epoch.
+fn carry_wear<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, B>) -> Res<u32, F> {
+    let mut max_epoch = 0u32;
+    for unit in 0..log.io.geo.unit_count {
+        let state = match log.io.read_header(unit)? {
+            HeaderRead::Valid(h) if h.version == FORMAT_VERSION => {
+                max_epoch = max_epoch.max(h.epoch);
+                log.units.get_mut(unit).wear = h.wear;
+                UnitState::Sealed
+            }
+            _ => UnitState::Dirty,
+        };
+        log.units.get_mut(unit).state = state;
+    }
+    estimate_lost_wear(log);
+    Ok(max_epoch.wrapping_add(1))
+}
+
+/// Write-once media cannot be erased: a blank unit gets its header, anything else is an
+/// error (a write-once volume is formatted once).
+fn prepare_write_once<F: NorFlash, const U: usize, const B: usize>(
+    log: &mut Log<F, U, B>,
+    unit: u32,
+) -> Res<(), F> {
+    let g = log.io.geo;
+    if !log.io.is_blank(g.unit_addr(unit), g.unit_size)? {
+        return Err(Error::NoSpace);
+    }
+    log.write_header(unit)?;
+    let info = log.units.get_mut(unit);
+    info.state = UnitState::Free { verified: true };
+    info.fresh = true;
+    Ok(())
+}
