@@ -122,20 +122,26 @@ impl<F: NorFlash> FlashIo<F> {
         Ok(true)
     }
 
+    /// The first valid copy of `unit`'s header; `Blank` only if both copies are.
     pub fn read_header(&mut self, unit: u32) -> Res<HeaderRead, F> {
-        let mut buf = [0u8; META_BUF];
-        let n = self.geo.header_size as usize;
-        self.read(self.geo.header_addr(unit), &mut buf[..n])?;
-        Ok(UnitHeader::decode(&buf[..n]))
+        let mut seen = HeaderRead::Blank;
+        for copy in 0..2 {
+            let mut buf = [0u8; META_BUF];
+            let n = self.geo.header_size as usize;
+            self.read(self.geo.header_addr(unit, copy), &mut buf[..n])?;
+            match UnitHeader::decode(&buf[..n]) {
+                HeaderRead::Valid(h) => return Ok(HeaderRead::Valid(h)),
+                HeaderRead::Invalid => seen = HeaderRead::Invalid,
+                HeaderRead::Blank => {}
+            }
+        }
+        Ok(seen)
     }
 
     /// One read of a slot's record (claim and commit).
     pub fn read_record(&mut self, unit: u32, slot: u32) -> Res<RecordRead, F> {
         let mut buf = [0u8; 2 * META_BUF];
-        let (c, n) = (
-            self.geo.claim_size as usize,
-            self.geo.record_size as usize,
-        );
+        let (c, n) = (self.geo.claim_size as usize, self.geo.record_size as usize);
         self.read(self.geo.record_addr(unit, slot), &mut buf[..n])?;
         Ok(RecordRead::decode(&buf[..c], &buf[c..n]))
     }

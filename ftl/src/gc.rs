@@ -67,11 +67,13 @@ fn open_fresh<F: NorFlash, const U: usize, const B: usize>(
     stream: Stream,
 ) -> Res<u32, F> {
     let worm = log.io.geo.no_erase;
-    let pick = log.units.iter().filter(|(_, u)| {
-        u.is_available() && (!worm || matches!(u.state, UnitState::Free { .. }))
-    });
+    let pick = log
+        .units
+        .iter()
+        .filter(|(_, u)| u.is_available() && (!worm || matches!(u.state, UnitState::Free { .. })));
     let pick = if stream == Stream::Gc {
-        pick.max_by_key(|(i, u)| (u.wear, u32::MAX - i)).map(|(i, _)| i)
+        pick.max_by_key(|(i, u)| (u.wear, u32::MAX - i))
+            .map(|(i, _)| i)
     } else {
         pick.min_by_key(|(i, u)| (u.wear, *i)).map(|(i, _)| i)
     };
@@ -123,15 +125,30 @@ fn pick_victim<F: NorFlash, const U: usize, const B: usize>(log: &Log<F, U, B>) 
     if let Some((i, _)) = retired {
         return Some(i);
     }
+    // Below headroom, prefer a victim whose live slots fit in the GC frontier: its round
+    // needs no available unit, so it gives one back.
+    let room = log.room(Stream::Gc);
+    let short = log.units.available() <= headroom(log);
     let now = log.next_version;
-    log.units
-        .iter()
-        .filter(|(_, u)| u.state == UnitState::Sealed && (u.valid as u64) < n)
-        .max_by_key(|(i, u)| {
-            let live = u.valid as u64;
-            let age = now.saturating_sub(u.stamp).max(1);
-            (age * (n - live) / (n + live), u32::MAX - u.wear, u32::MAX - i)
-        })
+    let candidates = || {
+        log.units
+            .iter()
+            .filter(|(_, u)| u.state == UnitState::Sealed && (u.valid as u64) < n)
+    };
+    let score = |(i, u): &(u32, &crate::units::UnitInfo)| {
+        let live = u.valid as u64;
+        let age = now.saturating_sub(u.stamp).max(1);
+        (
+            age * (n - live) / (n + live),
+            u32::MAX - u.wear,
+            u32::MAX - i,
+        )
+    };
+    let fitting = candidates()
+        .filter(|(_, u)| short && u32::from(u.valid) <= room)
+        .max_by_key(score);
+    fitting
+        .or_else(|| candidates().max_by_key(score))
         .map(|(i, _)| i)
 }
 
@@ -187,6 +204,20 @@ fn room_for_copy<F: NorFlash, const U: usize, const B: usize>(
         }
     }
     open_fresh(log, Stream::Gc).map(|_| ())
+}
+
+/// A slot for a record without data, collecting a unit if no frontier has one (also in
+/// read-only mode: the last retirement must reach flash too).
+fn room_for_record<F: NorFlash, const U: usize, const B: usize>(
+    log: &mut Log<F, U, B>,
+) -> Res<(), F> {
+    for _ in 0..log.io.geo.unit_count {
+        match room_for_copy(log) {
+            Err(Error::NoSpace) if collect_one(log)? => {}
+            r => return r,
+        }
+    }
+    Err(Error::NoSpace)
 }
 
 /// Static wear levelling: when the erase-count spread exceeds `threshold` and the least-worn
@@ -255,7 +286,7 @@ pub(crate) fn tidy_retired<F: NorFlash, const U: usize, const B: usize>(
             relocate(log, unit)?;
         }
         if log.retire_at[unit as usize] == NO_RECORD {
-            room_for_copy(log)?;
+            room_for_record(log)?;
             let e = Entry {
                 kind: RecordKind::Retire,
                 lba: unit,

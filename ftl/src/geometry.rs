@@ -130,7 +130,7 @@ pub struct Geometry {
     pub erase_size: u32,
     pub unit_size: u32,
     pub unit_count: u32,
-    /// Bytes the header occupies (32 rounded up to the word).
+    /// Bytes one header copy occupies (32 rounded up to the word).
     pub header_size: u32,
     /// Bytes a claim occupies (16 rounded up to the word).
     pub claim_size: u32,
@@ -140,7 +140,7 @@ pub struct Geometry {
     pub seal_size: u32,
     pub block_size: u32,
     pub slots_per_unit: u32,
-    /// Offset of the record table inside a unit (right after the header).
+    /// Offset of the record table inside a unit (right after the two header copies).
     pub table_offset: u32,
     /// Offset of data slot 0 inside a unit.
     pub data_offset: u32,
@@ -199,7 +199,7 @@ impl Geometry {
         let unit_size = check_region(cfg, capacity, erase_size)?;
         let sz = Sizes::for_word(word);
         let bs = cfg.block_size;
-        let fixed = sz.header + sz.seal;
+        let fixed = 2 * sz.header + sz.seal;
         let slots = (unit_size.saturating_sub(fixed) / (sz.record + bs)).min(MAX_SLOTS_PER_UNIT);
         if slots < MIN_SLOTS_PER_UNIT {
             return Err(ConfigError::UnitTooSmall);
@@ -212,13 +212,18 @@ impl Geometry {
         if unit_count < reserve + 1 {
             return Err(ConfigError::TooFewUnits);
         }
-        // The space invariant (docs/DESIGN.md): live slots stay below what the units outside
-        // the reserve hold, so GC always finds a victim that is not full.
-        let block_count = (unit_count - reserve) * slots - 1;
+        // The space invariant (docs/DESIGN.md): live slots (blocks, plus one retire record
+        // per spare used) stay below what the units outside the GC unit and the retired ones
+        // hold, so GC always finds a victim that is not full.
+        let spares = reserve.saturating_sub(GC_RESERVE_UNITS);
+        let block_count = ((unit_count - reserve) * slots).saturating_sub(1 + spares);
+        if block_count == 0 {
+            return Err(ConfigError::TooFewUnits);
+        }
         if block_count as usize > max_blocks || unit_count as u64 * slots as u64 >= 1 << 31 {
             return Err(ConfigError::TooManyBlocks);
         }
-        let table_offset = sz.header;
+        let table_offset = 2 * sz.header;
         let data_offset = round_up(table_offset + slots * sz.record + sz.seal, word);
         let g = Geometry {
             region_offset: cfg.region_offset,
@@ -252,9 +257,10 @@ impl Geometry {
         self.region_offset + unit * self.unit_size
     }
 
-    /// Absolute address of the header of `unit`.
-    pub fn header_addr(&self, unit: u32) -> u32 {
-        self.unit_addr(unit)
+    /// Absolute address of header copy `copy` (0 or 1) of `unit`: two identical copies, so
+    /// one rotten bit does not cost the unit.
+    pub fn header_addr(&self, unit: u32, copy: u32) -> u32 {
+        self.unit_addr(unit) + copy * self.header_size
     }
 
     /// Absolute address of the record (claim, then commit) of `slot` in `unit`.

@@ -310,9 +310,7 @@ pub fn encode_seal(last_claim: &[u8], buf: &mut [u8]) {
 
 /// True if `seal` seals a unit whose last claim is `last_claim`.
 pub fn seal_matches(last_claim: &[u8], seal: &[u8]) -> bool {
-    seal.len() >= SEAL_BYTES
-        && le32(seal, 0) == SEAL_MAGIC
-        && le32(seal, 4) == seal_crc(last_claim)
+    seal.len() >= SEAL_BYTES && le32(seal, 0) == SEAL_MAGIC && le32(seal, 4) == seal_crc(last_claim)
 }
 
 fn seal_crc(last_claim: &[u8]) -> u32 {

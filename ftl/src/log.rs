@@ -197,9 +197,15 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
     fn header_is_stable(&mut self, unit: u32) -> Res<bool, F> {
         let mut buf = [0u8; META_BUF];
         let n = self.io.geo.header_size as usize;
-        let addr = self.io.geo.header_addr(unit);
-        let stable = self.io.read_stable(addr, &mut buf[..n], crate::flash::STABLE_READS)?;
-        Ok(stable && matches!(UnitHeader::decode(&buf[..n]), crate::layout::HeaderRead::Valid(_)))
+        let addr = self.io.geo.header_addr(unit, 0);
+        let stable = self
+            .io
+            .read_stable(addr, &mut buf[..n], crate::flash::STABLE_READS)?;
+        Ok(stable
+            && matches!(
+                UnitHeader::decode(&buf[..n]),
+                crate::layout::HeaderRead::Valid(_)
+            ))
     }
 
     /// Erase `unit`, count the erase in its header, leave it verified free.
@@ -244,7 +250,8 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         let mut buf = [0xFFu8; META_BUF];
         let n = g.header_size as usize;
         h.encode(&mut buf[..n]);
-        self.io.program_checked(g.header_addr(unit), &buf[..n])
+        self.io.program_checked(g.header_addr(unit, 0), &buf[..n])?;
+        self.io.program_checked(g.header_addr(unit, 1), &buf[..n])
     }
 
     fn take_version(&mut self) -> Res<u64, F> {
@@ -299,12 +306,14 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         let mut cbuf = [0xFFu8; META_BUF];
         let c = g.claim_size as usize;
         claim.encode(&mut cbuf[..c]);
-        self.io.program_checked(g.record_addr(unit, slot), &cbuf[..c])?;
+        self.io
+            .program_checked(g.record_addr(unit, slot), &cbuf[..c])?;
         self.program_data(g.data_addr(unit, slot), e)?;
         let mut mbuf = [0xFFu8; META_BUF];
         let m = (g.record_size - g.claim_size) as usize;
         encode_commit(&cbuf[..c], e.data_crc, &mut mbuf[..m]);
-        self.io.program_checked(g.commit_addr(unit, slot), &mbuf[..m])
+        self.io
+            .program_checked(g.commit_addr(unit, slot), &mbuf[..m])
     }
 
     fn program_data(&mut self, addr: u32, e: Entry<'_>) -> Res<(), F> {

@@ -67,11 +67,12 @@ fn find_epoch<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, B
     let mut other_version = None;
     for unit in 0..g.unit_count {
         match log.io.read_header(unit)? {
-            HeaderRead::Valid(h) if h.version == FORMAT_VERSION => {
-                if best.is_none_or(|b| h.epoch > b.epoch) {
-                    best = Some(h);
-                }
+            HeaderRead::Valid(h)
+                if h.version == FORMAT_VERSION && best.is_none_or(|b| h.epoch > b.epoch) =>
+            {
+                best = Some(h);
             }
+            HeaderRead::Valid(h) if h.version == FORMAT_VERSION => {}
             HeaderRead::Valid(h) => other_version = Some(h.version),
             _ => {}
         }
@@ -192,11 +193,16 @@ fn seal_holds<F: NorFlash, const U: usize, const B: usize>(
     let mut claim = [0u8; META_BUF];
     let mut seal = [0u8; META_BUF];
     let last = g.slots_per_unit - 1;
-    log.io
-        .read(g.record_addr(unit, last), &mut claim[..g.claim_size as usize])?;
+    log.io.read(
+        g.record_addr(unit, last),
+        &mut claim[..g.claim_size as usize],
+    )?;
     log.io
         .read(g.seal_addr(unit), &mut seal[..g.seal_size as usize])?;
-    Ok(seal_matches(&claim[..g.claim_size as usize], &seal[..g.seal_size as usize]))
+    Ok(seal_matches(
+        &claim[..g.claim_size as usize],
+        &seal[..g.seal_size as usize],
+    ))
 }
 
 /// Judge the topmost non-blank slot: read claim and commit many times, trust only what never
@@ -216,7 +222,10 @@ fn judge_top<F: NorFlash, const U: usize, const B: usize>(
         });
     }
     let g = log.io.geo;
-    let (c, m) = (g.claim_size as usize, (g.record_size - g.claim_size) as usize);
+    let (c, m) = (
+        g.claim_size as usize,
+        (g.record_size - g.claim_size) as usize,
+    );
     let mut claim = [0u8; META_BUF];
     let addr = g.record_addr(unit, slot);
     let stable = log.io.read_stable(addr, &mut claim[..c], STABLE_READS)?;
@@ -340,15 +349,17 @@ fn beats<F: NorFlash, const U: usize, const B: usize>(
     let Some(cur) = read_valid(log, cu, cs)? else {
         return Ok(true);
     };
+    // An original is older than its copy; a newer record in the victim unit is not one.
     let same = cur.claim.kind == r.claim.kind && cur.data_crc == r.data_crc;
-    if same && r.claim.copy && u32::from(r.claim.victim) == cu && intact(log, cu, scratch)? {
+    let newer = v > cur.claim.version;
+    if same && newer && r.claim.copy && u32::from(r.claim.victim) == cu && intact(log, cu, scratch)?
+    {
         return Ok(false);
     }
-    if same && cur.claim.copy && u32::from(cur.claim.victim) == unit && intact(log, unit, scratch)?
-    {
-        return Ok(true);
+    if same && !newer && cur.claim.copy && u32::from(cur.claim.victim) == unit {
+        return Ok(intact(log, unit, scratch)? || newer);
     }
-    Ok(v > cur.claim.version)
+    Ok(newer)
 }
 
 /// Is a victim unit still intact (its erase never started)? A cut erase can leave the old
@@ -364,7 +375,7 @@ fn intact<F: NorFlash, const U: usize, const B: usize>(
     }
     let mut buf = [0u8; META_BUF];
     let n = log.io.geo.header_size as usize;
-    let addr = log.io.geo.header_addr(unit);
+    let addr = log.io.geo.header_addr(unit, 0);
     let stable = log.io.read_stable(addr, &mut buf[..n], STABLE_READS)?;
     scratch[unit as usize].header_stable = Some(stable);
     Ok(stable)

@@ -185,7 +185,9 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             RecordRead::Valid(r) if r.claim.kind == RecordKind::Data && r.claim.lba == lba => r,
             _ => return Err(Error::Corrupt),
         };
-        self.log.io.read(self.log.io.geo.data_addr(unit, slot), buf)?;
+        self.log
+            .io
+            .read(self.log.io.geo.data_addr(unit, slot), buf)?;
         if CRC.checksum(buf) != r.data_crc {
             return Err(Error::Corrupt);
         }
@@ -245,8 +247,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
 
     /// One host append, with GC first when needed. A unit that fails is retired (its data
     /// moved, the retirement recorded) and the append retried elsewhere; a flash that fails
-    /// every operation (power going down) ends the call with its error.
+    /// every operation (power going down) ends the call with its error. An append that
+    /// landed before a later step (seal, wear levelling) failed on a bad unit is a success.
     fn host_append(&mut self, e: Entry<'_>) -> Res<(), F> {
+        let before = self.log.map.get(e.lba);
         let mut first_fault = None;
         for _ in 0..self.log.io.geo.unit_count + 2 {
             let log = &mut self.log;
@@ -255,11 +259,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 .and_then(|s| log.append(s, e))
                 .and_then(|_| gc::level_wear(log, self.cfg.static_wl_threshold));
             let err = match r {
-                Ok(()) => {
-                    self.log.io.counters.host_writes += 1;
-                    self.debug_check();
-                    return Ok(());
-                }
+                Ok(()) => return self.acknowledge(),
                 Err(err) => err,
             };
             let Some(unit) = self.log.failed.take() else {
@@ -269,12 +269,24 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 return Err(err);
             }
             gc::retire(&mut self.log, unit);
+            if self.log.map.get(e.lba) != before {
+                return self.acknowledge();
+            }
             if self.log.read_only {
-                return Err(first_fault.unwrap_or(err));
+                // Best effort: record the last retirement too, so a remount is read-only
+                // without failing on this unit first.
+                let _ = gc::tidy_retired(&mut self.log);
+                return Err(Error::ReadOnly);
             }
             first_fault.get_or_insert(err);
         }
         Err(first_fault.unwrap_or(Error::NoSpace))
+    }
+
+    fn acknowledge(&mut self) -> Res<(), F> {
+        self.log.io.counters.host_writes += 1;
+        self.debug_check();
+        Ok(())
     }
 
     /// After a failed program or erase: if the flash cannot even be read, power is going

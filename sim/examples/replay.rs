@@ -5,7 +5,12 @@ fn main() {
     let count: u64 = a.get(1).map_or(1, |c| c.parse().unwrap());
     let cuts: u32 = a.get(2).map_or(20, |c| c.parse().unwrap());
     let boot_loop = a.get(3).is_some();
-    let opts = cowftl_sim::torture::Options { cuts, part: None, trace: count == 1, boot_loop };
+    let opts = cowftl_sim::torture::Options {
+        cuts,
+        part: None,
+        trace: count == 1,
+        boot_loop,
+    };
     let mut fails = 0;
     for seed in first..first + count {
         match cowftl_sim::torture::run_seed_catching(seed, &opts) {

@@ -37,7 +37,12 @@ fn check(ftl: &mut Vol<'_>, model: &[u64]) {
         ftl.read(l as u32, &mut got)
             .unwrap_or_else(|e| panic!("lba {l}: {e:?}"));
         fill_pattern(l as u32, g, &mut want);
-        assert!(got == want, "lba {l}: acknowledged data lost");
+        assert!(
+            got == want,
+            "lba {l}: acknowledged data lost: want gen {g}, got {:?} at {:?}",
+            &got[..16],
+            ftl.mapping(l as u32)
+        );
     }
 }
 
@@ -101,7 +106,11 @@ fn run(seed: u64, program: bool) -> (u32, u64) {
             }
             // The call that hit the failure may report it (the unit is retired).
             Err(Error::Flash(_)) => {}
-            Err(e) => panic!("write {i}: {e:?} {:?}", ftl.stats()),
+            Err(e) => panic!(
+                "write {i}: {e:?} {:?}\n{:#?}",
+                ftl.stats(),
+                ftl.units().collect::<Vec<_>>()
+            ),
         }
         if i % 500 == 0 {
             check(&mut ftl, &model);
@@ -118,7 +127,13 @@ fn run(seed: u64, program: bool) -> (u32, u64) {
     let f = ftl.release();
     let mut ftl = Vol::mount(f, cfg()).expect("mount of a read-only volume");
     check(&mut ftl, &model);
-    assert_eq!(ftl.write(0, &buf), Err(Error::ReadOnly));
+    assert_eq!(
+        ftl.write(0, &buf),
+        Err(Error::ReadOnly),
+        "{:?} {:#?}",
+        ftl.stats(),
+        ftl.units().collect::<Vec<_>>()
+    );
     (retired, acked)
 }
 

@@ -166,9 +166,9 @@ fn flipped_header_bit_leaves_everything_intact() {
     let mut rng = SplitMix64::new(6);
     let mut mounted = 0;
     for u in 0..geo.unit_count {
-        {
-            for _ in 0..12 {
-                let addr = geo.header_addr(u) + rng.below(32) as u32;
+        for which in 0..2 {
+            for _ in 0..6 {
+                let addr = geo.header_addr(u, which) + rng.below(32) as u32;
                 if base.image()[addr as usize] == 0xFF && rng.coin() {
                     continue;
                 }

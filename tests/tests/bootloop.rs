@@ -367,6 +367,24 @@ impl<const W: usize, const E: usize> BootLoop<W, E> {
             ));
         }
         let mount_ops = self.ops() - start;
+        if std::env::var("BOOTLOOP_DUMP").is_ok() {
+            let g = *ftl.geometry();
+            let mut d = String::new();
+            for (u, info) in ftl.units().enumerate() {
+                d += &format!(
+                    "\n   u{u} {:?} valid {} used {}:",
+                    info.state, info.valid, info.used
+                );
+                for s in 0..g.slots_per_unit {
+                    let a = g.record_addr(u as u32, s) as usize;
+                    let img = self
+                        .flash
+                        .with(|f| f.image()[a..a + g.record_size as usize].to_vec());
+                    d += &format!(" [{s}: {:?}]", g.decode_record(&img));
+                }
+            }
+            self.event(format_args!("mounted:{d}"));
+        }
         if let Some((l, _)) = self.pending {
             self.check_block(&mut ftl, l, "mount after a cut write");
         }
@@ -532,8 +550,11 @@ fn run_part<const W: usize, const E: usize>(
     BootLoop::<W, E>::new(part.name(), spec, c, seed).run()
 }
 
+/// Mount only reads (docs/DESIGN.md, "Recovery"), so every cut lands in the first write
+/// after a mount (with the GC round and erases it may start): at least 1,000 of them.
 fn assert_mount_cuts(t: &Tally) {
-    assert!(t.mount_cuts > 0 && t.write_cuts > 0, "{t:?}");
+    assert!(t.write_cuts >= 1000, "{t:?}");
+    assert_eq!(t.clean_mount_ops, 0, "{t:?}");
 }
 
 #[test]

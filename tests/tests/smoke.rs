@@ -36,7 +36,11 @@ fn write_read_remount_with_gc() {
         assert_eq!(buf, model.expect(lba, bs), "lba {lba}");
     }
     let s = ftl.stats();
-    assert!(s.counters.gc_victims > 0, "{s:?} {:?}", ftl.units().collect::<Vec<_>>());
+    assert!(
+        s.counters.gc_victims > 0,
+        "{s:?} {:?}",
+        ftl.units().collect::<Vec<_>>()
+    );
     drop(ftl);
     let mut ftl = L476Ftl::mount(&mut flash, cfg).unwrap();
     for lba in 0..n {

@@ -40,7 +40,9 @@ fn random_power_cuts_random_parts() {
     );
     println!("{t:?}");
     assert!(t.cuts >= 2000, "too few cuts fired: {t:?}");
-    assert!(t.mount_cuts >= 100, "too few cuts in recovery: {t:?}");
+    // Mount only reads (docs/DESIGN.md, "Recovery"): a cut armed a few ops ahead lands in
+    // the first operation after the mount, never in the mount.
+    assert_eq!(t.mount_cuts, 0, "a mount wrote to flash: {t:?}");
     assert!(t.landed > 0 && t.landed < t.cuts, "{t:?}");
 }
 
@@ -90,10 +92,7 @@ fn boot_loop_every_part() {
             t.cuts >= 2 * u64::from(BOOT_LOOP_MIN_CUTS),
             "{part:?}: too few cuts: {t:?}"
         );
-        assert!(
-            t.mount_cuts * 2 >= t.cuts && t.mount_cuts < t.cuts,
-            "{part:?}: cuts should land mostly in recovery, some after it: {t:?}"
-        );
+        assert_eq!(t.mount_cuts, 0, "{part:?}: a mount wrote to flash: {t:?}");
         total.add(&t);
     }
     println!("{total:?}");
