@@ -4,8 +4,10 @@
 //! the FTL error that caused it.
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use cowftl::geometry::SINGLE_STREAM_RESERVE_UNITS;
-use cowftl::{Config, ConfigError, Error, Ftl};
+use cowftl::geometry::{
+    GC_RESERVE_UNITS, MAX_SLOTS_PER_UNIT, SINGLE_STREAM_RESERVE_UNITS, UNITS_PER_AUTO_SPARE,
+};
+use cowftl::{Config, Error, Ftl, Geometry};
 use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
 
 use crate::log;
@@ -30,30 +32,44 @@ pub const BS: usize = 512;
 
 // ---------------------------------------------------------------------------------------------
 // QEMU geometry: the same as the NUCLEO-L476RG FTL region (256 KiB of 2 KiB pages with 8-byte
-// ECC words) -> 16 units of 16 KiB, 30 slots each, 359 blocks with the default 4 reserve units.
+// ECC words) -> 16 units of 16 KiB, 30 slots each. Default config (format v3, automatic reserve:
+// 1 unit for GC + 16 / 64 = 0 spares): (16 - 1) x 30 - 1 = 449 blocks.
 pub const Q_WRITE: usize = 8;
 pub const Q_ERASE: usize = 2048;
 pub const Q_BYTES: usize = 256 * 1024;
+/// FTL unit capacity for the L476 region (and the NUCLEO-L476RG app).
 pub const Q_UNITS: usize = 16;
-pub const Q_BLOCKS: usize = 360;
+/// FTL block capacity for the L476 region (and the NUCLEO-L476RG app): exactly the v3 block
+/// count of that region with the default config, so no RAM is spent on map entries that can
+/// never be used. `format_mount` checks the library derives this number ([`check_geometry`]
+/// derives it from the formula); if the library's capacity rule changes, the format fails
+/// with `TooManyBlocks` or that check fails, and this constant is what to update.
+pub const Q_BLOCKS: usize = 449;
 
 pub type TestFlash = RamFlash<'static, Q_WRITE, Q_ERASE>;
 pub type TestFtl<'a> = Ftl<&'a mut TestFlash, Q_UNITS, Q_BLOCKS>;
 
-// F411-like geometry (Black Pill: sectors 5..7), single-stream mode (`reserve_units: 2`),
-// 4-byte words. Full scale: 3 x 128 KiB -> 244 slots/unit, (3 - 2) x 244 - 1 = 243 blocks.
-// Scaled down for the cut-at-every-op test: 3 x 8 KiB -> 15 slots/unit, 14 blocks.
+// F411-like geometry (Black Pill: sectors 5..7), default config, 4-byte words. Full scale:
+// 3 x 128 KiB -> 244 slots/unit, automatic reserve 1 (GC only, no spare), (3 - 1) x 244 - 1 =
+// 487 blocks; fewer than 4 units, so GC copies share the host frontier (single stream).
+// Scaled down for the cut-at-every-op test: 3 x 8 KiB -> 15 slots/unit, (3 - 1) x 15 - 1 = 29
+// blocks.
 pub const F_WRITE: usize = 4;
 pub const F_SECTOR: usize = 128 * 1024;
 pub const F_BYTES: usize = 3 * F_SECTOR;
 pub const S_SECTOR: usize = 8 * 1024;
 pub const S_BYTES: usize = 3 * S_SECTOR;
+/// FTL unit capacity for the F411 region (and the Black Pill app): sectors 5..7.
+pub const F_UNITS: usize = 3;
+/// FTL block capacity for the F411 region (and the Black Pill app): the v3 block count of
+/// 3 x 128 KiB with the default config (checked by `f411_geometry`, like [`Q_BLOCKS`]).
+pub const F_BLOCKS: usize = 487;
 
 pub type F411Flash = RamFlash<'static, F_WRITE, F_SECTOR>;
 pub type F411SmallFlash = RamFlash<'static, F_WRITE, S_SECTOR>;
-/// Same compile-time capacities as the board app (`Ftl<_, 16, 360>`).
+/// Same compile-time capacities as the Black Pill app (`Ftl<_, 3, 487>`).
 pub type RamFtl<'a, const W: usize, const E: usize> =
-    Ftl<&'a mut RamFlash<'static, W, E>, Q_UNITS, Q_BLOCKS>;
+    Ftl<&'a mut RamFlash<'static, W, E>, F_UNITS, F_BLOCKS>;
 
 /// Every RAM flash the QEMU tests use (blank at start).
 pub struct Flashes {
@@ -121,14 +137,24 @@ pub fn take_flashes() -> Flashes {
     }
 }
 
-/// Log the RAM the FTL state takes for the QEMU / NUCLEO-L476RG geometry.
+/// Log the RAM the FTL state takes for the NUCLEO-L476RG and Black Pill F411CE geometries
+/// (the board apps use the same compile-time capacities).
 pub fn report_ram() {
     let ftl = core::mem::size_of::<TestFtl<'static>>();
     let flash = core::mem::size_of::<&mut TestFlash>();
     log!(
-        "RAM: size_of::<Ftl<_, {}, {}>>() = {} bytes ({} without the flash handle); geometry 256 KiB region, 16 units x 16 KiB, 512-B blocks",
+        "RAM: size_of::<Ftl<_, {}, {}>>() = {} bytes ({} without the flash handle); NUCLEO-L476RG: 256 KiB region, 16 units x 16 KiB, 449 blocks of 512 B",
         Q_UNITS,
         Q_BLOCKS,
+        ftl,
+        ftl - flash
+    );
+    let ftl = core::mem::size_of::<RamFtl<'static, F_WRITE, F_SECTOR>>();
+    let flash = core::mem::size_of::<&mut F411Flash>();
+    log!(
+        "RAM: size_of::<Ftl<_, {}, {}>>() = {} bytes ({} without the flash handle); Black Pill F411CE: 3 x 128 KiB sectors, 487 blocks of 512 B",
+        F_UNITS,
+        F_BLOCKS,
         ftl,
         ftl - flash
     );
@@ -166,6 +192,51 @@ pub fn ensure(cond: bool, what: Fail) -> CheckResult {
         log!("  check failed: {}", what);
         Err(what)
     }
+}
+
+/// `Ftl::check_invariants` (the RAM-state invariants of docs/DESIGN.md: per-unit valid counts
+/// agree with the map, open units are the write frontiers, the space invariant holds, ...) as
+/// a logged check; `when` says where it was called.
+pub fn invariants<F: NorFlash, const U: usize, const B: usize>(
+    ftl: &Ftl<F, U, B>,
+    when: &'static str,
+) -> CheckResult {
+    ftl.check_invariants().map_err(|e| {
+        log!("  invariant violated {}: {}", when, e);
+        "FTL invariant violated"
+    })
+}
+
+/// The format-v3 geometry rules, recomputed from the library's constants and the geometry's own
+/// word-padded structure sizes (so a changed rule shows up here, not as a silent capacity change):
+/// - slots per unit = (unit - 2 header copies - seal) / (record + block), at most
+///   `MAX_SLOTS_PER_UNIT`;
+/// - automatic reserve (`reserve_units: 0`) = `GC_RESERVE_UNITS` (1, the unit a GC round copies
+///   into) + one spare per `UNITS_PER_AUTO_SPARE` (64) units; otherwise the configured number;
+/// - capacity = (units - reserve) x slots - 1 - spares (one slot of slack for the space
+///   invariant, one per spare for its retire record);
+/// - fewer than 4 units: GC copies share the host frontier (`single_stream`).
+pub fn check_geometry(g: &Geometry, cfg: &Config) -> CheckResult {
+    let fixed = 2 * g.header_size + g.seal_size;
+    let slots = ((g.unit_size - fixed) / (g.record_size + g.block_size)).min(MAX_SLOTS_PER_UNIT);
+    ensure(g.slots_per_unit == slots, "slots per unit")?;
+    ensure(g.unit_count * g.unit_size == cfg.region_len, "unit count")?;
+    let reserve = match cfg.reserve_units {
+        0 => GC_RESERVE_UNITS + g.unit_count / UNITS_PER_AUTO_SPARE,
+        r => r,
+    };
+    ensure(g.reserve_units == reserve, "reserve units")?;
+    let spares = reserve - GC_RESERVE_UNITS;
+    ensure(g.spare_units() == spares, "spare units")?;
+    ensure(
+        g.block_count == (g.unit_count - reserve) * slots - 1 - spares,
+        "v3 capacity (units - reserve) x slots - 1 - spares",
+    )?;
+    ensure(
+        g.single_stream == (g.no_erase || g.unit_count < 4),
+        "single stream iff fewer than 4 units",
+    )?;
+    Ok(())
 }
 
 /// Read `lba` and compare with `pattern(lba, generation)`; generation `None` means zeros.
@@ -213,7 +284,8 @@ where
 // Checks over a slice of a mounted volume (used on the board and on QEMU)
 
 /// Write/read/overwrite/trim over `first..first+count`, then enough overwrite rounds to force
-/// garbage collection. Leaves the slice trimmed. Needs `count >= 8`.
+/// garbage collection. Leaves the slice trimmed. Needs `count >= 8`. Checks the FTL's RAM
+/// invariants before (the volume as mounted) and after the workload.
 pub fn slice_selftest<F, const U: usize, const B: usize>(
     ftl: &mut Ftl<F, U, B>,
     first: u32,
@@ -227,6 +299,7 @@ where
         count >= 8 && first + count <= ftl.block_count(),
         "slice out of range",
     )?;
+    invariants(ftl, "before the self-test")?;
     let end = first + count;
     // write + read
     for lba in first..end {
@@ -270,7 +343,7 @@ where
         ok(ftl.trim(lba), "trim")?;
         verify(ftl, lba, None)?;
     }
-    Ok(())
+    invariants(ftl, "after the self-test")
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -16,9 +16,10 @@
 //! - [`volume`]: the public [`Ftl`] API; [`storage`] and `blockdev`: adapters.
 //!
 //! ## RAM
-//! `size_of::<Ftl<F, U, B>>() = size_of::<F>() + 4*B + 16*U + 264` bytes on x86-64 (less on
-//! 32-bit) (map entries are `u32`; per unit a 12-byte unit entry and a 4-byte retirement-log
-//! entry); the call stack adds a few 128-byte buffers. No heap.
+//! `size_of::<Ftl<F, U, B>>() = size_of::<F>() + 4*B + 28*U + fixed` bytes on x86-64 (less on
+//! 32-bit): map entries are `u32`; per unit a 24-byte `UnitInfo` and a 4-byte retire-table
+//! entry; `fixed` (geometry, config, counters) is about 200 bytes. Mount adds a scratch table
+//! of `U` 24-byte entries on the stack; the call stack adds a few 128-byte buffers. No heap.
 //!
 //! ```
 //! # use embedded_storage::nor_flash::*;

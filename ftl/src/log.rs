@@ -69,6 +69,8 @@ pub(crate) struct Log<F, const U: usize, const B: usize> {
     pub read_only: bool,
     /// The unit whose program, erase or verification failed last (the GC layer retires it).
     pub failed: Option<u32>,
+    /// Host records committed this session (tells a caller whether its append landed).
+    pub host_records: u64,
 }
 
 impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
@@ -88,6 +90,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
             gc: None,
             read_only: false,
             failed: None,
+            host_records: 0,
         }
     }
 
@@ -140,18 +143,24 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         })
     }
 
-    /// Make the slots of `unit` from `used` on known blank: probe the next slot, giving up
-    /// each one that does not read blank every time (a program of it was cut).
+    /// Make sure the next slot of `unit` is blank before it is programmed: in a unit not
+    /// erased this session, read its claim many times (a program cut before any bit landed
+    /// reads erased most of the time) and its commit and data once; give up each slot that
+    /// is not reliably blank.
     pub fn probe(&mut self, unit: u32) -> Res<(), F> {
         let n = self.slots();
-        while !self.units.get(unit).fresh && (self.units.get(unit).used as u32) < n {
-            let slot = self.units.get(unit).used as u32;
+        loop {
+            let info = self.units.get(unit);
+            let slot = info.used as u32;
+            if info.fresh || slot >= n || info.probed == info.used {
+                break;
+            }
             let mut buf = [0u8; META_BUF];
             let c = self.io.geo.claim_size as usize;
             let addr = self.io.geo.record_addr(unit, slot);
             let stable = self.io.read_stable(addr, &mut buf[..c], PROBE_READS)?;
-            if stable && crate::layout::is_erased(&buf[..c]) {
-                self.units.get_mut(unit).fresh = true;
+            if stable && crate::layout::is_erased(&buf[..c]) && self.rest_is_blank(unit, slot)? {
+                self.units.get_mut(unit).probed = slot as u16;
             } else {
                 self.units.get_mut(unit).used += 1;
                 self.io.counters.probe_skips += 1;
@@ -161,6 +170,16 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
             self.close_full(unit);
         }
         Ok(())
+    }
+
+    /// Commit and data of a slot whose claim is blank are blank too, unless the image was
+    /// crafted or rotted: one read each, so such a slot is given up rather than programmed
+    /// twice.
+    fn rest_is_blank(&mut self, unit: u32, slot: u32) -> Res<bool, F> {
+        let g = self.io.geo;
+        let commit = g.record_size - g.claim_size;
+        Ok(self.io.is_blank(g.commit_addr(unit, slot), commit)?
+            && self.io.is_blank(g.data_addr(unit, slot), g.block_size)?)
     }
 
     /// A unit with no slot left stops being a frontier.
@@ -232,8 +251,8 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         info.used = 0;
         info.last_valid = NO_SLOT;
         info.stamp = 0;
-        info.floor = u64::MAX;
         info.fresh = true;
+        info.probed = NO_SLOT;
         Ok(())
     }
 
@@ -281,8 +300,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         let info = self.units.get_mut(unit);
         info.last_valid = slot as u16;
         info.stamp = info.stamp.max(version);
-        info.floor = info.floor.min(version);
         self.commit_mapping(e, unit, slot);
+        if e.victim.is_none() && e.kind != RecordKind::Retire {
+            self.host_records += 1;
+        }
         if slot + 1 == self.slots() {
             let r = self.seal(unit, slot);
             self.guard(unit, r)?;
@@ -346,6 +367,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         let n = g.seal_size as usize;
         encode_seal(&cbuf[..c], &mut sbuf[..n]);
         self.close_full(unit);
+        if !self.io.is_blank(g.seal_addr(unit), g.seal_size)? {
+            // Only a crafted or rotten image gets here: the seal is optional, skip it.
+            return Ok(());
+        }
         self.io.program_checked(g.seal_addr(unit), &sbuf[..n])
     }
 

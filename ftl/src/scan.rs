@@ -26,7 +26,7 @@ use crate::units::{UnitState, NO_SLOT};
 const VERSION_MARGIN: u64 = 1 << 32;
 
 /// Per-unit facts the scan needs for a moment and then drops.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Scratch {
     /// Some GC copy names this unit as its victim.
     is_victim: bool,
@@ -34,6 +34,8 @@ struct Scratch {
     top_is_copy: bool,
     /// Its header was read many times: `Some(true)` if it never changed.
     header_stable: Option<bool>,
+    /// Lowest version among its valid records (versions are compared across units with it).
+    floor: u64,
 }
 
 /// Rebuild `log`'s state from flash. Reads only.
@@ -42,7 +44,13 @@ pub(crate) fn mount<F: NorFlash, const U: usize, const B: usize>(
 ) -> Res<(), F> {
     log.epoch = find_epoch(log)?;
     let mut scratch: heapless::Vec<Scratch, U> = heapless::Vec::new();
-    let _ = scratch.resize(log.io.geo.unit_count as usize, Scratch::default());
+    let blank = Scratch {
+        is_victim: false,
+        top_is_copy: false,
+        header_stable: None,
+        floor: u64::MAX,
+    };
+    let _ = scratch.resize(log.io.geo.unit_count as usize, blank);
     let mut max_version = 0;
     for unit in 0..log.io.geo.unit_count {
         if adopt_header(log, unit)? {
@@ -258,7 +266,8 @@ fn take_record<F: NorFlash, const U: usize, const B: usize>(
         scratch[unit as usize].top_is_copy = r.claim.copy;
     }
     info.stamp = info.stamp.max(r.claim.version);
-    info.floor = info.floor.min(r.claim.version);
+    let s = &mut scratch[unit as usize];
+    s.floor = s.floor.min(r.claim.version);
     if r.claim.copy && r.claim.victim != NO_VICTIM {
         if let Some(s) = scratch.get_mut(r.claim.victim as usize) {
             s.is_victim = true;
@@ -343,7 +352,7 @@ fn beats<F: NorFlash, const U: usize, const B: usize>(
     if !copy_rule && v > other.stamp {
         return Ok(true);
     }
-    if !copy_rule && v < other.floor {
+    if !copy_rule && v < scratch[cu as usize].floor {
         return Ok(false);
     }
     let Some(cur) = read_valid(log, cu, cs)? else {

@@ -49,10 +49,11 @@ pub struct UnitInfo {
     pub last_valid: u16,
     /// Highest version in the unit: the age of its data for cost-benefit GC.
     pub stamp: u64,
-    /// Lowest version in the unit (mount compares versions across units with it).
-    pub floor: u64,
-    /// Slots from `used` on are known blank this session (erased, or probed).
+    /// Erased this session: slots from `used` on are known blank.
     pub fresh: bool,
+    /// In a unit not erased this session, the slot last checked blank (`NO_SLOT`: none);
+    /// each slot is checked just before it is programmed.
+    pub probed: u16,
     pub state: UnitState,
 }
 
@@ -90,8 +91,8 @@ impl<const U: usize> UnitTable<U> {
             used: 0,
             last_valid: NO_SLOT,
             stamp: 0,
-            floor: u64::MAX,
             fresh: false,
+            probed: NO_SLOT,
             state: UnitState::Dirty,
         };
         // Cannot fail: Geometry::new rejected unit counts above U.

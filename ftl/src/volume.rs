@@ -250,7 +250,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     /// every operation (power going down) ends the call with its error. An append that
     /// landed before a later step (seal, wear levelling) failed on a bad unit is a success.
     fn host_append(&mut self, e: Entry<'_>) -> Res<(), F> {
-        let before = self.log.map.get(e.lba);
+        let before = self.log.host_records;
         let mut first_fault = None;
         for _ in 0..self.log.io.geo.unit_count + 2 {
             let log = &mut self.log;
@@ -269,7 +269,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 return Err(err);
             }
             gc::retire(&mut self.log, unit);
-            if self.log.map.get(e.lba) != before {
+            if self.log.host_records != before {
                 return self.acknowledge();
             }
             if self.log.read_only {

@@ -68,7 +68,9 @@ fn lifetime(units: u32, working_set: u32, seed: u64) -> u64 {
                     fill_pattern(l as u32, g, &mut want);
                     got == want
                 }),
-                "lba {l}: acknowledged data lost at end of life"
+                "lba {l}: acknowledged data lost at end of life: want {gens:?}, got {:?} at {:?}",
+                &got[..16],
+                ftl.mapping(l as u32)
             );
         }
     };

@@ -63,13 +63,13 @@ fn worm_writes_until_no_space_without_erasing() {
 
 #[test]
 fn ram_is_the_documented_function_of_the_geometry() {
-    // map: 4 bytes per block; per unit 12 bytes of unit table and 4 of retirement log; plus
-    // a fixed part (geometry, config, counters) independent of the capacities.
+    // map: 4 bytes per block; per unit 24 bytes of unit table and 4 of retire table; plus a
+    // fixed part (geometry, config, counters) independent of the capacities.
     type Small = Ftl<WormFlash, 16, 256>;
     type Big = Ftl<WormFlash, 64, 4096>;
-    let fixed = core::mem::size_of::<Small>() - 4 * 256 - 16 * 16;
-    assert_eq!(core::mem::size_of::<Big>(), fixed + 4 * 4096 + 16 * 64);
-    assert_eq!(core::mem::size_of::<cowftl::UnitInfo>(), 12);
+    let fixed = core::mem::size_of::<Small>() - 4 * 256 - 28 * 16;
+    assert_eq!(core::mem::size_of::<Big>(), fixed + 4 * 4096 + 28 * 64);
+    assert_eq!(core::mem::size_of::<cowftl::UnitInfo>(), 24);
     let flash_part = core::mem::size_of::<WormFlash>();
     println!("fixed part without the flash: {} bytes", fixed - flash_part);
     assert!(

@@ -1,0 +1,827 @@
+//! Hostile-image engine shared by `tests/tests/hostile.rs` (deterministic cases and a bounded
+//! proptest) and the cargo-fuzz target `fuzz/fuzz_targets/mutate_fields.rs` (included there
+//! with `#[path]`; it uses only `cowftl`, `cowftl-sim` and std).
+//!
+//! - [`base`]: a real volume (format, writes, trims, GC copies, one retired unit) on a small
+//!   part: 8 units of 4 KiB, 8-byte ECC words, 512-byte blocks, and every value each block
+//!   ever held.
+//! - [`Img`]: decode a header, claim, commit or seal of that image, change a field, encode it
+//!   again with valid CRCs (only the semantics are hostile). Records whose data may now be
+//!   attributed to another block are remembered, so the oracle allows exactly that data.
+//! - [`check`]: mount; if `Ok`, read every block, write and trim some, read back, remount,
+//!   read again. Returns a [`Report`] or the first contract violation as `Err(String)`
+//!   (panics, e.g. from the simulator's flash rules or the library's debug invariant check,
+//!   are left to the caller to catch).
+
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use cowftl::layout::{
+    decode_commit, encode_commit, encode_seal, seal_matches, Claim, HeaderRead, RecordKind,
+    RecordRead, UnitHeader, CRC, VERSION_LIMIT,
+};
+use cowftl::map::Mapping;
+use cowftl::{Config, Error, Ftl, Geometry, UnitState};
+use cowftl_sim::{PartSpec, SimError, SimFlash};
+
+/// 8-byte ECC words (one program per word), 4 KiB erase pages.
+pub type HFlash = SimFlash<1, 8, 4096>;
+pub type Vol<'a> = Ftl<&'a mut HFlash, 8, 64>;
+pub type FtlError = Error<SimError>;
+
+pub const UNITS: u32 = 8;
+pub const UNIT_SIZE: u32 = 4096;
+pub const CAPACITY: usize = (UNITS * UNIT_SIZE) as usize;
+pub const BS: usize = 512;
+/// Mount refuses a volume whose newest version is this close to `VERSION_LIMIT`
+/// (`VERSION_MARGIN` in ftl/src/scan.rs, private there).
+pub const VERSION_MARGIN: u64 = 1 << 32;
+/// Largest version a claim can hold (40 bits): `VERSION_LIMIT` itself is not encodable.
+pub const MAX_VERSION: u64 = VERSION_LIMIT - 1;
+/// Blocks the base workload never writes (they must read zeros unless a crafted record
+/// names them).
+pub const NEVER_WRITTEN: [u32; 2] = [30, 31];
+
+pub fn spec() -> PartSpec {
+    PartSpec::custom("hostile", CAPACITY, 1, 8, 4096)
+}
+
+/// Reserve 3 (one GC unit, two spares): 7 slots per unit, 32 blocks.
+pub fn config() -> Config {
+    Config {
+        unit_size: Some(UNIT_SIZE),
+        block_size: BS as u32,
+        reserve_units: 3,
+        static_wl_threshold: 4,
+        ..Config::new(0, CAPACITY as u32)
+    }
+}
+
+pub fn geometry() -> Geometry {
+    Geometry::new(&config(), CAPACITY, 1, 8, 4096, 8, 64).expect("geometry")
+}
+
+/// Contents of block `lba` at generation `gen` (never zeros, never alike for two pairs).
+pub fn pattern(lba: u32, gen: u64) -> Vec<u8> {
+    let mut x = (u64::from(lba) << 40) ^ gen.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5A5A;
+    let mut v: Vec<u8> = (0..BS)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    v[..4].copy_from_slice(&lba.to_le_bytes());
+    v[4..12].copy_from_slice(&gen.to_le_bytes());
+    v
+}
+
+/// The valid volume every hostile image starts from.
+pub struct Base {
+    pub image: Vec<u8>,
+    /// Per block, every value it ever held, oldest first; starts with zeros (never written).
+    pub hist: Vec<Vec<Vec<u8>>>,
+    /// The unit retired while the image was built (it holds a retire record elsewhere).
+    pub retired: u32,
+}
+
+impl Base {
+    /// Current contents of `lba`.
+    pub fn newest(&self, lba: u32) -> &[u8] {
+        self.hist[lba as usize].last().expect("history")
+    }
+}
+
+/// Build once: format, 70 writes and trims (GC rounds, so GC copies with victim fields),
+/// one program failure (a retired unit and its retire record), 40 more operations.
+pub fn base() -> &'static Base {
+    static BASE: OnceLock<Base> = OnceLock::new();
+    BASE.get_or_init(build_base)
+}
+
+fn build_base() -> Base {
+    let cfg = config();
+    let g = geometry();
+    let mut flash = HFlash::new(spec(), 0x5EED);
+    let n = g.block_count;
+    let mut hist = vec![vec![vec![0u8; BS]]; n as usize];
+    let mut gen = 0u64;
+    let mut op = |ftl: &mut Vol, hist: &mut Vec<Vec<Vec<u8>>>| -> u32 {
+        gen += 1;
+        let lba = ((gen * 7 + gen / 5) % 30) as u32;
+        if gen % 13 == 0 {
+            ftl.trim(lba).expect("trim");
+            hist[lba as usize].push(vec![0; BS]);
+        } else {
+            let d = pattern(lba, gen);
+            ftl.write(lba, &d).expect("write");
+            hist[lba as usize].push(d);
+        }
+        lba
+    };
+    let mut ftl = Vol::format(&mut flash, cfg).expect("format");
+    let mut last = 0;
+    for _ in 0..70 {
+        last = op(&mut ftl, &mut hist);
+    }
+    // Make the next program into the host frontier's data area fail: the unit is retired
+    // and a retire record is written.
+    let mut retired = None;
+    for _ in 0..10 {
+        if let Mapping::Data { unit, .. } = ftl.mapping(last) {
+            let info = ftl.units().nth(unit as usize).expect("unit");
+            if info.state == UnitState::Open && u32::from(info.used) < g.slots_per_unit {
+                drop(ftl);
+                let at = g.unit_addr(unit) + g.data_offset;
+                flash.fail_program(at..at + g.slots_per_unit * g.block_size);
+                ftl = Vol::mount(&mut flash, cfg).expect("mount");
+                last = op(&mut ftl, &mut hist);
+                drop(ftl);
+                flash.clear_faults();
+                ftl = Vol::mount(&mut flash, cfg).expect("mount");
+                retired = Some(unit);
+                break;
+            }
+        }
+        last = op(&mut ftl, &mut hist);
+    }
+    let retired = retired.expect("a program failure was injected");
+    assert_eq!(
+        ftl.stats().retired_units,
+        1,
+        "base image has one retired unit"
+    );
+    for _ in 0..40 {
+        op(&mut ftl, &mut hist);
+    }
+    drop(ftl);
+    Base {
+        image: flash.image().to_vec(),
+        hist,
+        retired,
+    }
+}
+
+/// A (unit, slot) pair.
+pub type At = (u32, u32);
+
+/// An image being crafted, with the extra data the oracle must allow.
+#[derive(Clone)]
+pub struct Img {
+    pub b: Vec<u8>,
+    pub g: Geometry,
+    /// Slots whose record was changed: their data may now be read as the block they name.
+    pub touched: Vec<At>,
+}
+
+impl Default for Img {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Img {
+    /// The base image.
+    pub fn new() -> Img {
+        Img {
+            b: base().image.clone(),
+            g: geometry(),
+            touched: Vec::new(),
+        }
+    }
+
+    fn range(&self, addr: u32, len: u32) -> std::ops::Range<usize> {
+        addr as usize..(addr + len) as usize
+    }
+
+    pub fn slots(&self) -> u32 {
+        self.g.slots_per_unit
+    }
+
+    // ---- headers ----
+
+    pub fn header_read(&self, unit: u32, copy: u32) -> HeaderRead {
+        let r = self.range(self.g.header_addr(unit, copy), self.g.header_size);
+        UnitHeader::decode(&self.b[r])
+    }
+
+    pub fn header(&self, unit: u32, copy: u32) -> Option<UnitHeader> {
+        match self.header_read(unit, copy) {
+            HeaderRead::Valid(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    pub fn put_header(&mut self, unit: u32, copy: u32, h: &UnitHeader) {
+        let r = self.range(self.g.header_addr(unit, copy), self.g.header_size);
+        let buf = &mut self.b[r];
+        buf.fill(0xFF);
+        h.encode(buf);
+    }
+
+    /// Decode header copy `copy` of `unit` (or, if it does not decode, the other copy, or
+    /// unit 0's), change it, encode it with a valid CRC.
+    pub fn edit_header(&mut self, unit: u32, copy: u32, f: impl FnOnce(&mut UnitHeader)) {
+        let mut h = self
+            .header(unit, copy)
+            .or_else(|| self.header(unit, 1 - copy))
+            .or_else(|| self.header(0, 0))
+            .expect("a valid header");
+        f(&mut h);
+        self.put_header(unit, copy, &h);
+    }
+
+    /// Same change on both copies.
+    pub fn edit_headers(&mut self, unit: u32, f: impl Fn(&mut UnitHeader)) {
+        self.edit_header(unit, 0, &f);
+        self.edit_header(unit, 1, &f);
+    }
+
+    // ---- records ----
+
+    pub fn claim_bytes(&self, at: At) -> &[u8] {
+        &self.b[self.range(self.g.record_addr(at.0, at.1), self.g.claim_size)]
+    }
+
+    fn commit_range(&self, at: At) -> std::ops::Range<usize> {
+        let len = self.g.record_size - self.g.claim_size;
+        self.range(self.g.commit_addr(at.0, at.1), len)
+    }
+
+    pub fn record(&self, at: At) -> RecordRead {
+        let r = self.range(self.g.record_addr(at.0, at.1), self.g.record_size);
+        self.g.decode_record(&self.b[r])
+    }
+
+    pub fn claim(&self, at: At) -> Option<Claim> {
+        Claim::decode(self.claim_bytes(at))
+    }
+
+    /// The data CRC if the record is committed.
+    pub fn data_crc(&self, at: At) -> Option<u32> {
+        decode_commit(self.claim_bytes(at), &self.b[self.commit_range(at)])
+    }
+
+    pub fn data(&self, at: At) -> &[u8] {
+        &self.b[self.range(self.g.data_addr(at.0, at.1), self.g.block_size)]
+    }
+
+    /// Every slot whose claim decodes, in (unit, slot) order.
+    pub fn claims(&self) -> Vec<(At, Claim)> {
+        let mut v = Vec::new();
+        for u in 0..self.g.unit_count {
+            for s in 0..self.slots() {
+                if let Some(c) = self.claim((u, s)) {
+                    v.push(((u, s), c));
+                }
+            }
+        }
+        v
+    }
+
+    /// Committed records (claim and commit check out).
+    pub fn valid_records(&self) -> Vec<(At, Claim)> {
+        self.claims()
+            .into_iter()
+            .filter(|(at, _)| self.data_crc(*at).is_some())
+            .collect()
+    }
+
+    /// Committed records matching `pred`.
+    pub fn find(&self, pred: impl Fn(At, &Claim) -> bool) -> Vec<(At, Claim)> {
+        self.valid_records()
+            .into_iter()
+            .filter(|(at, c)| pred(*at, c))
+            .collect()
+    }
+
+    /// Encode `c` into the claim of `at`; a commit that checked out is re-encoded with the
+    /// same data CRC, a seal that matched the old last claim is re-encoded too.
+    pub fn put_claim(&mut self, at: At, c: &Claim) {
+        let old_crc = self.data_crc(at);
+        let sealed = self.seal_valid(at.0);
+        let r = self.range(self.g.record_addr(at.0, at.1), self.g.claim_size);
+        let buf = &mut self.b[r];
+        buf.fill(0xFF);
+        let mut c = *c;
+        c.version &= MAX_VERSION;
+        c.encode(buf);
+        if let Some(crc) = old_crc {
+            self.put_commit(at, crc);
+        }
+        if sealed && at.1 + 1 == self.slots() {
+            self.seal_over(at.0, at.1);
+        }
+        self.touched.push(at);
+    }
+
+    /// Decode the claim of `at`, change it, encode it again (CRCs valid).
+    pub fn edit_claim(&mut self, at: At, f: impl FnOnce(&mut Claim)) {
+        let mut c = self.claim(at).expect("a claim at this slot");
+        f(&mut c);
+        self.put_claim(at, &c);
+    }
+
+    /// A commit with a valid CRC over the slot's claim and `data_crc`.
+    pub fn put_commit(&mut self, at: At, data_crc: u32) {
+        let claim = self.claim_bytes(at).to_vec();
+        let r = self.commit_range(at);
+        let buf = &mut self.b[r];
+        buf.fill(0xFF);
+        encode_commit(&claim, data_crc, buf);
+        self.touched.push(at);
+    }
+
+    /// Erase the commit (the record becomes claimed-only).
+    pub fn blank_commit(&mut self, at: At) {
+        let r = self.commit_range(at);
+        self.b[r].fill(0xFF);
+    }
+
+    // ---- seals ----
+
+    pub fn seal_bytes(&self, unit: u32) -> &[u8] {
+        &self.b[self.range(self.g.seal_addr(unit), self.g.seal_size)]
+    }
+
+    /// The seal matches the unit's last claim.
+    pub fn seal_valid(&self, unit: u32) -> bool {
+        let last = self.claim_bytes((unit, self.slots() - 1));
+        seal_matches(last, self.seal_bytes(unit))
+    }
+
+    /// Program `unit`'s seal over the claim bytes of `slot` (any slot, blank or not).
+    pub fn seal_over(&mut self, unit: u32, slot: u32) {
+        let claim = self.claim_bytes((unit, slot)).to_vec();
+        self.seal_with(unit, &claim);
+    }
+
+    /// Program `unit`'s seal over `claim` bytes.
+    pub fn seal_with(&mut self, unit: u32, claim: &[u8]) {
+        let r = self.range(self.g.seal_addr(unit), self.g.seal_size);
+        let buf = &mut self.b[r];
+        buf.fill(0xFF);
+        encode_seal(claim, buf);
+    }
+
+    pub fn blank_seal(&mut self, unit: u32) {
+        let r = self.range(self.g.seal_addr(unit), self.g.seal_size);
+        self.b[r].fill(0xFF);
+    }
+
+    // ---- facts ----
+
+    /// Slots from the start of the unit to its last non-blank record.
+    pub fn used(&self, unit: u32) -> u32 {
+        (0..self.slots())
+            .rev()
+            .find(|&s| self.record((unit, s)) != RecordRead::Blank)
+            .map_or(0, |s| s + 1)
+    }
+
+    /// The oracle for this image.
+    pub fn oracle(&self) -> Oracle {
+        let base = base();
+        let mut allowed = base.hist.clone();
+        let mut t = self.touched.clone();
+        t.sort_unstable();
+        t.dedup();
+        for at in t {
+            if let RecordRead::Valid(r) = self.record(at) {
+                let l = r.claim.lba;
+                if r.claim.kind == RecordKind::Data && l < self.g.block_count {
+                    allowed[l as usize].push(self.data(at).to_vec());
+                }
+            }
+        }
+        Oracle { allowed }
+    }
+}
+
+/// What each block may read as: any value it ever held (zeros included: the state before
+/// its first write, and after a trim), or the data of a crafted record naming it.
+#[derive(Clone)]
+pub struct Oracle {
+    pub allowed: Vec<Vec<Vec<u8>>>,
+}
+
+impl Oracle {
+    pub fn allows(&self, lba: u32, data: &[u8]) -> bool {
+        self.allowed[lba as usize].iter().any(|v| v == data)
+    }
+}
+
+/// How strict the reads after mount are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// Every block reads a value the oracle allows, or `Corrupt`.
+    History,
+    /// The mutation changes nothing a block resolves to: every block reads exactly its
+    /// newest base value (no `Corrupt`) if the mount succeeds.
+    Newest,
+}
+
+/// What happened to one image.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// `None` if the mount succeeded.
+    pub mount_err: Option<FtlError>,
+    /// Reads after mount: newest value, an older (or crafted) value, zeros for a block that
+    /// had data, `Corrupt`.
+    pub newest: u32,
+    pub older: u32,
+    pub zeroed: u32,
+    pub corrupt: u32,
+    pub writes_ok: u32,
+    /// The first write error, if any.
+    pub write_err: Option<FtlError>,
+    pub read_only: bool,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.mount_err {
+            Some(e) => write!(f, "mount Err({e:?})"),
+            None => write!(
+                f,
+                "mount Ok: reads newest {} older {} zeroed {} corrupt {}; writes ok {}{}{}",
+                self.newest,
+                self.older,
+                self.zeroed,
+                self.corrupt,
+                self.writes_ok,
+                match self.write_err {
+                    Some(e) => format!(", then Err({e:?})"),
+                    None => String::new(),
+                },
+                if self.read_only { ", read-only" } else { "" },
+            ),
+        }
+    }
+}
+
+/// Writes (and one trim) done after a successful mount: enough for a few GC rounds.
+pub const WRITES: u32 = 24;
+
+/// Mount `img`; on `Ok`, read every block, write, read back, remount, read again.
+/// `Err` names the first broken rule.
+pub fn check(img: &Img, expect: Expect) -> Result<Report, String> {
+    let oracle = img.oracle();
+    check_bytes(&img.b, &oracle, expect)
+}
+
+pub fn check_bytes(bytes: &[u8], oracle: &Oracle, expect: Expect) -> Result<Report, String> {
+    let base = base();
+    let cfg = config();
+    let mut rep = Report::default();
+    let mut flash = HFlash::from_image(spec(), 7, bytes).expect("image size");
+    let mut ftl = match Vol::mount(&mut flash, cfg) {
+        Ok(f) => f,
+        Err(e) => {
+            rep.mount_err = Some(e);
+            return Ok(rep);
+        }
+    };
+    ftl.check_invariants()
+        .map_err(|e| format!("invariant after mount: {e}"))?;
+    let n = ftl.block_count();
+    let mut buf = vec![0u8; BS];
+    rep.read_only = ftl.is_read_only();
+    for lba in 0..n {
+        match ftl.read(lba, &mut buf) {
+            Ok(()) => {
+                if !oracle.allows(lba, &buf) {
+                    return Err(format!(
+                        "mount: lba {lba} reads data it never held ({})",
+                        describe(&buf)
+                    ));
+                }
+                let newest = base.newest(lba);
+                if buf == newest {
+                    rep.newest += 1;
+                } else if buf.iter().all(|&x| x == 0) {
+                    rep.zeroed += 1;
+                } else {
+                    rep.older += 1;
+                }
+                if expect == Expect::Newest && buf != newest {
+                    return Err(format!(
+                        "mount: lba {lba} reads {} instead of its newest value {}",
+                        describe(&buf),
+                        describe(newest)
+                    ));
+                }
+            }
+            Err(Error::Corrupt) if expect == Expect::History => rep.corrupt += 1,
+            Err(e) => return Err(format!("mount: read of lba {lba}: {e:?}")),
+        }
+    }
+    if ftl.flash().ops() != 0 {
+        return Err("mount or reads programmed or erased the flash".into());
+    }
+    let mut allowed = oracle.clone();
+    // Blocks whose contents are known exactly: the last write or trim was acknowledged.
+    let mut exact: Vec<Option<Vec<u8>>> = vec![None; n as usize];
+    for i in 0..WRITES {
+        let lba = (i * 11 + 3) % n;
+        let trim = i == WRITES / 2;
+        let data = if trim {
+            vec![0; BS]
+        } else {
+            pattern(lba, 1_000_000 + u64::from(i))
+        };
+        allowed.allowed[lba as usize].push(data.clone());
+        let r = if trim {
+            ftl.trim(lba)
+        } else {
+            ftl.write(lba, &data)
+        };
+        match r {
+            Ok(()) => {
+                rep.writes_ok += 1;
+                exact[lba as usize] = Some(data);
+            }
+            Err(e @ (Error::ReadOnly | Error::NoSpace | Error::Corrupt)) => {
+                exact[lba as usize] = None;
+                rep.write_err.get_or_insert(e);
+                if matches!(e, Error::ReadOnly | Error::NoSpace) {
+                    break;
+                }
+            }
+            Err(e) => return Err(format!("write {i} (lba {lba}): unexpected {e:?}")),
+        }
+    }
+    ftl.check_invariants()
+        .map_err(|e| format!("invariant after writes: {e}"))?;
+    verify(&mut ftl, &allowed, &exact, "after writes")?;
+    drop(ftl);
+    let acked = rep.writes_ok > 0;
+    let mut ftl = match Vol::mount(&mut flash, cfg) {
+        Ok(f) => f,
+        Err(e) if acked => {
+            return Err(format!(
+                "remount after {} acknowledged writes: {e:?}",
+                rep.writes_ok
+            ))
+        }
+        Err(_) => return Ok(rep),
+    };
+    verify(&mut ftl, &allowed, &exact, "after remount")?;
+    // The resumed frontiers take one more write.
+    let lba = exact.iter().position(Option::is_some).unwrap_or(0) as u32;
+    let data = pattern(lba, 2_000_000);
+    match ftl.write(lba, &data) {
+        Ok(()) => {
+            ftl.read(lba, &mut buf)
+                .map_err(|e| format!("read after remount write: {e:?}"))?;
+            if buf != data {
+                return Err(format!("lba {lba}: write after remount reads back wrong"));
+            }
+        }
+        Err(Error::ReadOnly | Error::NoSpace | Error::Corrupt) => {}
+        Err(e) => return Err(format!("write after remount: unexpected {e:?}")),
+    }
+    Ok(rep)
+}
+
+fn verify(
+    ftl: &mut Vol,
+    allowed: &Oracle,
+    exact: &[Option<Vec<u8>>],
+    when: &str,
+) -> Result<(), String> {
+    let mut buf = vec![0u8; BS];
+    for lba in 0..ftl.block_count() {
+        let r = ftl.read(lba, &mut buf);
+        match (&exact[lba as usize], r) {
+            (Some(want), Ok(())) if buf == *want => {}
+            (Some(want), Ok(())) => {
+                return Err(format!(
+                    "{when}: lba {lba}: acknowledged write reads {} instead of {}",
+                    describe(&buf),
+                    describe(want)
+                ))
+            }
+            (Some(_), Err(e)) => {
+                return Err(format!(
+                    "{when}: lba {lba}: acknowledged write reads as {e:?}"
+                ))
+            }
+            (None, Ok(())) if allowed.allows(lba, &buf) => {}
+            (None, Ok(())) => {
+                return Err(format!(
+                    "{when}: lba {lba} reads data it never held ({})",
+                    describe(&buf)
+                ))
+            }
+            (None, Err(Error::Corrupt)) => {}
+            (None, Err(e)) => return Err(format!("{when}: read of lba {lba}: {e:?}")),
+        }
+    }
+    Ok(())
+}
+
+/// Short description of a block's contents: the (lba, generation) a `pattern` block carries.
+pub fn describe(b: &[u8]) -> String {
+    if b.iter().all(|&x| x == 0) {
+        return "zeros".into();
+    }
+    let lba = u32::from_le_bytes(b[..4].try_into().unwrap());
+    let gen = u64::from_le_bytes(b[4..12].try_into().unwrap());
+    if pattern(lba, gen) == b {
+        format!("pattern(lba {lba}, gen {gen})")
+    } else {
+        format!("unknown bytes {:02x?}..", &b[..8])
+    }
+}
+
+// ---- field mutation from bytes (fuzz target and proptest) ----
+
+/// Bytes per mutation in [`apply_bytes`] input.
+pub const MUTATION_LEN: usize = 12;
+
+/// A fuzz-chosen value for a field of `bits` bits: extremes and boundaries most of the time.
+/// `cur` is the field's current value, `edge` a boundary that matters for it (block count,
+/// unit count, the version margin, the slot index...).
+pub fn pick_value(raw: u64, bits: u32, cur: u64, edge: u64) -> u64 {
+    let max = if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
+    let small = (raw >> 4) & 0xF;
+    let v = match raw & 0xF {
+        0 => 0,
+        1 => max,
+        2 => max.wrapping_sub(small),
+        3 => small,
+        4 => cur.wrapping_add(small + 1),
+        5 => cur.wrapping_sub(small + 1),
+        6 => edge.wrapping_add(small),
+        7 => edge.wrapping_sub(small + 1),
+        8 => cur,
+        _ => raw >> 4,
+    };
+    v & max
+}
+
+/// Apply mutations decoded from `data` (chunks of [`MUTATION_LEN`] bytes: structure, index
+/// (2 bytes), field, value (8 bytes)) to the base image. Returns the image and a log line
+/// per mutation.
+pub fn apply_bytes(data: &[u8]) -> (Img, Vec<String>) {
+    let mut img = Img::new();
+    let mut log = Vec::new();
+    for m in data.chunks_exact(MUTATION_LEN).take(16) {
+        let sel = u16::from_le_bytes([m[1], m[2]]) as u32;
+        let field = m[3];
+        let raw = u64::from_le_bytes(m[4..12].try_into().unwrap());
+        log.push(apply_one(&mut img, m[0], sel, field, raw));
+    }
+    (img, log)
+}
+
+fn apply_one(img: &mut Img, what: u8, sel: u32, field: u8, raw: u64) -> String {
+    let g = img.g;
+    let n = g.slots_per_unit;
+    match what % 4 {
+        0 => {
+            let unit = sel % g.unit_count;
+            let copies: &[u32] = match (sel / g.unit_count) % 3 {
+                0 => &[0],
+                1 => &[1],
+                _ => &[0, 1],
+            };
+            let cur = img.header(unit, copies[0]).or_else(|| img.header(0, 0));
+            let cur = cur.expect("unit 0 header");
+            let (name, v) = match field % 6 {
+                0 => ("version", pick_value(raw, 8, cur.version.into(), 3)),
+                1 => ("block_shift", pick_value(raw, 8, cur.block_shift.into(), 9)),
+                2 => ("unit_size", pick_value(raw, 32, cur.unit_size.into(), 4096)),
+                3 => ("unit_count", pick_value(raw, 16, cur.unit_count.into(), 8)),
+                4 => (
+                    "epoch",
+                    pick_value(raw, 32, cur.epoch.into(), cur.epoch.into()),
+                ),
+                _ => (
+                    "wear",
+                    pick_value(raw, 32, cur.wear.into(), u32::MAX.into()),
+                ),
+            };
+            for &c in copies {
+                img.edit_header(unit, c, |h| match field % 6 {
+                    0 => h.version = v as u8,
+                    1 => h.block_shift = v as u8,
+                    2 => h.unit_size = v as u32,
+                    3 => h.unit_count = v as u16,
+                    4 => h.epoch = v as u32,
+                    _ => h.wear = v as u32,
+                });
+            }
+            format!("header unit {unit} copies {copies:?}: {name} = {v:#x}")
+        }
+        1 => {
+            let claims = img.claims();
+            let Some(&(at, cur)) = claims.get(sel as usize % claims.len().max(1)) else {
+                return "claim: none".into();
+            };
+            let mut c = cur;
+            let name = match field % 6 {
+                0 => {
+                    c.kind = [RecordKind::Data, RecordKind::Trim, RecordKind::Retire]
+                        [(raw % 3) as usize];
+                    "kind"
+                }
+                1 => {
+                    c.copy = raw & 1 == 1;
+                    "copy"
+                }
+                2 => {
+                    c.skip = pick_value(raw, 8, c.skip.into(), at.1.into()) as u8;
+                    "skip"
+                }
+                3 => {
+                    c.victim = pick_value(raw, 16, c.victim.into(), g.unit_count.into()) as u16;
+                    "victim"
+                }
+                4 => {
+                    let edge = if c.kind == RecordKind::Retire {
+                        g.unit_count
+                    } else {
+                        g.block_count
+                    };
+                    c.lba = pick_value(raw, 32, c.lba.into(), edge.into()) as u32;
+                    "lba"
+                }
+                _ => {
+                    let edge = VERSION_LIMIT - VERSION_MARGIN;
+                    c.version = pick_value(raw, 40, c.version, edge);
+                    "version"
+                }
+            };
+            img.put_claim(at, &c);
+            format!("claim {at:?} {name}: {cur:?} -> {c:?}")
+        }
+        2 => {
+            let claims = img.claims();
+            let Some(&(at, _)) = claims.get(sel as usize % claims.len().max(1)) else {
+                return "commit: none".into();
+            };
+            match field % 3 {
+                0 => {
+                    let cur = img.data_crc(at).unwrap_or(0);
+                    let v = pick_value(raw, 32, cur.into(), 0) as u32;
+                    img.put_commit(at, v);
+                    format!("commit {at:?}: data_crc {cur:#x} -> {v:#x}")
+                }
+                1 => {
+                    img.blank_commit(at);
+                    format!("commit {at:?}: erased")
+                }
+                _ => {
+                    let crc = CRC.checksum(img.data(at));
+                    img.put_commit(at, crc);
+                    format!("commit {at:?}: committed with the slot's data CRC {crc:#x}")
+                }
+            }
+        }
+        _ => {
+            let unit = sel % g.unit_count;
+            match field % 4 {
+                0 => {
+                    let slot = (raw % u64::from(n)) as u32;
+                    img.seal_over(unit, slot);
+                    format!("seal unit {unit}: over slot {slot}")
+                }
+                1 => {
+                    img.seal_with(unit, &[0xFF; 16]);
+                    format!("seal unit {unit}: over a blank claim")
+                }
+                2 => {
+                    img.blank_seal(unit);
+                    format!("seal unit {unit}: erased")
+                }
+                _ => {
+                    let top = img.used(unit).saturating_sub(1);
+                    img.seal_over(unit, top);
+                    format!("seal unit {unit}: over its top slot {top}")
+                }
+            }
+        }
+    }
+}
+
+/// Run `f`, turning a panic into `Err` with its message.
+pub fn catching<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => Err(format!(
+            "PANIC: {}",
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
+        )),
+    }
+}
