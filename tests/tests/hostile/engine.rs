@@ -137,7 +137,7 @@ fn build_base() -> Base {
                 let at = g.unit_addr(unit) + g.data_offset;
                 flash.fail_program(at..at + g.slots_per_unit * g.block_size);
                 ftl = Vol::mount(&mut flash, cfg).expect("mount");
-                last = op(&mut ftl, &mut hist);
+                op(&mut ftl, &mut hist);
                 drop(ftl);
                 flash.clear_faults();
                 ftl = Vol::mount(&mut flash, cfg).expect("mount");

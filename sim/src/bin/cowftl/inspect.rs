@@ -264,11 +264,11 @@ fn print_units<const R: usize, const W: usize, const E: usize>(
 ) {
     let per_unit = if slots { live_slots(ftl) } else { Vec::new() };
     println!();
-    println!("unit  state     wear  valid  used  garbage  last  versions");
+    println!("unit  state     wear  valid  used  garbage  last  newest");
     for (u, info) in ftl.units().enumerate() {
-        let versions = match info.floor {
-            u64::MAX => "-".to_string(),
-            floor => format!("{floor}..{}", info.stamp),
+        let versions = match info.stamp {
+            0 => "-".to_string(),
+            v => v.to_string(),
         };
         let last = match info.last_valid {
             cowftl::units::NO_SLOT => "-".to_string(),
