@@ -28,8 +28,8 @@ const VERSION_MARGIN: u64 = 1 << 32;
 /// Per-unit facts the scan needs for a moment and then drops.
 #[derive(Clone, Copy)]
 struct Scratch {
-    /// Some GC copy names this unit as its victim.
-    is_victim: bool,
+    /// Highest version of a GC copy naming this unit as its victim (0: none seen yet).
+    victim_of: u64,
     /// The unit's newest valid record is a GC copy (it was the GC frontier).
     top_is_copy: bool,
     /// Its header was read many times: `Some(true)` if it never changed.
@@ -45,7 +45,7 @@ pub(crate) fn mount<F: NorFlash, const U: usize, const B: usize>(
     log.epoch = find_epoch(log)?;
     let mut scratch: heapless::Vec<Scratch, U> = heapless::Vec::new();
     let blank = Scratch {
-        is_victim: false,
+        victim_of: 0,
         top_is_copy: false,
         header_stable: None,
         floor: u64::MAX,
@@ -53,7 +53,7 @@ pub(crate) fn mount<F: NorFlash, const U: usize, const B: usize>(
     let _ = scratch.resize(log.io.geo.unit_count as usize, blank);
     let mut max_version = 0;
     for unit in 0..log.io.geo.unit_count {
-        if adopt_header(log, unit)? {
+        if adopt_header(log, unit) {
             scan_unit(log, unit, &mut scratch, &mut max_version)?;
         }
     }
@@ -75,12 +75,19 @@ fn find_epoch<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, B
     let mut other_version = None;
     for unit in 0..g.unit_count {
         match log.io.read_header(unit)? {
-            HeaderRead::Valid(h)
-                if h.version == FORMAT_VERSION && best.is_none_or(|b| h.epoch > b.epoch) =>
-            {
-                best = Some(h);
+            HeaderRead::Valid(h) if h.version == FORMAT_VERSION => {
+                if best.is_none_or(|b| h.epoch > b.epoch) {
+                    best = Some(h);
+                }
+                // Remembered for `adopt_header` (one header read per unit at mount).
+                let ours = matches_geometry(log, &h);
+                let info = log.units.get_mut(unit);
+                info.wear = h.wear;
+                info.stamp = u64::from(h.epoch) + 1;
+                if ours {
+                    info.state = UnitState::Free { verified: false };
+                }
             }
-            HeaderRead::Valid(h) if h.version == FORMAT_VERSION => {}
             HeaderRead::Valid(h) => other_version = Some(h.version),
             _ => {}
         }
@@ -112,26 +119,20 @@ fn matches_geometry<F: NorFlash, const U: usize, const B: usize>(
         && u32::from(h.block_shift) == g.block_size.trailing_zeros()
 }
 
-/// Take `unit`'s wear from its header; `false` if the unit is not part of this volume (it is
-/// then `Dirty`: erased before use).
+/// Is `unit` part of this volume? `find_epoch` left the epoch of its valid header (plus one)
+/// in `stamp` and its wear in `wear`; a unit that is not ours is `Dirty` (erased before use).
 fn adopt_header<F: NorFlash, const U: usize, const B: usize>(
     log: &mut Log<F, U, B>,
     unit: u32,
-) -> Res<bool, F> {
-    let ours = match log.io.read_header(unit)? {
-        HeaderRead::Valid(h) if h.version == FORMAT_VERSION && h.epoch == log.epoch => {
-            log.units.get_mut(unit).wear = h.wear;
-            matches_geometry(log, &h)
-        }
-        _ => false,
-    };
+) -> bool {
+    let epoch = u64::from(log.epoch) + 1;
     let info = log.units.get_mut(unit);
-    info.state = if ours {
-        UnitState::Free { verified: false }
-    } else {
-        UnitState::Dirty
-    };
-    Ok(ours)
+    let ours = info.state == UnitState::Free { verified: false } && info.stamp == epoch;
+    info.stamp = 0;
+    if !ours {
+        info.state = UnitState::Dirty;
+    }
+    ours
 }
 
 /// How the top of a unit's log was judged.
@@ -153,12 +154,15 @@ fn scan_unit<F: NorFlash, const U: usize, const B: usize>(
     max_version: &mut u64,
 ) -> Res<(), F> {
     let n = log.slots();
-    let sealed = seal_holds(log, unit)?;
+    let mut sealed = false;
     let mut used = 0;
     let mut anchored = false;
     let mut void_run = 0u32;
     for slot in (0..n).rev() {
         let mut rec = log.io.read_record(unit, slot)?;
+        if slot + 1 == n {
+            sealed = seal_holds(log, unit, rec)?;
+        }
         if used == 0 {
             if rec == RecordRead::Blank {
                 continue;
@@ -192,19 +196,20 @@ fn scan_unit<F: NorFlash, const U: usize, const B: usize>(
     Ok(())
 }
 
-/// True if the unit's seal matches its last claim (the last record is then stable).
+/// True if the unit's seal matches its last record (read once as `last`): that record is
+/// then stable.
 fn seal_holds<F: NorFlash, const U: usize, const B: usize>(
     log: &mut Log<F, U, B>,
     unit: u32,
+    last: RecordRead,
 ) -> Res<bool, F> {
+    let RecordRead::Valid(r) = last else {
+        return Ok(false);
+    };
     let g = log.io.geo;
-    let mut claim = [0u8; META_BUF];
+    let mut claim = [0xFFu8; META_BUF];
+    r.claim.encode(&mut claim[..g.claim_size as usize]);
     let mut seal = [0u8; META_BUF];
-    let last = g.slots_per_unit - 1;
-    log.io.read(
-        g.record_addr(unit, last),
-        &mut claim[..g.claim_size as usize],
-    )?;
     log.io
         .read(g.seal_addr(unit), &mut seal[..g.seal_size as usize])?;
     Ok(seal_matches(
@@ -234,6 +239,18 @@ fn judge_top<F: NorFlash, const U: usize, const B: usize>(
         g.claim_size as usize,
         (g.record_size - g.claim_size) as usize,
     );
+    // A commit that reads the same every time and matches the claim read once proves the
+    // claim stable too: the commit is programmed only after the claim's program completed.
+    if let RecordRead::Valid(r) = once {
+        let mut commit = [0u8; META_BUF];
+        let addr = g.commit_addr(unit, slot);
+        let stable = log.io.read_stable(addr, &mut commit[..m], STABLE_READS)?;
+        let mut claim = [0xFFu8; META_BUF];
+        r.claim.encode(&mut claim[..c]);
+        if stable && decode_commit(&claim[..c], &commit[..m]) == Some(r.data_crc) {
+            return Ok(Top::Valid(r));
+        }
+    }
     let mut claim = [0u8; META_BUF];
     let addr = g.record_addr(unit, slot);
     let stable = log.io.read_stable(addr, &mut claim[..c], STABLE_READS)?;
@@ -270,7 +287,7 @@ fn take_record<F: NorFlash, const U: usize, const B: usize>(
     s.floor = s.floor.min(r.claim.version);
     if r.claim.copy && r.claim.victim != NO_VICTIM {
         if let Some(s) = scratch.get_mut(r.claim.victim as usize) {
-            s.is_victim = true;
+            s.victim_of = s.victim_of.max(r.claim.version);
         }
     }
     match r.claim.kind {
@@ -347,8 +364,12 @@ fn beats<F: NorFlash, const U: usize, const B: usize>(
     }
     let v = r.claim.version;
     let other = log.units.get(cu);
-    let copy_rule = (r.claim.copy && u32::from(r.claim.victim) == cu)
-        || scratch.get(unit as usize).is_some_and(|s| s.is_victim);
+    // The copy rule needs an original older than its copy in the copy's victim unit: a unit
+    // erased after the copy was made holds only newer records.
+    let copy_of_cur =
+        r.claim.copy && u32::from(r.claim.victim) == cu && scratch[cu as usize].floor < v;
+    let copied_from_here = v < scratch[unit as usize].victim_of;
+    let copy_rule = copy_of_cur || copied_from_here;
     if !copy_rule && v > other.stamp {
         return Ok(true);
     }
