@@ -375,7 +375,26 @@ fn fresh(flash: &mut TestFlash, cfg: &Config) -> CheckResult {
 }
 
 fn mount<'a>(flash: &'a mut TestFlash, cfg: Config) -> Result<TestFtl<'a>, Fail> {
-    ok(TestFtl::mount(flash, cfg), "mount")
+    mount_ram(flash, cfg, "mount")
+}
+
+/// Mount a RAM-flash volume and check what format v3 promises of every mount, whatever state
+/// the flash is in: it programs and erases nothing (counted by the RAM flash itself, not by the
+/// FTL), and the RAM state it rebuilt meets `check_invariants`.
+fn mount_ram<'a, const W: usize, const E: usize, const U: usize, const B: usize>(
+    flash: &'a mut RamFlash<'static, W, E>,
+    cfg: Config,
+    what: Fail,
+) -> Result<Ftl<&'a mut RamFlash<'static, W, E>, U, B>, Fail> {
+    let before = flash.counters;
+    let ftl = ok(Ftl::mount(flash, cfg), what)?;
+    let after = ftl.flash().counters;
+    ensure(
+        (after.writes, after.erases) == (before.writes, before.erases),
+        "mount programmed or erased flash",
+    )?;
+    invariants(&ftl, "after mount")?;
+    Ok(ftl)
 }
 
 /// The harness itself: the RAM flash enforces the L476 rules and cuts like it should.
@@ -442,17 +461,31 @@ fn format_mount(flash: &mut TestFlash) -> CheckResult {
     )?;
     fresh(flash, &cfg)?;
     let mut ftl = mount(flash, cfg)?;
+    let g = *ftl.geometry();
     log!(
-        "  {} blocks of {} B, {} units of {} B, {} slots/unit",
-        ftl.block_count(),
-        ftl.block_size(),
-        ftl.geometry().unit_count,
-        ftl.geometry().unit_size,
-        ftl.geometry().slots_per_unit
+        "  {} blocks of {} B, {} units of {} B, {} slots/unit, reserve {} ({} spare), single stream {}",
+        g.block_count,
+        g.block_size,
+        g.unit_count,
+        g.unit_size,
+        g.slots_per_unit,
+        g.reserve_units,
+        g.spare_units(),
+        g.single_stream
     );
+    check_geometry(&g, &cfg)?;
+    // The NUCLEO-L476RG numbers under format v3: 8 pages of 2 KiB per unit (the default unit
+    // size keeps 16 units), 30 slots (2 x 32 B headers + 8 B seal + 30 x (24 B record + 512 B)
+    // fit 16 KiB), automatic reserve 1 (16 units < 64: no spare), so (16 - 1) x 30 - 1 = 449.
     ensure(
-        ftl.block_count() as usize <= Q_BLOCKS && ftl.block_count() > 300,
-        "block count",
+        g.unit_count == 16 && g.unit_size == 16 * 1024 && g.slots_per_unit == 30,
+        "L476 units: 16 x 16 KiB, 30 slots",
+    )?;
+    ensure(g.reserve_units == 1, "L476 default reserve: 1 unit")?;
+    ensure(!g.single_stream, "L476: separate host and GC frontiers")?;
+    ensure(
+        g.block_count as usize == Q_BLOCKS,
+        "L476 capacity: 449 blocks (= Q_BLOCKS)",
     )?;
     verify(&mut ftl, 0, None)?;
     let last = ftl.block_count() - 1;
@@ -480,6 +513,7 @@ fn write_read_trim_gc(flash: &mut TestFlash) -> CheckResult {
     for lba in 200..300 {
         verify(&mut ftl, lba, Some(7))?;
     }
+    invariants(&ftl, "after the workload")?;
     let s = ftl.stats();
     log!(
         "  host writes {}, programmed {} B, erases {}, GC victims {}, relocations {}",
@@ -508,6 +542,7 @@ fn remount(flash: &mut TestFlash) -> CheckResult {
         for lba in (1..n).step_by(5) {
             ok(ftl.trim(lba), "trim")?;
         }
+        invariants(&ftl, "after the workload")?;
     }
     for round in 0..3 {
         let mut ftl = mount(&mut *flash, cfg)?;
@@ -524,6 +559,7 @@ fn remount(flash: &mut TestFlash) -> CheckResult {
         }
         // and it still takes writes after each remount
         write_gen(&mut ftl, 3 * round, 2)?;
+        invariants(&ftl, "after a write")?;
     }
     Ok(())
 }
@@ -548,6 +584,7 @@ fn wear_levelling(flash: &mut TestFlash) -> CheckResult {
     for lba in 0..cold {
         verify(&mut ftl, lba, Some(1))?;
     }
+    invariants(&ftl, "after the workload")?;
     let s = ftl.stats();
     drop(ftl);
     let (min, max) = flash.wear_spread();
@@ -576,26 +613,42 @@ fn wear_levelling(flash: &mut TestFlash) -> CheckResult {
 /// Cut the power after every possible number of flash operations during a sequence of
 /// overwrites (which includes GC), remount, and check each block holds its old or new value
 /// and every acknowledged write survived.
+///
+/// Before the sequence, 80 % of the volume (359 of 449 blocks, 3/4 of all 480 slots: the data
+/// the format-v2 volume held) is written and then rewritten in order until GC has run, so the
+/// sequence starts in GC's steady state. Filled to 100 % (449 blocks in 480 slots) every GC
+/// round copies ~29 live slots to free one, ~200 flash ops per host write, and cutting after
+/// every op count of 40 writes (~8000 runs, each replaying the ops before its cut) takes ~5
+/// minutes in QEMU.
 fn power_cut_recover(flash: &mut TestFlash) -> CheckResult {
     let cfg = cfg();
     let mut cuts = 0u32;
     let mut n = 0u32;
     loop {
-        // baseline: volume nearly full of generation 1, so that the writes below need GC
+        // baseline: 80 % of the volume holds generation 1, so that the writes below need GC
         fresh(flash, &cfg)?;
         let blocks;
         {
             let mut ftl = mount(&mut *flash, cfg)?;
-            blocks = ftl.block_count();
+            blocks = ftl.block_count() * 4 / 5;
             for lba in 0..blocks {
                 write_gen(&mut ftl, lba, 1)?;
+            }
+            // rewrite (same contents) until GC has reclaimed two units
+            let mut lba = 0;
+            while ftl.stats().counters.gc_victims < 2 {
+                ensure(ftl.stats().counters.host_writes < 4 * blocks as u64, "GC never ran")?;
+                write_gen(&mut ftl, lba, 1)?;
+                lba = (lba + 1) % blocks;
             }
         }
         // the operation sequence under test: 40 overwrites of a stride of blocks
         let mut acked = 0u32;
-        // the cut counter also runs through the mount (which may copy the log tail)
+        // the cut counter also runs through the mount, which (format v3) programs nothing:
+        // `mount` checks that, so the first cut point is the first write's first program
         flash.cut_after(n);
-        if let Ok(mut ftl) = TestFtl::mount(&mut *flash, cfg) {
+        {
+            let mut ftl = mount(&mut *flash, cfg)?;
             for i in 0..40u32 {
                 let lba = (i * 37) % blocks;
                 let mut buf = [0u8; BS];
@@ -627,19 +680,21 @@ fn power_cut_recover(flash: &mut TestFlash) -> CheckResult {
             }
         }
         // the rest of the volume is untouched
-        for lba in (0..blocks).step_by(7) {
+        for lba in (0..ftl.block_count()).step_by(7) {
             if (0..40u32).any(|i| (i * 37) % blocks == lba) {
                 continue;
             }
-            verify(&mut ftl, lba, Some(1))?;
+            verify(&mut ftl, lba, (lba < blocks).then_some(1))?;
         }
-        // and the volume works again
+        // and the volume works again (the first write after a cut is what settles it)
         write_gen(&mut ftl, 1, 3)?;
         verify(&mut ftl, 1, Some(3))?;
+        invariants(&ftl, "after the first write after a cut")?;
         if !cut_hit {
             break;
         }
         cuts += 1;
+        if cuts % 100 == 0 { log!("  TMP cut {} acked {}", cuts, acked); }
         n += 1;
     }
     log!("  {} cut points checked, all recovered", cuts);
@@ -648,14 +703,13 @@ fn power_cut_recover(flash: &mut TestFlash) -> CheckResult {
 }
 
 // ---------------------------------------------------------------------------------------------
-// F411-like single-stream geometry (3 units, 4-byte words)
+// F411-like geometry (3 units, 4-byte words) with the default config. Format v3 needs no special
+// reserve for 3-unit regions: the automatic reserve is 1 unit (GC), and with fewer than 4 units
+// GC copies share the host frontier (single stream).
 
-/// The board app's F411 configuration: single-stream mode, 2 reserve units.
+/// The board app's F411 configuration: the default (automatic reserve: 1 unit for GC, no spare).
 pub fn f411_config(len: usize) -> Config {
-    Config {
-        reserve_units: SINGLE_STREAM_RESERVE_UNITS,
-        ..Config::new(0, len as u32)
-    }
+    Config::new(0, len as u32)
 }
 
 fn fresh_ram<const W: usize, const E: usize>(
@@ -666,49 +720,76 @@ fn fresh_ram<const W: usize, const E: usize>(
     ok(RamFtl::<W, E>::format(flash, cfg), "format").map(drop)
 }
 
-/// Geometry of sectors 5..7: the default reserve (4) is rejected, single stream gives 243 blocks;
-/// blank -> `Blank`, format, every block reads zeros, block 243 is out of range.
+fn f411_geometry_for(flash: &mut F411Flash, cfg: &Config) -> Result<Geometry, Fail> {
+    RamFtl::geometry_for(&&mut *flash, cfg).map_err(|e| {
+        log!("  geometry: {}", e);
+        "F411 config rejected"
+    })
+}
+
+/// Geometry of sectors 5..7 with the default config: 3 units, 244 slots/unit, reserve 1, single
+/// stream, 487 blocks; `SINGLE_STREAM_RESERVE_UNITS` (2) buys a spare sector for 245 blocks;
+/// blank -> `Blank`, format, every block reads zeros, block 487 is out of range.
 fn f411_geometry(flash: &mut F411Flash) -> CheckResult {
     flash.erase(0, F_BYTES as u32).map_err(|_| "erase all")?;
-    ensure(
-        RamFtl::geometry_for(&&mut *flash, &Config::new(0, F_BYTES as u32))
-            == Err(ConfigError::TooFewUnits),
-        "default reserve (4 units) accepted on a 3-unit region",
-    )?;
     let cfg = f411_config(F_BYTES);
-    let g =
-        RamFtl::geometry_for(&&mut *flash, &cfg).map_err(|_| "single-stream geometry rejected")?;
+    let g = f411_geometry_for(flash, &cfg)?;
     log!(
-        "  {} blocks of {} B, {} units of {} B, {} slots/unit, reserve {}, single stream {}",
+        "  {} blocks of {} B, {} units of {} B, {} slots/unit, reserve {} ({} spare), single stream {}",
         g.block_count,
         g.block_size,
         g.unit_count,
         g.unit_size,
         g.slots_per_unit,
         g.reserve_units,
+        g.spare_units(),
         g.single_stream
     );
+    check_geometry(&g, &cfg)?;
+    // The Black Pill numbers under format v3: a 128 KiB sector holds 244 slots
+    // ((131072 - 2 x 32 B headers - 8 B seal) / (24 B record + 512 B) = 244.4), the automatic
+    // reserve is 1 unit (3 units < 64: no spare), so (3 - 1) x 244 - 1 = 487 blocks (format v2
+    // needed `reserve_units: 2` here and gave 243).
     ensure(
-        g.unit_count == 3 && g.unit_size == F_SECTOR as u32 && g.write_size == 4,
-        "unit geometry",
+        g.unit_count == 3
+            && g.unit_size == F_SECTOR as u32
+            && g.write_size == 4
+            && g.slots_per_unit == 244,
+        "F411 units: 3 x 128 KiB, 244 slots",
     )?;
     ensure(
-        g.single_stream && g.block_count == (g.unit_count - 2) * g.slots_per_unit - 1,
-        "single-stream capacity",
+        g.reserve_units == 1 && g.spare_units() == 0,
+        "F411 default reserve: 1 unit, no spare",
     )?;
-    ensure(g.block_count == 243, "243 blocks on 3 x 128 KiB")?;
+    ensure(g.single_stream, "F411 (3 units): single stream")?;
+    ensure(
+        g.block_count as usize == F_BLOCKS,
+        "F411 capacity: 487 blocks (= F_BLOCKS)",
+    )?;
+    // A spare sector (a failed sector is retired instead of turning the volume read-only)
+    // costs a whole sector: (3 - 2) x 244 - 1 - 1 = 242 blocks.
+    let spare_cfg = Config {
+        reserve_units: SINGLE_STREAM_RESERVE_UNITS,
+        ..cfg
+    };
+    let g2 = f411_geometry_for(flash, &spare_cfg)?;
+    check_geometry(&g2, &spare_cfg)?;
+    ensure(
+        g2.spare_units() == 1 && g2.block_count == 242,
+        "reserve 2 on 3 x 128 KiB: 1 spare, 242 blocks",
+    )?;
     ensure(
         matches!(RamFtl::mount(&mut *flash, cfg), Err(Error::Blank)),
         "blank region mounted",
     )?;
     fresh_ram(flash, cfg)?;
-    let mut ftl = ok(RamFtl::mount(&mut *flash, cfg), "mount")?;
+    let mut ftl: RamFtl<'_, F_WRITE, F_SECTOR> = mount_ram(&mut *flash, cfg, "mount")?;
     for lba in 0..ftl.block_count() {
         verify(&mut ftl, lba, None)?;
     }
     let mut buf = [0u8; BS];
     ensure(
-        matches!(ftl.read(243, &mut buf), Err(Error::OutOfRange)),
+        matches!(ftl.read(g.block_count, &mut buf), Err(Error::OutOfRange)),
         "out-of-range read accepted",
     )?;
     Ok(())
@@ -716,22 +797,33 @@ fn f411_geometry(flash: &mut F411Flash) -> CheckResult {
 
 /// Three "boots" of the board app's workload on the full-scale F411 region (boot counter in
 /// block 0, config in block 1, self-test over blocks 8..72, remount, benchmark: 4 overwrite rounds
-/// over blocks 8..125), with 111 blocks of cold data (130..240) that GC must carry along: the
-/// volume is 95 % full during the benchmark.
+/// over blocks 8..8 + (n - 8) / 2, as in `main.rs`), with cold data from the end of the benchmark
+/// slice up to 95 % of the volume that GC must carry along.
 fn f411_board_run(flash: &mut F411Flash) -> CheckResult {
     const SCRATCH: u32 = 8;
     let cfg = f411_config(F_BYTES);
     fresh_ram(flash, cfg)?;
+    let n = f411_geometry_for(flash, &cfg)?.block_count;
+    let count = (n - SCRATCH) / 2;
+    let cold = SCRATCH + count..n * 95 / 100;
+    log!(
+        "  {} blocks: benchmark over {}..{}, cold data {}..{}",
+        n,
+        SCRATCH,
+        SCRATCH + count,
+        cold.start,
+        cold.end
+    );
     {
-        let mut ftl = ok(RamFtl::mount(&mut *flash, cfg), "mount")?;
-        for lba in 130..241 {
+        let mut ftl: RamFtl<'_, F_WRITE, F_SECTOR> = mount_ram(&mut *flash, cfg, "mount")?;
+        for lba in cold.clone() {
             write_gen(&mut ftl, lba, 7)?;
         }
     }
     for boot in 1..=3u32 {
         let erases0 = flash.counters.erases;
         let mut ftl = ok(RamFtl::mount_or_format(&mut *flash, cfg), "mount")?;
-        let n = ftl.block_count();
+        invariants(&ftl, "after mount")?;
         verify(&mut ftl, 0, (boot > 1).then(|| boot - 1))?;
         write_gen(&mut ftl, 0, boot)?;
         write_gen(&mut ftl, 1, 1000 + boot)?;
@@ -739,10 +831,9 @@ fn f411_board_run(flash: &mut F411Flash) -> CheckResult {
         ensure(slice == 64, "self-test slice")?;
         slice_selftest(&mut ftl, SCRATCH, slice)?;
         drop(ftl);
-        let mut ftl = ok(RamFtl::mount(&mut *flash, cfg), "remount")?;
+        let mut ftl: RamFtl<'_, F_WRITE, F_SECTOR> = mount_ram(&mut *flash, cfg, "remount")?;
         verify(&mut ftl, 0, Some(boot))?;
         verify(&mut ftl, 1, Some(1000 + boot))?;
-        let count = (n - SCRATCH) / 2;
         for r in 0..4 {
             for lba in SCRATCH..SCRATCH + count {
                 write_gen(&mut ftl, lba, 2000 + r)?;
@@ -752,9 +843,10 @@ fn f411_board_run(flash: &mut F411Flash) -> CheckResult {
             verify(&mut ftl, lba, Some(2003))?;
             ok(ftl.trim(lba), "trim")?;
         }
-        for lba in 130..241 {
+        for lba in cold.clone() {
             verify(&mut ftl, lba, Some(7))?;
         }
+        invariants(&ftl, "after the workload")?;
         let s = ftl.stats();
         log!(
             "  boot {}: {} sector erases ({} per sector); after the remount {} GC victims, {} relocations; wear {}..{}",
@@ -799,8 +891,17 @@ fn read_gen<const W: usize, const E: usize>(
     Ok(generation)
 }
 
+type SmallFtl<'a> = RamFtl<'a, F_WRITE, S_SECTOR>;
+
 const CUT_WRITES: u32 = 40;
-const SMALL_MAX_BLOCKS: usize = 16;
+/// Blocks of the scaled volume: (3 - 1) x 15 - 1 = 29 with the default config (checked).
+const SMALL_VOLUME_BLOCKS: u32 = 29;
+/// Blocks the cut test fills and overwrites (the rest stay unwritten and must read zeros):
+/// 14 live blocks in the 30 slots outside the GC reserve, the load of the 3-sector volume the
+/// format-v2 firmware tested (14 blocks). Filled to all 29 blocks, every write would need a GC
+/// round that copies ~14 slots to free one (29 of 30 slots live), and cutting after every op
+/// of that, and again after every op of each recovery, takes tens of minutes in QEMU.
+const SMALL_MAX_BLOCKS: usize = 14;
 
 fn cut_lba(i: u32, blocks: u32) -> u32 {
     (i * 5) % blocks
@@ -816,9 +917,10 @@ struct CutRun {
     model: [u32; SMALL_MAX_BLOCKS],
 }
 
-/// Fill the scaled F411 volume with generation 1, then cut the power after `n` flash ops of:
-/// mount + `CUT_WRITES` overwrites (write `i` stores generation `2 + i` in `cut_lba(i)`; every
-/// block is overwritten ~3 times, GC runs often with the volume 93 % full).
+/// Fill blocks `0..SMALL_MAX_BLOCKS` of the scaled F411 volume with generation 1, then cut the
+/// power after `n` flash ops of: mount (which programs nothing) + `CUT_WRITES` overwrites (write
+/// `i` stores generation `2 + i` in `cut_lba(i)`; every block is overwritten ~3 times, GC runs
+/// every few writes: 3 units of 15 slots, one of them held back for GC).
 fn small_run_to_cut(flash: &mut F411SmallFlash, cfg: Config, n: u32) -> Result<CutRun, Fail> {
     fresh_ram(flash, cfg)?;
     let mut run = CutRun {
@@ -828,15 +930,20 @@ fn small_run_to_cut(flash: &mut F411SmallFlash, cfg: Config, n: u32) -> Result<C
         model: [1; SMALL_MAX_BLOCKS],
     };
     {
-        let mut ftl = ok(RamFtl::mount(&mut *flash, cfg), "mount")?;
-        run.blocks = ftl.block_count();
-        ensure(run.blocks as usize <= SMALL_MAX_BLOCKS, "small block count")?;
+        let mut ftl: SmallFtl<'_> = mount_ram(&mut *flash, cfg, "mount")?;
+        ensure(
+            ftl.block_count() == SMALL_VOLUME_BLOCKS,
+            "3 x 8 KiB: (3 - 1) x 15 - 1 = 29 blocks",
+        )?;
+        run.blocks = SMALL_MAX_BLOCKS as u32;
         for lba in 0..run.blocks {
             write_gen(&mut ftl, lba, 1)?;
         }
     }
+    // mount writes nothing (checked), so the cuts fall in the writes
     flash.cut_after(n);
-    if let Ok(mut ftl) = RamFtl::mount(&mut *flash, cfg) {
+    {
+        let mut ftl: SmallFtl<'_> = mount_ram(&mut *flash, cfg, "mount before the cut")?;
         let mut buf = [0u8; BS];
         for i in 0..CUT_WRITES {
             let lba = cut_lba(i, run.blocks);
@@ -857,9 +964,10 @@ fn small_run_to_cut(flash: &mut F411SmallFlash, cfg: Config, n: u32) -> Result<C
 }
 
 /// Every block holds its acknowledged generation; the cut write's block may hold the new one;
-/// `extra` = (block, generation) of a second write that may or may not have happened.
+/// `extra` = (block, generation) of a second write that may or may not have happened; the
+/// blocks never written read zeros.
 fn check_cut_state(
-    ftl: &mut RamFtl<'_, F_WRITE, S_SECTOR>,
+    ftl: &mut SmallFtl<'_>,
     run: &CutRun,
     extra: Option<(u32, u32)>,
 ) -> Result<[u32; SMALL_MAX_BLOCKS], Fail> {
@@ -884,14 +992,18 @@ fn check_cut_state(
         }
         seen[lba as usize] = g;
     }
+    for lba in run.blocks..ftl.block_count() {
+        verify(ftl, lba, None)?;
+    }
     Ok(seen)
 }
 
-/// Single-stream power cuts on the scaled F411 geometry (3 x 8 KiB, 4-byte words): cut after
-/// every possible op count of a mount + 40 GC-heavy overwrites, recover, check; and for every
-/// such cut, cut again after every op count of the recovery (mount, read the cut block, one more
-/// write), then check that nothing the recovery mount returned went back, and that the volume
-/// takes writes again.
+/// Single-stream power cuts on the scaled F411 geometry (3 x 8 KiB, 4-byte words, default
+/// config): cut after every possible op count of a mount + 40 GC-heavy overwrites, recover (a
+/// mount, which programs nothing, then the first write, which settles what the mount read),
+/// check; and for every such cut, cut again after every op count of the recovery (mount, read
+/// the cut block, one more write), then check that nothing the recovery mount returned went
+/// back, and that the volume takes writes again.
 fn f411_small_power_cut(flash: &mut F411SmallFlash) -> CheckResult {
     let cfg = f411_config(S_BYTES);
     let (mut cuts, mut double_cuts, mut n) = (0u32, 0u32, 0u32);
@@ -899,10 +1011,11 @@ fn f411_small_power_cut(flash: &mut F411SmallFlash) -> CheckResult {
         let run = small_run_to_cut(flash, cfg, n)?;
         flash.power_on();
         {
-            let mut ftl = ok(RamFtl::mount(&mut *flash, cfg), "mount after cut")?;
+            let mut ftl: SmallFtl<'_> = mount_ram(&mut *flash, cfg, "mount after cut")?;
             check_cut_state(&mut ftl, &run, None)?;
             write_gen(&mut ftl, 0, 99)?;
             verify(&mut ftl, 0, Some(99))?;
+            invariants(&ftl, "after the first write after a cut")?;
         }
         if !run.cut_hit {
             break;
@@ -915,8 +1028,11 @@ fn f411_small_power_cut(flash: &mut F411SmallFlash) -> CheckResult {
             flash.cut_after(m);
             let watched = cut_lba(run.acked.min(CUT_WRITES - 1), run.blocks);
             let extra = ((watched + 1) % run.blocks, 100);
-            let mut observed = None;
-            if let Ok(mut ftl) = RamFtl::mount(&mut *flash, cfg) {
+            let observed;
+            {
+                // the recovery mount writes nothing (checked), so the second cut falls in the
+                // write after it
+                let mut ftl: SmallFtl<'_> = mount_ram(&mut *flash, cfg, "recovery mount")?;
                 observed = read_gen(&mut ftl, watched).ok();
                 let mut buf = [0u8; BS];
                 pattern(extra.0, extra.1, &mut buf);
@@ -924,7 +1040,7 @@ fn f411_small_power_cut(flash: &mut F411SmallFlash) -> CheckResult {
             }
             let hit = flash.is_cut();
             flash.power_on();
-            let mut ftl = ok(RamFtl::mount(&mut *flash, cfg), "mount after second cut")?;
+            let mut ftl: SmallFtl<'_> = mount_ram(&mut *flash, cfg, "mount after second cut")?;
             let seen = check_cut_state(&mut ftl, &run, Some(extra))?;
             if let Some(g) = observed {
                 if seen[watched as usize] != g {
@@ -946,6 +1062,7 @@ fn f411_small_power_cut(flash: &mut F411SmallFlash) -> CheckResult {
             m += 1;
         }
         cuts += 1;
+        if cuts % 10 == 0 { log!("  TMP cut {} second cuts {}", cuts, double_cuts); }
         n += 1;
     }
     log!(

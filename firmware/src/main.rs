@@ -9,11 +9,19 @@
 //! 5. benchmark timed with the DWT cycle counter: host write/read throughput, the flash's own
 //!    program and erase throughput, write amplification, wear spread.
 //!
-//! NUCLEO-L476RG: the FTL owns 0x080C0000..0x08100000 (256 KiB, 16 units of 8 x 2 KiB pages),
-//! default config (4 reserve units: hot/cold GC streams + 1 spare): 359 blocks.
-//! Black Pill F411CE: the FTL owns sectors 5..7 (0x08020000..0x08080000, 3 units of 128 KiB, 4-byte
-//! words) in single-stream mode (`reserve_units: 2`, GC relocations share the host frontier):
-//! (3 - 2) x 244 slots - 1 = 243 blocks.
+//! Both boards use the default config (cowftl format v3: automatic reserve = 1 unit for GC plus
+//! one spare per 64 units, capacity `(units - reserve) x slots - 1 - spares`):
+//! - NUCLEO-L476RG: the FTL owns 0x080C0000..0x08100000 (256 KiB, 16 units of 8 x 2 KiB pages,
+//!   30 slots each), reserve 1: (16 - 1) x 30 - 1 = 449 blocks; host writes and GC copies go to
+//!   separate frontiers (hot/cold).
+//! - Black Pill F411CE: the FTL owns sectors 5..7 (0x08020000..0x08080000, 3 units of 128 KiB,
+//!   4-byte words, 244 slots each), reserve 1: (3 - 1) x 244 - 1 = 487 blocks; with fewer than 4
+//!   units GC copies share the host frontier (single stream).
+//!
+//! Neither region has a spare unit at the default reserve (16 and 3 units are below 64): a unit
+//! that fails to erase or program turns the volume read-only, and everything written stays
+//! readable. Mount only reads (a power cut is resolved by reading; the first write after it
+//! makes that reading permanent), so a reset loop does not wear the flash.
 #![no_std]
 #![no_main]
 
@@ -27,9 +35,18 @@ use embassy_stm32::flash::{Flash, FLASH_BASE};
 use embedded_storage::nor_flash::NorFlash;
 use panic_probe as _;
 
-/// FTL capacities (RAM bound): enough for the L476 region (16 units, 359 blocks).
-const MAX_UNITS: usize = 16;
-const MAX_BLOCKS: usize = 360;
+/// FTL capacities (RAM bound): exactly the L476 region with the default config (16 units,
+/// 449 blocks). The QEMU tests use the same constants and check the library derives them.
+#[cfg(feature = "stm32l476rg")]
+const MAX_UNITS: usize = checks::Q_UNITS;
+#[cfg(feature = "stm32l476rg")]
+const MAX_BLOCKS: usize = checks::Q_BLOCKS;
+/// FTL capacities (RAM bound): exactly the F411 region with the default config (3 units,
+/// 487 blocks). The QEMU tests use the same constants and check the library derives them.
+#[cfg(feature = "stm32f411ce")]
+const MAX_UNITS: usize = checks::F_UNITS;
+#[cfg(feature = "stm32f411ce")]
+const MAX_BLOCKS: usize = checks::F_BLOCKS;
 type Vol<F> = Ftl<F, MAX_UNITS, MAX_BLOCKS>;
 
 const LBA_BOOT: u32 = 0;
@@ -154,7 +171,7 @@ fn main() -> ! {
     match Vol::<&mut Timed<_>>::geometry_for(&&mut flash, &cfg) {
         Ok(_) => run(&mut flash, cfg, hz),
         Err(e) => error!(
-            "cowftl rejects this flash region: {} ({} bytes, erase size {}, reserve {} units)",
+            "cowftl rejects this flash region: {} ({} bytes, erase size {}, reserve_units {} (0 = automatic))",
             e, len, erase_size, cfg.reserve_units
         ),
     }
@@ -169,21 +186,11 @@ const CHIP: &str = "STM32L476RG";
 #[cfg(feature = "stm32f411ce")]
 const CHIP: &str = "STM32F411CE";
 
-/// L476: 16 units of 16 KiB, the default 4 reserve units (hot + cold GC frontiers, 1 spare).
-#[cfg(feature = "stm32l476rg")]
+/// Both boards: the default config (512-byte blocks, automatic unit size and reserve, verified
+/// writes). L476: 16 units of 16 KiB, reserve 1. F411: only 3 erase units (128 KiB sectors
+/// 5..7), which format v3 handles with the same default reserve of 1 (single stream).
 fn ftl_config(offset: u32, len: u32) -> Config {
     Config::new(offset, len)
-}
-
-/// F411: only 3 erase units (128 KiB sectors 5..7), so single-stream mode: 2 reserve units,
-/// GC relocations share the host frontier, no spare unit (a failed sector makes the volume
-/// read-only).
-#[cfg(feature = "stm32f411ce")]
-fn ftl_config(offset: u32, len: u32) -> Config {
-    Config {
-        reserve_units: cowftl::geometry::SINGLE_STREAM_RESERVE_UNITS,
-        ..Config::new(offset, len)
-    }
 }
 
 fn ms(cyc: u64, hz: u32) -> u32 {
@@ -209,12 +216,15 @@ where
         Ok(v) => v,
         Err(e) => {
             error!("mount failed: {}", e);
+            if matches!(e, Error::UnsupportedVersion(_) | Error::Incompatible) {
+                error!("the FTL region holds a volume of another cowftl format or geometry (an older firmware?); cowftl never formats over it: erase the chip (probe-rs erase) and flash again");
+            }
             return;
         }
     };
     let g = *ftl.geometry();
     info!(
-        "mounted in {} ms: {} blocks x {} B ({} KiB), {} units x {} KiB, {} slots/unit, {} reserve units{}; FTL state {} B RAM",
+        "mounted in {} ms: {} blocks x {} B ({} KiB), {} units x {} KiB, {} slots/unit, {} reserve unit(s) ({} spare){}; FTL state {} B RAM",
         ms(cycles64() - t, hz),
         g.block_count,
         g.block_size,
@@ -223,9 +233,19 @@ where
         g.unit_size / 1024,
         g.slots_per_unit,
         g.reserve_units,
-        if g.single_stream { " (single stream)" } else { "" },
+        g.spare_units(),
+        if g.single_stream {
+            ", single stream"
+        } else {
+            ""
+        },
         core::mem::size_of::<Vol<&mut Timed<F>>>()
     );
+    // the format-v3 capacity rule, recomputed, and the FTL's RAM invariants as mounted
+    if checks::check_geometry(&g, &cfg).is_err() || checks::invariants(&ftl, "after mount").is_err() {
+        error!("FTL self-check after mount FAILED");
+        return;
+    }
 
     // 3. real use: boot counter + config record
     let boots = match boot_count(&mut ftl) {
@@ -259,7 +279,8 @@ where
 
     // 4. self-test over a slice, then remount
     let n = ftl.block_count();
-    // 64 blocks (8..72): fits both volumes (L476 359 blocks, F411 243 blocks).
+    // 64 blocks (8..72): fits both volumes (L476 449 blocks, F411 487 blocks). The self-test
+    // checks the FTL's invariants before and after its workload.
     let slice = 64.min((n - LBA_SCRATCH) / 2);
     let t = cycles64();
     let st = checks::slice_selftest(&mut ftl, LBA_SCRATCH, slice);
@@ -297,6 +318,10 @@ where
 
     // 5. benchmark
     bench(&mut ftl, hz);
+    match checks::invariants(&ftl, "after the workload") {
+        Ok(()) => info!("FTL invariants hold after the workload"),
+        Err(_) => error!("FTL invariants violated after the workload"),
+    }
     let s = ftl.stats();
     info!(
         "totals since mount: {} erases, {} GC victims, {} relocations, {} WL moves, {} retired; wear min {} max {} mean {}",

@@ -51,10 +51,12 @@ pub(crate) fn room_for_host<F: NorFlash, const U: usize, const B: usize>(
             break;
         }
     }
-    if let Some(g) = log.frontier(Stream::Gc) {
-        log.probe(g)?;
-        if log.room(Stream::Gc) > 0 {
-            return Ok(Stream::Gc);
+    for s in [Stream::Gc, Stream::Cold] {
+        if let Some(g) = log.frontier(s) {
+            log.probe(g)?;
+            if log.room(s) > 0 {
+                return Ok(s);
+            }
         }
     }
     Err(Error::NoSpace)
@@ -71,7 +73,7 @@ fn open_fresh<F: NorFlash, const U: usize, const B: usize>(
         .units
         .iter()
         .filter(|(_, u)| u.is_available() && (!worm || matches!(u.state, UnitState::Free { .. })));
-    let pick = if stream == Stream::Gc {
+    let pick = if stream != Stream::Host {
         pick.max_by_key(|(i, u)| (u.wear, u32::MAX - i))
             .map(|(i, _)| i)
     } else {
@@ -127,7 +129,6 @@ fn pick_victim<F: NorFlash, const U: usize, const B: usize>(log: &Log<F, U, B>) 
     }
     // Below headroom, prefer a victim whose live slots fit in the GC frontier: its round
     // needs no available unit, so it gives one back.
-    let room = log.room(Stream::Gc);
     let short = log.units.available() <= headroom(log);
     let now = log.next_version;
     let candidates = || {
@@ -145,11 +146,20 @@ fn pick_victim<F: NorFlash, const U: usize, const B: usize>(log: &Log<F, U, B>) 
         )
     };
     let fitting = candidates()
-        .filter(|(_, u)| short && u32::from(u.valid) <= room)
+        .filter(|(_, u)| short && u32::from(u.valid) <= log.room(copy_stream(u)))
         .max_by_key(score);
     fitting
         .or_else(|| candidates().max_by_key(score))
         .map(|(i, _)| i)
+}
+
+/// Where the survivors of a unit go: copies out of a unit of copies are the coldest.
+fn copy_stream(u: &crate::units::UnitInfo) -> Stream {
+    if u.copies {
+        Stream::Cold
+    } else {
+        Stream::Gc
+    }
 }
 
 /// Copy every live slot of `unit` to the GC frontier (new versions, same contents; each
@@ -159,6 +169,7 @@ fn relocate<F: NorFlash, const U: usize, const B: usize>(
     unit: u32,
 ) -> Res<(), F> {
     let used = log.units.get(unit).used as u32;
+    let stream = copy_stream(&log.units.get(unit));
     for slot in 0..used {
         if log.units.get(unit).valid == 0 {
             break;
@@ -174,7 +185,7 @@ fn relocate<F: NorFlash, const U: usize, const B: usize>(
             RecordKind::Data => Source::Slot { unit, slot },
             _ => Source::None,
         };
-        room_for_copy(log)?;
+        room_for_copy(log, stream)?;
         let e = Entry {
             kind: c.kind,
             lba: c.lba,
@@ -182,7 +193,7 @@ fn relocate<F: NorFlash, const U: usize, const B: usize>(
             data_crc: r.data_crc,
             victim: Some(unit),
         };
-        log.append(Stream::Gc, e)?;
+        log.append(stream, e)?;
         log.io.counters.relocations += 1;
     }
     if log.units.get(unit).valid != 0 {
@@ -193,17 +204,18 @@ fn relocate<F: NorFlash, const U: usize, const B: usize>(
     Ok(())
 }
 
-/// A slot in the GC frontier, opening an available unit when it is full.
+/// A slot in `stream`'s frontier, opening an available unit when it is full.
 fn room_for_copy<F: NorFlash, const U: usize, const B: usize>(
     log: &mut Log<F, U, B>,
+    stream: Stream,
 ) -> Res<(), F> {
-    if let Some(g) = log.frontier(Stream::Gc) {
+    if let Some(g) = log.frontier(stream) {
         log.probe(g)?;
-        if log.room(Stream::Gc) > 0 {
+        if log.room(stream) > 0 {
             return Ok(());
         }
     }
-    open_fresh(log, Stream::Gc).map(|_| ())
+    open_fresh(log, stream).map(|_| ())
 }
 
 /// A slot for a record without data, collecting a unit if no frontier has one (also in
@@ -212,7 +224,7 @@ fn room_for_record<F: NorFlash, const U: usize, const B: usize>(
     log: &mut Log<F, U, B>,
 ) -> Res<(), F> {
     for _ in 0..log.io.geo.unit_count {
-        match room_for_copy(log) {
+        match room_for_copy(log, Stream::Gc) {
             Err(Error::NoSpace) if collect_one(log)? => {}
             r => return r,
         }
@@ -261,7 +273,7 @@ pub(crate) fn retire<F: NorFlash, const U: usize, const B: usize>(
     if log.units.get(unit).state == UnitState::Retired {
         return;
     }
-    for s in [Stream::Host, Stream::Gc] {
+    for s in Stream::ALL {
         if log.frontier(s) == Some(unit) {
             log.set_frontier(s, None);
         }

@@ -19,15 +19,24 @@ use crate::layout::{FORMAT_VERSION, NO_VICTIM, VERSION_LIMIT};
 use crate::map::{BlockMap, Mapping};
 use crate::units::{UnitState, UnitTable, NO_SLOT};
 
+/// Volumes with fewer units send copies out of GC units to the GC frontier too.
+pub const COLD_STREAM_UNITS: u32 = 32;
+
 /// No retire record (entry of `Log::retire_at`).
 pub const NO_RECORD: u32 = u32::MAX;
 
-/// Which frontier an append goes to: host writes and GC copies are kept apart (hot/cold).
+/// Which frontier an append goes to. Host writes, copies out of host units and copies out
+/// of GC units are kept apart: data that survived more collections is colder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Stream {
     Host,
     Gc,
+    Cold,
+}
+
+impl Stream {
+    pub const ALL: [Stream; 3] = [Stream::Host, Stream::Gc, Stream::Cold];
 }
 
 /// Where a new slot's data comes from.
@@ -65,6 +74,7 @@ pub(crate) struct Log<F, const U: usize, const B: usize> {
     pub epoch: u32,
     pub host: Option<u32>,
     pub gc: Option<u32>,
+    pub cold: Option<u32>,
     /// More units failed than the reserve has spares: only reads are served.
     pub read_only: bool,
     /// The unit whose program, erase or verification failed last (the GC layer retires it).
@@ -88,6 +98,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
             epoch: 0,
             host: None,
             gc: None,
+            cold: None,
             read_only: false,
             failed: None,
             host_records: 0,
@@ -107,12 +118,15 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         self.io.geo.slots_per_unit
     }
 
-    /// The stream an append really goes to (one frontier for both on tiny volumes).
+    /// The stream an append really goes to: one frontier for everything on tiny volumes,
+    /// and no separate cold frontier below `COLD_STREAM_UNITS` units (a third partly filled
+    /// unit costs small volumes more than the separation gains).
     fn stream_of(&self, s: Stream) -> Stream {
-        if self.io.geo.single_stream {
-            Stream::Host
-        } else {
-            s
+        let g = &self.io.geo;
+        match s {
+            _ if g.single_stream => Stream::Host,
+            Stream::Cold if g.unit_count < COLD_STREAM_UNITS => Stream::Gc,
+            s => s,
         }
     }
 
@@ -120,6 +134,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         match self.stream_of(s) {
             Stream::Host => self.host,
             Stream::Gc => self.gc,
+            Stream::Cold => self.cold,
         }
     }
 
@@ -132,6 +147,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         match self.stream_of(s) {
             Stream::Host => self.host = unit,
             Stream::Gc => self.gc = unit,
+            Stream::Cold => self.cold = unit,
         }
     }
 
@@ -184,7 +200,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
 
     /// A unit with no slot left stops being a frontier.
     fn close_full(&mut self, unit: u32) {
-        for s in [Stream::Host, Stream::Gc] {
+        for s in Stream::ALL {
             if self.frontier(s) == Some(unit) {
                 self.set_frontier(s, None);
             }
@@ -207,8 +223,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         if !usable {
             self.erase(unit)?;
         }
+        let copies = self.stream_of(s) != Stream::Host;
         let info = self.units.get_mut(unit);
         info.state = UnitState::Open;
+        info.copies = copies;
         self.set_frontier(s, Some(unit));
         Ok(())
     }

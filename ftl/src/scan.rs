@@ -489,6 +489,7 @@ fn pick_frontiers<F: NorFlash, const U: usize, const B: usize>(
         if let Some(u) = newest(log, copy) {
             if log.frontier(stream).is_none() {
                 log.units.get_mut(u).state = UnitState::Open;
+                log.units.get_mut(u).copies = copy;
                 log.set_frontier(stream, Some(u));
             }
         }

@@ -51,6 +51,8 @@ pub struct UnitInfo {
     pub stamp: u64,
     /// Erased this session: slots from `used` on are known blank.
     pub fresh: bool,
+    /// Opened for GC copies (its survivors go to the cold frontier).
+    pub copies: bool,
     /// In a unit not erased this session, the slot last checked blank (`NO_SLOT`: none);
     /// each slot is checked just before it is programmed.
     pub probed: u16,
@@ -92,6 +94,7 @@ impl<const U: usize> UnitTable<U> {
             last_valid: NO_SLOT,
             stamp: 0,
             fresh: false,
+            copies: false,
             probed: NO_SLOT,
             state: UnitState::Dirty,
         };

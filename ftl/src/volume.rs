@@ -318,7 +318,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             if live.get(u as usize) != Some(&info.valid) {
                 return Err("a unit's valid count disagrees with the map");
             }
-            let frontier = log.host == Some(u) || log.gc == Some(u);
+            let frontier = [log.host, log.gc, log.cold].contains(&Some(u));
             if frontier != (info.state == UnitState::Open) {
                 return Err("open units and write frontiers disagree");
             }
