@@ -38,6 +38,10 @@ pub struct Stats {
 pub struct Ftl<F: NorFlash, const MAX_UNITS: usize, const MAX_BLOCKS: usize> {
     log: Log<F, MAX_UNITS, MAX_BLOCKS>,
     cfg: Config,
+    /// The space invariant held when the volume was mounted or formatted: debug builds then
+    /// assert that every operation keeps it (a crafted image may break it from the start;
+    /// that is an image problem, reported by `check_invariants`, not a panic).
+    space_held: bool,
 }
 
 impl<F: NorFlash, const U: usize, const B: usize> core::fmt::Debug for Ftl<F, U, B> {
@@ -55,7 +59,7 @@ impl<F: NorFlash, const U: usize, const B: usize> core::fmt::Debug for Ftl<F, U,
 
 impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     /// Derive the geometry for `cfg` on this flash type (no flash access).
-    pub fn geometry_for(flash: &F, cfg: &Config) -> Result<Geometry, crate::ConfigError> {
+    pub fn geometry_for(flash: &F, cfg: &Config) -> Result<Geometry, crate::geometry::ConfigError> {
         Geometry::new(
             cfg,
             flash.capacity(),
@@ -83,28 +87,34 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     pub fn mount(flash: F, cfg: Config) -> Res<Self, F> {
         let mut log = Log::new(Self::io(flash, &cfg)?);
         scan::mount(&mut log)?;
-        let ftl = Ftl { log, cfg };
-        ftl.debug_check();
-        Ok(ftl)
+        Ok(Ftl::new(log, cfg))
     }
 
     /// Erase the region and create an empty volume (wear counters are carried over).
     pub fn format(flash: F, cfg: Config) -> Res<Self, F> {
         let log = scan::format(Self::io(flash, &cfg)?)?;
-        Ok(Ftl { log, cfg })
+        Ok(Ftl::new(log, cfg))
     }
 
     /// Mount, or format if the region is blank. Never formats over foreign data.
     pub fn mount_or_format(flash: F, cfg: Config) -> Res<Self, F> {
         let mut log = Log::new(Self::io(flash, &cfg)?);
         match scan::mount(&mut log) {
-            Ok(()) => Ok(Ftl { log, cfg }),
-            Err(Error::Blank) => Ok(Ftl {
-                log: scan::format(log.io)?,
-                cfg,
-            }),
+            Ok(()) => Ok(Ftl::new(log, cfg)),
+            Err(Error::Blank) => Ok(Ftl::new(scan::format(log.io)?, cfg)),
             Err(e) => Err(e),
         }
+    }
+
+    fn new(log: Log<F, U, B>, cfg: Config) -> Self {
+        let mut ftl = Ftl {
+            log,
+            cfg,
+            space_held: false,
+        };
+        ftl.space_held = ftl.check_space().is_ok();
+        ftl.debug_check();
+        ftl
     }
 
     /// Exported logical blocks.
@@ -143,7 +153,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     }
 
     /// State, wear, valid and used slots of each unit.
-    pub fn units(&self) -> impl Iterator<Item = crate::UnitInfo> + '_ {
+    pub fn units(&self) -> impl Iterator<Item = crate::units::UnitInfo> + '_ {
         self.log.units.iter().map(|(_, u)| *u)
     }
 
@@ -299,17 +309,30 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
 
     fn debug_check(&self) {
         #[cfg(debug_assertions)]
-        if let Err(e) = self.check_invariants() {
-            panic!("cowftl invariant violated: {e}");
+        {
+            let r = self.check_structure();
+            let r = r.and_then(|_| match self.space_held {
+                true => self.check_space(),
+                false => Ok(()),
+            });
+            if let Err(e) = r {
+                panic!("cowftl invariant violated: {e}");
+            }
         }
     }
 
-    /// Check the invariants of docs/DESIGN.md on the RAM state (debug builds run it after
-    /// every mount and every write or trim; tests call it). `Err` names the broken one.
+    /// Check the invariants of docs/DESIGN.md on the RAM state: the structural ones (valid
+    /// counts, frontiers, versions) and the space invariant (capacity and an available unit
+    /// for GC). Debug builds assert them after every mount, write and trim; tests call this.
+    /// `Err` names the broken one.
     pub fn check_invariants(&self) -> Result<(), &'static str> {
+        self.check_structure()?;
+        self.check_space()
+    }
+
+    fn check_structure(&self) -> Result<(), &'static str> {
         let log = &self.log;
-        let g = &log.io.geo;
-        let n = g.slots_per_unit;
+        let n = log.io.geo.slots_per_unit;
         let live = self.live_counts();
         for (u, info) in log.units.iter() {
             if info.used as u32 > n {
@@ -326,11 +349,18 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 return Err("a record is newer than the version counter");
             }
         }
+        Ok(())
+    }
+
+    /// The space invariant: GC always has a victim and a unit to copy into.
+    fn check_space(&self) -> Result<(), &'static str> {
+        let log = &self.log;
+        let g = &log.io.geo;
         if log.read_only || g.no_erase {
             return Ok(());
         }
         let usable = g.unit_count - log.units.retired();
-        if g.block_count >= (usable - 1) * n {
+        if g.block_count >= (usable - 1) * g.slots_per_unit {
             return Err("capacity leaves no unit for GC (space invariant)");
         }
         if log.units.available() == 0 {

@@ -754,6 +754,10 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
     fn check(&mut self, ftl: &mut Vol<'_, R, W, E>) -> Result<(), String> {
         let blocks = self.blocks;
         let bs = self.bs;
+        // DESIGN.md "Space invariant": holds after every mount, whatever the cuts left.
+        if let Err(e) = ftl.check_invariants() {
+            return Err(self.fail(format!("invariant after mount: {e}")));
+        }
         if ftl.block_count() != blocks {
             return Err(self.fail(format!(
                 "block count changed: {blocks} -> {}",
@@ -925,6 +929,10 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
             match r {
                 Ok(()) if cut => {
                     return Err(self.fail(format!("{op:?} returned Ok although power was cut")));
+                }
+                Ok(()) if ftl.check_invariants().is_err() => {
+                    let e = ftl.check_invariants().err().unwrap_or_default();
+                    return Err(self.fail(format!("invariant after {op:?}: {e}")));
                 }
                 Ok(()) => match op {
                     Op::Write(l, g) => {
