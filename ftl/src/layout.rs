@@ -37,6 +37,9 @@ pub const COMMIT_BYTES: usize = 8;
 pub const SEAL_BYTES: usize = 8;
 /// Versions are 40-bit: far beyond any part's lifetime of programs.
 pub const VERSION_LIMIT: u64 = 1 << 40;
+/// Versions from here on are never issued, and a volume holding one is refused at mount:
+/// only a crafted image gets near (a part wears out after far fewer programs).
+pub const VERSION_CEILING: u64 = VERSION_LIMIT - (1 << 32);
 /// "SEAL" little-endian.
 const SEAL_MAGIC: u32 = u32::from_le_bytes(*b"SEAL");
 

@@ -61,15 +61,15 @@ pub mod layout;
 mod log;
 pub mod map;
 mod scan;
-pub mod storage;
 pub mod units;
 pub mod volume;
 
+mod adapters;
 #[cfg(feature = "sdmmc")]
-pub mod blockdev;
+pub use adapters::blockdev;
+pub use adapters::storage;
 
 pub use error::Error;
 pub use geometry::{Config, ConfigError, Geometry};
-pub use log::Stream;
 pub use units::{UnitInfo, UnitState, WearSummary};
 pub use volume::{Counters, Ftl, Stats};

@@ -15,7 +15,7 @@ use embedded_storage::nor_flash::NorFlash;
 use crate::error::Error;
 use crate::flash::{FlashIo, Res, META_BUF, PROBE_READS};
 use crate::layout::{encode_commit, encode_seal, Claim, RecordKind, UnitHeader};
-use crate::layout::{FORMAT_VERSION, NO_VICTIM, VERSION_LIMIT};
+use crate::layout::{FORMAT_VERSION, NO_VICTIM, VERSION_CEILING};
 use crate::map::{BlockMap, Mapping};
 use crate::units::{UnitState, UnitTable, NO_SLOT};
 
@@ -112,6 +112,17 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
             self.failed = Some(unit);
         }
         r
+    }
+
+    /// Forget everything known about the volume (mount starts over).
+    pub fn reset(&mut self) {
+        let g = self.io.geo;
+        self.map = BlockMap::new(g.block_count, g.slots_per_unit);
+        self.units = UnitTable::new(g.unit_count);
+        self.retire_at.iter_mut().for_each(|r| *r = NO_RECORD);
+        (self.host, self.gc, self.cold) = (None, None, None);
+        self.next_version = 1;
+        self.read_only = false;
     }
 
     pub fn slots(&self) -> u32 {
@@ -293,9 +304,11 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
 
     fn take_version(&mut self) -> Res<u64, F> {
         let v = self.next_version;
-        if v >= VERSION_LIMIT {
-            // Unreachable within a part's life; mount rejects images close to it.
-            return Err(Error::NoSpace);
+        if v >= VERSION_CEILING {
+            // Unreachable within a part's life (a crafted image gets here): what is on flash
+            // stays readable, and mount accepts every version issued before.
+            self.read_only = true;
+            return Err(Error::ReadOnly);
         }
         self.next_version = v + 1;
         Ok(v)

@@ -16,14 +16,10 @@ use embedded_storage::nor_flash::NorFlash;
 use crate::error::Error;
 use crate::flash::{FlashIo, Res, META_BUF, STABLE_READS};
 use crate::layout::{decode_commit, seal_matches, Claim, HeaderRead, RecordKind, RecordRead};
-use crate::layout::{SlotRecord, FORMAT_VERSION, NO_VICTIM, VERSION_LIMIT};
+use crate::layout::{SlotRecord, FORMAT_VERSION, NO_VICTIM, VERSION_CEILING};
 use crate::log::{Log, NO_RECORD};
 use crate::map::Mapping;
 use crate::units::{UnitState, NO_SLOT};
-
-/// Mount refuses a volume whose version counter is this close to its limit (only a crafted
-/// image gets there: a part wears out long before).
-const VERSION_MARGIN: u64 = 1 << 32;
 
 /// Per-unit facts the scan needs for a moment and then drops.
 #[derive(Clone, Copy)]
@@ -39,33 +35,66 @@ struct Scratch {
 }
 
 /// Rebuild `log`'s state from flash. Reads only.
+///
+/// A unit whose erase was cut can hold its old records intact but unstable: read once, some
+/// of them come back valid (possibly one that a later skip had voided) and others as junk.
+/// Junk where a healthy unit cannot have any makes the scan check the unit's header with many
+/// reads; if it is unstable the unit is left out and the scan starts over (once per such
+/// unit, so at most `unit_count + 1` passes).
 pub(crate) fn mount<F: NorFlash, const U: usize, const B: usize>(
     log: &mut Log<F, U, B>,
 ) -> Res<(), F> {
-    log.epoch = find_epoch(log)?;
-    let mut scratch: heapless::Vec<Scratch, U> = heapless::Vec::new();
     let blank = Scratch {
         victim_of: 0,
         top_is_copy: false,
         header_stable: None,
         floor: u64::MAX,
     };
+    let mut scratch: heapless::Vec<Scratch, U> = heapless::Vec::new();
     let _ = scratch.resize(log.io.geo.unit_count as usize, blank);
-    let mut max_version = 0;
+    for _ in 0..=log.io.geo.unit_count {
+        log.reset();
+        log.epoch = find_epoch(log)?;
+        for s in scratch.iter_mut() {
+            *s = Scratch {
+                header_stable: s.header_stable,
+                ..blank
+            };
+        }
+        let mut max_version = 0;
+        if scan_units(log, &mut scratch, &mut max_version)? {
+            continue;
+        }
+        if max_version >= VERSION_CEILING {
+            return Err(Error::Corrupt);
+        }
+        log.next_version = max_version + 1;
+        count_valid(log);
+        estimate_lost_wear(log);
+        pick_frontiers(log, &scratch);
+        log.read_only = log.units.retired() > log.io.geo.spare_units();
+        return Ok(());
+    }
+    Err(Error::Corrupt)
+}
+
+/// Scan every unit of the volume; `true` if a unit turned out torn (start over without it).
+fn scan_units<F: NorFlash, const U: usize, const B: usize>(
+    log: &mut Log<F, U, B>,
+    scratch: &mut [Scratch],
+    max_version: &mut u64,
+) -> Res<bool, F> {
     for unit in 0..log.io.geo.unit_count {
-        if adopt_header(log, unit) {
-            scan_unit(log, unit, &mut scratch, &mut max_version)?;
+        if !adopt_header(log, unit) || scratch[unit as usize].header_stable == Some(false) {
+            log.units.get_mut(unit).state = UnitState::Dirty;
+            continue;
+        }
+        let odd = scan_unit(log, unit, scratch, max_version)?;
+        if odd && !intact(log, unit, scratch)? {
+            return Ok(true);
         }
     }
-    if max_version >= VERSION_LIMIT - VERSION_MARGIN {
-        return Err(Error::Corrupt);
-    }
-    log.next_version = max_version + 1;
-    count_valid(log);
-    estimate_lost_wear(log);
-    pick_frontiers(log, &scratch);
-    log.read_only = log.units.retired() > log.io.geo.spare_units();
-    Ok(())
+    Ok(false)
 }
 
 /// The newest epoch among this build's headers; classifies regions without one.
@@ -103,7 +132,14 @@ fn find_epoch<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, B
             Error::NotFormatted
         });
     };
-    if !matches_geometry(log, &h) {
+    // Any header of the volume's epoch that disagrees on the geometry makes the volume
+    // incompatible: silently leaving that unit out would lose its data.
+    let epoch = u64::from(h.epoch) + 1;
+    let odd = log
+        .units
+        .iter()
+        .any(|(_, u)| u.stamp == epoch && u.state != UnitState::Free { verified: false });
+    if !matches_geometry(log, &h) || odd {
         return Err(Error::Incompatible);
     }
     Ok(h.epoch)
@@ -152,9 +188,10 @@ fn scan_unit<F: NorFlash, const U: usize, const B: usize>(
     unit: u32,
     scratch: &mut [Scratch],
     max_version: &mut u64,
-) -> Res<(), F> {
+) -> Res<bool, F> {
     let n = log.slots();
     let mut sealed = false;
+    let mut odd = false;
     let mut used = 0;
     let mut anchored = false;
     let mut void_run = 0u32;
@@ -169,9 +206,6 @@ fn scan_unit<F: NorFlash, const U: usize, const B: usize>(
             }
             used = slot + 1;
         }
-        if let Some(c) = rec.claim() {
-            *max_version = (*max_version).max(c.version);
-        }
         if !anchored {
             rec = match judge_top(log, unit, slot, rec, sealed && slot + 1 == n)? {
                 Top::Junk => continue,
@@ -183,17 +217,27 @@ fn scan_unit<F: NorFlash, const U: usize, const B: usize>(
             void_run -= 1;
             continue;
         }
+        // Only claims that are stable count for the version counter: a torn claim can pass
+        // its CRC-16 on one read with any version in it, and never becomes a valid record.
+        if let Some(c) = rec.claim() {
+            *max_version = (*max_version).max(c.version);
+        }
         match rec {
             RecordRead::Valid(r) => {
                 void_run = u32::from(r.claim.skip);
                 take_record(log, unit, slot, r, scratch)?;
             }
-            RecordRead::Claimed(c) => void_run = u32::from(c.skip),
-            _ => {}
+            // Below the top every slot is valid or voided by a skip, unless the unit rotted
+            // or its erase was cut: a junk, blank or uncommitted slot here is odd.
+            RecordRead::Claimed(c) => {
+                void_run = u32::from(c.skip);
+                odd |= slot + 1 < used;
+            }
+            _ => odd |= slot + 1 < used,
         }
     }
     log.units.get_mut(unit).used = used as u16;
-    Ok(())
+    Ok(odd)
 }
 
 /// True if the unit's seal matches its last record (read once as `last`): that record is

@@ -784,7 +784,16 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
                     let r = g.decode_record(&img[a..a + g.record_size as usize]);
                     let d = g.data_addr(u, sl) as usize;
                     let crc = cowftl::layout::CRC.checksum(&img[d..d + g.block_size as usize]);
-                    let unstable = ftl.flash().is_unstable(a as u32);
+                    let first = ftl.flash().is_unstable(a as u32);
+                    let unstable: Vec<(u32, bool, bool)> = (0..g.slots_per_unit)
+                        .map(|s| {
+                            let ra = g.record_addr(u, s);
+                            let f = ftl.flash();
+                            (s, f.is_unstable(ra), f.is_unstable(ra + g.claim_size))
+                        })
+                        .filter(|t| t.1 || t.2)
+                        .collect::<Vec<_>>();
+                    let unstable = format!("{first}, unstable (slot, claim, commit) {unstable:?}");
                     format!(" stored record {r:?}, stored data crc {crc:#x}, unstable {unstable}")
                 });
                 return Err(self.fail(format!(
@@ -994,7 +1003,7 @@ fn record_dump<const R: usize, const W: usize, const E: usize>(ftl: &Vol<'_, R, 
     for (u, info) in ftl.units().enumerate() {
         let partly_used = info.state == cowftl::UnitState::Open
             || (info.used as u32) < g.slots_per_unit && info.used > 0;
-        if !partly_used {
+        if !partly_used && std::env::var("TORTURE_ALL_UNITS").is_err() {
             continue;
         }
         let _ = write!(s, "\n    unit {u}:");
