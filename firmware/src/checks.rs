@@ -505,12 +505,14 @@ fn write_read_trim_gc(flash: &mut TestFlash) -> CheckResult {
     let cfg = cfg();
     fresh(flash, &cfg)?;
     let mut ftl = mount(flash, cfg)?;
-    // cold data that must survive the GC the slice test causes
-    for lba in 200..300 {
-        write_gen(&mut ftl, lba, 7)?;
+    // cold data (blocks 100..400) that must survive the GC the slice test causes, interleaved
+    // with writes to the slice, so that every unit GC empties holds some of it
+    for i in 0..300 {
+        write_gen(&mut ftl, 100 + i, 7)?;
+        write_gen(&mut ftl, i % 64, 6)?;
     }
     slice_selftest(&mut ftl, 0, 64)?;
-    for lba in 200..300 {
+    for lba in 100..400 {
         verify(&mut ftl, lba, Some(7))?;
     }
     invariants(&ftl, "after the workload")?;
@@ -523,6 +525,10 @@ fn write_read_trim_gc(flash: &mut TestFlash) -> CheckResult {
         s.counters.gc_victims,
         s.counters.relocations
     );
+    ensure(
+        s.counters.relocations > 0,
+        "GC never relocated the cold data",
+    )?;
     Ok(())
 }
 
@@ -615,8 +621,9 @@ fn wear_levelling(flash: &mut TestFlash) -> CheckResult {
 /// and every acknowledged write survived.
 ///
 /// Before the sequence, 80 % of the volume (359 of 449 blocks, 3/4 of all 480 slots: the data
-/// the format-v2 volume held) is written and then rewritten in order until GC has run, so the
-/// sequence starts in GC's steady state. Filled to 100 % (449 blocks in 480 slots) every GC
+/// the format-v2 volume held) is written and then rewritten in a scattered order until GC has
+/// reclaimed 4 units, so the sequence starts in GC's steady state: victims still hold live
+/// slots, and the uncut run must relocate some. Filled to 100 % (449 blocks in 480 slots) every GC
 /// round copies ~29 live slots to free one, ~200 flash ops per host write, and cutting after
 /// every op count of 40 writes (~8000 runs, each replaying the ops before its cut) takes ~5
 /// minutes in QEMU.
@@ -634,16 +641,17 @@ fn power_cut_recover(flash: &mut TestFlash) -> CheckResult {
             for lba in 0..blocks {
                 write_gen(&mut ftl, lba, 1)?;
             }
-            // rewrite (same contents) until GC has reclaimed two units
-            let mut lba = 0;
-            while ftl.stats().counters.gc_victims < 2 {
-                ensure(ftl.stats().counters.host_writes < 4 * blocks as u64, "GC never ran")?;
-                write_gen(&mut ftl, lba, 1)?;
-                lba = (lba + 1) % blocks;
+            // rewrite (same contents, scattered) until GC has reclaimed 4 units
+            let mut k = 0u32;
+            while ftl.stats().counters.gc_victims < 4 {
+                ensure(k < 4 * blocks, "GC never ran")?;
+                write_gen(&mut ftl, (k * 101) % blocks, 1)?;
+                k += 1;
             }
         }
         // the operation sequence under test: 40 overwrites of a stride of blocks
         let mut acked = 0u32;
+        let relocations;
         // the cut counter also runs through the mount, which (format v3) programs nothing:
         // `mount` checks that, so the first cut point is the first write's first program
         flash.cut_after(n);
@@ -658,9 +666,17 @@ fn power_cut_recover(flash: &mut TestFlash) -> CheckResult {
                 }
                 acked += 1;
             }
+            relocations = ftl.stats().counters.relocations;
         }
         let cut_hit = flash.is_cut();
         ensure(cut_hit || acked == 40, "write failed without a power cut")?;
+        if !cut_hit {
+            log!(
+                "  uncut sequence: 40 writes, {} GC relocations",
+                relocations
+            );
+            ensure(relocations > 0, "the sequence never relocated a live slot")?;
+        }
         flash.power_on();
         let mut ftl = mount(&mut *flash, cfg)?;
         for i in 0..40u32 {
@@ -694,7 +710,6 @@ fn power_cut_recover(flash: &mut TestFlash) -> CheckResult {
             break;
         }
         cuts += 1;
-        if cuts % 100 == 0 { log!("  TMP cut {} acked {}", cuts, acked); }
         n += 1;
     }
     log!("  {} cut points checked, all recovered", cuts);
@@ -728,7 +743,8 @@ fn f411_geometry_for(flash: &mut F411Flash, cfg: &Config) -> Result<Geometry, Fa
 }
 
 /// Geometry of sectors 5..7 with the default config: 3 units, 244 slots/unit, reserve 1, single
-/// stream, 487 blocks; `SINGLE_STREAM_RESERVE_UNITS` (2) buys a spare sector for 245 blocks;
+/// stream, 487 blocks; `SINGLE_STREAM_RESERVE_UNITS` (2) buys a spare sector at the cost of 245
+/// blocks (242 left);
 /// blank -> `Blank`, format, every block reads zeros, block 487 is out of range.
 fn f411_geometry(flash: &mut F411Flash) -> CheckResult {
     flash.erase(0, F_BYTES as u32).map_err(|_| "erase all")?;
@@ -902,9 +918,12 @@ const SMALL_VOLUME_BLOCKS: u32 = 29;
 /// round that copies ~14 slots to free one (29 of 30 slots live), and cutting after every op
 /// of that, and again after every op of each recovery, takes tens of minutes in QEMU.
 const SMALL_MAX_BLOCKS: usize = 14;
+/// The writes under test go to blocks `0..SMALL_HOT` (each 5 times); the other filled blocks are
+/// cold data that GC has to relocate.
+const SMALL_HOT: u32 = 8;
 
-fn cut_lba(i: u32, blocks: u32) -> u32 {
-    (i * 5) % blocks
+fn cut_lba(i: u32) -> u32 {
+    (i * 5) % SMALL_HOT
 }
 
 /// Outcome of [`small_run_to_cut`].
@@ -915,12 +934,15 @@ struct CutRun {
     acked: u32,
     /// Generation of every block after the acknowledged writes.
     model: [u32; SMALL_MAX_BLOCKS],
+    /// Slots GC relocated during the writes.
+    relocations: u64,
 }
 
 /// Fill blocks `0..SMALL_MAX_BLOCKS` of the scaled F411 volume with generation 1, then cut the
 /// power after `n` flash ops of: mount (which programs nothing) + `CUT_WRITES` overwrites (write
-/// `i` stores generation `2 + i` in `cut_lba(i)`; every block is overwritten ~3 times, GC runs
-/// every few writes: 3 units of 15 slots, one of them held back for GC).
+/// `i` stores generation `2 + i` in `cut_lba(i)`: the 8 hot blocks are overwritten 5 times each,
+/// GC runs every few writes (3 units of 15 slots, one of them held back for GC) and has to
+/// relocate the 6 cold blocks).
 fn small_run_to_cut(flash: &mut F411SmallFlash, cfg: Config, n: u32) -> Result<CutRun, Fail> {
     fresh_ram(flash, cfg)?;
     let mut run = CutRun {
@@ -928,6 +950,7 @@ fn small_run_to_cut(flash: &mut F411SmallFlash, cfg: Config, n: u32) -> Result<C
         blocks: 0,
         acked: 0,
         model: [1; SMALL_MAX_BLOCKS],
+        relocations: 0,
     };
     {
         let mut ftl: SmallFtl<'_> = mount_ram(&mut *flash, cfg, "mount")?;
@@ -946,7 +969,7 @@ fn small_run_to_cut(flash: &mut F411SmallFlash, cfg: Config, n: u32) -> Result<C
         let mut ftl: SmallFtl<'_> = mount_ram(&mut *flash, cfg, "mount before the cut")?;
         let mut buf = [0u8; BS];
         for i in 0..CUT_WRITES {
-            let lba = cut_lba(i, run.blocks);
+            let lba = cut_lba(i);
             pattern(lba, 2 + i, &mut buf);
             if ftl.write(lba, &buf).is_err() {
                 break;
@@ -954,6 +977,7 @@ fn small_run_to_cut(flash: &mut F411SmallFlash, cfg: Config, n: u32) -> Result<C
             run.model[lba as usize] = 2 + i;
             run.acked += 1;
         }
+        run.relocations = ftl.stats().counters.relocations;
     }
     run.cut_hit = flash.is_cut();
     ensure(
@@ -972,8 +996,7 @@ fn check_cut_state(
     extra: Option<(u32, u32)>,
 ) -> Result<[u32; SMALL_MAX_BLOCKS], Fail> {
     let mut seen = [0u32; SMALL_MAX_BLOCKS];
-    let cut = (run.cut_hit && run.acked < CUT_WRITES)
-        .then(|| (cut_lba(run.acked, run.blocks), 2 + run.acked));
+    let cut = (run.cut_hit && run.acked < CUT_WRITES).then(|| (cut_lba(run.acked), 2 + run.acked));
     for lba in 0..run.blocks {
         let g = read_gen(ftl, lba)?;
         let ok = g == run.model[lba as usize] || cut == Some((lba, g)) || extra == Some((lba, g));
@@ -1018,6 +1041,15 @@ fn f411_small_power_cut(flash: &mut F411SmallFlash) -> CheckResult {
             invariants(&ftl, "after the first write after a cut")?;
         }
         if !run.cut_hit {
+            log!(
+                "  uncut sequence: {} writes, {} GC relocations",
+                CUT_WRITES,
+                run.relocations
+            );
+            ensure(
+                run.relocations > 0,
+                "the sequence never relocated a live slot",
+            )?;
             break;
         }
         // the same cut again, then a second cut during the recovery
@@ -1026,7 +1058,7 @@ fn f411_small_power_cut(flash: &mut F411SmallFlash) -> CheckResult {
             let run = small_run_to_cut(flash, cfg, n)?;
             flash.power_on();
             flash.cut_after(m);
-            let watched = cut_lba(run.acked.min(CUT_WRITES - 1), run.blocks);
+            let watched = cut_lba(run.acked.min(CUT_WRITES - 1));
             let extra = ((watched + 1) % run.blocks, 100);
             let observed;
             {
@@ -1062,7 +1094,6 @@ fn f411_small_power_cut(flash: &mut F411SmallFlash) -> CheckResult {
             m += 1;
         }
         cuts += 1;
-        if cuts % 10 == 0 { log!("  TMP cut {} second cuts {}", cuts, double_cuts); }
         n += 1;
     }
     log!(

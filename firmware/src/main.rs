@@ -242,7 +242,8 @@ where
         core::mem::size_of::<Vol<&mut Timed<F>>>()
     );
     // the format-v3 capacity rule, recomputed, and the FTL's RAM invariants as mounted
-    if checks::check_geometry(&g, &cfg).is_err() || checks::invariants(&ftl, "after mount").is_err() {
+    if checks::check_geometry(&g, &cfg).is_err() || checks::invariants(&ftl, "after mount").is_err()
+    {
         error!("FTL self-check after mount FAILED");
         return;
     }
