@@ -136,9 +136,11 @@ fn pick_victim<F: NorFlash, const U: usize, const B: usize>(log: &Log<F, U, B>) 
             .iter()
             .filter(|(_, u)| u.state == UnitState::Sealed && (u.valid as u64) < n)
     };
+    // 32-bit arithmetic (no 64-bit division routine on Cortex-M): ages beyond 2^23 versions
+    // all count as "very old", and 2^23 * 255 free slots fits.
     let score = |(i, u): &(u32, &crate::units::UnitInfo)| {
-        let live = u.valid as u64;
-        let age = now.saturating_sub(u.stamp).max(1);
+        let (n, live) = (n as u32, u32::from(u.valid));
+        let age = now.saturating_sub(u.stamp).clamp(1, 1 << 23) as u32;
         (
             age * (n - live) / (n + live),
             u32::MAX - u.wear,
