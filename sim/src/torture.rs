@@ -146,6 +146,8 @@ pub struct Options {
     /// must take a write on one clean mount, and a clean mount must write nothing.
     /// Erasable parts only (a random pick skips [`Part::Worm`]).
     pub boot_loop: bool,
+    /// Use this setup instead of the one the seed picks (regression tests pin a geometry).
+    pub setup: Option<Setup>,
 }
 
 impl Default for Options {
@@ -155,6 +157,7 @@ impl Default for Options {
             part: None,
             trace: false,
             boot_loop: false,
+            setup: None,
         }
     }
 }
@@ -273,6 +276,9 @@ pub fn fill_pattern(lba: u32, gen: u64, buf: &mut [u8]) {
 /// The setup a run with `opts` uses for `seed`: [`choose_setup`], except that boot-loop mode
 /// picks a random part among [`Part::ERASABLE`].
 pub fn setup_for(seed: u64, opts: &Options) -> Setup {
+    if let Some(s) = opts.setup {
+        return s;
+    }
     let part = match opts.part {
         None if opts.boot_loop => {
             let mut rng = SplitMix64::new(seed ^ 0xB007_100B);

@@ -144,3 +144,39 @@ fn nospace_after_cuts_regression() {
         },
     );
 }
+
+/// The two seeds the core-v3 issue found wedged (`NoSpace` on every write with every unit
+/// sealed) on the v2 core, run with their reported geometry pinned (the seed-to-setup mapping
+/// depends on which geometries the FTL accepts, so the seed alone no longer picks it):
+/// 2 000 cuts each, as in the report (`cowftl torture --cuts 2000`).
+fn wedge_regression(seed: u64, part: Part, units: u32, unit_size: u32, block: u32, reserve: u32) {
+    let capacity = (units * unit_size) as usize;
+    let mut setup = cowftl_sim::torture::choose_setup(seed, Some(part));
+    setup.capacity = capacity;
+    setup.cfg = cowftl::Config {
+        unit_size: Some(unit_size),
+        block_size: block,
+        reserve_units: reserve,
+        ..cowftl::Config::new(0, capacity as u32)
+    };
+    let t = run(
+        seed..seed + 1,
+        Options {
+            cuts: 2000,
+            setup: Some(setup),
+            ..Options::default()
+        },
+    );
+    assert!(t.cuts >= 2000, "{t:?}");
+}
+
+#[test]
+fn wedge_regression_seed_0x29_stm32f411_16_units_of_2k() {
+    wedge_regression(0x29, Part::F411, 16, 2048, 256, 6);
+}
+
+#[test]
+fn wedge_regression_seed_0x49c_11_units_of_4k() {
+    // The report names no part; 4 KiB units of 512-byte blocks fit the STM32L476 preset.
+    wedge_regression(0x49c, Part::L476, 11, 4096, 512, 4);
+}

@@ -84,6 +84,7 @@ pub fn run(args: Args) -> Result<(), String> {
         part,
         trace: args.trace,
         boot_loop: args.boot_loop,
+        setup: None,
     };
     // Panics (flash rule violations, FTL assertions) become failures of their seed; keep
     // their location, print nothing from the hook.
