@@ -122,20 +122,33 @@ impl<F: NorFlash> FlashIo<F> {
         Ok(true)
     }
 
-    /// The first valid copy of `unit`'s header; `Blank` only if both copies are.
+    /// `unit`'s header: copy 0 if it is valid and of this format version, else the better
+    /// of the two (this version first, then the newer epoch); `Blank` only if both are.
+    /// Both copies are written together, so they differ only after rot or on a crafted image.
     pub fn read_header(&mut self, unit: u32) -> Res<HeaderRead, F> {
-        let mut seen = HeaderRead::Blank;
-        for copy in 0..2 {
-            let mut buf = [0u8; META_BUF];
-            let n = self.geo.header_size as usize;
-            self.read(self.geo.header_addr(unit, copy), &mut buf[..n])?;
-            match UnitHeader::decode(&buf[..n]) {
-                HeaderRead::Valid(h) => return Ok(HeaderRead::Valid(h)),
-                HeaderRead::Invalid => seen = HeaderRead::Invalid,
-                HeaderRead::Blank => {}
+        let first = self.read_header_copy(unit, 0)?;
+        if let HeaderRead::Valid(h) = first {
+            if h.version == crate::layout::FORMAT_VERSION {
+                return Ok(first);
             }
         }
-        Ok(seen)
+        let second = self.read_header_copy(unit, 1)?;
+        Ok(match (first, second) {
+            (HeaderRead::Valid(a), HeaderRead::Valid(b)) => {
+                let rank = |h: &UnitHeader| (h.version == crate::layout::FORMAT_VERSION, h.epoch);
+                HeaderRead::Valid(if rank(&b) > rank(&a) { b } else { a })
+            }
+            (HeaderRead::Valid(h), _) | (_, HeaderRead::Valid(h)) => HeaderRead::Valid(h),
+            (HeaderRead::Blank, HeaderRead::Blank) => HeaderRead::Blank,
+            _ => HeaderRead::Invalid,
+        })
+    }
+
+    fn read_header_copy(&mut self, unit: u32, copy: u32) -> Res<HeaderRead, F> {
+        let mut buf = [0u8; META_BUF];
+        let n = self.geo.header_size as usize;
+        self.read(self.geo.header_addr(unit, copy), &mut buf[..n])?;
+        Ok(UnitHeader::decode(&buf[..n]))
     }
 
     /// One read of a slot's record (claim and commit).

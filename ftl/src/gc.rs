@@ -33,6 +33,7 @@ pub(crate) fn room_for_host<F: NorFlash, const U: usize, const B: usize>(
     log: &mut Log<F, U, B>,
 ) -> Res<Stream, F> {
     let rounds = 2 * log.io.geo.unit_count + 4;
+    restore_available(log)?;
     for _ in 0..rounds {
         if log.read_only {
             return Err(Error::ReadOnly);
@@ -60,6 +61,28 @@ pub(crate) fn room_for_host<F: NorFlash, const U: usize, const B: usize>(
         }
     }
     Err(Error::NoSpace)
+}
+
+/// Moving data out of a retired unit takes units and gives none back: when that left no unit
+/// available, collect victims whose live slots fit in the frontiers until one is again
+/// (best effort; GC rounds below then make more room).
+fn restore_available<F: NorFlash, const U: usize, const B: usize>(
+    log: &mut Log<F, U, B>,
+) -> Res<(), F> {
+    for _ in 0..log.io.geo.unit_count {
+        if log.io.geo.no_erase || log.units.available() > 0 {
+            break;
+        }
+        let fits = |(_, u): &(u32, &crate::units::UnitInfo)| {
+            u.state == UnitState::Sealed && u32::from(u.valid) <= log.room(copy_stream(u))
+        };
+        let Some((victim, _)) = log.units.iter().filter(fits).min_by_key(|(_, u)| u.valid) else {
+            break;
+        };
+        collect(log, victim)?;
+        log.io.counters.gc_victims += 1;
+    }
+    Ok(())
 }
 
 /// Open an available unit as `stream`'s frontier: the least-worn for host writes, the
