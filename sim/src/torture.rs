@@ -9,7 +9,7 @@
 //! hostile model supplies torn programs, torn erases (old, zeros, ones, random) and unstable
 //! reads.
 //!
-//! Checked after every mount against a model of acknowledged operations (DESIGN.md 2-5):
+//! Checked after every mount against a model of acknowledged operations (docs/DESIGN.md 2-5):
 //! - every acknowledged write/trim is there (durability),
 //! - the one interrupted operation is all-or-nothing: its block holds the old or the new
 //!   contents (atomicity), every other block holds exactly its acknowledged contents, so
@@ -21,7 +21,7 @@
 //! - the volume keeps working (the workload goes on after every recovery),
 //! - contract 1 too: the simulator panics on any flash rule violation (caught per seed).
 //!
-//! Boot-loop mode ([`Options::boot_loop`], `cowftl torture --boot-loop`; DESIGN.md contract
+//! Boot-loop mode ([`Options::boot_loop`], `cowftl torture --boot-loop`; docs/DESIGN.md contract
 //! 9, liveness): an erasable part, filled to >= 90 % of its blocks first, then at least
 //! [`BOOT_LOOP_MIN_CUTS`] cuts per seed armed a few flash ops ahead (runs of consecutive cuts
 //! in mount and recovery, and in the first operations after it, mostly writes), the same
@@ -139,7 +139,7 @@ pub struct Options {
     pub part: Option<Part>,
     /// Print every step to stderr (for replaying a failing seed).
     pub trace: bool,
-    /// Brown-out boot loop (DESIGN.md contract 9): fill the volume to >= 90 % first, then
+    /// Brown-out boot loop (docs/DESIGN.md contract 9): fill the volume to >= 90 % first, then
     /// at least [`BOOT_LOOP_MIN_CUTS`] cuts (`cuts` if higher), armed a few flash ops ahead
     /// so they land in mount, recovery and the first operations after it (runs of
     /// consecutive cuts in recovery); the workload is mostly writes. At the end every block
@@ -671,7 +671,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
         Ok(())
     }
 
-    /// Boot-loop mode, after the final check (DESIGN.md contract 9): one clean mount takes a
+    /// Boot-loop mode, after the final check (docs/DESIGN.md contract 9): one clean mount takes a
     /// new write to every block (no `NoSpace`), a remount shows all of it, and a mount right
     /// after that programs and erases nothing.
     fn liveness(&mut self) -> Result<(), String> {
@@ -760,7 +760,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
     fn check(&mut self, ftl: &mut Vol<'_, R, W, E>) -> Result<(), String> {
         let blocks = self.blocks;
         let bs = self.bs;
-        // DESIGN.md "Space invariant": holds after every mount, whatever the cuts left.
+        // docs/DESIGN.md "Space invariant": holds after every mount, whatever the cuts left.
         if let Err(e) = ftl.check_invariants() {
             return Err(self.fail(format!("invariant after mount: {e}")));
         }
@@ -1062,7 +1062,7 @@ fn describe(got: &[u8], lba: u32, bs: usize) -> String {
     "garbage (matches no written pattern)".into()
 }
 
-/// Fuzzing and property tests of mount over arbitrary images (DESIGN.md contract 5: mount of
+/// Fuzzing and property tests of mount over arbitrary images (docs/DESIGN.md contract 5: mount of
 /// any byte image returns `Ok` or an error, no panic, no hang; reads never return wrong
 /// data; a volume that mounted keeps every later write).
 pub mod image {

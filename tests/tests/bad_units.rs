@@ -1,4 +1,4 @@
-//! Bad units (DESIGN.md contract 8): injected program and erase failures retire the unit,
+//! Bad units (docs/DESIGN.md contract 8): injected program and erase failures retire the unit,
 //! relocate its live data, lose nothing acknowledged; the exported capacity never shrinks
 //! (the reserve absorbs retired units); after more than `spare` failures the volume turns
 //! read-only (`Error::ReadOnly`) and everything stays readable, also after a remount.

@@ -1,4 +1,4 @@
-//! Bit rot (DESIGN.md contract 5): a flipped bit in stored data makes that read return
+//! Bit rot (docs/DESIGN.md contract 5): a flipped bit in stored data makes that read return
 //! `Error::Corrupt`, never wrong data; a flipped bit in metadata (unit headers, slot
 //! records) leaves a volume that mounts with everything else intact (the hit record's block
 //! may fall back to an older copy of itself, read zeros, or report `Corrupt`) or fails to

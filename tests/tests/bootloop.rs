@@ -1,4 +1,4 @@
-//! Brown-out boot loop: DESIGN.md contract 9, "Liveness". From every state reachable by
+//! Brown-out boot loop: docs/DESIGN.md contract 9, "Liveness". From every state reachable by
 //! operations and power cuts, including an unbounded run of cuts during mount and recovery,
 //! the volume must accept writes up to its advertised capacity; recovery may not consume
 //! space without bound, and GC always has what it needs to make progress.

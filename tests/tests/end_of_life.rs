@@ -1,4 +1,4 @@
-//! End of life (DESIGN.md contract 8): with the simulator's endurance limit, write until the
+//! End of life (docs/DESIGN.md contract 8): with the simulator's endurance limit, write until the
 //! FTL turns read-only (or reports `NoSpace`); every acknowledged write still reads back,
 //! also after a remount. Reports the lifetime in logical bytes written.
 //!

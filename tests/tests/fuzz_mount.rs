@@ -1,6 +1,6 @@
 //! Stable, bounded versions of the cargo-fuzz targets (`fuzz/`), run by `cargo test`:
 //! - mount and read over arbitrary images: raw random bytes, and mutations of a valid
-//!   volume with data (DESIGN.md contract 5: `Ok` or an error, no panic, no hang);
+//!   volume with data (docs/DESIGN.md contract 5: `Ok` or an error, no panic, no hang);
 //! - operation sequences with power cuts versus the model, every decision from the input
 //!   bytes (the torture engine, contracts 2-4).
 //!

@@ -1,6 +1,6 @@
 //! Exhaustive single power cut: run a seeded workload that drives GC and static wear
 //! levelling, cut power at every flash operation index in turn (torn programs, torn erases,
-//! unstable reads), remount and check contracts 2-4 of DESIGN.md:
+//! unstable reads), remount and check contracts 2-4 of docs/DESIGN.md:
 //! every acknowledged write/trim survives, the interrupted operation is all-or-nothing, the
 //! recovered state is a prefix of the sequence, a second mount shows the same state (no
 //! rollback of what a mount has shown), and the volume keeps working afterwards.

@@ -1,14 +1,14 @@
 //! Random power-cut torture in CI (engine: `cowftl_sim::torture`, also behind
 //! `cowftl torture`). Random parts, geometries, configurations and workloads; power cut at
 //! random points including inside mount-time recovery (several cuts in a row); after every
-//! mount the state is checked against the model (DESIGN.md contracts 2-5, plus contract 1
+//! mount the state is checked against the model (docs/DESIGN.md contracts 2-5, plus contract 1
 //! through the simulator's strict rules). At least 2,000 cuts (in the random-parts test
 //! alone), 0 violations.
 //!
 //! Long run (documented in the README):
 //! `cargo run --release -p cowftl-sim --bin cowftl -- torture --seeds 5000 --cuts 20`
 //!
-//! Boot-loop mode (DESIGN.md contract 9, liveness): `boot_loop_every_part` below; long run
+//! Boot-loop mode (docs/DESIGN.md contract 9, liveness): `boot_loop_every_part` below; long run
 //! `cargo run --release -p cowftl-sim --bin cowftl -- torture --boot-loop --seeds 1000 --jobs 2`
 
 use cowftl_sim::torture::{run_seed, Options, Part, Summary, BOOT_LOOP_MIN_CUTS};
