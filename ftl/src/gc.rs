@@ -91,17 +91,8 @@ fn open_fresh<F: NorFlash, const U: usize, const B: usize>(
     log: &mut Log<F, U, B>,
     stream: Stream,
 ) -> Res<u32, F> {
-    let worm = log.io.geo.no_erase;
-    let pick = log
-        .units
-        .iter()
-        .filter(|(_, u)| u.is_available() && (!worm || matches!(u.state, UnitState::Free { .. })));
-    let pick = if stream != Stream::Host {
-        pick.max_by_key(|(i, u)| (u.wear, u32::MAX - i))
-            .map(|(i, _)| i)
-    } else {
-        pick.min_by_key(|(i, u)| (u.wear, *i)).map(|(i, _)| i)
-    };
+    let most_worn = stream != Stream::Host;
+    let pick = log.units.pick_available(most_worn, log.io.geo.no_erase);
     let unit = pick.ok_or(Error::NoSpace)?;
     // A unit whose records all went stale is reclaimed without copying: GC's cheapest round.
     let reclaimed = log.units.get(unit).state == UnitState::Sealed;

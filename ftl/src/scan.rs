@@ -549,7 +549,7 @@ pub(crate) fn format<F: NorFlash, const U: usize, const B: usize>(
 ) -> Res<Log<F, U, B>, F> {
     let mut log: Log<F, U, B> = Log::new(io);
     let first = match mount(&mut log) {
-        Ok(()) => log.units.pick_available(false).unwrap_or(0),
+        Ok(()) => log.units.pick_available(false, false).unwrap_or(0),
         Err(Error::Flash(e)) => return Err(Error::Flash(e)),
         Err(_) => 0,
     };

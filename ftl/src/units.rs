@@ -138,7 +138,8 @@ impl<const U: usize> UnitTable<U> {
 
     /// Dynamic wear levelling: the least (or most) worn available unit; free units before
     /// ones that need an erase, then the lowest index, so the choice is deterministic.
-    pub fn pick_available(&self, most_worn: bool) -> Option<u32> {
+    /// `free_only`: write-once media can use only units that need no erase.
+    pub fn pick_available(&self, most_worn: bool, free_only: bool) -> Option<u32> {
         let key = |(i, u): &(u32, &UnitInfo)| {
             let needs_erase = !matches!(u.state, UnitState::Free { .. });
             let wear = if most_worn { u32::MAX - u.wear } else { u.wear };
@@ -146,6 +147,7 @@ impl<const U: usize> UnitTable<U> {
         };
         self.iter()
             .filter(|(_, u)| u.is_available())
+            .filter(|(_, u)| !free_only || matches!(u.state, UnitState::Free { .. }))
             .min_by_key(key)
             .map(|(i, _)| i)
     }
