@@ -1,7 +1,7 @@
 //! The FTL's on-target checks, generic over the flash, shared by the QEMU test binary
-//! (`src/bin/qemu_tests.rs`, over [`TestFlash`]) and the board self-test (`src/main.rs`, over the
-//! STM32 internal flash). Every check returns `Err(what)` instead of panicking, after logging
-//! the FTL error that caused it.
+//! (`src/bin/qemu_tests.rs`, over [`TestFlash`]) and the board app (`src/selftest.rs` and
+//! `src/main.rs`, over the STM32 internal flash). Every check returns `Err(what)` instead of
+//! panicking, after logging the FTL error that caused it.
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use cowftl::geometry::{
@@ -813,8 +813,9 @@ fn f411_geometry(flash: &mut F411Flash) -> CheckResult {
 
 /// Three "boots" of the board app's workload on the full-scale F411 region (boot counter in
 /// block 0, config in block 1, self-test over blocks 8..72, remount, benchmark: 4 overwrite rounds
-/// over blocks 8..8 + (n - 8) / 2, as in `main.rs`), with cold data from the end of the benchmark
-/// slice up to 95 % of the volume that GC must carry along.
+/// over blocks 8..8 + (n - 8) / 2, as in `src/records.rs`, `src/selftest.rs`, `src/bench.rs`),
+/// with cold data from the end of the benchmark slice up to 95 % of the volume that GC must carry
+/// along.
 fn f411_board_run(flash: &mut F411Flash) -> CheckResult {
     const SCRATCH: u32 = 8;
     let cfg = f411_config(F_BYTES);
