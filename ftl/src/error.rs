@@ -34,6 +34,8 @@ pub enum Error<E> {
     ReadOnly,
     /// Stored data or its record failed its CRC: the block cannot be returned intact.
     Corrupt,
+    /// A transaction already holds `Ftl::max_transaction_blocks()` blocks.
+    TransactionFull,
 }
 
 impl<E> From<ConfigError> for Error<E> {
@@ -56,6 +58,7 @@ impl<E: core::fmt::Debug> core::fmt::Display for Error<E> {
             Error::NoSpace => f.write_str("no space left on the flash log"),
             Error::ReadOnly => f.write_str("volume is read-only (spare units exhausted)"),
             Error::Corrupt => f.write_str("stored data failed its CRC check"),
+            Error::TransactionFull => f.write_str("transaction holds its maximum of blocks"),
         }
     }
 }

@@ -27,40 +27,63 @@ pub(crate) fn headroom<F: NorFlash, const U: usize, const B: usize>(log: &Log<F,
     1 + u32::from(spares_left)
 }
 
-/// Make sure a host append has a slot; returns the stream to append to (the GC frontier
-/// takes host writes only when GC cannot make a unit available).
+/// Make sure a frontier has `need` slots for the host (a transaction's records all go to
+/// one unit); returns its stream. The GC frontier takes host writes only when GC cannot
+/// make a unit available.
 pub(crate) fn room_for_host<F: NorFlash, const U: usize, const B: usize>(
     log: &mut Log<F, U, B>,
+    need: u32,
 ) -> Res<Stream, F> {
-    let rounds = 2 * log.io.geo.unit_count + 4;
+    let rounds = 2 * log.io.geo.unit_count + 4 + need;
     restore_available(log)?;
     for _ in 0..rounds {
         if log.read_only {
             return Err(Error::ReadOnly);
         }
-        if let Some(h) = log.frontier(Stream::Host) {
-            log.probe(h)?;
-            if log.room(Stream::Host) > 0 {
-                return Ok(Stream::Host);
-            }
+        if has_room(log, Stream::Host, need)? {
+            return Ok(Stream::Host);
         }
         if log.io.geo.no_erase || log.units.available() > headroom(log) {
             open_fresh(log, Stream::Host)?;
             continue;
         }
-        if !collect_one(log)? {
+        if collect_one(log)? {
+            continue;
+        }
+        // No victim: what is free sits in the GC frontiers. Use one with room, or seal one
+        // without (its garbage and unused slots make it a victim).
+        let mut sealed = false;
+        for s in [Stream::Gc, Stream::Cold] {
+            if log.frontier(s).is_some() {
+                if has_room(log, s, need)? {
+                    return Ok(s);
+                }
+                sealed = true;
+            }
+        }
+        if !sealed {
             break;
         }
     }
-    for s in [Stream::Gc, Stream::Cold] {
-        if let Some(g) = log.frontier(s) {
-            log.probe(g)?;
-            if log.room(s) > 0 {
-                return Ok(s);
-            }
-        }
-    }
     Err(Error::NoSpace)
+}
+
+/// True if `s`'s frontier has `need` slots after probing; a frontier with less is sealed
+/// (GC may take it: its unused slots count as free space like any garbage).
+fn has_room<F: NorFlash, const U: usize, const B: usize>(
+    log: &mut Log<F, U, B>,
+    s: Stream,
+    need: u32,
+) -> Res<bool, F> {
+    let Some(unit) = log.frontier(s) else {
+        return Ok(false);
+    };
+    log.probe(unit)?;
+    if log.room(s) >= need {
+        return Ok(true);
+    }
+    log.set_frontier(s, None);
+    Ok(false)
 }
 
 /// Moving data out of a retired unit takes units and gives none back: when that left no unit

@@ -21,6 +21,10 @@ pub const SINGLE_STREAM_RESERVE_UNITS: u32 = 2;
 pub const MIN_SLOTS_PER_UNIT: u32 = 2;
 /// Most slots a unit may hold: a claim's `skip` field is one byte.
 pub const MAX_SLOTS_PER_UNIT: u32 = 255;
+/// Largest `Config::max_transaction_blocks` accepted (the transaction staging area).
+pub const MAX_TRANSACTION_BLOCKS: u32 = 16;
+/// Default `Config::max_transaction_blocks`.
+pub const DEFAULT_TRANSACTION_BLOCKS: u32 = 8;
 /// With automatic reserve, one spare unit per this many units.
 pub const UNITS_PER_AUTO_SPARE: u32 = 64;
 /// Units smaller than this (in bytes) are grouped from several erase pages when `unit_size`
@@ -50,6 +54,11 @@ pub struct Config {
     pub no_erase: bool,
     /// Read back every programmed record and data block and compare (catches weak/worn cells).
     pub verify_writes: bool,
+    /// Largest multi-block transaction (at most `MAX_TRANSACTION_BLOCKS`, and less than a
+    /// unit's slots). A transaction's records go to one unit, so the exported capacity keeps
+    /// this many slots of slack: with the volume full, GC can still gather them in one unit.
+    /// 0 or 1: single-block writes only.
+    pub max_transaction_blocks: u32,
 }
 
 impl Config {
@@ -65,6 +74,7 @@ impl Config {
             static_wl_threshold: 8,
             no_erase: false,
             verify_writes: true,
+            max_transaction_blocks: DEFAULT_TRANSACTION_BLOCKS,
         }
     }
 }
@@ -93,6 +103,8 @@ pub enum ConfigError {
     TooManyUnits,
     /// More exported blocks than the `MAX_BLOCKS` the FTL type was built with.
     TooManyBlocks,
+    /// `max_transaction_blocks` is above `MAX_TRANSACTION_BLOCKS`.
+    TransactionTooLarge,
 }
 
 impl core::fmt::Display for ConfigError {
@@ -114,6 +126,7 @@ impl core::fmt::Display for ConfigError {
             ConfigError::TooFewUnits => "region has too few units for the reserve",
             ConfigError::TooManyUnits => "unit count exceeds MAX_UNITS",
             ConfigError::TooManyBlocks => "block count exceeds MAX_BLOCKS",
+            ConfigError::TransactionTooLarge => "max_transaction_blocks exceeds 16",
         };
         f.write_str(s)
     }
@@ -146,6 +159,8 @@ pub struct Geometry {
     pub data_offset: u32,
     /// Units held back: one for GC, the rest spares.
     pub reserve_units: u32,
+    /// Largest transaction, in blocks (1: single writes only).
+    pub txn_blocks: u32,
     /// Exported logical blocks.
     pub block_count: u32,
     pub no_erase: bool,
@@ -215,8 +230,14 @@ impl Geometry {
         // The space invariant (docs/DESIGN.md): live slots (blocks, plus one retire record
         // per spare used) stay below what the units outside the GC unit and the retired ones
         // hold, so GC always finds a victim that is not full.
+        // A transaction's records must find room in one unit even on a full volume: the
+        // slack is its size (1 for single writes).
+        if cfg.max_transaction_blocks > MAX_TRANSACTION_BLOCKS {
+            return Err(ConfigError::TransactionTooLarge);
+        }
+        let txn_blocks = cfg.max_transaction_blocks.min(slots - 1).max(1);
         let spares = reserve.saturating_sub(GC_RESERVE_UNITS);
-        let block_count = ((unit_count - reserve) * slots).saturating_sub(1 + spares);
+        let block_count = ((unit_count - reserve) * slots).saturating_sub(txn_blocks + spares);
         if block_count == 0 {
             return Err(ConfigError::TooFewUnits);
         }
@@ -242,6 +263,7 @@ impl Geometry {
             table_offset,
             data_offset,
             reserve_units: reserve,
+            txn_blocks,
             block_count,
             no_erase: cfg.no_erase,
             single_stream: cfg.no_erase || unit_count < 4,

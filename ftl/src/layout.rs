@@ -154,6 +154,27 @@ impl RecordKind {
 
 /// Marks a GC copy; absent on host writes and trims.
 const FLAG_COPY: u8 = 0x10;
+/// Marks a record of a multi-block transaction.
+const FLAG_TXN: u8 = 0x20;
+/// With `FLAG_TXN`: the transaction's last record, which commits all of it.
+const FLAG_TXN_END: u8 = 0x40;
+
+/// A record's part in a multi-block transaction (docs/DESIGN.md, "Transactions").
+///
+/// A transaction's records sit in consecutive slots of one unit (void slots aside), the
+/// last one marked `End`. Reading a unit from the top down, a `Part` record counts only
+/// below an `End` with nothing but records of the same transaction between them, so a
+/// transaction cut before its `End` committed is invisible: no extra record is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TxnMark {
+    /// An ordinary record (a single write or trim, a GC copy, a retire record).
+    None,
+    /// A record of a transaction that is not its last.
+    Part,
+    /// The last record of a transaction.
+    End,
+}
 /// Victim field of a record that is not a copy.
 pub const NO_VICTIM: u16 = 0xFFFF;
 
@@ -164,7 +185,8 @@ pub const NO_VICTIM: u16 = 0xFFFF;
 ///  +--------+------+---------+--------+------------------+----+-------+
 ///  | kind|f | skip | victim  | lba    | version (u40)    |rsv | crc16 |
 ///  +--------+------+---------+--------+------------------+----+-------+
-///  kind|f   low nibble: 1 data, 2 trim, 3 retire; high nibble 0x1: GC copy
+///  kind|f   low nibble: 1 data, 2 trim, 3 retire; high nibble: 0x1 GC copy,
+///           0x2 transaction part, 0x6 transaction end (never with 0x1)
 ///  skip     the `skip` slots directly below this one are void (torn or judged invalid)
 ///  victim   for a GC copy: the unit it was copied out of (0xFFFF otherwise)
 ///  lba      logical block (retire: the retired unit)
@@ -176,6 +198,7 @@ pub const NO_VICTIM: u16 = 0xFFFF;
 pub struct Claim {
     pub kind: RecordKind,
     pub copy: bool,
+    pub txn: TxnMark,
     pub skip: u8,
     pub victim: u16,
     pub lba: u32,
@@ -187,7 +210,13 @@ impl Claim {
         debug_assert!(self.version < VERSION_LIMIT);
         let b = &mut buf[..CLAIM_BYTES];
         b.fill(0xFF);
-        b[0] = self.kind.code() | if self.copy { FLAG_COPY } else { 0 };
+        debug_assert!(!(self.copy && self.txn != TxnMark::None));
+        let txn = match self.txn {
+            TxnMark::None => 0,
+            TxnMark::Part => FLAG_TXN,
+            TxnMark::End => FLAG_TXN | FLAG_TXN_END,
+        };
+        b[0] = self.kind.code() | if self.copy { FLAG_COPY } else { 0 } | txn;
         b[1] = self.skip;
         b[2..4].copy_from_slice(&self.victim.to_le_bytes());
         b[4..8].copy_from_slice(&self.lba.to_le_bytes());
@@ -200,15 +229,26 @@ impl Claim {
     pub fn decode(buf: &[u8]) -> Option<Claim> {
         let b = buf.get(..CLAIM_BYTES)?;
         let crc = CRC.checksum(&b[..14]) as u16;
-        if u16::from_le_bytes([b[14], b[15]]) != crc || b[0] & 0xE0 != 0 {
+        if u16::from_le_bytes([b[14], b[15]]) != crc || b[0] & 0x80 != 0 {
             return None;
         }
         let kind = RecordKind::from_code(b[0] & 0x0F)?;
+        let txn = match b[0] & (FLAG_COPY | FLAG_TXN | FLAG_TXN_END) {
+            0 | FLAG_COPY => TxnMark::None,
+            FLAG_TXN => TxnMark::Part,
+            f if f == FLAG_TXN | FLAG_TXN_END => TxnMark::End,
+            // An end without a transaction, or a copy inside one: not written by cowftl.
+            _ => return None,
+        };
+        if txn != TxnMark::None && kind == RecordKind::Retire {
+            return None;
+        }
         let mut v = [0u8; 8];
         v[..5].copy_from_slice(&b[8..13]);
         Some(Claim {
             kind,
             copy: b[0] & FLAG_COPY != 0,
+            txn,
             skip: b[1],
             victim: u16::from_le_bytes([b[2], b[3]]),
             lba: le32(b, 4),
@@ -365,6 +405,7 @@ mod tests {
         let c = Claim {
             kind: RecordKind::Data,
             copy: true,
+            txn: TxnMark::None,
             skip: 3,
             victim: 5,
             lba: 77,
@@ -387,6 +428,36 @@ mod tests {
             RecordRead::decode(&[0xFF; 16], &[0xFF; 8]),
             RecordRead::Blank
         );
+    }
+
+    #[test]
+    fn transaction_marks_round_trip_and_bad_combinations_are_refused() {
+        for txn in [TxnMark::None, TxnMark::Part, TxnMark::End] {
+            let c = Claim {
+                kind: RecordKind::Trim,
+                copy: false,
+                txn,
+                skip: 0,
+                victim: NO_VICTIM,
+                lba: 9,
+                version: 12,
+            };
+            let mut b = [0xFFu8; 16];
+            c.encode(&mut b);
+            assert_eq!(Claim::decode(&b), Some(c));
+        }
+        // Flag byte values cowftl never writes, with a valid CRC around them.
+        for flags in [0x40u8, 0x30, 0x70, 0x50, 0x80, 0x23] {
+            let mut b = [0xFFu8; 16];
+            b[0] = flags | if flags & 0x0F == 0 { 0x1 } else { 0 };
+            b[1] = 0;
+            b[2..4].copy_from_slice(&NO_VICTIM.to_le_bytes());
+            b[4..8].copy_from_slice(&1u32.to_le_bytes());
+            b[8..13].copy_from_slice(&[1, 0, 0, 0, 0]);
+            let crc = CRC.checksum(&b[..14]) as u16;
+            b[14..16].copy_from_slice(&crc.to_le_bytes());
+            assert_eq!(Claim::decode(&b), None, "flags {flags:#x}");
+        }
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub mod layout;
 mod log;
 pub mod map;
 mod scan;
+pub mod transaction;
 pub mod units;
 pub mod volume;
 
@@ -71,5 +72,6 @@ pub use adapters::storage;
 
 pub use error::Error;
 pub use geometry::{Config, ConfigError, Geometry};
+pub use transaction::Transaction;
 pub use units::{UnitInfo, UnitState, WearSummary};
 pub use volume::{Counters, Ftl, Stats};

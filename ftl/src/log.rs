@@ -14,13 +14,16 @@ use embedded_storage::nor_flash::NorFlash;
 
 use crate::error::Error;
 use crate::flash::{FlashIo, Res, META_BUF, PROBE_READS};
-use crate::layout::{encode_commit, encode_seal, Claim, RecordKind, UnitHeader};
+use crate::layout::{encode_commit, encode_seal, Claim, RecordKind, TxnMark, UnitHeader};
 use crate::layout::{FORMAT_VERSION, NO_VICTIM, VERSION_CEILING};
 use crate::map::{BlockMap, Mapping};
 use crate::units::{UnitState, UnitTable, NO_SLOT};
 
 /// Volumes with fewer units send copies out of GC units to the GC frontier too.
 pub const COLD_STREAM_UNITS: u32 = 32;
+
+/// Most records one transaction may hold (they must also fit in one unit).
+pub const MAX_TXN_RECORDS: usize = 16;
 
 /// No retire record (entry of `Log::retire_at`).
 pub const NO_RECORD: u32 = u32::MAX;
@@ -318,38 +321,92 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
     /// the map. Returns the slot's (unit, slot).
     pub fn append(&mut self, s: Stream, e: Entry<'_>) -> Res<(u32, u32), F> {
         let unit = self.frontier(s).ok_or(Error::NoSpace)?;
-        self.probe(unit)?;
-        if self.frontier(s) != Some(unit) {
-            return Err(Error::NoSpace);
-        }
-        let slot = self.units.get(unit).used as u32;
-        let version = self.take_version()?;
-        // The slot is consumed whatever happens next: a failed program leaves it used.
-        self.units.get_mut(unit).used += 1;
-        let r = self.program_slot(unit, slot, version, e);
-        self.guard(unit, r)?;
-        let info = self.units.get_mut(unit);
-        info.last_valid = slot as u16;
-        info.stamp = info.stamp.max(version);
+        let slot = self.place(s, unit, e, TxnMark::None)?;
         self.commit_mapping(e, unit, slot);
         if e.victim.is_none() && e.kind != RecordKind::Retire {
             self.host_records += 1;
         }
+        self.seal_if_full(unit, slot)?;
+        Ok((unit, slot))
+    }
+
+    /// Append `entries` (at most `MAX_TXN_RECORDS`) as one transaction: all into the
+    /// frontier of `s`, which must have room for all of them; the last record commits them
+    /// and only then does the map change. On an error nothing is visible, now or after a
+    /// remount, and the next append here voids the records already placed.
+    pub fn append_txn(&mut self, s: Stream, entries: &[Entry<'_>]) -> Res<(), F> {
+        debug_assert!(entries.len() <= MAX_TXN_RECORDS);
+        if let [e] = entries {
+            return self.append(s, *e).map(|_| ());
+        }
+        let unit = self.frontier(s).ok_or(Error::NoSpace)?;
+        let before = self.units.get(unit).last_valid;
+        let mut slots = heapless::Vec::<u32, MAX_TXN_RECORDS>::new();
+        for (i, e) in entries.iter().enumerate() {
+            let mark = match i + 1 == entries.len() {
+                true => TxnMark::End,
+                false => TxnMark::Part,
+            };
+            match self.place(s, unit, *e, mark) {
+                Ok(slot) => slots.push(slot).map_err(|_| Error::NoSpace)?,
+                Err(err) => {
+                    // The placed records stay invisible (no end); void them next time.
+                    self.units.get_mut(unit).last_valid = before;
+                    return Err(err);
+                }
+            }
+        }
+        for (e, &slot) in entries.iter().zip(&slots) {
+            self.commit_mapping(*e, unit, slot);
+        }
+        self.host_records += 1;
+        let last = slots.last().copied().unwrap_or(0);
+        self.seal_if_full(unit, last)
+    }
+
+    /// Program `e` into the next slot of `unit`, the frontier of `s`; the map is left to
+    /// the caller. Returns the slot.
+    fn place(&mut self, s: Stream, unit: u32, e: Entry<'_>, txn: TxnMark) -> Res<u32, F> {
+        self.probe(unit)?;
+        let slot = self.units.get(unit).used as u32;
+        if self.frontier(s) != Some(unit) || slot >= self.slots() {
+            return Err(Error::NoSpace);
+        }
+        let version = self.take_version()?;
+        // The slot is consumed whatever happens next: a failed program leaves it used.
+        self.units.get_mut(unit).used += 1;
+        let r = self.program_slot(unit, slot, version, e, txn);
+        self.guard(unit, r)?;
+        let info = self.units.get_mut(unit);
+        info.last_valid = slot as u16;
+        info.stamp = info.stamp.max(version);
+        Ok(slot)
+    }
+
+    fn seal_if_full(&mut self, unit: u32, slot: u32) -> Res<(), F> {
         if slot + 1 == self.slots() {
             let r = self.seal(unit, slot);
             self.guard(unit, r)?;
         }
-        Ok((unit, slot))
+        Ok(())
     }
 
     /// Program claim, data, commit of (unit, slot); verify if configured.
-    fn program_slot(&mut self, unit: u32, slot: u32, version: u64, e: Entry<'_>) -> Res<(), F> {
+    fn program_slot(
+        &mut self,
+        unit: u32,
+        slot: u32,
+        version: u64,
+        e: Entry<'_>,
+        txn: TxnMark,
+    ) -> Res<(), F> {
         let g = self.io.geo;
         let last = self.units.get(unit).last_valid;
         let below = if last == NO_SLOT { 0 } else { last as u32 + 1 };
         let claim = Claim {
             kind: e.kind,
             copy: e.victim.is_some(),
+            txn,
             skip: (slot - below) as u8,
             victim: e.victim.map_or(NO_VICTIM, |v| v as u16),
             lba: e.lba,

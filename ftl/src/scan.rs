@@ -15,6 +15,7 @@ use embedded_storage::nor_flash::NorFlash;
 
 use crate::error::Error;
 use crate::flash::{FlashIo, Res, META_BUF, STABLE_READS};
+use crate::layout::TxnMark;
 use crate::layout::{decode_commit, seal_matches, Claim, HeaderRead, RecordKind, RecordRead};
 use crate::layout::{SlotRecord, FORMAT_VERSION, NO_VICTIM, VERSION_CEILING};
 use crate::log::{Log, NO_RECORD};
@@ -195,6 +196,9 @@ fn scan_unit<F: NorFlash, const U: usize, const B: usize>(
     let mut used = 0;
     let mut anchored = false;
     let mut void_run = 0u32;
+    // Below a transaction's end, with only its own records between (docs/DESIGN.md,
+    // "Transactions"): its parts count.
+    let mut in_txn = false;
     for slot in (0..n).rev() {
         let mut rec = log.io.read_record(unit, slot)?;
         if slot + 1 == n {
@@ -225,15 +229,27 @@ fn scan_unit<F: NorFlash, const U: usize, const B: usize>(
         match rec {
             RecordRead::Valid(r) => {
                 void_run = u32::from(r.claim.skip);
+                in_txn = match r.claim.txn {
+                    TxnMark::None => false,
+                    TxnMark::End => true,
+                    // A part without its end: a transaction cut or abandoned, invisible
+                    // (and not `last_valid`, so the next append here voids it).
+                    TxnMark::Part if !in_txn => continue,
+                    TxnMark::Part => true,
+                };
                 take_record(log, unit, slot, r, scratch)?;
             }
             // Below the top every slot is valid or voided by a skip, unless the unit rotted
             // or its erase was cut: a junk, blank or uncommitted slot here is odd.
             RecordRead::Claimed(c) => {
                 void_run = u32::from(c.skip);
+                in_txn = false;
                 odd |= slot + 1 < used;
             }
-            _ => odd |= slot + 1 < used,
+            _ => {
+                in_txn = false;
+                odd |= slot + 1 < used;
+            }
         }
     }
     log.units.get_mut(unit).used = used as u16;

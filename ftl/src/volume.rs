@@ -216,7 +216,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             data_crc: CRC.checksum(data),
             victim: None,
         };
-        self.host_append(e)
+        self.host_commit(&[e])
     }
 
     /// Trim logical block `lba`: it reads as zeros afterwards and its old data becomes
@@ -235,10 +235,16 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             data_crc: 0,
             victim: None,
         };
-        self.host_append(e)
+        self.host_commit(&[e])
     }
 
-    fn check_args(&self, lba: u32, len: usize) -> Res<(), F> {
+    /// Most blocks one [`Transaction`](crate::Transaction) may write or trim on this
+    /// volume (`Config::max_transaction_blocks`, limited to a unit's slots minus one).
+    pub fn max_transaction_blocks(&self) -> u32 {
+        self.log.io.geo.txn_blocks
+    }
+
+    pub(crate) fn check_args(&self, lba: u32, len: usize) -> Res<(), F> {
         if lba >= self.block_count() {
             return Err(Error::OutOfRange);
         }
@@ -248,28 +254,31 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         Ok(())
     }
 
-    fn check_writable(&self) -> Res<(), F> {
+    pub(crate) fn check_writable(&self) -> Res<(), F> {
         if self.log.read_only {
             return Err(Error::ReadOnly);
         }
         Ok(())
     }
 
-    /// One host append, with GC first when needed. A unit that fails is retired (its data
-    /// moved, the retirement recorded) and the append retried elsewhere; a flash that fails
-    /// every operation (power going down) ends the call with its error. An append that
-    /// landed before a later step (seal, wear levelling) failed on a bad unit is a success.
-    fn host_append(&mut self, e: Entry<'_>) -> Res<(), F> {
+    /// One host append of one record, or of a transaction's records all in one unit, with
+    /// GC first when needed. A unit that fails is retired (its data moved, the retirement
+    /// recorded) and the append retried elsewhere; a flash that fails every operation
+    /// (power going down) ends the call with its error. An append that landed before a
+    /// later step (seal, wear levelling) failed on a bad unit is a success.
+    pub(crate) fn host_commit(&mut self, entries: &[Entry<'_>]) -> Res<(), F> {
+        debug_assert!(!entries.is_empty() && entries.len() as u32 <= self.max_transaction_blocks());
         let before = self.log.host_records;
+        let need = entries.len() as u32;
         let mut first_fault = None;
         for _ in 0..self.log.io.geo.unit_count + 2 {
             let log = &mut self.log;
             let r = gc::tidy_retired(log)
-                .and_then(|_| gc::room_for_host(log))
-                .and_then(|s| log.append(s, e))
+                .and_then(|_| gc::room_for_host(log, need))
+                .and_then(|s| log.append_txn(s, entries))
                 .and_then(|_| gc::level_wear(log, self.cfg.static_wl_threshold));
             let err = match r {
-                Ok(()) => return self.acknowledge(),
+                Ok(()) => return self.acknowledge(need),
                 Err(err) => err,
             };
             let Some(unit) = self.log.failed.take() else {
@@ -280,7 +289,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             }
             gc::retire(&mut self.log, unit);
             if self.log.host_records != before {
-                return self.acknowledge();
+                return self.acknowledge(need);
             }
             if self.log.read_only {
                 // Best effort: record the last retirement too, so a remount is read-only
@@ -293,8 +302,8 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         Err(first_fault.unwrap_or(Error::NoSpace))
     }
 
-    fn acknowledge(&mut self) -> Res<(), F> {
-        self.log.io.counters.host_writes += 1;
+    fn acknowledge(&mut self, blocks: u32) -> Res<(), F> {
+        self.log.io.counters.host_writes += u64::from(blocks);
         self.debug_check();
         Ok(())
     }

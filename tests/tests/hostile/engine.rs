@@ -47,12 +47,14 @@ pub fn spec() -> PartSpec {
     PartSpec::custom("hostile", CAPACITY, 1, 8, 4096)
 }
 
-/// Reserve 3 (one GC unit, two spares): 7 slots per unit, 32 blocks.
+/// Reserve 3 (one GC unit, two spares): 7 slots per unit, 32 blocks (single-block
+/// transactions keep the pinned layout of the base image).
 pub fn config() -> Config {
     Config {
         unit_size: Some(UNIT_SIZE),
         block_size: BS as u32,
         reserve_units: 3,
+        max_transaction_blocks: 1,
         static_wl_threshold: 4,
         ..Config::new(0, CAPACITY as u32)
     }
