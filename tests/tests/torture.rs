@@ -11,7 +11,8 @@
 //! Boot-loop mode (docs/DESIGN.md contract 9, liveness): `boot_loop_every_part` below; long run
 //! `cargo run --release -p cowftl-sim --bin cowftl -- torture --boot-loop --seeds 1000 --jobs 2`
 
-use cowftl_sim::torture::{run_seed, Options, Part, Summary, BOOT_LOOP_MIN_CUTS};
+use cowftl_testkit::torture::{run_seed, Options, Summary, BOOT_LOOP_MIN_CUTS};
+use cowftl_testkit::Part;
 
 fn run(seeds: std::ops::Range<u64>, opts: Options) -> Summary {
     let mut total = Summary::default();
@@ -99,7 +100,7 @@ fn boot_loop_every_part() {
 }
 
 /// The long run without building the CLI: `TORTURE_SEEDS=5000 cargo test --release -p
-/// cowftl-tests --test torture -- --ignored --nocapture long_run` (20 cuts per seed).
+/// cowftl-testkit --test torture -- --ignored --nocapture long_run` (20 cuts per seed).
 #[test]
 #[ignore = "long run (minutes in release); see README"]
 fn long_run() {
@@ -151,7 +152,7 @@ fn nospace_after_cuts_regression() {
 /// 2 000 cuts each, as in the report (`cowftl torture --cuts 2000`).
 fn wedge_regression(seed: u64, part: Part, units: u32, unit_size: u32, block: u32, reserve: u32) {
     let capacity = (units * unit_size) as usize;
-    let mut setup = cowftl_sim::torture::choose_setup(seed, Some(part));
+    let mut setup = cowftl_testkit::torture::choose_setup(seed, Some(part));
     setup.capacity = capacity;
     setup.cfg = cowftl::Config {
         unit_size: Some(unit_size),
@@ -172,11 +173,11 @@ fn wedge_regression(seed: u64, part: Part, units: u32, unit_size: u32, block: u3
 
 #[test]
 fn wedge_regression_seed_0x29_stm32f411_16_units_of_2k() {
-    wedge_regression(0x29, Part::F411, 16, 2048, 256, 6);
+    wedge_regression(0x29, Part::Stm32f411, 16, 2048, 256, 6);
 }
 
 #[test]
 fn wedge_regression_seed_0x49c_11_units_of_4k() {
     // The report names no part; 4 KiB units of 512-byte blocks fit the STM32L476 preset.
-    wedge_regression(0x49c, Part::L476, 11, 4096, 512, 4);
+    wedge_regression(0x49c, Part::Stm32l476, 11, 4096, 512, 4);
 }

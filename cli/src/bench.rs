@@ -10,7 +10,10 @@ use cowftl::{Config, Geometry};
 use cowftl_sim::{SimFlash, SplitMix64};
 use serde::Serialize;
 
-use crate::common::{self, Preset, SimFtl};
+use cowftl_testkit::{fill_pattern, Part};
+
+use crate::common::{self, SimFtl};
+use crate::fmt;
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
@@ -24,8 +27,8 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub plot: Option<PathBuf>,
     /// Simulated part.
-    #[arg(long, value_enum, default_value_t = Preset::Stm32l476)]
-    pub preset: Preset,
+    #[arg(long, value_parser = common::part_arg(&common::SIM_PARTS), default_value = "stm32l476")]
+    pub preset: Part,
     /// Chip size (the FTL region covers all of it). Default 1M, or 256K with --quick.
     #[arg(long, value_parser = common::parse_size)]
     pub size: Option<usize>,
@@ -142,13 +145,7 @@ pub fn run(args: Args) -> Result<(), String> {
     let size = args
         .size
         .unwrap_or(if args.quick { 256 * 1024 } else { 1024 * 1024 });
-    if size % args.preset.erase_size() != 0 {
-        return Err(format!(
-            "--size must be a multiple of the {} erase size ({} bytes)",
-            args.preset.name(),
-            args.preset.erase_size()
-        ));
-    }
+    common::check_size(args.preset, size)?;
     if args.passes == Some(0) {
         return Err("--passes must be at least 1".into());
     }
@@ -216,8 +213,9 @@ fn bench_all(
         }};
     }
     let (geo, workloads) = match args.preset {
-        Preset::Stm32l476 => go!(cowftl_sim::Stm32L476Flash)?,
-        Preset::W25q128 => go!(cowftl_sim::W25q128Flash)?,
+        Part::Stm32l476 => go!(cowftl_sim::Stm32L476Flash)?,
+        Part::W25q128 => go!(cowftl_sim::W25q128Flash)?,
+        p => return Err(format!("part {} is not simulated here", p.name())),
     };
     Ok(Report {
         quick: args.quick,
@@ -273,7 +271,7 @@ struct Driver<'f, 'n, const R: usize, const W: usize, const E: usize> {
 impl<const R: usize, const W: usize, const E: usize> Driver<'_, '_, R, W, E> {
     fn write(&mut self, lba: u32) -> Result<(), String> {
         self.ver += 1;
-        common::pattern(lba, self.ver, &mut self.buf);
+        fill_pattern(lba, self.ver, &mut self.buf);
         self.ftl
             .write(lba, &self.buf)
             .map_err(|e| format!("{}: write {lba}: {e:?}", self.name))
@@ -393,7 +391,7 @@ fn summarise(w: &mut Workload, p: Phase, end: Snap, bs: u64) {
 }
 
 fn wear_of(unit_wear: &[u32]) -> Wear {
-    let (min, mean, max) = common::min_mean_max(unit_wear.iter().copied());
+    let (min, mean, max) = fmt::min_mean_max(unit_wear.iter().copied());
     Wear {
         min,
         mean,
@@ -427,11 +425,11 @@ fn mount_cost<const R: usize, const W: usize, const E: usize>(
     })
 }
 
-fn geometry_out(geo: &Geometry, preset: Preset, chip_bytes: usize) -> GeometryOut {
+fn geometry_out(geo: &Geometry, preset: Part, chip_bytes: usize) -> GeometryOut {
     let exported = geo.capacity_bytes();
     let region = u64::from(geo.region_len);
     GeometryOut {
-        preset: preset.name(),
+        preset: preset.label(),
         chip_bytes,
         unit_size: geo.unit_size,
         unit_count: geo.unit_count,
@@ -793,8 +791,8 @@ fn print_workloads(r: &Report) {
             w.erases_per_logical_mib,
             format!("{}/{:.0}/{}", w.wear.min, w.wear.mean, w.wear.max),
             w.wear.spread,
-            common::fmt_ns(w.device_ns_per_op),
-            common::fmt_ns(w.host_ns_per_op),
+            fmt::fmt_ns(w.device_ns_per_op),
+            fmt::fmt_ns(w.host_ns_per_op),
         );
     }
 }
@@ -818,14 +816,14 @@ fn print_mounts(r: &Report) {
         println!(
             "{:<20} {:>10} {:>7.1}% {:>7} {:>8} {:>10} {:>6} {:>10} {:>10}",
             w.name,
-            common::fmt_bytes(m.bytes_read),
+            fmt::fmt_bytes(m.bytes_read),
             100.0 * m.region_fraction,
             m.read_ops,
             m.programs,
-            common::fmt_bytes(m.bytes_programmed),
+            fmt::fmt_bytes(m.bytes_programmed),
             m.erases,
-            common::fmt_ns(m.device_ns as f64),
-            common::fmt_ns(m.host_ns as f64),
+            fmt::fmt_ns(m.device_ns as f64),
+            fmt::fmt_ns(m.host_ns as f64),
         );
     }
 }
@@ -915,7 +913,7 @@ fn plot(dir: &std::path::Path, r: &Report) -> Result<(), String> {
         let path = dir.join("wear_histogram.svg");
         let root = SVGBackend::new(&path, (800, 500)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
-        let h = common::wear_histogram(&w.unit_wear, 16);
+        let h = fmt::wear_histogram(&w.unit_wear, 16);
         let top = h.iter().map(|b| b.2).max().unwrap_or(1) as u32 + 1;
         let lo = h.first().map_or(0, |b| b.0);
         let hi = h.last().map_or(1, |b| b.1 + 1);

@@ -13,7 +13,10 @@ use clap::Args as ClapArgs;
 use cowftl_sim::{presets, SplitMix64, W25q128Flash};
 use serde::Serialize;
 
+use cowftl_testkit::fill_pattern;
+
 use crate::common::{self, SimFtl};
+use crate::fmt;
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
@@ -76,7 +79,7 @@ fn ops(records: u32, updates: u64, seed: u64) -> Vec<u32> {
 }
 
 fn value(rec: u32, ver: u64, buf: &mut [u8]) {
-    common::pattern(rec, ver + 1, buf);
+    fill_pattern(rec, ver + 1, buf);
 }
 
 pub fn chip(size: usize, seed: u64) -> W25q128Flash {
@@ -135,14 +138,14 @@ pub fn run(args: Args) -> Result<(), String> {
         println!(
             "{:<20} {:>12} {:>8.2} {:>7} {:>12} {:>10} {:>10} {:>10} {:>10}",
             r.name,
-            common::fmt_bytes(r.bytes_programmed),
+            fmt::fmt_bytes(r.bytes_programmed),
             r.bytes_programmed as f64 / out.logical_bytes as f64,
             r.erases,
-            common::fmt_bytes(r.bytes_read),
-            common::fmt_ns(r.host_ns_per_op),
-            common::fmt_ns(r.device_ns_per_op),
-            common::fmt_bytes(r.mount_bytes_read),
-            common::fmt_ns(r.mount_host_ns as f64),
+            fmt::fmt_bytes(r.bytes_read),
+            fmt::fmt_ns(r.host_ns_per_op),
+            fmt::fmt_ns(r.device_ns_per_op),
+            fmt::fmt_bytes(r.mount_bytes_read),
+            fmt::fmt_ns(r.mount_host_ns as f64),
         );
     }
     let c = &out.rows[0];
