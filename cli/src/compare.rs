@@ -10,10 +10,10 @@
 use std::time::Instant;
 
 use clap::Args as ClapArgs;
-use cowftl_sim::{presets, SplitMix64, W25q128Flash};
+use cowftl_sim::{SplitMix64, W25q128Flash};
 use serde::Serialize;
 
-use cowftl_testkit::fill_pattern;
+use cowftl_testkit::{fill_pattern, Part};
 
 use crate::common::{self, SimFtl};
 use crate::fmt;
@@ -83,7 +83,7 @@ fn value(rec: u32, ver: u64, buf: &mut [u8]) {
 }
 
 pub fn chip(size: usize, seed: u64) -> W25q128Flash {
-    W25q128Flash::new(presets::w25q128(size), seed)
+    W25q128Flash::new(Part::W25q128.spec(size), seed)
 }
 
 pub fn run(args: Args) -> Result<(), String> {
@@ -123,9 +123,15 @@ pub fn run(args: Args) -> Result<(), String> {
         );
         return Ok(());
     }
+    print_table(&out);
+    Ok(())
+}
+
+/// The human table: one row per store, then cowftl's ratios to each peer.
+fn print_table(out: &Out) {
     println!(
         "cowftl compare: {} records x {} B, {} random updates; each store on its own W25Q128-style chip, {} KiB region, 4 KiB sectors",
-        records, RECORD, updates, args.size / 1024
+        out.records, RECORD, out.updates, out.region_bytes / 1024
     );
     if !out.peers_built {
         println!("(peers not built: rebuild with `--features peers` for sequential-storage and littlefs2; needs clang)");
@@ -159,7 +165,6 @@ pub fn run(args: Args) -> Result<(), String> {
             c.host_ns_per_op / r.host_ns_per_op.max(1e-9),
         );
     }
-    Ok(())
 }
 
 fn finish(name: &'static str, flash: &W25q128Flash, ops: usize, host_ns: f64) -> Row {

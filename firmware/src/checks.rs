@@ -8,6 +8,7 @@ use cowftl::geometry::{
     GC_RESERVE_UNITS, MAX_SLOTS_PER_UNIT, SINGLE_STREAM_RESERVE_UNITS, UNITS_PER_AUTO_SPARE,
 };
 use cowftl::{Config, Error, Ftl, Geometry};
+use cowftl_testkit::pattern::{fill_pattern, generation_of};
 use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
 
 use crate::log;
@@ -163,20 +164,6 @@ pub fn report_ram() {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// Deterministic contents for (block, generation): never all-equal, differs per block/generation.
-pub fn pattern(lba: u32, generation: u32, buf: &mut [u8]) {
-    let mut x = lba.wrapping_mul(0x9E37_79B9) ^ generation.wrapping_mul(0x85EB_CA6B) ^ 0xA5A5_5A5A;
-    for chunk in buf.chunks_mut(4) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        let b = x.to_le_bytes();
-        chunk.copy_from_slice(&b[..chunk.len()]);
-    }
-    buf[..4].copy_from_slice(&lba.to_le_bytes());
-    buf[4..8].copy_from_slice(&generation.to_le_bytes());
-}
-
 /// Turn an FTL error into a logged failure.
 pub fn ok<T, E: Loggable>(r: Result<T, Error<E>>, what: Fail) -> Result<T, Fail> {
     r.map_err(|e| {
@@ -239,7 +226,7 @@ pub fn check_geometry(g: &Geometry, cfg: &Config) -> CheckResult {
     Ok(())
 }
 
-/// Read `lba` and compare with `pattern(lba, generation)`; generation `None` means zeros.
+/// Read `lba` and compare with `fill_pattern(lba, generation)`; generation `None` means zeros.
 pub fn verify<F, const U: usize, const B: usize>(
     ftl: &mut Ftl<F, U, B>,
     lba: u32,
@@ -251,9 +238,8 @@ where
 {
     let mut want = [0u8; BS];
     let mut got = [0u8; BS];
-    if let Some(g) = generation {
-        pattern(lba, g, &mut want);
-    }
+    // Generation 0 is the zeros of a never-written or trimmed block.
+    fill_pattern(lba, generation.unwrap_or(0).into(), &mut want);
     ok(ftl.read(lba, &mut got), "read")?;
     if want != got {
         log!(
@@ -276,7 +262,7 @@ where
     F::Error: Loggable,
 {
     let mut buf = [0u8; BS];
-    pattern(lba, generation, &mut buf);
+    fill_pattern(lba, u64::from(generation), &mut buf);
     ok(ftl.write(lba, &buf), "write")
 }
 
@@ -660,7 +646,7 @@ fn power_cut_recover(flash: &mut TestFlash) -> CheckResult {
             for i in 0..40u32 {
                 let lba = (i * 37) % blocks;
                 let mut buf = [0u8; BS];
-                pattern(lba, 2, &mut buf);
+                fill_pattern(lba, 2, &mut buf);
                 if ftl.write(lba, &buf).is_err() {
                     break;
                 }
@@ -685,8 +671,8 @@ fn power_cut_recover(flash: &mut TestFlash) -> CheckResult {
             ok(ftl.read(lba, &mut got), "read after cut")?;
             let mut old = [0u8; BS];
             let mut new = [0u8; BS];
-            pattern(lba, 1, &mut old);
-            pattern(lba, 2, &mut new);
+            fill_pattern(lba, 1, &mut old);
+            fill_pattern(lba, 2, &mut new);
             if i < acked {
                 ensure(got == new, "acknowledged write lost")?;
             } else if i == acked {
@@ -889,7 +875,7 @@ fn f411_board_run(flash: &mut F411Flash) -> CheckResult {
     Ok(())
 }
 
-/// Block contents as written by `pattern(lba, generation)`: the generation, or an error if the
+/// Block contents as written by `fill_pattern(lba, generation)`: the generation, or an error if the
 /// block holds anything else (torn, zeros, another block's data).
 fn read_gen<const W: usize, const E: usize>(
     ftl: &mut RamFtl<'_, W, E>,
@@ -897,14 +883,14 @@ fn read_gen<const W: usize, const E: usize>(
 ) -> Result<u32, Fail> {
     let mut got = [0u8; BS];
     ok(ftl.read(lba, &mut got), "read")?;
-    let generation = u32::from_le_bytes([got[4], got[5], got[6], got[7]]);
-    let mut want = [0u8; BS];
-    pattern(lba, generation, &mut want);
-    if got != want {
-        log!("  block {} holds neither a whole old nor new version", lba);
-        return Err("torn or foreign block");
+    let mut scratch = [0u8; BS];
+    match generation_of(&got, &mut scratch) {
+        Some((l, generation)) if l == lba => Ok(generation as u32),
+        _ => {
+            log!("  block {} holds neither a whole old nor new version", lba);
+            Err("torn or foreign block")
+        }
     }
-    Ok(generation)
 }
 
 type SmallFtl<'a> = RamFtl<'a, F_WRITE, S_SECTOR>;
@@ -970,7 +956,7 @@ fn small_run_to_cut(flash: &mut F411SmallFlash, cfg: Config, n: u32) -> Result<C
         let mut buf = [0u8; BS];
         for i in 0..CUT_WRITES {
             let lba = cut_lba(i);
-            pattern(lba, 2 + i, &mut buf);
+            fill_pattern(lba, u64::from(2 + i), &mut buf);
             if ftl.write(lba, &buf).is_err() {
                 break;
             }
@@ -1067,7 +1053,7 @@ fn f411_small_power_cut(flash: &mut F411SmallFlash) -> CheckResult {
                 let mut ftl: SmallFtl<'_> = mount_ram(&mut *flash, cfg, "recovery mount")?;
                 observed = read_gen(&mut ftl, watched).ok();
                 let mut buf = [0u8; BS];
-                pattern(extra.0, extra.1, &mut buf);
+                fill_pattern(extra.0, u64::from(extra.1), &mut buf);
                 let _ = ftl.write(extra.0, &buf);
             }
             let hit = flash.is_cut();

@@ -1,4 +1,4 @@
-//! Random power-cut torture in CI (engine: `cowftl_sim::torture`, also behind
+//! Random power-cut torture in CI (engine: `cowftl_testkit::torture`, also behind
 //! `cowftl torture`). Random parts, geometries, configurations and workloads; power cut at
 //! random points including inside mount-time recovery (several cuts in a row); after every
 //! mount the state is checked against the model (docs/DESIGN.md contracts 2-5, plus contract 1
@@ -6,10 +6,10 @@
 //! alone), 0 violations.
 //!
 //! Long run (documented in the README):
-//! `cargo run --release -p cowftl-sim --bin cowftl -- torture --seeds 5000 --cuts 20`
+//! `cargo run --release -p cowftl-cli --bin cowftl -- torture --seeds 5000 --cuts 20`
 //!
 //! Boot-loop mode (docs/DESIGN.md contract 9, liveness): `boot_loop_every_part` below; long run
-//! `cargo run --release -p cowftl-sim --bin cowftl -- torture --boot-loop --seeds 1000 --jobs 2`
+//! `cargo run --release -p cowftl-cli --bin cowftl -- torture --boot-loop --seeds 1000 --jobs 2`
 
 use cowftl_testkit::torture::{run_seed, Options, Summary, BOOT_LOOP_MIN_CUTS};
 use cowftl_testkit::Part;
@@ -20,7 +20,7 @@ fn run(seeds: std::ops::Range<u64>, opts: Options) -> Summary {
         match run_seed(seed, &opts) {
             Ok(s) => total.add(&s),
             Err(f) => panic!(
-                "{f}\nreplay: cargo run --release -p cowftl-sim --bin cowftl -- torture --seed {seed:#x} --seeds 1 --cuts {}{}{} --trace",
+                "{f}\nreplay: cargo run --release -p cowftl-cli --bin cowftl -- torture --seed {seed:#x} --seeds 1 --cuts {}{}{} --trace",
                 opts.cuts,
                 opts.part.map(|p| format!(" --preset {}", p.name())).unwrap_or_default(),
                 if opts.boot_loop { " --boot-loop" } else { "" }
@@ -134,7 +134,7 @@ fn long_run() {
 /// Regression: seed 2 (STM32L476, 9 units of 6 KiB, 512-B blocks, reserve 4) used to end in
 /// `NoSpace` after a series of cuts: a resumed frontier skipped one slot past its last
 /// record but not past torn data beyond it, so it could not be resumed again.
-/// `cargo run --release -p cowftl-sim --bin cowftl -- torture --seed 0x2 --seeds 1 --cuts 20 --trace`
+/// `cargo run --release -p cowftl-cli --bin cowftl -- torture --seed 0x2 --seeds 1 --cuts 20 --trace`
 #[test]
 fn nospace_after_cuts_regression() {
     run(
