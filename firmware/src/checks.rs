@@ -164,6 +164,12 @@ pub fn report_ram() {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
+/// Contents of block `lba` at `generation` (0 = zeros): the test kit's pattern, the same blocks
+/// the host tests and the torture engine write, with the u32 generations used on target.
+pub fn pattern(lba: u32, generation: u32, buf: &mut [u8]) {
+    fill_pattern(lba, u64::from(generation), buf);
+}
+
 /// Turn an FTL error into a logged failure.
 pub fn ok<T, E: Loggable>(r: Result<T, Error<E>>, what: Fail) -> Result<T, Fail> {
     r.map_err(|e| {
@@ -226,7 +232,7 @@ pub fn check_geometry(g: &Geometry, cfg: &Config) -> CheckResult {
     Ok(())
 }
 
-/// Read `lba` and compare with `fill_pattern(lba, generation)`; generation `None` means zeros.
+/// Read `lba` and compare with `pattern(lba, generation)`; generation `None` means zeros.
 pub fn verify<F, const U: usize, const B: usize>(
     ftl: &mut Ftl<F, U, B>,
     lba: u32,
@@ -239,7 +245,7 @@ where
     let mut want = [0u8; BS];
     let mut got = [0u8; BS];
     // Generation 0 is the zeros of a never-written or trimmed block.
-    fill_pattern(lba, generation.unwrap_or(0).into(), &mut want);
+    pattern(lba, generation.unwrap_or(0), &mut want);
     ok(ftl.read(lba, &mut got), "read")?;
     if want != got {
         log!(
@@ -262,7 +268,7 @@ where
     F::Error: Loggable,
 {
     let mut buf = [0u8; BS];
-    fill_pattern(lba, u64::from(generation), &mut buf);
+    pattern(lba, generation, &mut buf);
     ok(ftl.write(lba, &buf), "write")
 }
 
@@ -646,7 +652,7 @@ fn power_cut_recover(flash: &mut TestFlash) -> CheckResult {
             for i in 0..40u32 {
                 let lba = (i * 37) % blocks;
                 let mut buf = [0u8; BS];
-                fill_pattern(lba, 2, &mut buf);
+                pattern(lba, 2, &mut buf);
                 if ftl.write(lba, &buf).is_err() {
                     break;
                 }
@@ -671,8 +677,8 @@ fn power_cut_recover(flash: &mut TestFlash) -> CheckResult {
             ok(ftl.read(lba, &mut got), "read after cut")?;
             let mut old = [0u8; BS];
             let mut new = [0u8; BS];
-            fill_pattern(lba, 1, &mut old);
-            fill_pattern(lba, 2, &mut new);
+            pattern(lba, 1, &mut old);
+            pattern(lba, 2, &mut new);
             if i < acked {
                 ensure(got == new, "acknowledged write lost")?;
             } else if i == acked {
@@ -875,7 +881,7 @@ fn f411_board_run(flash: &mut F411Flash) -> CheckResult {
     Ok(())
 }
 
-/// Block contents as written by `fill_pattern(lba, generation)`: the generation, or an error if the
+/// Block contents as written by `pattern(lba, generation)`: the generation, or an error if the
 /// block holds anything else (torn, zeros, another block's data).
 fn read_gen<const W: usize, const E: usize>(
     ftl: &mut RamFtl<'_, W, E>,
@@ -956,7 +962,7 @@ fn small_run_to_cut(flash: &mut F411SmallFlash, cfg: Config, n: u32) -> Result<C
         let mut buf = [0u8; BS];
         for i in 0..CUT_WRITES {
             let lba = cut_lba(i);
-            fill_pattern(lba, u64::from(2 + i), &mut buf);
+            pattern(lba, 2 + i, &mut buf);
             if ftl.write(lba, &buf).is_err() {
                 break;
             }
@@ -1053,7 +1059,7 @@ fn f411_small_power_cut(flash: &mut F411SmallFlash) -> CheckResult {
                 let mut ftl: SmallFtl<'_> = mount_ram(&mut *flash, cfg, "recovery mount")?;
                 observed = read_gen(&mut ftl, watched).ok();
                 let mut buf = [0u8; BS];
-                fill_pattern(extra.0, u64::from(extra.1), &mut buf);
+                pattern(extra.0, extra.1, &mut buf);
                 let _ = ftl.write(extra.0, &buf);
             }
             let hit = flash.is_cut();
