@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
-cargo build --release -q -p cowftl-sim
+cargo build --release -q -p cowftl-cli
 bin=./target/release/cowftl
 seeds=${TORTURE_SEEDS:-100}
 commit=$(git rev-parse --short HEAD)

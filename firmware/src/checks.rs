@@ -8,6 +8,7 @@ use cowftl::geometry::{
     GC_RESERVE_UNITS, MAX_SLOTS_PER_UNIT, SINGLE_STREAM_RESERVE_UNITS, UNITS_PER_AUTO_SPARE,
 };
 use cowftl::{Config, Error, Ftl, Geometry};
+use cowftl_testkit::pattern::{fill_pattern, generation_of};
 use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
 
 use crate::log;
@@ -163,18 +164,10 @@ pub fn report_ram() {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// Deterministic contents for (block, generation): never all-equal, differs per block/generation.
+/// Contents of block `lba` at `generation` (0 = zeros): the test kit's pattern, the same blocks
+/// the host tests and the torture engine write, with the u32 generations used on target.
 pub fn pattern(lba: u32, generation: u32, buf: &mut [u8]) {
-    let mut x = lba.wrapping_mul(0x9E37_79B9) ^ generation.wrapping_mul(0x85EB_CA6B) ^ 0xA5A5_5A5A;
-    for chunk in buf.chunks_mut(4) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        let b = x.to_le_bytes();
-        chunk.copy_from_slice(&b[..chunk.len()]);
-    }
-    buf[..4].copy_from_slice(&lba.to_le_bytes());
-    buf[4..8].copy_from_slice(&generation.to_le_bytes());
+    fill_pattern(lba, u64::from(generation), buf);
 }
 
 /// Turn an FTL error into a logged failure.
@@ -251,9 +244,8 @@ where
 {
     let mut want = [0u8; BS];
     let mut got = [0u8; BS];
-    if let Some(g) = generation {
-        pattern(lba, g, &mut want);
-    }
+    // Generation 0 is the zeros of a never-written or trimmed block.
+    pattern(lba, generation.unwrap_or(0), &mut want);
     ok(ftl.read(lba, &mut got), "read")?;
     if want != got {
         log!(
@@ -898,14 +890,14 @@ fn read_gen<const W: usize, const E: usize>(
 ) -> Result<u32, Fail> {
     let mut got = [0u8; BS];
     ok(ftl.read(lba, &mut got), "read")?;
-    let generation = u32::from_le_bytes([got[4], got[5], got[6], got[7]]);
-    let mut want = [0u8; BS];
-    pattern(lba, generation, &mut want);
-    if got != want {
-        log!("  block {} holds neither a whole old nor new version", lba);
-        return Err("torn or foreign block");
+    let mut scratch = [0u8; BS];
+    match generation_of(&got, &mut scratch) {
+        Some((l, generation)) if l == lba => Ok(generation as u32),
+        _ => {
+            log!("  block {} holds neither a whole old nor new version", lba);
+            Err("torn or foreign block")
+        }
     }
-    Ok(generation)
 }
 
 type SmallFtl<'a> = RamFtl<'a, F_WRITE, S_SECTOR>;

@@ -1,8 +1,8 @@
 //! Operation sequences with power cuts versus the model: the torture engine
-//! (`cowftl_sim::torture::run_bytes`) with every decision taken from the input.
+//! (`cowftl_testkit::torture::run_bytes`) with every decision taken from the input.
 #![no_main]
 
-use cowftl_sim::torture::{run_bytes, Options};
+use cowftl_testkit::torture::{run_bytes, Options};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

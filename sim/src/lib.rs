@@ -16,6 +16,10 @@
 //! Words of parts that allow several programs (SPI NOR) get `MultiwriteNorFlash` through the
 //! [`Multiwrite`] wrapper.
 //!
+//! The simulator alone: it depends on `embedded-storage(-async)` only, not on the FTL. What
+//! cowftl tests the FTL with on top of it (model, patterns, part catalog, torture engine) is
+//! the `cowftl-testkit` crate (`tests/`); the `cowftl` command-line tool is `cowftl-cli`.
+//!
 //! ## Example: power-cut test of your own code
 //!
 //! ```
@@ -62,8 +66,6 @@ mod rng;
 mod spec;
 mod stats;
 mod traits;
-
-pub mod torture;
 
 #[cfg(test)]
 mod tests;

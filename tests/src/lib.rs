@@ -1,40 +1,36 @@
-//! Shared helpers for the integration tests: a reference model of the block device, and
-//! workload generators. The tests themselves are in `tests/`.
+//! # cowftl-testkit: what cowftl's tests, fuzz targets and tools check the FTL with
+//!
+//! One of each, used by the integration tests (`tests/tests/`), the fuzz targets (`fuzz/`),
+//! the command-line tool (`cli/`) and, for [`pattern`] alone, the firmware's on-target checks:
+//!
+//! - [`pattern`]: the deterministic contents of a block at a generation (`no_std`);
+//! - [`model`]: the reference model of what every block must read back;
+//! - [`parts`]: the catalog of simulated flash parts;
+//! - [`torture`]: the random power-cut torture engine;
+//! - [`mount_fuzz`]: the images the mount fuzzers build, and their checks;
+//! - [`image`]: a `std::io` window over `embedded_storage::Storage` and the MBR of FAT images.
+//!
+//! The flash simulator itself is the separate crate `cowftl-sim`, which knows nothing of the
+//! FTL. Without the default `std` feature only [`pattern`] is built (`no_std`, no allocation).
+#![cfg_attr(not(feature = "std"), no_std)]
 
-use std::collections::HashMap;
+pub mod pattern;
 
-/// What the volume must contain: lba -> data (absent = zeros).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Model {
-    pub blocks: HashMap<u32, Vec<u8>>,
-}
+#[cfg(feature = "std")]
+pub mod image;
+#[cfg(feature = "std")]
+pub mod model;
+#[cfg(feature = "std")]
+pub mod mount_fuzz;
+#[cfg(feature = "std")]
+pub mod parts;
+#[cfg(feature = "std")]
+pub mod torture;
 
-impl Model {
-    pub fn write(&mut self, lba: u32, data: &[u8]) {
-        self.blocks.insert(lba, data.to_vec());
-    }
-    pub fn trim(&mut self, lba: u32) {
-        self.blocks.remove(&lba);
-    }
-    /// Expected contents of `lba` for a block of `bs` bytes.
-    pub fn expect(&self, lba: u32, bs: usize) -> Vec<u8> {
-        self.blocks
-            .get(&lba)
-            .cloned()
-            .unwrap_or_else(|| vec![0; bs])
-    }
-}
-
-/// A block of `bs` bytes whose contents identify (lba, generation) — so a misplaced or stale
-/// block never looks right.
-pub fn pattern(lba: u32, gen: u64, bs: usize) -> Vec<u8> {
-    let mut x = (lba as u64) << 32 ^ gen.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xA5A5;
-    (0..bs)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+#[cfg(feature = "std")]
+pub use model::Model;
+#[cfg(feature = "std")]
+pub use parts::Part;
+pub use pattern::fill_pattern;
+#[cfg(feature = "std")]
+pub use pattern::pattern;

@@ -4,8 +4,8 @@
 //! read-only (`Error::ReadOnly`) and everything stays readable, also after a remount.
 
 use cowftl::{Config, Error, Ftl};
-use cowftl_sim::torture::fill_pattern;
 use cowftl_sim::{PartSpec, SimFlash, SplitMix64};
+use cowftl_testkit::fill_pattern;
 
 type Flash = SimFlash<1, 8, 2048>;
 type Vol<'a> = Ftl<&'a mut Flash, 32, 512>;

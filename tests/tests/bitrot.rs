@@ -6,8 +6,8 @@
 
 use cowftl::map::Mapping;
 use cowftl::{Config, Error, Ftl};
-use cowftl_sim::torture::fill_pattern;
 use cowftl_sim::{PartSpec, SimFlash, SplitMix64};
+use cowftl_testkit::fill_pattern;
 
 type Flash = SimFlash<1, 8, 2048>;
 type Vol<'a> = Ftl<&'a mut Flash, 16, 256>;

@@ -21,9 +21,9 @@
 //!   (no error, `NoSpace` is a failure), and a remount reads all of it back.
 //!
 //! The simulator panics on any flash-rule violation (contract 1): that fails the test too.
-//! Deterministic (fixed seeds, `SplitMix64`). Run: `cargo test -p cowftl-tests --test
+//! Deterministic (fixed seeds, `SplitMix64`). Run: `cargo test -p cowftl-testkit --test
 //! bootloop -- --nocapture` (prints one summary line per case); a longer run:
-//! `BOOTLOOP_CUTS=200000 cargo test --release -p cowftl-tests --test bootloop -- --nocapture`.
+//! `BOOTLOOP_CUTS=200000 cargo test --release -p cowftl-testkit --test bootloop -- --nocapture`.
 //! The engine behind `cowftl torture` has the same kind of run on random setups:
 //! `cowftl torture --boot-loop` (CI: `boot_loop_every_part` in `torture.rs`).
 
@@ -33,8 +33,9 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use cowftl::{Config, Ftl, Geometry};
-use cowftl_sim::torture::{fill_pattern, Part, MAX_BLOCKS, MAX_UNITS};
 use cowftl_sim::{PartSpec, SimFlash, SplitMix64};
+use cowftl_testkit::torture::{MAX_BLOCKS, MAX_UNITS};
+use cowftl_testkit::{fill_pattern, Part};
 use support::Shared;
 
 /// Power cuts that must fire per case (at least 1,000; `BOOTLOOP_CUTS` raises it).
@@ -546,7 +547,7 @@ fn run_part<const W: usize, const E: usize>(
     seed: u64,
 ) -> Tally {
     let c = cfg(units, unit_size, block_size);
-    let spec = part.spec(c.region_len as usize);
+    let spec = part.small_spec(c.region_len as usize);
     BootLoop::<W, E>::new(part.name(), spec, c, seed).run()
 }
 
@@ -559,22 +560,22 @@ fn assert_mount_cuts(t: &Tally) {
 
 #[test]
 fn boot_loop_stm32l476() {
-    assert_mount_cuts(&run_part::<8, 2048>(Part::L476, 10, 4096, 256, 0x476));
+    assert_mount_cuts(&run_part::<8, 2048>(Part::Stm32l476, 10, 4096, 256, 0x476));
 }
 
 #[test]
 fn boot_loop_w25q128() {
-    assert_mount_cuts(&run_part::<1, 4096>(Part::W25q, 8, 4096, 256, 0x25));
+    assert_mount_cuts(&run_part::<1, 4096>(Part::W25q128, 8, 4096, 256, 0x25));
 }
 
 #[test]
 fn boot_loop_stm32h743() {
-    assert_mount_cuts(&run_part::<32, 8192>(Part::H743, 7, 8192, 512, 0x743));
+    assert_mount_cuts(&run_part::<32, 8192>(Part::Stm32h743, 7, 8192, 512, 0x743));
 }
 
 #[test]
 fn boot_loop_stm32f411() {
-    assert_mount_cuts(&run_part::<4, 1024>(Part::F411, 12, 2048, 128, 0x411));
+    assert_mount_cuts(&run_part::<4, 1024>(Part::Stm32f411, 12, 2048, 128, 0x411));
 }
 
 #[test]
@@ -595,7 +596,7 @@ fn boot_loop_smallest_geometry() {
                 ..Config::new(0, pages * PAGE)
             };
             let flash = Shared::new(SimFlash::<1, 8, 2048>::new(
-                Part::L476.spec((pages * PAGE) as usize),
+                Part::Stm32l476.spec((pages * PAGE) as usize),
                 0,
             ));
             if let Ok(g) = Vol::<8, 2048>::geometry_for(&flash, &c) {
@@ -616,7 +617,7 @@ fn boot_loop_smallest_geometry() {
         g.block_count,
         g.block_size
     );
-    let spec = Part::L476.spec(c.region_len as usize);
+    let spec = Part::Stm32l476.spec(c.region_len as usize);
     assert_mount_cuts(&BootLoop::<8, 2048>::new("smallest (stm32l476)", spec, c, 0x5).run());
 }
 

@@ -8,14 +8,16 @@
 //! With power cuts: every file closed before the cut reads back intact after the remount, and
 //! the volume mounts (with embedded-sdmmc and with fatfs).
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
 
 use cowftl::blockdev::FtlBlockDevice;
 use cowftl::storage::FtlStorage;
 use cowftl::{Config, Ftl};
 use cowftl_sim::{presets, PartSpec, W25q128Flash};
+use cowftl_testkit::image::{mbr, mbr_partition, StorageIo};
+use cowftl_testkit::pattern;
 use embedded_sdmmc::{Mode, TimeSource, Timestamp, VolumeIdx, VolumeManager};
-use embedded_storage::{ReadStorage, Storage};
+use embedded_storage::Storage;
 
 mod support;
 use support::Shared;
@@ -48,100 +50,18 @@ impl TimeSource for Clock {
     }
 }
 
-/// `std::io::{Read, Write, Seek}` over a byte window of any `embedded_storage::Storage`.
-struct StorageIo<'a, S> {
-    storage: &'a mut S,
-    base: u64,
-    len: u64,
-    pos: u64,
-}
-
-impl<'a, S: Storage<Error: std::fmt::Debug>> StorageIo<'a, S> {
-    fn new(storage: &'a mut S, base: u64, len: u64) -> Self {
-        StorageIo {
-            storage,
-            base,
-            len,
-            pos: 0,
-        }
-    }
-}
-
-fn io_err<E: std::fmt::Debug>(e: E) -> std::io::Error {
-    std::io::Error::other(format!("{e:?}"))
-}
-
-impl<S: Storage<Error: std::fmt::Debug>> Read for StorageIo<'_, S> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = (self.len.saturating_sub(self.pos) as usize).min(buf.len());
-        ReadStorage::read(self.storage, (self.base + self.pos) as u32, &mut buf[..n])
-            .map_err(io_err)?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-impl<S: Storage<Error: std::fmt::Debug>> Write for StorageIo<'_, S> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = (self.len.saturating_sub(self.pos) as usize).min(buf.len());
-        if n == 0 && !buf.is_empty() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::WriteZero,
-                "end of volume",
-            ));
-        }
-        Storage::write(self.storage, (self.base + self.pos) as u32, &buf[..n]).map_err(io_err)?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<S: Storage<Error: std::fmt::Debug>> Seek for StorageIo<'_, S> {
-    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
-        let p = match to {
-            SeekFrom::Start(p) => p as i64,
-            SeekFrom::Current(d) => self.pos as i64 + d,
-            SeekFrom::End(d) => self.len as i64 + d,
-        };
-        if p < 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "seek before 0",
-            ));
-        }
-        self.pos = p as u64;
-        Ok(self.pos)
-    }
-}
-
 /// Write an MBR with one FAT16 (type 0x06) partition from `start` to the end of the device.
 fn write_mbr<S: Storage<Error: std::fmt::Debug>>(storage: &mut S, start: u32) -> u32 {
     let sectors = (storage.capacity() / 512) as u32 - start;
-    let mut mbr = [0u8; 512];
-    let e = &mut mbr[0x1BE..0x1CE];
-    e[0] = 0x00; // not bootable
-    e[1..4].copy_from_slice(&[0xFE, 0xFF, 0xFF]); // CHS: use LBA
-    e[4] = 0x06; // FAT16
-    e[5..8].copy_from_slice(&[0xFE, 0xFF, 0xFF]);
-    e[8..12].copy_from_slice(&start.to_le_bytes());
-    e[12..16].copy_from_slice(&sectors.to_le_bytes());
-    mbr[510] = 0x55;
-    mbr[511] = 0xAA;
-    storage.write(0, &mbr).unwrap();
+    storage.write(0, &mbr(start, sectors)).unwrap();
     sectors
 }
 
 /// Partition window (byte offset, byte length) from the MBR's first entry.
 fn partition<S: Storage<Error: std::fmt::Debug>>(storage: &mut S) -> (u64, u64) {
-    let mut mbr = [0u8; 512];
-    storage.read(0, &mut mbr).unwrap();
-    assert_eq!(&mbr[510..], &[0x55, 0xAA]);
-    let start = u32::from_le_bytes(mbr[0x1C6..0x1CA].try_into().unwrap()) as u64;
-    let len = u32::from_le_bytes(mbr[0x1CA..0x1CE].try_into().unwrap()) as u64;
-    (start * 512, len * 512)
+    let mut sector0 = [0u8; 512];
+    storage.read(0, &mut sector0).unwrap();
+    mbr_partition(&sector0).expect("an MBR with a FAT partition")
 }
 
 /// Format the FTL, write the MBR and let `fatfs` format the partition as FAT16.
@@ -185,16 +105,9 @@ fn fatfs_read(fs: &fatfs::FileSystem<impl fatfs::ReadWriteSeek>, path: &str) -> 
     Some(v)
 }
 
+/// File contents: `len` pattern bytes, different per `seed`.
 fn blob(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+    pattern(seed, 1, len)
 }
 
 fn sdmmc_read(vm: &Vm, name: &str) -> Vec<u8> {

@@ -4,19 +4,20 @@
 //! - operation sequences with power cuts versus the model, every decision from the input
 //!   bytes (the torture engine, contracts 2-4).
 //!
-//! The same entry points as the fuzz targets: `cowftl_sim::torture::{image::check, run_bytes}`.
+//! The same entry points as the fuzz targets: `cowftl_testkit::{mount_fuzz::check, torture::run_bytes}`.
 
-use cowftl_sim::torture::{image, run_bytes, Options};
+use cowftl_testkit::mount_fuzz;
+use cowftl_testkit::torture::{run_bytes, Options};
 use proptest::prelude::*;
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn mount_random_raw_image(bytes in proptest::collection::vec(any::<u8>(), 0..image::IMAGE_LEN)) {
+    fn mount_random_raw_image(bytes in proptest::collection::vec(any::<u8>(), 0..mount_fuzz::IMAGE_LEN)) {
         let mut data = vec![0u8];
         data.extend(bytes);
-        image::check(&data);
+        mount_fuzz::check(&data);
     }
 
     #[test]
@@ -25,7 +26,7 @@ proptest! {
         for m in muts {
             data.extend(m);
         }
-        image::check(&data);
+        mount_fuzz::check(&data);
     }
 }
 
@@ -49,11 +50,11 @@ fn mutated_image_corpus() {
     for off in (0..1024u16).step_by(3) {
         for x in [0x01u8, 0x80, 0xFF] {
             let o = off.to_le_bytes();
-            image::check(&[1, o[0], o[1], x]);
+            mount_fuzz::check(&[1, o[0], o[1], x]);
         }
     }
-    image::check(&[]);
-    image::check(&[1]);
+    mount_fuzz::check(&[]);
+    mount_fuzz::check(&[1]);
 }
 
 /// cargo-fuzz `ops_cuts` finding: a recovery's void marker was cut before any bit landed;

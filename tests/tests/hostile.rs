@@ -1197,7 +1197,7 @@ fn retired_and_foreign_units() {
     run("retired and foreign", cases);
 }
 
-/// Replay a `mutate_fields` fuzz input: `HOSTILE_REPLAY=path cargo test -p cowftl-tests
+/// Replay a `mutate_fields` fuzz input: `HOSTILE_REPLAY=path cargo test -p cowftl-testkit
 /// --test hostile replay -- --nocapture` prints the mutations and the outcome (no-op without
 /// the variable). Inputs name structures by index in the base image, which follows the
 /// library's behaviour: keep findings as recipes (cases above), not as bytes.

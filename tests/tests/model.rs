@@ -4,7 +4,7 @@
 
 use cowftl::{Config, Ftl};
 use cowftl_sim::{presets, PartSpec, SimFlash};
-use cowftl_tests::{pattern, Model};
+use cowftl_testkit::{pattern, Model};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -45,7 +45,7 @@ fn check_all<F: embedded_storage::nor_flash::NorFlash, const U: usize, const B: 
     for lba in 0..ftl.block_count() {
         ftl.read(lba, &mut buf).unwrap();
         assert!(
-            buf == model.expect(lba, bs),
+            buf == model.expected(lba, bs),
             "lba {lba} differs from the model"
         );
     }
@@ -68,18 +68,16 @@ fn run<const R: usize, const W: usize, const E: usize>(
     if fill {
         // Start from a nearly full volume so even short sequences run GC.
         for lba in 0..n - n / 10 {
-            let d = pattern(lba, 0, bs);
-            ftl.write(lba, &d).unwrap();
-            model.write(lba, &d);
+            ftl.write(lba, &pattern(lba, 1, bs)).unwrap();
+            model.write(lba, 1);
         }
     }
     for o in ops {
         match *o {
             Op::Write(raw, g) => {
                 let lba = pick(raw, n);
-                let d = pattern(lba, g, bs);
-                ftl.write(lba, &d).unwrap();
-                model.write(lba, &d);
+                ftl.write(lba, &pattern(lba, g, bs)).unwrap();
+                model.write(lba, g);
             }
             Op::Trim(raw) => {
                 let lba = pick(raw, n);
@@ -89,7 +87,7 @@ fn run<const R: usize, const W: usize, const E: usize>(
             Op::Read(raw) => {
                 let lba = pick(raw, n);
                 ftl.read(lba, &mut buf).unwrap();
-                assert!(buf == model.expect(lba, bs), "read of lba {lba}");
+                assert!(buf == model.expected(lba, bs), "read of lba {lba}");
             }
             Op::Remount => {
                 drop(ftl);

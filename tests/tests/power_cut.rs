@@ -10,7 +10,7 @@
 use cowftl::{Config, Ftl};
 use cowftl_sim::{PartSpec, SimError, SimFlash, SplitMix64};
 
-use cowftl_tests::{pattern, Model};
+use cowftl_testkit::{pattern, Model};
 
 type Flash = SimFlash<1, 8, 2048>;
 type Vol<'a> = Ftl<&'a mut Flash, 16, 256>;
@@ -59,9 +59,9 @@ fn workload(n: u32, seed: u64) -> Vec<Op> {
     ops
 }
 
-fn apply(m: &mut Model, op: Op, bs: usize) {
+fn apply(m: &mut Model, op: Op) {
     match op {
-        Op::Write(l, g) => m.write(l, &pattern(l, g, bs)),
+        Op::Write(l, g) => m.write(l, g),
         Op::Trim(l) => m.trim(l),
     }
 }
@@ -87,7 +87,7 @@ fn read_all(ftl: &mut Vol<'_>) -> Vec<Vec<u8>> {
 }
 
 fn state_of(m: &Model, n: u32, bs: usize) -> Vec<Vec<u8>> {
-    (0..n).map(|l| m.expect(l, bs)).collect()
+    (0..n).map(|l| m.expected(l, bs)).collect()
 }
 
 /// Run `ops` until the armed cut fires. Returns (acknowledged count, whether a cut hit).
@@ -116,11 +116,11 @@ fn verify_after_cut(flash: &mut Flash, ops: &[Op], acked: usize, what: &str) {
     let bs = 512;
     let mut before = Model::default();
     for &op in &ops[..acked] {
-        apply(&mut before, op, bs);
+        apply(&mut before, op);
     }
     let mut after = before.clone();
     if acked < ops.len() {
-        apply(&mut after, ops[acked], bs);
+        apply(&mut after, ops[acked]);
     }
     let mut ftl = Vol::mount(flash, cfg()).unwrap_or_else(|e| panic!("{what}: mount: {e:?}"));
     let n = ftl.block_count();
@@ -140,14 +140,14 @@ fn verify_after_cut(flash: &mut Flash, ops: &[Op], acked: usize, what: &str) {
     let mut m = if got == old { before } else { after };
     for i in 0..40u64 {
         let l = (i * 7 % n as u64) as u32;
-        let d = pattern(l, 1_000_000 + i, bs);
-        if let Err(e) = ftl.write(l, &d) {
+        let g = 1_000_000 + i;
+        if let Err(e) = ftl.write(l, &pattern(l, g, bs)) {
             for u in ftl.units() {
                 eprintln!("{u:?}");
             }
             panic!("{what}: write {i} after recovery: {e:?} {:?}", ftl.stats());
         }
-        m.write(l, &d);
+        m.write(l, g);
     }
     drop(ftl);
     let mut ftl = Vol::mount(flash, cfg()).unwrap();
@@ -268,9 +268,8 @@ fn cut_at_every_operation_of_format() {
     {
         let mut ftl = Vol::mount(&mut used, cfg()).unwrap();
         for l in 0..ftl.block_count() {
-            let d = pattern(l, 3, 512);
-            ftl.write(l, &d).unwrap();
-            model.write(l, &d);
+            ftl.write(l, &pattern(l, 3, 512)).unwrap();
+            model.write(l, 3);
         }
     }
     for (name, base) in [("blank", Flash::new(spec(), 14)), ("used", used)] {

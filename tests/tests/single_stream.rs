@@ -8,7 +8,7 @@
 use cowftl::geometry::SINGLE_STREAM_RESERVE_UNITS;
 use cowftl::{Config, Ftl};
 use cowftl_sim::{PartSpec, SimFlash};
-use cowftl_tests::pattern;
+use cowftl_testkit::pattern;
 
 type Flash = SimFlash<1, 4, 8192>;
 type Vol<'a> = Ftl<&'a mut Flash, 16, 128>;

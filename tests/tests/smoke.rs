@@ -1,6 +1,6 @@
 use cowftl::{Config, Ftl};
 use cowftl_sim::{presets, Stm32L476Flash};
-use cowftl_tests::{pattern, Model};
+use cowftl_testkit::{pattern, Model};
 
 type L476Ftl<'a> = Ftl<&'a mut Stm32L476Flash, 64, 2048>;
 
@@ -22,9 +22,8 @@ fn write_read_remount_with_gc() {
             ftl.trim(lba).unwrap();
             model.trim(lba);
         } else {
-            let d = pattern(lba, i, bs);
-            ftl.write(lba, &d).unwrap();
-            model.write(lba, &d);
+            ftl.write(lba, &pattern(lba, i, bs)).unwrap();
+            model.write(lba, i);
         }
         if i % 97 == 0 {
             drop(ftl);
@@ -33,7 +32,7 @@ fn write_read_remount_with_gc() {
     }
     for lba in 0..n {
         ftl.read(lba, &mut buf).unwrap();
-        assert_eq!(buf, model.expect(lba, bs), "lba {lba}");
+        assert_eq!(buf, model.expected(lba, bs), "lba {lba}");
     }
     let s = ftl.stats();
     assert!(
@@ -45,7 +44,7 @@ fn write_read_remount_with_gc() {
     let mut ftl = L476Ftl::mount(&mut flash, cfg).unwrap();
     for lba in 0..n {
         ftl.read(lba, &mut buf).unwrap();
-        assert_eq!(buf, model.expect(lba, bs), "lba {lba} after remount");
+        assert_eq!(buf, model.expected(lba, bs), "lba {lba} after remount");
     }
     println!("{:?}", ftl.stats());
 }

@@ -1,4 +1,4 @@
-//! Random power-cut torture in CI (engine: `cowftl_sim::torture`, also behind
+//! Random power-cut torture in CI (engine: `cowftl_testkit::torture`, also behind
 //! `cowftl torture`). Random parts, geometries, configurations and workloads; power cut at
 //! random points including inside mount-time recovery (several cuts in a row); after every
 //! mount the state is checked against the model (docs/DESIGN.md contracts 2-5, plus contract 1
@@ -6,12 +6,13 @@
 //! alone), 0 violations.
 //!
 //! Long run (documented in the README):
-//! `cargo run --release -p cowftl-sim --bin cowftl -- torture --seeds 5000 --cuts 20`
+//! `cargo run --release -p cowftl-cli --bin cowftl -- torture --seeds 5000 --cuts 20`
 //!
 //! Boot-loop mode (docs/DESIGN.md contract 9, liveness): `boot_loop_every_part` below; long run
-//! `cargo run --release -p cowftl-sim --bin cowftl -- torture --boot-loop --seeds 1000 --jobs 2`
+//! `cargo run --release -p cowftl-cli --bin cowftl -- torture --boot-loop --seeds 1000 --jobs 2`
 
-use cowftl_sim::torture::{run_seed, Options, Part, Summary, BOOT_LOOP_MIN_CUTS};
+use cowftl_testkit::torture::{run_seed, Options, Summary, BOOT_LOOP_MIN_CUTS};
+use cowftl_testkit::Part;
 
 fn run(seeds: std::ops::Range<u64>, opts: Options) -> Summary {
     let mut total = Summary::default();
@@ -19,7 +20,7 @@ fn run(seeds: std::ops::Range<u64>, opts: Options) -> Summary {
         match run_seed(seed, &opts) {
             Ok(s) => total.add(&s),
             Err(f) => panic!(
-                "{f}\nreplay: cargo run --release -p cowftl-sim --bin cowftl -- torture --seed {seed:#x} --seeds 1 --cuts {}{}{} --trace",
+                "{f}\nreplay: cargo run --release -p cowftl-cli --bin cowftl -- torture --seed {seed:#x} --seeds 1 --cuts {}{}{} --trace",
                 opts.cuts,
                 opts.part.map(|p| format!(" --preset {}", p.name())).unwrap_or_default(),
                 if opts.boot_loop { " --boot-loop" } else { "" }
@@ -99,7 +100,7 @@ fn boot_loop_every_part() {
 }
 
 /// The long run without building the CLI: `TORTURE_SEEDS=5000 cargo test --release -p
-/// cowftl-tests --test torture -- --ignored --nocapture long_run` (20 cuts per seed).
+/// cowftl-testkit --test torture -- --ignored --nocapture long_run` (20 cuts per seed).
 #[test]
 #[ignore = "long run (minutes in release); see README"]
 fn long_run() {
@@ -133,7 +134,7 @@ fn long_run() {
 /// Regression: seed 2 (STM32L476, 9 units of 6 KiB, 512-B blocks, reserve 4) used to end in
 /// `NoSpace` after a series of cuts: a resumed frontier skipped one slot past its last
 /// record but not past torn data beyond it, so it could not be resumed again.
-/// `cargo run --release -p cowftl-sim --bin cowftl -- torture --seed 0x2 --seeds 1 --cuts 20 --trace`
+/// `cargo run --release -p cowftl-cli --bin cowftl -- torture --seed 0x2 --seeds 1 --cuts 20 --trace`
 #[test]
 fn nospace_after_cuts_regression() {
     run(
@@ -151,7 +152,7 @@ fn nospace_after_cuts_regression() {
 /// 2 000 cuts each, as in the report (`cowftl torture --cuts 2000`).
 fn wedge_regression(seed: u64, part: Part, units: u32, unit_size: u32, block: u32, reserve: u32) {
     let capacity = (units * unit_size) as usize;
-    let mut setup = cowftl_sim::torture::choose_setup(seed, Some(part));
+    let mut setup = cowftl_testkit::torture::choose_setup(seed, Some(part));
     setup.capacity = capacity;
     setup.cfg = cowftl::Config {
         unit_size: Some(unit_size),
@@ -172,11 +173,11 @@ fn wedge_regression(seed: u64, part: Part, units: u32, unit_size: u32, block: u3
 
 #[test]
 fn wedge_regression_seed_0x29_stm32f411_16_units_of_2k() {
-    wedge_regression(0x29, Part::F411, 16, 2048, 256, 6);
+    wedge_regression(0x29, Part::Stm32f411, 16, 2048, 256, 6);
 }
 
 #[test]
 fn wedge_regression_seed_0x49c_11_units_of_4k() {
     // The report names no part; 4 KiB units of 512-byte blocks fit the STM32L476 preset.
-    wedge_regression(0x49c, Part::L476, 11, 4096, 512, 4);
+    wedge_regression(0x49c, Part::Stm32l476, 11, 4096, 512, 4);
 }

@@ -3,7 +3,7 @@
 
 use cowftl::{Config, Error, Ftl};
 use cowftl_sim::{presets, WormFlash};
-use cowftl_tests::{pattern, Model};
+use cowftl_testkit::{pattern, Model};
 
 #[test]
 fn worm_writes_until_no_space_without_erasing() {
@@ -24,8 +24,9 @@ fn worm_writes_until_no_space_without_erasing() {
         let r = if i % 11 == 5 {
             ftl.trim(l).map(|_| model.trim(l))
         } else {
-            let d = pattern(l, i, bs);
-            ftl.write(l, &d).map(|_| model.write(l, &d))
+            // Generation i + 1: 0 would be zeros, indistinguishable from an unwritten block.
+            ftl.write(l, &pattern(l, i + 1, bs))
+                .map(|_| model.write(l, i + 1))
         };
         if let Err(e) = r {
             break e;
@@ -45,7 +46,7 @@ fn worm_writes_until_no_space_without_erasing() {
     let mut buf = vec![0u8; bs];
     for l in 0..n {
         ftl.read(l, &mut buf).unwrap();
-        assert!(buf == model.expect(l, bs), "lba {l}");
+        assert!(buf == model.expected(l, bs), "lba {l}");
     }
     assert_eq!(ftl.write(0, &pattern(0, 1, bs)), Err(Error::NoSpace));
     drop(ftl);

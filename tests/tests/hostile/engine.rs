@@ -1,6 +1,6 @@
 //! Hostile-image engine shared by `tests/tests/hostile.rs` (deterministic cases and a bounded
 //! proptest) and the cargo-fuzz target `fuzz/fuzz_targets/mutate_fields.rs` (included there
-//! with `#[path]`; it uses only `cowftl`, `cowftl-sim` and std).
+//! with `#[path]`; it uses only `cowftl`, `cowftl-sim`, `cowftl-testkit` and std).
 //!
 //! - [`base`]: a real volume (format, writes, trims, GC copies, one retired unit) on a small
 //!   part: 8 units of 4 KiB, 8-byte ECC words, 512-byte blocks, and every value each block
@@ -64,20 +64,10 @@ pub fn geometry() -> Geometry {
     Geometry::new(&config(), CAPACITY, 1, 8, 4096, 8, 64).expect("geometry")
 }
 
-/// Contents of block `lba` at generation `gen` (never zeros, never alike for two pairs).
+/// Contents of block `lba` at generation `gen` >= 1 (never zeros, never alike for two pairs):
+/// the test kit's pattern at this engine's block size.
 pub fn pattern(lba: u32, gen: u64) -> Vec<u8> {
-    let mut x = (u64::from(lba) << 40) ^ gen.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5A5A;
-    let mut v: Vec<u8> = (0..BS)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    v[..4].copy_from_slice(&lba.to_le_bytes());
-    v[4..12].copy_from_slice(&gen.to_le_bytes());
-    v
+    cowftl_testkit::pattern(lba, gen, BS)
 }
 
 /// The valid volume every hostile image starts from.

@@ -11,14 +11,17 @@
 //! `embedded_storage::Storage` ([`cowftl::storage::FtlStorage`]); embedded-sdmmc reads FAT16
 //! or FAT32 only, so the region must export at least 4085 clusters of 512 bytes (~2.1 MB).
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use clap::ValueEnum;
 use cowftl::storage::FtlStorage;
 use cowftl::{Config, Ftl};
-use cowftl_sim::{presets, PartSpec, SimFlash};
+use cowftl_sim::SimFlash;
+use cowftl_testkit::image::{mbr, StorageIo};
+use cowftl_testkit::Part;
 use embedded_storage::{ReadStorage, Storage};
+
+use crate::common;
 
 /// Host-side capacities: the same as the other subcommands (shares their code instances;
 /// a whole W25Q128 needs 1024 units and ~30 k blocks).
@@ -26,54 +29,6 @@ pub const IMG_UNITS: usize = crate::common::MAX_UNITS;
 pub const IMG_BLOCKS: usize = crate::common::MAX_BLOCKS;
 /// First sector of the FAT partition (4 KiB aligned).
 pub const PART_START: u32 = 8;
-
-/// Chips an image can be built for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Chip {
-    /// STM32L476RG internal flash: 1 MiB at 0x08000000, 2 KiB pages, 8-byte ECC words.
-    Stm32l476,
-    /// STM32F411CE internal flash: 512 KiB at 0x08000000; the region must lie in the uniform
-    /// 128 KiB sectors 5..7 (offset >= 0x20000).
-    Stm32f411,
-    /// STM32H743ZI internal flash: 2 MiB at 0x08000000, 128 KiB sectors, 32-byte ECC words.
-    Stm32h743,
-    /// W25Q128 external SPI NOR: 16 MiB, 4 KiB sectors (not memory-mapped: no base address).
-    W25q128,
-}
-
-impl Chip {
-    pub fn spec(self, capacity: usize) -> PartSpec {
-        match self {
-            Chip::Stm32l476 => presets::stm32l476(capacity),
-            Chip::Stm32f411 => presets::stm32f411(capacity),
-            Chip::Stm32h743 => presets::stm32h743(capacity),
-            Chip::W25q128 => presets::w25q128(capacity),
-        }
-    }
-    pub fn chip_size(self) -> u32 {
-        match self {
-            Chip::Stm32l476 => presets::STM32L476_CAPACITY as u32,
-            Chip::Stm32f411 => presets::STM32F411_CAPACITY as u32,
-            Chip::Stm32h743 => presets::STM32H743_CAPACITY as u32,
-            Chip::W25q128 => presets::W25Q128_CAPACITY as u32,
-        }
-    }
-    /// Memory-mapped flash base, for probe-rs `--base-address`.
-    pub fn flash_base(self) -> Option<u32> {
-        match self {
-            Chip::W25q128 => None,
-            _ => Some(0x0800_0000),
-        }
-    }
-    pub fn probe_rs_chip(self) -> &'static str {
-        match self {
-            Chip::Stm32l476 => "STM32L476RGTx",
-            Chip::Stm32f411 => "STM32F411CEUx",
-            Chip::Stm32h743 => "STM32H743ZITx",
-            Chip::W25q128 => "<your MCU>",
-        }
-    }
-}
 
 /// Parse a number given in decimal, `0x` hex, or with a `K`/`M` suffix (KiB/MiB).
 pub fn parse_size(s: &str) -> Result<u32, String> {
@@ -94,9 +49,10 @@ pub fn parse_size(s: &str) -> Result<u32, String> {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Chip the image is for.
-    #[arg(long, value_enum, default_value = "stm32l476")]
-    pub chip: Chip,
+    /// Chip the image is for (the F411's region must lie in its uniform 128 KiB sectors 5..7,
+    /// offset >= 0x20000; the W25Q128 is external SPI NOR, not memory-mapped).
+    #[arg(long, value_parser = common::part_arg(&common::IMAGE_CHIPS), default_value = "stm32l476")]
+    pub chip: Part,
     /// Region offset inside the chip's flash (decimal, 0x hex, or K/M suffix).
     #[arg(long, value_parser = parse_size, default_value = "512K")]
     pub region_offset: u32,
@@ -124,102 +80,6 @@ pub struct Args {
     /// Output file.
     #[arg(short, long, default_value = "cowftl.bin")]
     pub output: PathBuf,
-}
-
-/// `std::io::{Read, Write, Seek}` over a byte window of an `embedded_storage::Storage`.
-pub struct StorageIo<'a, S> {
-    storage: &'a mut S,
-    base: u64,
-    len: u64,
-    pos: u64,
-}
-
-impl<'a, S: Storage<Error: std::fmt::Debug>> StorageIo<'a, S> {
-    pub fn new(storage: &'a mut S, base: u64, len: u64) -> Self {
-        StorageIo {
-            storage,
-            base,
-            len,
-            pos: 0,
-        }
-    }
-}
-
-fn io_err<E: std::fmt::Debug>(e: E) -> std::io::Error {
-    std::io::Error::other(format!("{e:?}"))
-}
-
-impl<S: Storage<Error: std::fmt::Debug>> Read for StorageIo<'_, S> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = (self.len.saturating_sub(self.pos) as usize).min(buf.len());
-        ReadStorage::read(self.storage, (self.base + self.pos) as u32, &mut buf[..n])
-            .map_err(io_err)?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-impl<S: Storage<Error: std::fmt::Debug>> Write for StorageIo<'_, S> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = (self.len.saturating_sub(self.pos) as usize).min(buf.len());
-        if n == 0 && !buf.is_empty() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::WriteZero,
-                "end of volume",
-            ));
-        }
-        Storage::write(self.storage, (self.base + self.pos) as u32, &buf[..n]).map_err(io_err)?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<S: Storage<Error: std::fmt::Debug>> Seek for StorageIo<'_, S> {
-    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
-        let p = match to {
-            SeekFrom::Start(p) => p as i64,
-            SeekFrom::Current(d) => self.pos as i64 + d,
-            SeekFrom::End(d) => self.len as i64 + d,
-        };
-        if p < 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "seek before 0",
-            ));
-        }
-        self.pos = p as u64;
-        Ok(self.pos)
-    }
-}
-
-/// The partition window (byte offset, byte length) of the MBR's first entry, if any.
-pub fn mbr_partition(sector0: &[u8]) -> Option<(u64, u64)> {
-    if sector0.len() < 512 || sector0[510..512] != [0x55, 0xAA] {
-        return None;
-    }
-    let e = &sector0[0x1BE..0x1CE];
-    if !matches!(e[4], 0x04 | 0x06 | 0x0B | 0x0C | 0x0E) {
-        return None;
-    }
-    let start = u32::from_le_bytes(e[8..12].try_into().ok()?) as u64;
-    let len = u32::from_le_bytes(e[12..16].try_into().ok()?) as u64;
-    Some((start * 512, len * 512))
-}
-
-fn mbr(start: u32, sectors: u32) -> [u8; 512] {
-    let mut m = [0u8; 512];
-    let e = &mut m[0x1BE..0x1CE];
-    e[1..4].copy_from_slice(&[0xFE, 0xFF, 0xFF]); // CHS unused: LBA
-    e[4] = 0x06; // FAT16
-    e[5..8].copy_from_slice(&[0xFE, 0xFF, 0xFF]);
-    e[8..12].copy_from_slice(&start.to_le_bytes());
-    e[12..16].copy_from_slice(&sectors.to_le_bytes());
-    m[510] = 0x55;
-    m[511] = 0xAA;
-    m
 }
 
 /// FTL configuration of the image (the firmware must mount with the same values, with
@@ -370,8 +230,24 @@ fn build_w25q(a: &Args, region_len: u32) -> Result<(Vec<u8>, cowftl::Geometry), 
 }
 
 pub fn run(a: Args) -> Result<(), String> {
+    let region_len = check_region(&a)?;
+    let (image, geo) = match a.chip {
+        Part::Stm32l476 => build::<1, 8, 2048>(&a, region_len)?,
+        Part::Stm32f411 => build::<1, 4, 131072>(&a, region_len)?,
+        Part::Stm32h743 => build::<1, 32, 131072>(&a, region_len)?,
+        Part::W25q128 => build_w25q(&a, region_len)?,
+        p => return Err(format!("{} is not a real chip", p.name())),
+    };
+    std::fs::write(&a.output, &image).map_err(|e| format!("{}: {e}", a.output.display()))?;
+    println!("wrote {}: {} bytes", a.output.display(), image.len());
+    print_instructions(&a, region_len, &geo);
+    Ok(())
+}
+
+/// The region inside the chip: checked against the chip and its erase unit; its length.
+fn check_region(a: &Args) -> Result<u32, String> {
     let chip = a.chip;
-    let size = chip.chip_size();
+    let size = chip.chip_size().ok_or("not a real chip")? as u32;
     if a.region_offset >= size {
         return Err(format!(
             "region offset {:#x} is beyond the chip ({size:#x} bytes)",
@@ -385,39 +261,36 @@ pub fn run(a: Args) -> Result<(), String> {
             a.region_offset
         ));
     }
-    let erase = chip.spec(size as usize).erase_size as u32;
+    let erase = chip.erase_size() as u32;
     if a.region_offset % erase != 0 || region_len % erase != 0 || region_len == 0 {
         return Err(format!(
             "region offset and length must be non-zero multiples of the {erase}-byte erase unit"
         ));
     }
-    if chip == Chip::Stm32f411 && a.region_offset < 0x20000 {
+    if chip == Part::Stm32f411 && a.region_offset < 0x20000 {
         return Err(
             "on the STM32F411 the region must lie in the 128 KiB sectors (offset >= 0x20000)"
                 .into(),
         );
     }
-    let (image, geo) = match chip {
-        Chip::Stm32l476 => build::<1, 8, 2048>(&a, region_len)?,
-        Chip::Stm32f411 => build::<1, 4, 131072>(&a, region_len)?,
-        Chip::Stm32h743 => build::<1, 32, 131072>(&a, region_len)?,
-        Chip::W25q128 => build_w25q(&a, region_len)?,
-    };
-    std::fs::write(&a.output, &image).map_err(|e| format!("{}: {e}", a.output.display()))?;
+    Ok(region_len)
+}
+
+/// The firmware's `Config`, and how to flash and check the image.
+fn print_instructions(a: &Args, region_len: u32, geo: &cowftl::Geometry) {
     let out = a.output.display();
-    println!("wrote {out}: {} bytes", image.len());
-    let cfg = image_config(&a, region_len);
+    let cfg = image_config(a, region_len);
     println!(
         "firmware config: Config {{ block_size: {}, unit_size: Some({}), reserve_units: {}, ..Config::new({:#x}, {:#x}) }}",
         cfg.block_size, geo.unit_size, cfg.reserve_units, a.region_offset, region_len
     );
-    match chip.flash_base() {
+    match a.chip.flash_base() {
         Some(base) => {
             let addr = base + a.region_offset;
             println!("base address: {addr:#010x}");
             println!(
                 "flash with: probe-rs download --chip {} --binary-format bin --base-address {addr:#010x} {out}",
-                chip.probe_rs_chip()
+                a.chip.probe_rs_chip()
             );
         }
         None => println!(
@@ -425,11 +298,5 @@ pub fn run(a: Args) -> Result<(), String> {
             a.region_offset
         ),
     }
-    println!(
-        "check with: cowftl inspect --chip {} {out}",
-        chip.to_possible_value()
-            .map(|v| v.get_name().to_string())
-            .unwrap_or_default()
-    );
-    Ok(())
+    println!("check with: cowftl inspect --chip {} {out}", a.chip.name());
 }

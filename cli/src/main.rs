@@ -7,6 +7,7 @@ mod bench;
 mod common;
 mod compare;
 mod demo;
+mod fmt;
 mod image;
 mod inspect;
 mod torture;

@@ -1,4 +1,4 @@
-//! `cowftl torture`: random power-cut torture over many seeds (engine: `cowftl_sim::torture`).
+//! `cowftl torture`: random power-cut torture over many seeds (engine: `cowftl_testkit::torture`).
 //!
 //! Each seed picks a part, a geometry, an FTL configuration and a workload, then cuts power
 //! `--cuts` times at random points (also inside mount-time recovery), checking durability,
@@ -16,7 +16,8 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::Args as ClapArgs;
-use cowftl_sim::torture::{self, Failure, Options, Part, Summary};
+use cowftl_testkit::torture::{self, Failure, Options, Summary};
+use cowftl_testkit::Part;
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(ClapArgs, Debug)]
@@ -64,6 +65,34 @@ thread_local! {
 }
 
 pub fn run(args: Args) -> Result<(), String> {
+    let opts = options(&args)?;
+    // Panics (flash rule violations, FTL assertions) become failures of their seed; keep
+    // their location, print nothing from the hook.
+    std::panic::set_hook(Box::new(|info| {
+        PANIC_AT.with(|p| *p.borrow_mut() = Some(info.to_string()));
+    }));
+    println!(
+        "cowftl torture{}: {} seeds from {:#x}, {} cuts each, part {}, {} job(s)",
+        if args.boot_loop { " --boot-loop" } else { "" },
+        args.seeds,
+        args.seed,
+        opts.cuts_per_seed(),
+        args.preset,
+        args.jobs
+    );
+    let t0 = Instant::now();
+    let (total, failures) = run_seeds(&args, &opts);
+    let _ = std::panic::take_hook();
+    print_total(&total, failures.len(), t0.elapsed().as_secs_f64());
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} failing seed(s)", failures.len()))
+    }
+}
+
+/// The engine's options from the arguments (checked).
+fn options(args: &Args) -> Result<Options, String> {
     let part = match args.preset.as_str() {
         "random" => None,
         p => Some(Part::from_name(p).ok_or_else(|| {
@@ -79,27 +108,16 @@ pub fn run(args: Args) -> Result<(), String> {
     if args.boot_loop && part == Some(Part::Worm) {
         return Err("--boot-loop needs an erasable part (not worm)".into());
     }
-    let opts = Options {
+    Ok(Options {
         cuts: args.cuts,
         part,
         trace: args.trace,
         boot_loop: args.boot_loop,
         setup: None,
-    };
-    // Panics (flash rule violations, FTL assertions) become failures of their seed; keep
-    // their location, print nothing from the hook.
-    std::panic::set_hook(Box::new(|info| {
-        PANIC_AT.with(|p| *p.borrow_mut() = Some(info.to_string()));
-    }));
-    println!(
-        "cowftl torture{}: {} seeds from {:#x}, {} cuts each, part {}, {} job(s)",
-        if args.boot_loop { " --boot-loop" } else { "" },
-        args.seeds,
-        args.seed,
-        opts.cuts_per_seed(),
-        args.preset,
-        args.jobs
-    );
+    })
+}
+
+fn progress_bar(args: &Args) -> ProgressBar {
     let pb = if args.quiet || args.trace {
         ProgressBar::hidden()
     } else {
@@ -112,48 +130,73 @@ pub fn run(args: Args) -> Result<(), String> {
         .unwrap()
         .progress_chars("=> "),
     );
-    let t0 = Instant::now();
-    let next = AtomicU64::new(0);
-    let stop = AtomicBool::new(false);
-    let total = Mutex::new(Summary::default());
-    let failures: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
+    pb
+}
+
+/// What the worker threads share: the next seed index, the stop flag and the results.
+struct Shared<'a> {
+    args: &'a Args,
+    opts: &'a Options,
+    pb: ProgressBar,
+    next: AtomicU64,
+    stop: AtomicBool,
+    total: Mutex<Summary>,
+    failures: Mutex<Vec<Failure>>,
+}
+
+/// Run every seed on `--jobs` threads; the summed counters and the failures.
+fn run_seeds(args: &Args, opts: &Options) -> (Summary, Vec<Failure>) {
+    let sh = Shared {
+        args,
+        opts,
+        pb: progress_bar(args),
+        next: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        total: Mutex::new(Summary::default()),
+        failures: Mutex::new(Vec::new()),
+    };
     std::thread::scope(|s| {
         for _ in 0..args.jobs {
-            s.spawn(|| loop {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= args.seeds {
-                    break;
-                }
-                let seed = args.seed.wrapping_add(i);
-                match torture::run_seed_catching(seed, &opts) {
-                    Ok(sum) => {
-                        let mut t = total.lock().unwrap();
-                        t.add(&sum);
-                        pb.set_message(format!("{} cuts, 0 violations", t.cuts));
-                    }
-                    Err(mut f) => {
-                        if let Some(at) = PANIC_AT.with(|p| p.borrow_mut().take()) {
-                            f.message = format!("{}\n  {at}", f.message);
-                        }
-                        pb.suspend(|| report(&f, &args));
-                        failures.lock().unwrap().push(f);
-                        if !args.keep_going {
-                            stop.store(true, Ordering::Relaxed);
-                        }
-                    }
-                }
-                pb.inc(1);
-            });
+            s.spawn(|| worker(&sh));
         }
     });
-    pb.finish_and_clear();
-    let _ = std::panic::take_hook();
-    let t = total.into_inner().unwrap();
-    let failures = failures.into_inner().unwrap();
-    let secs = t0.elapsed().as_secs_f64();
+    sh.pb.finish_and_clear();
+    (
+        sh.total.into_inner().unwrap(),
+        sh.failures.into_inner().unwrap(),
+    )
+}
+
+/// Take seeds until they run out (or a failure stops the run without `--keep-going`).
+fn worker(sh: &Shared<'_>) {
+    while !sh.stop.load(Ordering::Relaxed) {
+        let i = sh.next.fetch_add(1, Ordering::Relaxed);
+        if i >= sh.args.seeds {
+            break;
+        }
+        let seed = sh.args.seed.wrapping_add(i);
+        match torture::run_seed_catching(seed, sh.opts) {
+            Ok(sum) => {
+                let mut t = sh.total.lock().unwrap();
+                t.add(&sum);
+                sh.pb.set_message(format!("{} cuts, 0 violations", t.cuts));
+            }
+            Err(mut f) => {
+                if let Some(at) = PANIC_AT.with(|p| p.borrow_mut().take()) {
+                    f.message = format!("{}\n  {at}", f.message);
+                }
+                sh.pb.suspend(|| report(&f, sh.args));
+                sh.failures.lock().unwrap().push(f);
+                if !sh.args.keep_going {
+                    sh.stop.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+        sh.pb.inc(1);
+    }
+}
+
+fn print_total(t: &Summary, violations: usize, secs: f64) {
     println!(
         "torture: {} seeds, {} power cuts ({} during mount recovery), {} mounts checked, \
          {} acknowledged ops, {} interrupted ops landed, {} reads checked, {} flash ops, \
@@ -166,15 +209,10 @@ pub fn run(args: Args) -> Result<(), String> {
         t.landed,
         t.reads,
         t.flash_ops,
-        failures.len(),
+        violations,
         secs,
         t.cuts as f64 / secs.max(1e-9)
     );
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("{} failing seed(s)", failures.len()))
-    }
 }
 
 fn report(f: &Failure, args: &Args) {
@@ -186,7 +224,7 @@ fn report(f: &Failure, args: &Args) {
     };
     let boot_loop = if args.boot_loop { " --boot-loop" } else { "" };
     eprintln!(
-        "replay: cargo run --release -p cowftl-sim --bin cowftl -- torture --seed {:#x} --seeds 1 --cuts {}{preset}{boot_loop} --trace",
+        "replay: cargo run --release -p cowftl-cli --bin cowftl -- torture --seed {:#x} --seeds 1 --cuts {}{preset}{boot_loop} --trace",
         f.seed, args.cuts
     );
 }

@@ -33,7 +33,11 @@ use std::fmt::Write as _;
 
 use cowftl::{Config, Error, Ftl, Geometry};
 
-use crate::{presets, PartSpec, SimError, SimFlash, SplitMix64};
+use cowftl_sim::{SimError, SimFlash, SplitMix64};
+
+use crate::model::Model;
+use crate::parts::Part;
+use crate::pattern::{describe, fill_pattern};
 
 /// FTL capacities used by the torture runs (small geometries only).
 pub const MAX_UNITS: usize = 64;
@@ -41,94 +45,6 @@ pub const MAX_UNITS: usize = 64;
 pub const MAX_BLOCKS: usize = 2048;
 /// Fewest power cuts per seed in boot-loop mode ([`Options::boot_loop`]).
 pub const BOOT_LOOP_MIN_CUTS: u32 = 500;
-
-/// Simulated parts a torture run can use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Part {
-    /// STM32L476 preset: 2 KiB pages, 8-byte ECC words.
-    L476,
-    /// W25Q128 preset: 4 KiB sectors, byte writes, multi-write.
-    W25q,
-    /// STM32H743-like: 32-byte ECC words, small 8 KiB sectors (the real 128 KiB is too big).
-    H743,
-    /// STM32F411-like: 4-byte words, no ECC (multi-write), small 1 KiB sectors.
-    F411,
-    /// Tiny custom part: 16-byte ECC words, 512-byte pages, 64/128-byte blocks.
-    Tiny,
-    /// Write-once part: no erase, no GC, writes until `NoSpace`.
-    Worm,
-}
-
-impl Part {
-    /// Every part, in the order a random seed picks from.
-    pub const ALL: [Part; 6] = [
-        Part::L476,
-        Part::W25q,
-        Part::H743,
-        Part::F411,
-        Part::Tiny,
-        Part::Worm,
-    ];
-
-    /// Command-line name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Part::L476 => "stm32l476",
-            Part::W25q => "w25q128",
-            Part::H743 => "stm32h743",
-            Part::F411 => "stm32f411",
-            Part::Tiny => "tiny",
-            Part::Worm => "worm",
-        }
-    }
-
-    /// The parts that can be erased (every part but [`Part::Worm`]): what boot-loop mode
-    /// picks from.
-    pub const ERASABLE: [Part; 5] = [Part::L476, Part::W25q, Part::H743, Part::F411, Part::Tiny];
-
-    /// Parse a command-line name.
-    pub fn from_name(s: &str) -> Option<Part> {
-        Part::ALL.into_iter().find(|p| p.name() == s)
-    }
-
-    fn erase_size(self) -> u32 {
-        match self {
-            Part::L476 | Part::Worm => 2048,
-            Part::W25q => 4096,
-            Part::H743 => 8192,
-            Part::F411 => 1024,
-            Part::Tiny => 512,
-        }
-    }
-
-    fn word(self) -> u32 {
-        match self {
-            Part::L476 | Part::Worm => 8,
-            Part::W25q => 1,
-            Part::H743 => 32,
-            Part::F411 => 4,
-            Part::Tiny => 16,
-        }
-    }
-
-    /// The simulator spec for a chip of `capacity` bytes.
-    pub fn spec(self, capacity: usize) -> PartSpec {
-        match self {
-            Part::L476 => presets::stm32l476(capacity),
-            Part::W25q => presets::w25q128(capacity),
-            Part::H743 => PartSpec {
-                name: "STM32H743-small",
-                ..PartSpec::custom("STM32H743-small", capacity, 1, 32, 8192)
-            },
-            Part::F411 => PartSpec {
-                one_program_per_word: false,
-                ..PartSpec::custom("STM32F411-small", capacity, 1, 4, 1024)
-            },
-            Part::Tiny => PartSpec::custom("tiny", capacity, 1, 16, 512),
-            Part::Worm => presets::worm(capacity),
-        }
-    }
-}
 
 /// What one torture run does (everything else comes from the seed).
 #[derive(Clone, Copy, Debug)]
@@ -254,25 +170,6 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// Deterministic contents of block `lba` at generation `gen` (generation 0 = zeros, the
-/// contents of a never-written or trimmed block). Different (lba, gen) never look alike.
-pub fn fill_pattern(lba: u32, gen: u64, buf: &mut [u8]) {
-    if gen == 0 {
-        buf.fill(0);
-        return;
-    }
-    let mut rng = SplitMix64::new(((lba as u64) << 40) ^ gen.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    for c in buf.chunks_mut(8) {
-        let x = rng.next_u64().to_le_bytes();
-        c.copy_from_slice(&x[..c.len()]);
-    }
-    // The generation in clear, so a misplaced block is recognisable in a dump.
-    if buf.len() >= 16 {
-        buf[..4].copy_from_slice(&lba.to_le_bytes());
-        buf[4..12].copy_from_slice(&gen.to_le_bytes());
-    }
-}
-
 /// The setup a run with `opts` uses for `seed`: [`choose_setup`], except that boot-loop mode
 /// picks a random part among [`Part::ERASABLE`].
 pub fn setup_for(seed: u64, opts: &Options) -> Setup {
@@ -294,9 +191,9 @@ pub fn choose_setup(seed: u64, part: Option<Part>) -> Setup {
     let mut rng = SplitMix64::new(seed ^ 0x05EE_D5E7_0000);
     let part = part.unwrap_or(Part::ALL[rng.below(Part::ALL.len() as u64) as usize]);
     for _ in 0..200 {
-        let erase = part.erase_size();
+        let erase = part.small_erase_size() as u32;
         let per_unit = match part {
-            Part::H743 | Part::W25q => 1 + rng.below(2) as u32,
+            Part::Stm32h743 | Part::W25q128 => 1 + rng.below(2) as u32,
             Part::Tiny => 2 + rng.below(3) as u32,
             _ => 1 + rng.below(4) as u32,
         };
@@ -308,7 +205,7 @@ pub fn choose_setup(seed: u64, part: Option<Part>) -> Setup {
         };
         let bs_choices: &[u32] = match part {
             Part::Tiny => &[64, 128],
-            Part::H743 => &[256, 512, 1024],
+            Part::Stm32h743 => &[256, 512, 1024],
             _ => &[128, 256, 512],
         };
         let block_size = bs_choices[rng.below(bs_choices.len() as u64) as usize];
@@ -326,7 +223,7 @@ pub fn choose_setup(seed: u64, part: Option<Part>) -> Setup {
             verify_writes: rng.below(4) != 0,
             ..Config::new(0, capacity as u32)
         };
-        let w = part.word() as usize;
+        let w = part.word_size();
         if Geometry::new(&cfg, capacity, 1, w, erase as usize, MAX_UNITS, MAX_BLOCKS).is_ok() {
             let workload = match rng.below(3) {
                 0 => Shape::Uniform,
@@ -372,10 +269,10 @@ fn run_with(seed: u64, bytes: Option<&[u8]>, opts: &Options) -> Result<Summary, 
         }};
     }
     let r = match setup.part {
-        Part::L476 | Part::Worm => go!(1, 8, 2048),
-        Part::W25q => go!(1, 1, 4096),
-        Part::H743 => go!(1, 32, 8192),
-        Part::F411 => go!(1, 4, 1024),
+        Part::Stm32l476 | Part::Worm => go!(1, 8, 2048),
+        Part::W25q128 => go!(1, 1, 4096),
+        Part::Stm32h743 => go!(1, 32, 8192),
+        Part::Stm32f411 => go!(1, 4, 1024),
         Part::Tiny => go!(1, 16, 512),
     };
     r.map_err(|message| Failure {
@@ -464,10 +361,9 @@ struct Runner<'o, const R: usize, const W: usize, const E: usize> {
     rng: Entropy,
     flash: Option<SimFlash<R, W, E>>,
     /// Acknowledged generation per block (0 = zeros).
-    model: Vec<u64>,
+    model: Model,
     /// The interrupted operation, not yet resolved by a mount: (lba, new generation).
     pending: Option<(u32, u64)>,
-    next_gen: u64,
     seq_cursor: u32,
     blocks: u32,
     bs: usize,
@@ -480,16 +376,15 @@ struct Runner<'o, const R: usize, const W: usize, const E: usize> {
 
 impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
     fn new(seed: u64, setup: Setup, opts: &'o Options) -> Self {
-        let flash = SimFlash::new(setup.part.spec(setup.capacity), seed);
+        let flash = SimFlash::new(setup.part.small_spec(setup.capacity), seed);
         Runner {
             seed,
             setup,
             opts,
             rng: Entropy::Rng(SplitMix64::new(seed)),
             flash: Some(flash),
-            model: Vec::new(),
+            model: Model::default(),
             pending: None,
-            next_gen: 1,
             seq_cursor: 0,
             blocks: 0,
             bs: setup.cfg.block_size as usize,
@@ -526,7 +421,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
             Ok(f) => self.blocks = f.block_count(),
             Err(e) => return Err(format!("format: {e:?}")),
         }
-        self.model = vec![0; self.blocks as usize];
+        self.model = Model::new(self.blocks);
         let (setup, blocks) = (self.setup, self.blocks);
         self.trace(format_args!("setup {setup:?}, {blocks} blocks"));
         if self.opts.boot_loop {
@@ -651,13 +546,12 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
         let r = self.with_mount(&mut flash, |me, ftl| {
             let mut buf = vec![0u8; me.bs];
             for l in 0..fill {
-                let g = me.next_gen;
-                me.next_gen += 1;
+                let g = me.model.next_gen();
                 fill_pattern(l, g, &mut buf);
                 if let Err(e) = ftl.write(l, &buf) {
                     return Err(me.fail(format!("prefill: write of lba {l} failed: {e:?}")));
                 }
-                me.model[l as usize] = g;
+                me.model.write(l, g);
                 me.sum.acked += 1;
             }
             Ok(())
@@ -685,8 +579,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
         let rewrite = self.with_mount(flash, |me, ftl| {
             let mut buf = vec![0u8; me.bs];
             for l in 0..me.blocks {
-                let g = me.next_gen;
-                me.next_gen += 1;
+                let g = me.model.next_gen();
                 fill_pattern(l, g, &mut buf);
                 if let Err(e) = ftl.write(l, &buf) {
                     let units = unit_dump(ftl);
@@ -697,7 +590,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
                         ftl.stats()
                     )));
                 }
-                me.model[l as usize] = g;
+                me.model.write(l, g);
                 me.sum.acked += 1;
             }
             Ok(())
@@ -807,7 +700,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
                 )));
             }
             self.sum.reads += 1;
-            fill_pattern(lba, self.model[lba as usize], &mut want);
+            self.model.expect(lba, &mut want);
             if got == want {
                 continue;
             }
@@ -820,16 +713,17 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
                     }
                 }
             }
-            let what = describe(&got, lba, bs);
+            let what = describe(&got, lba);
             return Err(self.fail(format!(
                 "lba {lba}: expected generation {} (pending {:?}), found {what}",
-                self.model[lba as usize], self.pending
+                self.model.gen(lba),
+                self.pending
             )));
         }
         if let Some((pl, pg)) = self.pending.take() {
             // Both states may coincide (e.g. trim of a block already reading zeros).
             if resolved == Some(true) {
-                self.model[pl as usize] = pg;
+                self.model.write(pl, pg);
                 self.sum.landed += 1;
             }
             self.trace(format_args!(
@@ -878,8 +772,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
         };
         match r {
             0..=69 => {
-                let g = self.next_gen;
-                self.next_gen += 1;
+                let g = self.model.next_gen();
                 Op::Write(lba, g)
             }
             70..=79 => Op::Trim(lba),
@@ -923,13 +816,13 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
                 Op::Read(l) => {
                     let r = ftl.read(l, &mut buf);
                     if r.is_ok() {
-                        fill_pattern(l, self.model[l as usize], &mut want);
+                        self.model.expect(l, &mut want);
                         self.sum.reads += 1;
                         if buf != want {
-                            let what = describe(&buf, l, bs);
+                            let what = describe(&buf, l);
                             return Err(self.fail(format!(
                                 "read lba {l}: expected generation {}, found {what}",
-                                self.model[l as usize]
+                                self.model.gen(l)
                             )));
                         }
                     }
@@ -951,11 +844,11 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
                 }
                 Ok(()) => match op {
                     Op::Write(l, g) => {
-                        self.model[l as usize] = g;
+                        self.model.write(l, g);
                         self.sum.acked += 1;
                     }
                     Op::Trim(l) => {
-                        self.model[l as usize] = 0;
+                        self.model.trim(l);
                         self.sum.acked += 1;
                     }
                     _ => {}
@@ -1040,151 +933,4 @@ fn record_dump<const R: usize, const W: usize, const E: usize>(ftl: &Vol<'_, R, 
         }
     }
     s
-}
-
-/// What a wrong block looks like: (lba, generation) from the pattern header, zeros, or junk.
-fn describe(got: &[u8], lba: u32, bs: usize) -> String {
-    if got.iter().all(|&b| b == 0) {
-        return "zeros".into();
-    }
-    if bs >= 16 {
-        let l = u32::from_le_bytes(got[..4].try_into().unwrap());
-        let g = u64::from_le_bytes(got[4..12].try_into().unwrap());
-        let mut chk = vec![0u8; bs];
-        fill_pattern(l, g, &mut chk);
-        if chk == got {
-            return format!(
-                "lba {l} generation {g}{}",
-                if l != lba { " (misplaced)" } else { "" }
-            );
-        }
-    }
-    "garbage (matches no written pattern)".into()
-}
-
-/// Fuzzing and property tests of mount over arbitrary images (docs/DESIGN.md contract 5: mount of
-/// any byte image returns `Ok` or an error, no panic, no hang; reads never return wrong
-/// data; a volume that mounted keeps every later write).
-pub mod image {
-    use std::sync::OnceLock;
-
-    use cowftl::{Config, Ftl};
-
-    use super::fill_pattern;
-    use crate::{PartSpec, SimFlash};
-
-    /// The small part the image fuzzers use: 8 units of 1 KiB (2 pages), 8-byte ECC words.
-    pub type FuzzFlash = SimFlash<1, 8, 512>;
-    type Vol<'a> = Ftl<&'a mut FuzzFlash, 16, 64>;
-    /// Image size in bytes.
-    pub const IMAGE_LEN: usize = 8 * 1024;
-
-    /// The part spec (one program per word: contract 1 is checked too).
-    pub fn spec() -> PartSpec {
-        PartSpec::custom("fuzz", IMAGE_LEN, 1, 8, 512)
-    }
-
-    /// 64-byte blocks, 11 slots per unit, reserve 4, a low WL threshold.
-    pub fn config() -> Config {
-        Config {
-            unit_size: Some(1024),
-            block_size: 64,
-            reserve_units: 4,
-            static_wl_threshold: 3,
-            ..Config::new(0, IMAGE_LEN as u32)
-        }
-    }
-
-    /// A valid volume with data, trims, GC and WL history: the starting point of mutations
-    /// (random images never get past the header CRC).
-    pub fn base_image() -> &'static [u8] {
-        static IMG: OnceLock<Vec<u8>> = OnceLock::new();
-        IMG.get_or_init(|| {
-            let mut flash = FuzzFlash::new(spec(), 1);
-            let mut ftl = Vol::format(&mut flash, config()).expect("format");
-            let n = ftl.block_count();
-            let mut buf = [0u8; 64];
-            for i in 0..200u64 {
-                let l = ((i * 7) % n as u64) as u32;
-                if i % 11 == 5 {
-                    ftl.trim(l).expect("trim");
-                } else {
-                    fill_pattern(l, i + 1, &mut buf);
-                    ftl.write(l, &buf).expect("write");
-                }
-            }
-            drop(ftl);
-            // Remount once so the image also carries a settled tail.
-            drop(Vol::mount(&mut flash, config()).expect("mount"));
-            flash.image().to_vec()
-        })
-    }
-
-    /// Build the image for fuzzer input `data`: byte 0 even = `data[1..]` as the raw image
-    /// (rest erased); odd = the base image with 3-byte mutations (offset, value) where the
-    /// top offset bits choose xor / set byte / erase word / zero word.
-    pub fn build(data: &[u8]) -> Vec<u8> {
-        let Some((&mode, rest)) = data.split_first() else {
-            return vec![0xFF; IMAGE_LEN];
-        };
-        if mode & 1 == 0 {
-            let mut img = vec![0xFF; IMAGE_LEN];
-            let n = rest.len().min(IMAGE_LEN);
-            img[..n].copy_from_slice(&rest[..n]);
-            return img;
-        }
-        let mut img = base_image().to_vec();
-        for m in rest.chunks_exact(3) {
-            let raw = u16::from_le_bytes([m[0], m[1]]);
-            let off = (raw as usize & 0x0FFF) % IMAGE_LEN;
-            let word = off & !7;
-            match raw >> 14 {
-                0 => img[off] ^= m[2],
-                1 => img[off] = m[2],
-                2 => img[word..word + 8].fill(0xFF),
-                _ => img[word..word + 8].fill(0),
-            }
-        }
-        img
-    }
-
-    /// Mount the image built from `data`; if it mounts, read every block, write some and
-    /// check they read back (also after a remount). Panics on a contract violation.
-    pub fn check(data: &[u8]) {
-        let img = build(data);
-        let mut flash = FuzzFlash::from_image(spec(), 7, &img).expect("image size");
-        let Ok(mut ftl) = Vol::mount(&mut flash, config()) else {
-            return;
-        };
-        let n = ftl.block_count();
-        let mut buf = [0u8; 64];
-        for l in 0..n {
-            let _ = ftl.read(l, &mut buf); // data or an error, never a panic
-        }
-        // Writes on a volume that mounted must work (or fail cleanly) and read back.
-        let mut written = Vec::new();
-        for i in 0..12u32 {
-            let l = (i * 5) % n;
-            fill_pattern(l, 1000 + i as u64, &mut buf);
-            match ftl.write(l, &buf) {
-                Ok(()) => written.retain(|&(x, _)| x != l),
-                Err(_) => break,
-            }
-            written.push((l, 1000 + i as u64));
-        }
-        let mut want = [0u8; 64];
-        for &(l, g) in &written {
-            fill_pattern(l, g, &mut want);
-            ftl.read(l, &mut buf)
-                .expect("read of an acknowledged write");
-            assert_eq!(buf, want, "lba {l}: acknowledged write reads back wrong");
-        }
-        drop(ftl);
-        let mut ftl = Vol::mount(&mut flash, config()).expect("remount after writes");
-        for &(l, g) in &written {
-            fill_pattern(l, g, &mut want);
-            ftl.read(l, &mut buf).expect("read after remount");
-            assert_eq!(buf, want, "lba {l}: acknowledged write lost on remount");
-        }
-    }
 }

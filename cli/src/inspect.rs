@@ -19,8 +19,11 @@ use cowftl::map::Mapping;
 use cowftl::{Config, Error, Ftl, UnitInfo, UnitState};
 use cowftl_sim::{SimError, SimFlash, SimStats};
 
-use crate::common::SimFtl;
-use crate::image::{mbr_partition, parse_size, Chip};
+use cowftl_testkit::image::mbr_partition;
+use cowftl_testkit::Part;
+
+use crate::common::{self, SimFtl};
+use crate::image::parse_size;
 
 /// Read errors listed one by one before only the total is printed.
 const LIST_ERRORS: u32 = 20;
@@ -30,8 +33,8 @@ pub struct Args {
     /// Region image (`.bin`) as written by `cowftl image` or dumped from a chip.
     pub image: PathBuf,
     /// Chip the image comes from (sets the read/write/erase sizes, hence the layout).
-    #[arg(long, value_enum, default_value = "stm32l476")]
-    pub chip: Chip,
+    #[arg(long, value_parser = common::part_arg(&common::IMAGE_CHIPS), default_value = "stm32l476")]
+    pub chip: Part,
     /// Reserve units the volume was built with (sets the exported block count).
     #[arg(long)]
     pub reserve: Option<u32>,
@@ -48,10 +51,11 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<(), String> {
     match a.chip {
-        Chip::Stm32l476 => inspect::<1, 8, 2048>(&a),
-        Chip::Stm32f411 => inspect::<1, 4, 131072>(&a),
-        Chip::Stm32h743 => inspect::<1, 32, 131072>(&a),
-        Chip::W25q128 => inspect::<1, 1, 4096>(&a),
+        Part::Stm32l476 => inspect::<1, 8, 2048>(&a),
+        Part::Stm32f411 => inspect::<1, 4, 131072>(&a),
+        Part::Stm32h743 => inspect::<1, 32, 131072>(&a),
+        Part::W25q128 => inspect::<1, 1, 4096>(&a),
+        p => Err(format!("{} is not a real chip", p.name())),
     }
 }
 

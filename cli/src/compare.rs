@@ -10,10 +10,13 @@
 use std::time::Instant;
 
 use clap::Args as ClapArgs;
-use cowftl_sim::{presets, SplitMix64, W25q128Flash};
+use cowftl_sim::{SplitMix64, W25q128Flash};
 use serde::Serialize;
 
+use cowftl_testkit::{fill_pattern, Part};
+
 use crate::common::{self, SimFtl};
+use crate::fmt;
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
@@ -76,11 +79,11 @@ fn ops(records: u32, updates: u64, seed: u64) -> Vec<u32> {
 }
 
 fn value(rec: u32, ver: u64, buf: &mut [u8]) {
-    common::pattern(rec, ver + 1, buf);
+    fill_pattern(rec, ver + 1, buf);
 }
 
 pub fn chip(size: usize, seed: u64) -> W25q128Flash {
-    W25q128Flash::new(presets::w25q128(size), seed)
+    W25q128Flash::new(Part::W25q128.spec(size), seed)
 }
 
 pub fn run(args: Args) -> Result<(), String> {
@@ -120,9 +123,15 @@ pub fn run(args: Args) -> Result<(), String> {
         );
         return Ok(());
     }
+    print_table(&out);
+    Ok(())
+}
+
+/// The human table: one row per store, then cowftl's ratios to each peer.
+fn print_table(out: &Out) {
     println!(
         "cowftl compare: {} records x {} B, {} random updates; each store on its own W25Q128-style chip, {} KiB region, 4 KiB sectors",
-        records, RECORD, updates, args.size / 1024
+        out.records, RECORD, out.updates, out.region_bytes / 1024
     );
     if !out.peers_built {
         println!("(peers not built: rebuild with `--features peers` for sequential-storage and littlefs2; needs clang)");
@@ -135,14 +144,14 @@ pub fn run(args: Args) -> Result<(), String> {
         println!(
             "{:<20} {:>12} {:>8.2} {:>7} {:>12} {:>10} {:>10} {:>10} {:>10}",
             r.name,
-            common::fmt_bytes(r.bytes_programmed),
+            fmt::fmt_bytes(r.bytes_programmed),
             r.bytes_programmed as f64 / out.logical_bytes as f64,
             r.erases,
-            common::fmt_bytes(r.bytes_read),
-            common::fmt_ns(r.host_ns_per_op),
-            common::fmt_ns(r.device_ns_per_op),
-            common::fmt_bytes(r.mount_bytes_read),
-            common::fmt_ns(r.mount_host_ns as f64),
+            fmt::fmt_bytes(r.bytes_read),
+            fmt::fmt_ns(r.host_ns_per_op),
+            fmt::fmt_ns(r.device_ns_per_op),
+            fmt::fmt_bytes(r.mount_bytes_read),
+            fmt::fmt_ns(r.mount_host_ns as f64),
         );
     }
     let c = &out.rows[0];
@@ -156,7 +165,6 @@ pub fn run(args: Args) -> Result<(), String> {
             c.host_ns_per_op / r.host_ns_per_op.max(1e-9),
         );
     }
-    Ok(())
 }
 
 fn finish(name: &'static str, flash: &W25q128Flash, ops: usize, host_ns: f64) -> Row {

@@ -8,6 +8,7 @@ use cowftl::blockdev::FtlBlockDevice;
 use cowftl::map::Mapping;
 use cowftl::{Config, Ftl};
 use cowftl_sim::{presets, Stm32L476Flash, W25q128Flash};
+use cowftl_testkit::pattern;
 use embedded_sdmmc::{Mode, TimeSource, Timestamp, VolumeIdx, VolumeManager};
 
 fn cowftl(args: &[&str]) -> (bool, String, String) {
@@ -29,18 +30,6 @@ fn tmpdir(name: &str) -> PathBuf {
     d
 }
 
-fn blob(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
 struct Clock;
 impl TimeSource for Clock {
     fn get_timestamp(&self) -> Timestamp {
@@ -58,7 +47,7 @@ fn fat_image_inspects_clean_and_mounts_with_the_library() {
     let src = dir.join("src");
     std::fs::create_dir_all(src.join("DOCS")).unwrap();
     let hello = b"hello from the host\n".to_vec();
-    let big = blob(50_000, 7);
+    let big = pattern(7, 1, 50_000);
     std::fs::write(src.join("HELLO.TXT"), &hello).unwrap();
     std::fs::write(src.join("DOCS").join("BIG.BIN"), &big).unwrap();
     let bin = dir.join("fat.bin");

@@ -1,0 +1,135 @@
+//! `cowftl bench`: write amplification, erases, wear, modelled device time, host CPU time, mount
+//! cost and RAM for a set of workloads, beside two greedy-GC references (analytic and simulated on
+//! the same geometry). Human table by default, `--json`, `--plot DIR` for SVG charts.
+
+//!
+//! One module per job: [`workload`] runs one workload and measures it, [`greedy`] computes the
+//! references, [`report`] holds the results (the JSON shape), [`targets`] checks them against
+//! the targets, [`print`] and [`plot`] show them.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args as ClapArgs;
+use cowftl::Config;
+use cowftl_testkit::Part;
+
+use crate::common::{self, SimFtl};
+
+mod greedy;
+mod plot;
+mod print;
+mod report;
+mod targets;
+mod workload;
+
+use report::Report;
+use workload::Kind;
+
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    /// Small chip, short runs (seconds).
+    #[arg(long)]
+    pub quick: bool,
+    /// Print JSON instead of the human table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write SVG charts (WA vs fill, wear histogram, WA over time) into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
+    /// Simulated part.
+    #[arg(long, value_parser = common::part_arg(&common::SIM_PARTS), default_value = "stm32l476")]
+    pub preset: Part,
+    /// Chip size (the FTL region covers all of it). Default 1M, or 256K with --quick.
+    #[arg(long, value_parser = common::parse_size)]
+    pub size: Option<usize>,
+    /// FTL unit size in bytes (default: chosen by the FTL).
+    #[arg(long)]
+    pub unit_size: Option<u32>,
+    /// FTL reserve units (default: the FTL's default).
+    #[arg(long)]
+    pub reserve: Option<u32>,
+    /// Overwrites in the measured phase, as multiples of the live set (default 20, 5 with --quick).
+    #[arg(long)]
+    pub passes: Option<u32>,
+    /// Seed for the workloads.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+pub fn run(args: Args) -> Result<(), String> {
+    let size = args
+        .size
+        .unwrap_or(if args.quick { 256 * 1024 } else { 1024 * 1024 });
+    common::check_size(args.preset, size)?;
+    if args.passes == Some(0) {
+        return Err("--passes must be at least 1".into());
+    }
+    let t0 = Instant::now();
+    let cfg = common::config(size, args.unit_size, args.reserve);
+    let mut report = bench_all(args.preset.spec(size), cfg, &args, size)?;
+    report.host_seconds = t0.elapsed().as_secs_f64();
+    report.targets = targets::targets(&report);
+    if let Some(dir) = &args.plot {
+        plot::plot(dir, &report)?;
+    }
+    if args.json {
+        let s = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        println!("{s}");
+    } else {
+        print::print_human(&report);
+        if let Some(dir) = &args.plot {
+            println!("charts written to {}", dir.display());
+        }
+    }
+    Ok(())
+}
+
+fn bench_all(
+    spec: cowftl_sim::PartSpec,
+    cfg: Config,
+    args: &Args,
+    size: usize,
+) -> Result<Report, String> {
+    macro_rules! go {
+        ($ty:ty) => {{
+            let mk = || <$ty>::new(spec.clone(), args.seed);
+            let mut probe = mk();
+            let geo = SimFtl::format(&mut probe, cfg)
+                .map_err(|e| format!("format: {e:?}"))?
+                .geometry()
+                .to_owned();
+            let passes = args.passes.unwrap_or(if args.quick { 5 } else { 20 }) as u64;
+            let mut workloads = Vec::new();
+            let list: &[(&str, Kind, f64)] = &[
+                ("seq_fill", Kind::Sequential, 1.0),
+                ("uniform_50", Kind::Uniform, 0.5),
+                ("uniform_80", Kind::Uniform, 0.8),
+                ("uniform_90", Kind::Uniform, 0.9),
+                ("hotcold_90_10_at_80", Kind::HotCold, 0.8),
+                ("mixed_rw_50_at_80", Kind::Mixed, 0.8),
+                ("static_cold_50", Kind::StaticCold, 0.8),
+            ];
+            for &(name, kind, fill) in list {
+                let mut flash = mk();
+                workloads.push(workload::one(
+                    &mut flash, cfg, &geo, name, kind, fill, passes, args.seed,
+                )?);
+            }
+            Ok::<_, String>((geo, workloads))
+        }};
+    }
+    let (geo, workloads) = match args.preset {
+        Part::Stm32l476 => go!(cowftl_sim::Stm32L476Flash)?,
+        Part::W25q128 => go!(cowftl_sim::W25q128Flash)?,
+        p => return Err(format!("part {} is not simulated here", p.name())),
+    };
+    Ok(Report {
+        quick: args.quick,
+        seed: args.seed,
+        geometry: report::geometry_out(&geo, args.preset, size),
+        workloads,
+        targets: Vec::new(),
+        host_seconds: 0.0,
+    })
+}

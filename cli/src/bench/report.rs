@@ -1,0 +1,136 @@
+//! The results of `cowftl bench`: what `--json` prints, and what the table and charts show.
+
+use cowftl::Geometry;
+use cowftl_testkit::Part;
+use serde::Serialize;
+
+use crate::fmt;
+
+#[derive(Serialize, Clone, Debug)]
+pub struct GeometryOut {
+    pub preset: &'static str,
+    pub chip_bytes: usize,
+    pub unit_size: u32,
+    pub unit_count: u32,
+    pub slots_per_unit: u32,
+    pub reserve_units: u32,
+    pub block_size: u32,
+    pub block_count: u32,
+    pub exported_bytes: u64,
+    /// Bytes of the FTL region (here the whole chip).
+    pub region_bytes: u64,
+    /// exported_bytes / region_bytes.
+    pub exported_fraction: f64,
+    /// RAM of `Ftl<F, unit_count, block_count>`: 4*blocks + 12*units + ~120 bytes (+ the flash).
+    pub ram_bytes: u64,
+}
+
+#[derive(Serialize, Clone, Debug, Default)]
+pub struct Wear {
+    pub min: u32,
+    pub mean: f64,
+    pub max: u32,
+    /// max / mean.
+    pub spread: f64,
+}
+
+/// Cost of a clean remount right after the workload (flash counters reset just before `mount`).
+#[derive(Serialize, Clone, Debug, Default)]
+pub struct Mount {
+    pub bytes_read: u64,
+    pub read_ops: u64,
+    /// Program operations issued by the mount.
+    pub programs: u64,
+    pub bytes_programmed: u64,
+    /// Erase operations issued by the mount.
+    pub erases: u64,
+    /// Modelled device time of the mount (datasheet timings).
+    pub device_ns: u64,
+    pub host_ns: u64,
+    /// bytes_read / FTL region bytes.
+    pub region_fraction: f64,
+}
+
+#[derive(Serialize, Clone, Debug, Default)]
+pub struct Workload {
+    pub name: String,
+    /// Live blocks / exported blocks.
+    pub fill_exported: f64,
+    /// Live blocks / (unit_count * slots_per_unit): what the greedy references use.
+    pub fill_raw: f64,
+    pub ops: u64,
+    pub host_writes: u64,
+    pub reads: u64,
+    pub logical_bytes: u64,
+    pub bytes_programmed: u64,
+    /// bytes_programmed / logical_bytes (metadata included).
+    pub wa: f64,
+    /// (host writes + relocations) / host writes: slot-level WA, comparable to the greedy model.
+    pub wa_slots: f64,
+    pub greedy_sim_wa: Option<f64>,
+    /// wa / greedy_sim_wa (byte WA, metadata included, against the slot-level greedy model).
+    pub wa_vs_greedy_sim: Option<f64>,
+    pub analytic_wa: Option<f64>,
+    pub erases: u64,
+    pub erases_per_logical_mib: f64,
+    pub wear: Wear,
+    pub device_ns_per_op: f64,
+    pub host_ns_per_op: f64,
+    pub mount: Mount,
+    /// (host writes so far in the run, WA of the last chunk), warm-up included.
+    pub wa_over_time: Vec<(u64, f64)>,
+    /// Erases of every FTL unit at the end.
+    pub unit_wear: Vec<u32>,
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct Target {
+    pub name: String,
+    pub measured: f64,
+    pub limit: f64,
+    pub pass: bool,
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct Report {
+    pub quick: bool,
+    pub seed: u64,
+    pub geometry: GeometryOut,
+    pub workloads: Vec<Workload>,
+    pub targets: Vec<Target>,
+    pub host_seconds: f64,
+}
+
+pub fn wear_of(unit_wear: &[u32]) -> Wear {
+    let (min, mean, max) = fmt::min_mean_max(unit_wear.iter().copied());
+    Wear {
+        min,
+        mean,
+        max,
+        spread: if mean > 0.0 { max as f64 / mean } else { 1.0 },
+    }
+}
+
+pub fn geometry_out(geo: &Geometry, preset: Part, chip_bytes: usize) -> GeometryOut {
+    let exported = geo.capacity_bytes();
+    let region = u64::from(geo.region_len);
+    GeometryOut {
+        preset: preset.label(),
+        chip_bytes,
+        unit_size: geo.unit_size,
+        unit_count: geo.unit_count,
+        slots_per_unit: geo.slots_per_unit,
+        reserve_units: geo.reserve_units,
+        block_size: geo.block_size,
+        block_count: geo.block_count,
+        exported_bytes: exported,
+        region_bytes: region,
+        exported_fraction: exported as f64 / region.max(1) as f64,
+        ram_bytes: 4 * u64::from(geo.block_count) + 12 * u64::from(geo.unit_count) + 120,
+    }
+}
+
+/// The workload called `name`.
+pub fn find<'a>(r: &'a Report, name: &str) -> Option<&'a Workload> {
+    r.workloads.iter().find(|w| w.name == name)
+}
