@@ -330,7 +330,7 @@ fn a_full_volume_still_commits_its_largest_transaction() {
     for round in 0..200u64 {
         let first = (rng.next_u64() % u64::from(n - max)) as u32;
         let data: Vec<Vec<u8>> = (0..max)
-            .map(|i| pattern(first + i, round + 1, BS))
+            .map(|i| pattern(first + i, round + 2, BS))
             .collect();
         let mut tx = v.transaction();
         for (i, d) in data.iter().enumerate() {
@@ -342,10 +342,38 @@ fn a_full_volume_still_commits_its_largest_transaction() {
             m.write(first + i, round + 2);
         }
         v.check_invariants().unwrap();
+        let got = read_all(&mut v);
+        for l in 0..n {
+            assert!(
+                got[l as usize] == m.expected(l, BS),
+                "round {round}, block {l}, before remount: {} want {}",
+                cowftl_testkit::pattern::describe(&got[l as usize], l),
+                m.gen(l)
+            );
+        }
+        let mut f2: Flash = (**v.flash()).clone();
+        let mut w = Vol::mount(&mut f2, cfg()).unwrap();
+        let got = read_all(&mut w);
+        for l in 0..n {
+            assert!(
+                got[l as usize] == m.expected(l, BS),
+                "round {round}, block {l}, after remount: {}",
+                cowftl_testkit::pattern::describe(&got[l as usize], l)
+            );
+        }
     }
     drop(v);
     let mut v = Vol::mount(&mut flash, cfg()).unwrap();
-    assert!(read_all(&mut v) == state_of(&m, n));
+    let got = read_all(&mut v);
+    for l in 0..n {
+        let d = &got[l as usize];
+        assert!(
+            *d == m.expected(l, BS),
+            "block {l}: {} (expected generation {})",
+            cowftl_testkit::pattern::describe(d, l),
+            m.gen(l)
+        );
+    }
 }
 
 fn op_strategy(n: u32) -> impl Strategy<Value = Op> {
