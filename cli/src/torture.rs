@@ -199,13 +199,14 @@ fn worker(sh: &Shared<'_>) {
 fn print_total(t: &Summary, violations: usize, secs: f64) {
     println!(
         "torture: {} seeds, {} power cuts ({} during mount recovery), {} mounts checked, \
-         {} acknowledged ops, {} interrupted ops landed, {} reads checked, {} flash ops, \
+         {} acknowledged ops ({} transactions), {} interrupted ops landed, {} reads checked, {} flash ops, \
          {} violations, {:.1} s ({:.0} cuts/s)",
         t.seeds,
         t.cuts,
         t.mount_cuts,
         t.mounts,
         t.acked,
+        t.txns,
         t.landed,
         t.reads,
         t.flash_ops,

@@ -118,8 +118,10 @@ pub struct Summary {
     pub mount_cuts: u64,
     /// Successful mounts, each followed by a full check against the model.
     pub mounts: u64,
-    /// Acknowledged writes and trims.
+    /// Acknowledged writes, trims and transactions.
     pub acked: u64,
+    /// Of those, transactions.
+    pub txns: u64,
     /// Interrupted operations that recovered as the new state.
     pub landed: u64,
     /// Reads checked against the model (including full checks after mounts).
@@ -135,6 +137,7 @@ impl Summary {
         self.mount_cuts += o.mount_cuts;
         self.mounts += o.mounts;
         self.acked += o.acked;
+        self.txns += o.txns;
         self.landed += o.landed;
         self.reads += o.reads;
         self.flash_ops += o.flash_ops;
@@ -221,6 +224,7 @@ pub fn choose_setup(seed: u64, part: Option<Part>) -> Setup {
             static_wl_threshold: 1 + rng.below(20) as u32,
             no_erase: part == Part::Worm,
             verify_writes: rng.below(4) != 0,
+            max_transaction_blocks: rng.below(17) as u32,
             ..Config::new(0, capacity as u32)
         };
         let w = part.word_size();
@@ -336,12 +340,26 @@ type Vol<'a, const R: usize, const W: usize, const E: usize> =
     Ftl<&'a mut SimFlash<R, W, E>, MAX_UNITS, MAX_BLOCKS>;
 type FtlErr = Error<SimError>;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Op {
     Write(u32, u64),
     Trim(u32),
+    /// A transaction: (lba, generation; 0 = trim), applied in order, all or nothing.
+    Txn(Vec<(u32, u64)>),
     Read(u32),
     Remount,
+}
+
+impl Op {
+    /// The blocks an interrupted op may have changed, with their new generations.
+    fn changes(&self) -> Vec<(u32, u64)> {
+        match self {
+            Op::Write(l, g) => vec![(*l, *g)],
+            Op::Trim(l) => vec![(*l, 0)],
+            Op::Txn(parts) => parts.clone(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// How a session (mount + operations) ended.
@@ -362,8 +380,11 @@ struct Runner<'o, const R: usize, const W: usize, const E: usize> {
     flash: Option<SimFlash<R, W, E>>,
     /// Acknowledged generation per block (0 = zeros).
     model: Model,
-    /// The interrupted operation, not yet resolved by a mount: (lba, new generation).
-    pending: Option<(u32, u64)>,
+    /// The interrupted operation, not yet resolved by a mount: (lba, new generation) per
+    /// block it changes, in order (a transaction changes several, all or none).
+    pending: Vec<(u32, u64)>,
+    /// The volume's largest transaction (1: none are generated).
+    max_txn: u32,
     seq_cursor: u32,
     blocks: u32,
     bs: usize,
@@ -384,7 +405,8 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
             rng: Entropy::Rng(SplitMix64::new(seed)),
             flash: Some(flash),
             model: Model::default(),
-            pending: None,
+            pending: Vec::new(),
+            max_txn: 1,
             seq_cursor: 0,
             blocks: 0,
             bs: setup.cfg.block_size as usize,
@@ -669,71 +691,75 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
             let _ = write!(units, "\n    {:?}", ftl.stats().counters);
             self.trace(format_args!("mounted: {units}"));
         }
+        self.max_txn = ftl.max_transaction_blocks();
         let mut got = vec![0u8; bs];
         let mut want = vec![0u8; bs];
-        let mut resolved = None;
+        let (mut saw_old, mut saw_new) = (false, false);
         for lba in 0..blocks {
             if let Err(e) = ftl.read(lba, &mut got) {
-                let at = ftl.mapping(lba);
-                let extra = at.location().map_or(String::new(), |(u, sl)| {
-                    // What is stored (a weak record reads differently now and then).
-                    let g = *ftl.geometry();
-                    let img = ftl.flash().image();
-                    let a = g.record_addr(u, sl) as usize;
-                    let r = g.decode_record(&img[a..a + g.record_size as usize]);
-                    let d = g.data_addr(u, sl) as usize;
-                    let crc = cowftl::layout::CRC.checksum(&img[d..d + g.block_size as usize]);
-                    let first = ftl.flash().is_unstable(a as u32);
-                    let unstable: Vec<(u32, bool, bool)> = (0..g.slots_per_unit)
-                        .map(|s| {
-                            let ra = g.record_addr(u, s);
-                            let f = ftl.flash();
-                            (s, f.is_unstable(ra), f.is_unstable(ra + g.claim_size))
-                        })
-                        .filter(|t| t.1 || t.2)
-                        .collect::<Vec<_>>();
-                    let unstable = format!("{first}, unstable (slot, claim, commit) {unstable:?}");
-                    format!(" stored record {r:?}, stored data crc {crc:#x}, unstable {unstable}")
-                });
                 return Err(self.fail(format!(
-                    "read lba {lba} after mount: {e:?} (at {at:?}){extra}"
+                    "read lba {lba} after mount: {e:?} (at {:?}){}",
+                    ftl.mapping(lba),
+                    stored_record(ftl, lba)
                 )));
             }
             self.sum.reads += 1;
             self.model.expect(lba, &mut want);
-            if got == want {
-                continue;
+            let new_gen = self
+                .pending
+                .iter()
+                .rev()
+                .find(|(l, _)| *l == lba)
+                .map(|p| p.1);
+            let old = got == want;
+            let new = new_gen.is_some_and(|g| {
+                fill_pattern(lba, g, &mut want);
+                got == want
+            });
+            if new_gen.is_some() && old != new {
+                // Both states may coincide (e.g. trim of a block already reading zeros).
+                saw_old |= old;
+                saw_new |= new;
             }
-            if let Some((pl, pg)) = self.pending {
-                if pl == lba {
-                    fill_pattern(lba, pg, &mut want);
-                    if got == want {
-                        resolved = Some(true);
-                        continue;
-                    }
-                }
+            if !old && !new {
+                let what = describe(&got, lba);
+                return Err(self.fail(format!(
+                    "lba {lba}: expected generation {} (pending {:?}), found {what}",
+                    self.model.gen(lba),
+                    self.pending
+                )));
             }
-            let what = describe(&got, lba);
+        }
+        if saw_old && saw_new {
             return Err(self.fail(format!(
-                "lba {lba}: expected generation {} (pending {:?}), found {what}",
-                self.model.gen(lba),
+                "interrupted transaction torn: some blocks old, some new ({:?})",
                 self.pending
             )));
         }
-        if let Some((pl, pg)) = self.pending.take() {
-            // Both states may coincide (e.g. trim of a block already reading zeros).
-            if resolved == Some(true) {
-                self.model.write(pl, pg);
-                self.sum.landed += 1;
-            }
-            self.trace(format_args!(
-                "mount ok; interrupted op on lba {pl} -> {}",
-                if resolved == Some(true) { "new" } else { "old" }
-            ));
-        } else {
-            self.trace(format_args!("mount ok; state matches the model"));
-        }
+        self.resolve_pending(saw_new);
         Ok(())
+    }
+
+    /// After a mount showed the interrupted op's blocks all old or all new.
+    fn resolve_pending(&mut self, landed: bool) {
+        let pending = std::mem::take(&mut self.pending);
+        if pending.is_empty() {
+            self.trace(format_args!("mount ok; state matches the model"));
+            return;
+        }
+        if landed {
+            for &(l, g) in &pending {
+                match g {
+                    0 => self.model.trim(l),
+                    g => self.model.write(l, g),
+                }
+            }
+            self.sum.landed += 1;
+        }
+        self.trace(format_args!(
+            "mount ok; interrupted op on {pending:?} -> {}",
+            if landed { "new" } else { "old" }
+        ));
     }
 
     fn pick_lba(&mut self) -> u32 {
@@ -761,6 +787,9 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
 
     fn next_op(&mut self) -> Op {
         let r = self.rng.below(100);
+        if r < 12 && self.max_txn > 1 {
+            return self.next_txn();
+        }
         let lba = self.pick_lba();
         // Boot-loop mode: mostly writes (a volume kept nearly full), few trims.
         let r = match r {
@@ -779,6 +808,21 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
             80..=97 => Op::Read(lba),
             _ => Op::Remount,
         }
+    }
+
+    /// A transaction of 2..=max_txn writes (a trim now and then) at workload-shaped blocks.
+    fn next_txn(&mut self) -> Op {
+        let k = 2 + self.rng.below(u64::from(self.max_txn - 1)) as u32;
+        let parts = (0..k)
+            .map(|_| {
+                let lba = self.pick_lba();
+                match self.rng.below(8) {
+                    0 => (lba, 0),
+                    _ => (lba, self.model.next_gen()),
+                }
+            })
+            .collect();
+        Op::Txn(parts)
     }
 
     /// Mount, check, then run operations until the cut fires.
@@ -813,6 +857,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
                     ftl.write(l, &buf)
                 }
                 Op::Trim(l) => ftl.trim(l),
+                Op::Txn(ref parts) => commit_txn(ftl, parts, bs),
                 Op::Read(l) => {
                     let r = ftl.read(l, &mut buf);
                     if r.is_ok() {
@@ -842,23 +887,19 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
                     let e = ftl.check_invariants().err().unwrap_or_default();
                     return Err(self.fail(format!("invariant after {op:?}: {e}")));
                 }
-                Ok(()) => match op {
-                    Op::Write(l, g) => {
-                        self.model.write(l, g);
-                        self.sum.acked += 1;
+                Ok(()) => {
+                    let changes = op.changes();
+                    self.sum.acked += u64::from(!changes.is_empty());
+                    self.sum.txns += u64::from(matches!(op, Op::Txn(_)));
+                    for (l, g) in changes {
+                        match g {
+                            0 => self.model.trim(l),
+                            g => self.model.write(l, g),
+                        }
                     }
-                    Op::Trim(l) => {
-                        self.model.trim(l);
-                        self.sum.acked += 1;
-                    }
-                    _ => {}
-                },
+                }
                 Err(e) if cut => {
-                    self.pending = match op {
-                        Op::Write(l, g) => Some((l, g)),
-                        Op::Trim(l) => Some((l, 0)),
-                        _ => None,
-                    };
+                    self.pending = op.changes();
                     self.trace(format_args!("{op:?} cut ({e:?})"));
                     return Ok(End::Cut);
                 }
@@ -878,6 +919,55 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
         }
         Ok(End::Idle)
     }
+}
+
+/// What is stored for `lba` (a weak record reads differently now and then), for failures.
+fn stored_record<const R: usize, const W: usize, const E: usize>(
+    ftl: &Vol<'_, R, W, E>,
+    lba: u32,
+) -> String {
+    let Some((u, sl)) = ftl.mapping(lba).location() else {
+        return String::new();
+    };
+    let g = *ftl.geometry();
+    let img = ftl.flash().image();
+    let a = g.record_addr(u, sl) as usize;
+    let r = g.decode_record(&img[a..a + g.record_size as usize]);
+    let d = g.data_addr(u, sl) as usize;
+    let crc = cowftl::layout::CRC.checksum(&img[d..d + g.block_size as usize]);
+    let unstable: Vec<(u32, bool, bool)> = (0..g.slots_per_unit)
+        .map(|s| {
+            let ra = g.record_addr(u, s);
+            let f = ftl.flash();
+            (s, f.is_unstable(ra), f.is_unstable(ra + g.claim_size))
+        })
+        .filter(|t| t.1 || t.2)
+        .collect();
+    format!(" stored record {r:?}, stored data crc {crc:#x}, unstable (slot, claim, commit) {unstable:?}")
+}
+
+/// Stage `parts` (generation 0 = trim) in one transaction and commit it.
+fn commit_txn<const R: usize, const W: usize, const E: usize>(
+    ftl: &mut Vol<'_, R, W, E>,
+    parts: &[(u32, u64)],
+    bs: usize,
+) -> Result<(), FtlErr> {
+    let data: Vec<Vec<u8>> = parts
+        .iter()
+        .map(|&(l, g)| {
+            let mut b = vec![0u8; bs];
+            fill_pattern(l, g, &mut b);
+            b
+        })
+        .collect();
+    let mut tx = ftl.transaction();
+    for (&(l, g), d) in parts.iter().zip(&data) {
+        match g {
+            0 => tx.trim(l)?,
+            _ => tx.write(l, d)?,
+        }
+    }
+    tx.commit()
 }
 
 /// One line per unit (state, valid/used, wear) for failure messages.
