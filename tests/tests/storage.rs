@@ -229,3 +229,42 @@ fn flash_errors_surface_and_a_cut_write_leaves_a_prefix_of_blocks() {
     }
     assert!(cuts >= 16, "the write should span many flash ops ({cuts})");
 }
+
+#[test]
+fn a_cut_write_within_one_transaction_is_all_or_nothing() {
+    // docs/DESIGN.md, "Transactions": a write spanning at most max_transaction_blocks()
+    // blocks is one transaction. Bytes 300..2300 touch 5 blocks (partial first and last).
+    let flash = Shared::new(Stm32L476Flash::new(presets::stm32l476(FLASH), 4));
+    type SFtl = Ftl<Shared<1, 8, 2048>, 16, 256>;
+    let ftl = SFtl::format(flash.clone(), cfg(512)).unwrap();
+    assert!(ftl.max_transaction_blocks() >= 5);
+    let mut st = FtlStorage::<_, 16, 256>::new(ftl).unwrap();
+    st.write(0, &[1; 4096]).unwrap();
+    drop(st);
+    let base = flash.with(|f| f.image().to_vec());
+    let (mut cuts, mut landed) = (0, 0);
+    for cut in 0..400 {
+        let flash =
+            Shared::new(Stm32L476Flash::from_image(presets::stm32l476(FLASH), cut, &base).unwrap());
+        let mut st =
+            FtlStorage::<_, 16, 256>::new(SFtl::mount(flash.clone(), cfg(512)).unwrap()).unwrap();
+        flash.with(|f| f.cut_after_ops(cut));
+        if st.write(300, &[2; 2000]).is_ok() {
+            break;
+        }
+        cuts += 1;
+        drop(st);
+        flash.with(|f| f.power_restore());
+        let mut st =
+            FtlStorage::<_, 16, 256>::new(SFtl::mount(flash.clone(), cfg(512)).unwrap()).unwrap();
+        let mut b = vec![0u8; 4096];
+        st.read(0, &mut b).unwrap();
+        assert!(b[..300].iter().all(|&x| x == 1) && b[2300..].iter().all(|&x| x == 1));
+        let new = b[300..2300].iter().all(|&x| x == 2);
+        let old = b[300..2300].iter().all(|&x| x == 1);
+        assert!(new || old, "cut {cut}: the write is torn");
+        landed += new as u32;
+    }
+    assert!(cuts >= 16, "the write should span many flash ops ({cuts})");
+    assert!(landed < cuts, "some cut must leave the old contents");
+}

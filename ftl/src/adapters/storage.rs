@@ -8,22 +8,24 @@
 //!   [`FtlStorage::new`], get it back with [`FtlStorage::into_inner`], reach it meanwhile with
 //!   [`FtlStorage::ftl`] / [`FtlStorage::ftl_mut`] (e.g. for `trim` or `stats`). To keep using
 //!   the flash afterwards, build the FTL over `&mut flash`.
-//! - **No heap**: partial blocks are read-modify-written through one fixed buffer of `BS` bytes
-//!   stored inside the wrapper (`BS` defaults to 512). `BS` must be at least the FTL's block
+//! - **No heap**: partial blocks are read-modify-written through two fixed buffers of `BS`
+//!   bytes stored inside the wrapper (`BS` defaults to 512; one for the first block of a
+//!   write, one for its last). `BS` must be at least the FTL's block
 //!   size; [`FtlStorage::new`] rejects the pair otherwise. The error does not carry the FTL
 //!   back (a `Result` with two FTL-sized variants makes LLVM's compile time explode at large
 //!   `MAX_BLOCKS`): call [`FtlStorage::check`] first if the FTL owns its flash and you want
-//!   to keep it on failure. RAM: `size_of::<Ftl<F, U, B>>() + BS`.
+//!   to keep it on failure. RAM: `size_of::<Ftl<F, U, B>>() + 2 * BS`.
 //! - **Addresses**: byte `a` lives in logical block `a / block_size` at offset
 //!   `a % block_size`. [`ReadStorage::capacity`] is the exported bytes,
 //!   `block_count * block_size`. Offsets are `u32`, so at most the first 4 GiB are addressable.
-//! - **Writes**: each call writes every block it touches exactly once, in ascending order:
-//!   whole blocks straight from the caller's slice, the partial first and last blocks by
-//!   read-modify-write through the buffer. A call that returned `Ok` is durable.
-//! - **Power loss** inside a call: every block holds its old or its new contents (the FTL's
-//!   per-block atomicity), and because blocks are written in ascending order and the FTL
-//!   recovers a prefix of its operations, the new blocks form a prefix of the range.
-//!   A multi-block `write` is therefore *not* atomic as a whole.
+//! - **Writes**: each call writes every block it touches exactly once, as transactions of
+//!   up to `Ftl::max_transaction_blocks()` blocks (8 by default) in ascending order: whole
+//!   blocks straight from the caller's slice, the partial first and last blocks by
+//!   read-modify-write through the buffers. A call that returned `Ok` is durable.
+//! - **Power loss** inside a call: a write that spans at most `max_transaction_blocks()`
+//!   blocks is atomic: all of it or none of it, on every later mount. A longer one is
+//!   atomic per transaction, and as the transactions go in ascending order and the FTL
+//!   recovers a prefix of its operations, the new contents form a prefix of the range.
 //! - **Erased state**: never-written (and trimmed) bytes read as `0x00`, not `0xFF`: this is
 //!   a block device, not raw NOR. There is no erase: `write` overwrites.
 //! - **Errors**: a range past the capacity is [`Error::OutOfRange`] (nothing is read or
@@ -92,6 +94,8 @@ impl core::fmt::Display for AdapterError {
 pub struct FtlStorage<F: NorFlash, const U: usize, const B: usize, const BS: usize = 512> {
     pub(crate) ftl: Ftl<F, U, B>,
     pub(crate) buf: [u8; BS],
+    /// The last block of a write that ends inside it (the first one uses `buf`).
+    tail: [u8; BS],
 }
 
 impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> core::fmt::Debug
@@ -122,7 +126,11 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> FtlStorage<F,
     /// [`check`](Self::check) first to keep it).
     pub fn new(ftl: Ftl<F, U, B>) -> Result<Self, AdapterError> {
         Self::check(&ftl)?;
-        Ok(FtlStorage { ftl, buf: [0; BS] })
+        Ok(FtlStorage {
+            ftl,
+            buf: [0; BS],
+            tail: [0; BS],
+        })
     }
 
     /// The FTL (block size, stats, geometry).
@@ -205,25 +213,55 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> Storage
 {
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
         self.check_range(offset, bytes.len())?;
-        let bs = self.ftl.block_size() as usize;
+        let bs = self.ftl.block_size() as u64;
+        let per_txn = u64::from(self.ftl.max_transaction_blocks());
+        let end = offset as u64 + bytes.len() as u64;
         let mut pos = offset as u64;
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let lba = (pos / bs as u64) as u32;
-            let within = (pos % bs as u64) as usize;
-            let n = (bs - within).min(rest.len());
-            let (head, tail) = rest.split_at(n);
-            if n == bs {
-                self.ftl.write(lba, head)?;
-            } else {
-                let buf = &mut self.buf[..bs];
-                self.ftl.read(lba, buf)?;
-                buf[within..within + n].copy_from_slice(head);
-                self.ftl.write(lba, buf)?;
-            }
-            pos += n as u64;
-            rest = tail;
+        while pos < end {
+            // Up to one transaction's worth of blocks: written all or nothing.
+            let chunk_end = end.min((pos / bs + per_txn) * bs);
+            let from = (pos - offset as u64) as usize;
+            let to = (chunk_end - offset as u64) as usize;
+            self.write_blocks(pos, &bytes[from..to])?;
+            pos = chunk_end;
         }
         Ok(())
+    }
+}
+
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> FtlStorage<F, U, B, BS> {
+    /// Write `data` at byte `pos` as one transaction (at most `max_transaction_blocks`
+    /// blocks): whole blocks from `data`, partial first and last blocks merged with their
+    /// old contents in the two buffers.
+    fn write_blocks(&mut self, pos: u64, data: &[u8]) -> Result<(), Error<F::Error>> {
+        let bs = self.ftl.block_size() as usize;
+        let first = (pos / bs as u64) as u32;
+        let within = (pos % bs as u64) as usize;
+        let last = ((pos + data.len() as u64 - 1) / bs as u64) as u32;
+        let tail_len = (within + data.len() - 1) % bs + 1;
+        let head_whole = within == 0 && (first < last || data.len() == bs);
+        let tail_whole = tail_len == bs;
+        if !head_whole {
+            self.ftl.read(first, &mut self.buf[..bs])?;
+            let n = (bs - within).min(data.len());
+            self.buf[within..within + n].copy_from_slice(&data[..n]);
+        }
+        if first < last && !tail_whole {
+            self.ftl.read(last, &mut self.tail[..bs])?;
+            self.tail[..tail_len].copy_from_slice(&data[data.len() - tail_len..]);
+        }
+        let mut tx = self.ftl.transaction();
+        for lba in first..=last {
+            let block = match lba {
+                l if l == first && !head_whole => &self.buf[..bs],
+                l if l == last && !tail_whole => &self.tail[..bs],
+                l => {
+                    let at = (l - first) as usize * bs - within;
+                    &data[at..at + bs]
+                }
+            };
+            tx.write(lba, block)?;
+        }
+        tx.commit()
     }
 }
