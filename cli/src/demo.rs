@@ -97,6 +97,7 @@ fn demo<const R: usize, const W: usize, const E: usize>(
     let stats = flash.stats().clone();
     let wear = remount_and_verify(flash, cfg, &model, counts.in_flight)?;
     print_summary(&counts, &before, &stats, &wear);
+    transaction_demo(flash, cfg)?;
     println!(
         "  host wall time:         {:.2} s",
         t0.elapsed().as_secs_f64()
@@ -224,6 +225,63 @@ fn progress_bar(ops: u64) -> ProgressBar {
 
 /// The write with the cut armed: lost power (the write is in flight), or acknowledged if the
 /// cut landed after its last flash operation.
+/// A 4-block transaction cut half-way through its flash operations: after the remount the
+/// four blocks are all old or all new; then the same transaction uncut: all new.
+fn transaction_demo<const R: usize, const W: usize, const E: usize>(
+    flash: &mut SimFlash<R, W, E>,
+    cfg: Config,
+) -> Result<(), String> {
+    let bs = SimFtl::mount(&mut *flash, cfg)
+        .map_err(|e| format!("mount: {e:?}"))?
+        .block_size();
+    let new: Vec<Vec<u8>> = (0..4).map(|l| pattern(l, 1 << 40, bs as usize)).collect();
+    let mut dry = flash.clone();
+    let start = dry.ops();
+    commit4(&mut dry, cfg, &new).map_err(|e| format!("transaction: {e:?}"))?;
+    let ops = dry.ops() - start;
+    for pass in ["cut half-way", "uncut"] {
+        let mut ftl = SimFtl::mount(&mut *flash, cfg).map_err(|e| format!("mount: {e:?}"))?;
+        let old: Vec<Vec<u8>> = (0..4)
+            .map(|l| read(&mut ftl, l))
+            .collect::<Result<_, _>>()?;
+        drop(ftl);
+        if pass == "cut half-way" {
+            flash.cut_after_ops(ops / 2);
+        }
+        let r = commit4(flash, cfg, &new);
+        flash.cancel_cut();
+        flash.power_restore();
+        let mut ftl = SimFtl::mount(&mut *flash, cfg).map_err(|e| format!("mount: {e:?}"))?;
+        let got: Vec<Vec<u8>> = (0..4)
+            .map(|l| read(&mut ftl, l))
+            .collect::<Result<_, _>>()?;
+        let state = match (got == new, got == old) {
+            (true, _) => "all 4 new",
+            (_, true) => "all 4 old",
+            _ => return Err("transaction torn: some blocks old, some new".into()),
+        };
+        println!(
+            "  transaction of blocks 0..4 ({ops} flash ops), {pass} ({}): remounted, {state}",
+            if r.is_ok() { "Ok" } else { "power lost" }
+        );
+    }
+    Ok(())
+}
+
+/// Commit `new` to blocks 0..4 as one transaction on a fresh mount.
+fn commit4<const R: usize, const W: usize, const E: usize>(
+    flash: &mut SimFlash<R, W, E>,
+    cfg: Config,
+    new: &[Vec<u8>],
+) -> Result<(), Error<SimError>> {
+    let mut ftl = SimFtl::mount(flash, cfg)?;
+    let mut tx = ftl.transaction();
+    for (l, d) in new.iter().enumerate() {
+        tx.write(l as u32, d)?;
+    }
+    tx.commit()
+}
+
 fn cut_write<const R: usize, const W: usize, const E: usize>(
     ftl: &mut ArmedFtl<'_, R, W, E>,
     model: &mut Model,

@@ -21,6 +21,7 @@ mod plot;
 mod print;
 mod report;
 mod targets;
+mod txn;
 mod workload;
 
 use report::Report;
@@ -116,10 +117,11 @@ fn bench_all(
                     &mut flash, cfg, &geo, name, kind, fill, passes, args.seed,
                 )?);
             }
-            Ok::<_, String>((geo, workloads))
+            let txns = txn::costs(&mk, cfg)?;
+            Ok::<_, String>((geo, workloads, txns))
         }};
     }
-    let (geo, workloads) = match args.preset {
+    let (geo, workloads, transactions) = match args.preset {
         Part::Stm32l476 => go!(cowftl_sim::Stm32L476Flash)?,
         Part::W25q128 => go!(cowftl_sim::W25q128Flash)?,
         p => return Err(format!("part {} is not simulated here", p.name())),
@@ -129,6 +131,7 @@ fn bench_all(
         seed: args.seed,
         geometry: report::geometry_out(&geo, args.preset, size),
         workloads,
+        transactions,
         targets: Vec::new(),
         host_seconds: 0.0,
     })

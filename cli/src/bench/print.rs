@@ -27,6 +27,17 @@ pub fn print_human(r: &Report) {
     );
     print_workloads(r);
     print_mounts(r);
+    println!("\ntransactions (fresh volume, max_transaction_blocks 16): bytes programmed");
+    for t in &r.transactions {
+        println!(
+            "  {:2} blocks: {:>7} B as {:2} writes, {:>7} B as one transaction ({:+} B)",
+            t.blocks,
+            t.single_bytes,
+            t.blocks,
+            t.txn_bytes,
+            t.txn_bytes as i64 - t.single_bytes as i64
+        );
+    }
     println!(
         "\nanalytic greedy reference at raw fill 0.5/0.8/0.9: {:.2}/{:.2}/{:.2}",
         analytic_greedy_wa(0.5),

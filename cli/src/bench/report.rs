@@ -97,6 +97,8 @@ pub struct Report {
     pub seed: u64,
     pub geometry: GeometryOut,
     pub workloads: Vec<Workload>,
+    /// Bytes programmed for k blocks as one transaction against k single writes.
+    pub transactions: Vec<super::txn::TxnCost>,
     pub targets: Vec<Target>,
     pub host_seconds: f64,
 }
