@@ -73,6 +73,15 @@ fn bench_json_shape() {
     ] {
         assert!(g[k].as_u64().unwrap() > 0, "geometry.{k}");
     }
+    let ts = v["transactions"].as_array().expect("transactions");
+    assert!(!ts.is_empty());
+    for t in ts {
+        assert!(t["txn_bytes"].as_u64().unwrap() > 0);
+        assert_eq!(
+            t["txn_bytes"], t["single_bytes"],
+            "a transaction costs extra bytes"
+        );
+    }
     let ws = v["workloads"].as_array().unwrap();
     let names: Vec<&str> = ws.iter().map(|w| w["name"].as_str().unwrap()).collect();
     for n in [

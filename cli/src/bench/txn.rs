@@ -29,8 +29,13 @@ pub fn costs<const R: usize, const W: usize, const E: usize>(
         max_transaction_blocks: 16,
         ..cfg
     };
+    // Small units take smaller transactions (at most slots per unit - 1): measure what fits.
+    let max = SimFtl::format(&mut mk(), cfg)
+        .map_err(|e| format!("format: {e:?}"))?
+        .max_transaction_blocks();
     [1u32, 4, 16]
         .iter()
+        .filter(|&&k| k <= max)
         .map(|&k| {
             Ok(TxnCost {
                 blocks: k,
