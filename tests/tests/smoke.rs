@@ -48,3 +48,42 @@ fn write_read_remount_with_gc() {
     }
     println!("{:?}", ftl.stats());
 }
+
+/// Zero page (issue: copy-on-write features): never-written and trimmed blocks read as zeros
+/// without touching the flash, before and after a remount.
+#[test]
+fn unwritten_and_trimmed_blocks_read_zeros_without_flash_reads() {
+    let mut flash = Stm32L476Flash::new(presets::stm32l476(64 * 1024), 2);
+    let cfg = Config::new(0, 64 * 1024);
+    let mut ftl = L476Ftl::format(&mut flash, cfg).unwrap();
+    let bs = ftl.block_size() as usize;
+    for lba in 0..8 {
+        ftl.write(lba, &pattern(lba, 1, bs)).unwrap();
+    }
+    ftl.trim(3).unwrap();
+    for remount in [false, true] {
+        if remount {
+            drop(ftl);
+            ftl = L476Ftl::mount(&mut flash, cfg).unwrap();
+        }
+        for lba in [3, 8, 9, ftl.block_count() - 1] {
+            let mut buf = vec![0xA5u8; bs];
+            let before = ftl.flash().stats().bytes_read;
+            ftl.read(lba, &mut buf).unwrap();
+            assert_eq!(
+                ftl.flash().stats().bytes_read,
+                before,
+                "lba {lba} touched flash"
+            );
+            assert!(buf.iter().all(|&b| b == 0), "lba {lba} not zeros");
+        }
+        let mut buf = vec![0u8; bs];
+        let before = ftl.flash().stats().bytes_read;
+        ftl.read(2, &mut buf).unwrap();
+        assert!(
+            ftl.flash().stats().bytes_read > before,
+            "a mapped block must be read"
+        );
+        assert_eq!(buf, pattern(2, 1, bs));
+    }
+}
