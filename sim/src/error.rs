@@ -37,6 +37,13 @@ pub enum SimError {
     },
     /// The part cannot be erased at all (WORM/OTP).
     NotErasable,
+    /// A program or erase touched a region marked read-only with
+    /// [`SimFlash::set_read_only`](crate::SimFlash::set_read_only) (a base image in ROM or a
+    /// write-protected sector). Nothing was changed.
+    ReadOnlyRegion {
+        /// First address of the operation.
+        addr: u32,
+    },
     /// An image given to `from_image`/`load` does not have the part's capacity.
     ImageSize {
         /// The part's capacity in bytes.
@@ -76,6 +83,9 @@ impl fmt::Display for SimError {
             SimError::EraseFailed { unit } => write!(f, "erase of unit {unit} failed"),
             SimError::ProgramFailed { addr } => write!(f, "program failed at 0x{addr:08x}"),
             SimError::NotErasable => write!(f, "this part cannot be erased"),
+            SimError::ReadOnlyRegion { addr } => {
+                write!(f, "program or erase at 0x{addr:08x} in a read-only region")
+            }
             SimError::ImageSize { expected, got } => {
                 write!(f, "image is {got} bytes, the part has {expected}")
             }

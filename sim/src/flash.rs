@@ -69,6 +69,8 @@ pub struct SimFlash<const READ: usize, const WRITE: usize, const ERASE: usize> {
     worn: Vec<bool>,
     fail_erase_units: Vec<bool>,
     fail_program_ranges: Vec<Range<u32>>,
+    /// Regions where every program and erase fails (`set_read_only`).
+    read_only: Vec<Range<u32>>,
     endurance: Option<u32>,
     fail_program_when_worn: bool,
     stats: SimStats,
@@ -130,6 +132,7 @@ impl<const READ: usize, const WRITE: usize, const ERASE: usize> SimFlash<READ, W
             worn: vec![false; units],
             fail_erase_units: vec![false; units],
             fail_program_ranges: Vec::new(),
+            read_only: Vec::new(),
             endurance: None,
             fail_program_when_worn: true,
             stats: SimStats::new(units),
@@ -296,6 +299,18 @@ impl<const READ: usize, const WRITE: usize, const ERASE: usize> SimFlash<READ, W
         self.fail_erase_units[unit] = true;
     }
 
+    /// Mark `range` read-only: every program or erase that touches it fails with
+    /// [`SimError::ReadOnlyRegion`] and changes nothing (reads work). Models a base image in
+    /// ROM or a write-protected sector.
+    pub fn set_read_only(&mut self, range: Range<u32>) {
+        self.read_only.push(range);
+    }
+
+    /// Whether `start..end` touches a read-only region.
+    fn touches_read_only(&self, start: u32, end: u32) -> bool {
+        self.read_only.iter().any(|r| start < r.end && r.start < end)
+    }
+
     /// Make every program touching a word in `range` fail with [`SimError::ProgramFailed`].
     pub fn fail_program(&mut self, range: Range<u32>) {
         self.fail_program_ranges.push(range);
@@ -452,6 +467,9 @@ impl<const READ: usize, const WRITE: usize, const ERASE: usize> SimFlash<READ, W
         if bytes.is_empty() {
             return Ok(());
         }
+        if self.touches_read_only(offset, offset + bytes.len() as u32) {
+            return Err(SimError::ReadOnlyRegion { addr: offset });
+        }
         let start = offset as usize;
         let len = bytes.len();
         let op = self.ops;
@@ -559,6 +577,9 @@ impl<const READ: usize, const WRITE: usize, const ERASE: usize> SimFlash<READ, W
         check_erase(self, from, to)?;
         if from == to {
             return Ok(());
+        }
+        if self.touches_read_only(from, to) {
+            return Err(SimError::ReadOnlyRegion { addr: from });
         }
         let (start, end) = (from as usize, to as usize);
         let op = self.ops;

@@ -620,3 +620,24 @@ fn partial_reads_of_unstable_words() {
         (0..50).map(|_| read_vec(&mut f, 9, 3)).collect();
     assert!(varied.len() > 1);
 }
+
+#[test]
+fn read_only_regions_refuse_programs_and_erases_and_change_nothing() {
+    let mut f = l4();
+    NorFlash::write(&mut f, 2048, &[0u8; 8]).unwrap();
+    f.set_read_only(2048..4096);
+    let before = f.image().to_vec();
+    assert_eq!(
+        NorFlash::write(&mut f, 2048 + 8, &[0u8; 8]),
+        Err(SimError::ReadOnlyRegion { addr: 2056 })
+    );
+    assert_eq!(
+        NorFlash::erase(&mut f, 0, 4096),
+        Err(SimError::ReadOnlyRegion { addr: 0 })
+    );
+    assert_eq!(f.image(), &before[..]);
+    assert_eq!(read_vec(&mut f, 2048, 8), vec![0u8; 8]);
+    // Outside the region everything works.
+    NorFlash::erase(&mut f, 0, 2048).unwrap();
+    NorFlash::write(&mut f, 4096, &[1u8; 8]).unwrap();
+}
