@@ -303,6 +303,7 @@ fn live_slots<const R: usize, const W: usize, const E: usize>(
             Mapping::Unmapped => continue,
             Mapping::Data { unit, slot } => (unit, slot, "data"),
             Mapping::Trimmed { unit, slot } => (unit, slot, "trim"),
+            Mapping::Reverted { unit, slot } => (unit, slot, "revert"),
         };
         if let Some(v) = out.get_mut(unit as usize) {
             v.push((slot, lba, kind));
@@ -360,7 +361,7 @@ fn map_counts<const R: usize, const W: usize, const E: usize>(
         match ftl.mapping(lba) {
             Mapping::Data { .. } => mapped += 1,
             Mapping::Trimmed { .. } => trimmed += 1,
-            Mapping::Unmapped => {}
+            Mapping::Unmapped | Mapping::Reverted { .. } => {}
         }
     }
     (mapped, trimmed)

@@ -36,6 +36,8 @@ pub enum Error<E> {
     Corrupt,
     /// A transaction already holds `Ftl::max_transaction_blocks()` blocks.
     TransactionFull,
+    /// Reading the base image of an `Overlay` failed.
+    Base,
 }
 
 impl<E> From<ConfigError> for Error<E> {
@@ -59,6 +61,7 @@ impl<E: core::fmt::Debug> core::fmt::Display for Error<E> {
             Error::ReadOnly => f.write_str("volume is read-only (spare units exhausted)"),
             Error::Corrupt => f.write_str("stored data failed its CRC check"),
             Error::TransactionFull => f.write_str("transaction holds its maximum of blocks"),
+            Error::Base => f.write_str("reading the base image failed"),
         }
     }
 }

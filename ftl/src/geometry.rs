@@ -241,7 +241,7 @@ impl Geometry {
         if block_count == 0 {
             return Err(ConfigError::TooFewUnits);
         }
-        if block_count as usize > max_blocks || unit_count as u64 * slots as u64 >= 1 << 31 {
+        if block_count as usize > max_blocks || unit_count as u64 * slots as u64 >= 1 << 30 {
             return Err(ConfigError::TooManyBlocks);
         }
         let table_offset = 2 * sz.header;

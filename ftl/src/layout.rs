@@ -125,6 +125,12 @@ pub enum RecordKind {
     Trim,
     /// Unit `lba` is retired (bad). No data. Carried forward by GC.
     Retire,
+    /// Block `lba` reads the base image again (zeros without one). No data.
+    Revert,
+    /// Every block reads the base image (zeros without one): records older than the reset
+    /// version (`lba` = its low 32 bits, data CRC field = its high bits) no longer count. No
+    /// data. Carried forward by GC.
+    Reset,
 }
 
 impl RecordKind {
@@ -133,6 +139,8 @@ impl RecordKind {
             RecordKind::Data => 0x1,
             RecordKind::Trim => 0x2,
             RecordKind::Retire => 0x3,
+            RecordKind::Revert => 0x4,
+            RecordKind::Reset => 0x5,
         }
     }
 
@@ -141,7 +149,9 @@ impl RecordKind {
             0x1 => Some(RecordKind::Data),
             0x2 => Some(RecordKind::Trim),
             0x3 => Some(RecordKind::Retire),
-            // 0x4..0xE are kept for transactions, snapshots and base-image overlays.
+            0x4 => Some(RecordKind::Revert),
+            0x5 => Some(RecordKind::Reset),
+            // 0x6..0xE are kept for snapshots.
             _ => None,
         }
     }
@@ -185,11 +195,11 @@ pub const NO_VICTIM: u16 = 0xFFFF;
 ///  +--------+------+---------+--------+------------------+----+-------+
 ///  | kind|f | skip | victim  | lba    | version (u40)    |rsv | crc16 |
 ///  +--------+------+---------+--------+------------------+----+-------+
-///  kind|f   low nibble: 1 data, 2 trim, 3 retire; high nibble: 0x1 GC copy,
+///  kind|f   low nibble: 1 data, 2 trim, 3 retire, 4 revert, 5 reset; high nibble: 0x1 GC copy,
 ///           0x2 transaction part, 0x6 transaction end (never with 0x1)
 ///  skip     the `skip` slots directly below this one are void (torn or judged invalid)
 ///  victim   for a GC copy: the unit it was copied out of (0xFFFF otherwise)
-///  lba      logical block (retire: the retired unit)
+///  lba      logical block (retire: the retired unit; reset: low 32 bits of the reset version)
 ///  version  global sequence number, never reused within an epoch
 ///  crc16    low 16 bits of the CRC-32C of bytes 0..14
 /// ```
@@ -240,7 +250,7 @@ impl Claim {
             // An end without a transaction, or a copy inside one: not written by cowftl.
             _ => return None,
         };
-        if txn != TxnMark::None && kind == RecordKind::Retire {
+        if txn != TxnMark::None && matches!(kind, RecordKind::Retire | RecordKind::Reset) {
             return None;
         }
         let mut v = [0u8; 8];
@@ -447,7 +457,7 @@ mod tests {
             assert_eq!(Claim::decode(&b), Some(c));
         }
         // Flag byte values cowftl never writes, with a valid CRC around them.
-        for flags in [0x40u8, 0x30, 0x70, 0x50, 0x80, 0x23] {
+        for flags in [0x40u8, 0x30, 0x70, 0x50, 0x80, 0x23, 0x25, 0x06] {
             let mut b = [0xFFu8; 16];
             b[0] = flags | if flags & 0x0F == 0 { 0x1 } else { 0 };
             b[1] = 0;

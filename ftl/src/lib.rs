@@ -68,6 +68,7 @@ pub mod volume;
 mod adapters;
 #[cfg(feature = "sdmmc")]
 pub use adapters::blockdev;
+pub use adapters::overlay;
 pub use adapters::storage;
 
 pub use error::Error;

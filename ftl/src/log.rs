@@ -28,6 +28,12 @@ pub const MAX_TXN_RECORDS: usize = 16;
 /// No retire record (entry of `Log::retire_at`).
 pub const NO_RECORD: u32 = u32::MAX;
 
+/// The version a reset record stands for, from its `lba` (low 32 bits) and data CRC field
+/// (high bits): GC copies carry both verbatim, so a copy keeps the original's meaning.
+pub fn reset_version_of(lba: u32, high: u32) -> u64 {
+    (u64::from(high) << 32) | u64::from(lba)
+}
+
 /// Which frontier an append goes to. Host writes, copies out of host units and copies out
 /// of GC units are kept apart: data that survived more collections is colder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +90,10 @@ pub(crate) struct Log<F, const U: usize, const B: usize> {
     pub failed: Option<u32>,
     /// Host records committed this session (tells a caller whether its append landed).
     pub host_records: u64,
+    /// Global slot index of the live reset record (`NO_RECORD`: none).
+    pub reset_at: u32,
+    /// Records older than this version do not count (0: no reset).
+    pub reset_version: u64,
 }
 
 impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
@@ -105,6 +115,8 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
             read_only: false,
             failed: None,
             host_records: 0,
+            reset_at: NO_RECORD,
+            reset_version: 0,
         }
     }
 
@@ -124,6 +136,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         self.units = UnitTable::new(g.unit_count);
         self.retire_at.iter_mut().for_each(|r| *r = NO_RECORD);
         (self.host, self.gc, self.cold) = (None, None, None);
+        (self.reset_at, self.reset_version) = (NO_RECORD, 0);
         self.next_version = 1;
         self.read_only = false;
     }
@@ -321,7 +334,20 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
     /// the map. Returns the slot's (unit, slot).
     pub fn append(&mut self, s: Stream, e: Entry<'_>) -> Res<(u32, u32), F> {
         let unit = self.frontier(s).ok_or(Error::NoSpace)?;
+        let e = match e.kind {
+            // A host reset stands for its own version: every record issued before it is older.
+            RecordKind::Reset if e.victim.is_none() => Entry {
+                lba: self.next_version as u32,
+                data_crc: (self.next_version >> 32) as u32,
+                ..e
+            },
+            _ => e,
+        };
         let slot = self.place(s, unit, e, TxnMark::None)?;
+        debug_assert!(
+            e.kind != RecordKind::Reset
+                || reset_version_of(e.lba, e.data_crc) < self.next_version
+        );
         self.commit_mapping(e, unit, slot);
         if e.victim.is_none() && e.kind != RecordKind::Retire {
             self.host_records += 1;
@@ -467,6 +493,8 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         let new = match e.kind {
             RecordKind::Data => Mapping::Data { unit, slot },
             RecordKind::Trim => Mapping::Trimmed { unit, slot },
+            RecordKind::Revert => Mapping::Reverted { unit, slot },
+            RecordKind::Reset => return self.commit_reset(e, unit, slot),
             RecordKind::Retire => {
                 let at = unit * self.slots() + slot;
                 let old = core::mem::replace(&mut self.retire_at[e.lba as usize], at);
@@ -479,6 +507,24 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         self.units.get_mut(unit).valid += 1;
         if let Some((u, s)) = old.location() {
             self.drop_location(u * self.slots() + s);
+        }
+    }
+
+    /// A reset record landed: it becomes the live one; a host reset (not a GC copy of one)
+    /// also unmaps every block, so all read the base image.
+    fn commit_reset(&mut self, e: Entry<'_>, unit: u32, slot: u32) {
+        let at = unit * self.slots() + slot;
+        let old = core::mem::replace(&mut self.reset_at, at);
+        self.units.get_mut(unit).valid += 1;
+        self.drop_location(old);
+        self.reset_version = reset_version_of(e.lba, e.data_crc);
+        if e.victim.is_some() {
+            return;
+        }
+        for lba in 0..self.map.len() {
+            if let Some((u, s)) = self.map.set(lba, Mapping::Unmapped).location() {
+                self.drop_location(u * self.slots() + s);
+            }
         }
     }
 
@@ -501,6 +547,8 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
             RecordKind::Retire => self.retire_at.get(lba as usize) == Some(&at),
             RecordKind::Data => self.map.get(lba) == Mapping::Data { unit, slot },
             RecordKind::Trim => self.map.get(lba) == Mapping::Trimmed { unit, slot },
+            RecordKind::Revert => self.map.get(lba) == Mapping::Reverted { unit, slot },
+            RecordKind::Reset => self.reset_at == at,
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! One `u32` per exported block, in RAM only; mount rebuilds it from the record tables.
 //! An entry is a global slot index (`unit * slots_per_unit + slot`) with the top bit set
-//! when the record is a trim. The map holds no versions: mount compares versions by reading
+//! when the record is a trim, the next one when it is a revert. The map holds no versions: mount compares versions by reading
 //! the competing record back from flash, which keeps RAM at 4 bytes per block.
 
 use heapless::Vec;
@@ -17,6 +17,9 @@ pub enum Mapping {
     Data { unit: u32, slot: u32 },
     /// Newest record is a trim record in (unit, slot): reads as zeros.
     Trimmed { unit: u32, slot: u32 },
+    /// Newest record is a revert record in (unit, slot): reads the base image, like an
+    /// unmapped block (zeros without a base).
+    Reverted { unit: u32, slot: u32 },
 }
 
 impl Mapping {
@@ -24,13 +27,16 @@ impl Mapping {
     pub fn location(&self) -> Option<(u32, u32)> {
         match *self {
             Mapping::Unmapped => None,
-            Mapping::Data { unit, slot } | Mapping::Trimmed { unit, slot } => Some((unit, slot)),
+            Mapping::Data { unit, slot }
+            | Mapping::Trimmed { unit, slot }
+            | Mapping::Reverted { unit, slot } => Some((unit, slot)),
         }
     }
 }
 
 const UNMAPPED: u32 = u32::MAX;
 const TRIM_BIT: u32 = 1 << 31;
+const REVERT_BIT: u32 = 1 << 30;
 
 /// Fixed-capacity map of up to `B` blocks.
 #[derive(Debug)]
@@ -66,24 +72,29 @@ impl<const B: usize> BlockMap<B> {
         if e == UNMAPPED {
             return Mapping::Unmapped;
         }
-        let idx = e & !TRIM_BIT;
+        let idx = e & !(TRIM_BIT | REVERT_BIT);
         let (unit, slot) = (idx / self.slots_per_unit, idx % self.slots_per_unit);
-        if e & TRIM_BIT != 0 {
-            Mapping::Trimmed { unit, slot }
-        } else {
-            Mapping::Data { unit, slot }
+        match e & (TRIM_BIT | REVERT_BIT) {
+            TRIM_BIT => Mapping::Trimmed { unit, slot },
+            REVERT_BIT => Mapping::Reverted { unit, slot },
+            _ => Mapping::Data { unit, slot },
         }
     }
 
     /// Point `lba` at a new record; returns the previous mapping.
     pub fn set(&mut self, lba: u32, m: Mapping) -> Mapping {
         let old = self.get(lba);
+        let idx = |unit: u32, slot: u32| {
+            // The geometry keeps every global slot index below the flag bits.
+            debug_assert!(unit * self.slots_per_unit + slot < REVERT_BIT);
+            unit * self.slots_per_unit + slot
+        };
         let enc = match m {
             Mapping::Unmapped => UNMAPPED,
-            Mapping::Data { unit, slot } => unit * self.slots_per_unit + slot,
-            Mapping::Trimmed { unit, slot } => (unit * self.slots_per_unit + slot) | TRIM_BIT,
+            Mapping::Data { unit, slot } => idx(unit, slot),
+            Mapping::Trimmed { unit, slot } => idx(unit, slot) | TRIM_BIT,
+            Mapping::Reverted { unit, slot } => idx(unit, slot) | REVERT_BIT,
         };
-        debug_assert!(m == Mapping::Unmapped || enc & !TRIM_BIT < TRIM_BIT - 1);
         if let Some(e) = self.entries.get_mut(lba as usize) {
             *e = enc;
         }
@@ -116,7 +127,9 @@ mod tests {
             Mapping::Data { unit: 2, slot: 6 }
         );
         assert_eq!(m.get(3), Mapping::Trimmed { unit: 5, slot: 0 });
-        assert_eq!(m.iter().count(), 1);
+        m.set(4, Mapping::Reverted { unit: 1, slot: 3 });
+        assert_eq!(m.get(4), Mapping::Reverted { unit: 1, slot: 3 });
+        assert_eq!(m.iter().count(), 2);
         assert_eq!(m.get(99), Mapping::Unmapped);
     }
 }

@@ -18,7 +18,7 @@ use crate::flash::{FlashIo, Res, META_BUF, STABLE_READS};
 use crate::layout::TxnMark;
 use crate::layout::{decode_commit, seal_matches, Claim, HeaderRead, RecordKind, RecordRead};
 use crate::layout::{SlotRecord, FORMAT_VERSION, NO_VICTIM, VERSION_CEILING};
-use crate::log::{Log, NO_RECORD};
+use crate::log::{reset_version_of, Log, NO_RECORD};
 use crate::map::Mapping;
 use crate::units::{UnitState, NO_SLOT};
 
@@ -70,6 +70,7 @@ pub(crate) fn mount<F: NorFlash, const U: usize, const B: usize>(
             return Err(Error::Corrupt);
         }
         log.next_version = max_version + 1;
+        apply_reset(log, &scratch)?;
         count_valid(log);
         estimate_lost_wear(log);
         pick_frontiers(log, &scratch);
@@ -352,8 +353,74 @@ fn take_record<F: NorFlash, const U: usize, const B: usize>(
     }
     match r.claim.kind {
         RecordKind::Retire => offer_retire(log, unit, slot, r),
+        RecordKind::Reset => offer_reset(log, unit, slot, r, scratch),
         _ => offer_block(log, unit, slot, r, scratch),
     }
+}
+
+/// A reset record: the one standing for the newest reset version is kept (GC carries it
+/// forward; a copy stands for the same version as its original, and loses to it while the
+/// original's unit is intact, as block copies do: a GC round cut before its victim was
+/// erased then leaves the unit it copied into with nothing live).
+fn offer_reset<F: NorFlash, const U: usize, const B: usize>(
+    log: &mut Log<F, U, B>,
+    unit: u32,
+    slot: u32,
+    r: SlotRecord,
+    scratch: &mut [Scratch],
+) -> Res<(), F> {
+    let v = reset_version_of(r.claim.lba, r.data_crc);
+    // A reset stands for its own version or, copied, an older one: anything else is crafted.
+    if v > r.claim.version || v == 0 || v < log.reset_version {
+        return Ok(());
+    }
+    let n = log.slots();
+    let wins = match log.reset_at {
+        NO_RECORD => true,
+        _ if v > log.reset_version => true,
+        at => {
+            let (cu, cs) = (at / n, at % n);
+            let cur = read_valid(log, cu, cs)?;
+            match cur {
+                None => true,
+                // The lower claim version is the original.
+                Some(c) if r.claim.version < c.claim.version => intact(log, unit, scratch)?,
+                Some(_) => !intact(log, cu, scratch)?,
+            }
+        }
+    };
+    if wins {
+        log.reset_at = unit * n + slot;
+        log.reset_version = v;
+    }
+    Ok(())
+}
+
+/// After the scan: blocks whose newest record is older than the reset read the base again.
+/// Units entirely newer or older are decided by their version range; only units written
+/// across the reset (its frontiers then) have records read back.
+fn apply_reset<F: NorFlash, const U: usize, const B: usize>(
+    log: &mut Log<F, U, B>,
+    scratch: &[Scratch],
+) -> Res<(), F> {
+    let v = log.reset_version;
+    if v == 0 {
+        return Ok(());
+    }
+    for lba in 0..log.map.len() {
+        let Some((u, s)) = log.map.get(lba).location() else {
+            continue;
+        };
+        let older = match (scratch[u as usize].floor, log.units.get(u).stamp) {
+            (floor, _) if floor >= v => false,
+            (_, stamp) if stamp < v => true,
+            _ => read_valid(log, u, s)?.is_none_or(|r| r.claim.version < v),
+        };
+        if older {
+            log.map.set(lba, Mapping::Unmapped);
+        }
+    }
+    Ok(())
 }
 
 /// A retire record: the newest one for each unit is kept (and carried forward by GC).
@@ -394,7 +461,9 @@ fn offer_block<F: NorFlash, const U: usize, const B: usize>(
     }
     let new = match r.claim.kind {
         RecordKind::Data => Mapping::Data { unit, slot },
-        _ => Mapping::Trimmed { unit, slot },
+        RecordKind::Trim => Mapping::Trimmed { unit, slot },
+        RecordKind::Revert => Mapping::Reverted { unit, slot },
+        RecordKind::Retire | RecordKind::Reset => return Ok(()),
     };
     let wins = match log.map.get(lba).location() {
         None => true,
@@ -492,6 +561,9 @@ fn count_valid<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, 
         if let Some((u, _)) = log.map.get(lba).location() {
             log.units.get_mut(u).valid += 1;
         }
+    }
+    if log.reset_at != NO_RECORD {
+        log.units.get_mut(log.reset_at / n).valid += 1;
     }
     for target in 0..log.io.geo.unit_count {
         let at = log.retire_at[target as usize];

@@ -39,7 +39,6 @@ use crate::flash::Res;
 use crate::geometry::MAX_TRANSACTION_BLOCKS;
 use crate::layout::{RecordKind, CRC};
 use crate::log::{Entry, Source};
-use crate::map::Mapping;
 use crate::volume::Ftl;
 
 /// Writes and trims staged for one atomic commit. Borrowing the volume, it cannot outlive
@@ -136,12 +135,12 @@ impl<'d, F: NorFlash, const U: usize, const B: usize> Transaction<'_, 'd, F, U, 
         self.ftl.host_commit(&entries)
     }
 
-    /// Does `lba` hold data before op `i` of this transaction?
+    /// Does `lba` read anything but zeros before op `i` of this transaction?
     fn holds_data(&self, lba: u32, i: usize) -> bool {
         let staged = self.ops[..i].iter().rev().find(|(l, _)| *l == lba);
         match staged {
             Some((_, d)) => d.is_some(),
-            None => matches!(self.ftl.mapping(lba), Mapping::Data { .. }),
+            None => !self.ftl.reads_zeros(lba),
         }
     }
 }

@@ -38,6 +38,9 @@ pub struct Stats {
 pub struct Ftl<F: NorFlash, const MAX_UNITS: usize, const MAX_BLOCKS: usize> {
     log: Log<F, MAX_UNITS, MAX_BLOCKS>,
     cfg: Config,
+    /// Unmapped and reverted blocks read a base image (set by `Overlay`), so a trim of one
+    /// must be recorded.
+    base_backed: bool,
     /// The space invariant held when the volume was mounted or formatted: debug builds then
     /// assert that every operation keeps it (a crafted image may break it from the start;
     /// that is an image problem, reported by `check_invariants`, not a panic).
@@ -110,6 +113,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         let mut ftl = Ftl {
             log,
             cfg,
+            base_backed: false,
             space_held: false,
         };
         ftl.space_held = ftl.check_space().is_ok();
@@ -224,7 +228,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     pub fn trim(&mut self, lba: u32) -> Res<(), F> {
         self.check_args(lba, self.block_size() as usize)?;
         self.check_writable()?;
-        if !matches!(self.log.map.get(lba), Mapping::Data { .. }) {
+        if self.reads_zeros(lba) {
             // Unwritten or already trimmed: reads as zeros, nothing to record.
             return Ok(());
         }
@@ -236,6 +240,61 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             victim: None,
         };
         self.host_commit(&[e])
+    }
+
+    /// Forget block `lba`'s contents: it reads the base image again (through
+    /// [`Overlay`](crate::overlay::Overlay); zeros on a volume without one, like a trim). One
+    /// record; atomic.
+    pub fn revert(&mut self, lba: u32) -> Res<(), F> {
+        self.check_args(lba, self.block_size() as usize)?;
+        self.check_writable()?;
+        if matches!(
+            self.log.map.get(lba),
+            Mapping::Unmapped | Mapping::Reverted { .. }
+        ) {
+            return Ok(());
+        }
+        self.host_commit(&[Entry {
+            kind: RecordKind::Revert,
+            lba,
+            src: Source::None,
+            data_crc: 0,
+            victim: None,
+        }])
+    }
+
+    /// Every block reads the base image again (a factory reset through
+    /// [`Overlay`](crate::overlay::Overlay); on a volume without a base every block reads
+    /// zeros). One record, whatever the volume holds: atomic, and O(1) flash work (GC reclaims
+    /// the old records later, like any garbage).
+    pub fn revert_all(&mut self) -> Res<(), F> {
+        self.check_writable()?;
+        self.host_commit(&[Entry {
+            kind: RecordKind::Reset,
+            lba: 0,
+            src: Source::None,
+            data_crc: 0,
+            victim: None,
+        }])
+    }
+
+    /// Does `lba` read as zeros now (trimmed, or unmapped without a base image)?
+    pub(crate) fn reads_zeros(&self, lba: u32) -> bool {
+        match self.log.map.get(lba) {
+            Mapping::Data { .. } => false,
+            Mapping::Trimmed { .. } => true,
+            Mapping::Unmapped | Mapping::Reverted { .. } => !self.base_backed,
+        }
+    }
+
+    /// The mapping of `lba` after checking the block number and buffer length.
+    pub(crate) fn mapping_checked(&self, lba: u32, len: usize) -> Res<Mapping, F> {
+        self.check_args(lba, len)?;
+        Ok(self.log.map.get(lba))
+    }
+
+    pub(crate) fn set_base_backed(&mut self, on: bool) {
+        self.base_backed = on;
     }
 
     /// Most blocks one [`Transaction`](crate::Transaction) may write or trim on this
@@ -378,7 +437,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         Ok(())
     }
 
-    /// Per unit, the records the map or the retire table point at.
+    /// Per unit, the records the map, the retire table or the reset point at.
     fn live_counts(&self) -> heapless::Vec<u16, U> {
         let log = &self.log;
         let n = log.io.geo.slots_per_unit;
@@ -386,7 +445,11 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         let _ = live.resize(log.io.geo.unit_count as usize, 0u16);
         let mapped = log.map.iter().filter_map(|(_, m)| m.location());
         let retire = log.retire_at.iter().filter(|&&at| at != NO_RECORD);
-        let units = mapped.map(|(u, _)| u).chain(retire.map(|&at| at / n));
+        let reset = Some(log.reset_at).filter(|&at| at != NO_RECORD);
+        let units = mapped
+            .map(|(u, _)| u)
+            .chain(retire.map(|&at| at / n))
+            .chain(reset.map(|at| at / n));
         for u in units {
             if let Some(c) = live.get_mut(u as usize) {
                 *c = c.saturating_add(1);

@@ -308,7 +308,9 @@ impl<const READ: usize, const WRITE: usize, const ERASE: usize> SimFlash<READ, W
 
     /// Whether `start..end` touches a read-only region.
     fn touches_read_only(&self, start: u32, end: u32) -> bool {
-        self.read_only.iter().any(|r| start < r.end && r.start < end)
+        self.read_only
+            .iter()
+            .any(|r| start < r.end && r.start < end)
     }
 
     /// Make every program touching a word in `range` fail with [`SimError::ProgramFailed`].

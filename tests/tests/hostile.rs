@@ -38,7 +38,6 @@
 mod engine;
 
 use cowftl::layout::{RecordKind, RecordRead, UnitHeader, VERSION_CEILING, VERSION_LIMIT};
-use cowftl::map::Mapping;
 use cowftl::Error;
 use engine::*;
 use proptest::prelude::*;
@@ -110,10 +109,7 @@ fn live() -> Vec<Option<At>> {
     let mut flash = HFlash::from_image(spec(), 7, &base().image).unwrap();
     let ftl = Vol::mount(&mut flash, config()).unwrap();
     (0..ftl.block_count())
-        .map(|l| match ftl.mapping(l) {
-            Mapping::Data { unit, slot } | Mapping::Trimmed { unit, slot } => Some((unit, slot)),
-            Mapping::Unmapped => None,
-        })
+        .map(|l| ftl.mapping(l).location())
         .collect()
 }
 

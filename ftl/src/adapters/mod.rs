@@ -5,3 +5,4 @@ pub mod storage;
 
 #[cfg(feature = "sdmmc")]
 pub mod blockdev;
+pub mod overlay;
