@@ -101,20 +101,21 @@ fills = (0.25, 0.5, 0.7, 0.8)
 def at(s, f):
     pts = [p for p in s["points"] if abs(p["fill"] - f) < 0.006]
     return pts[0] if pts else None
-def cell(p, key, fmt):
-    return fmt % p[key] if p else "full"
+def cell(p, key, fmt, scale=1.0):
+    return fmt % (p[key] * scale) if p else "full"
 print("| part | store | capacity (max fill) | " + " | ".join("WA at %.2f" % f for f in fills)
-      + " | WA at capacity | device time / update at 0.50 | host time / update at 0.50 |")
-print("|---|---|---:|" + "---:|" * (len(fills) + 3))
+      + " | WA at capacity | device time / update at 0.50 | at capacity | host time / update at 0.50 |")
+print("|---|---|---:|" + "---:|" * (len(fills) + 4))
 for part in r["parts"]:
     for s in part["stores"]:
         last = s["points"][-1] if s["points"] else None
         half = at(s, 0.5)
-        print("| %s | %s | %.3f | %s | %s | %s | %s |" % (
+        print("| %s | %s | %.3f | %s | %s | %s | %s | %s |" % (
             part["part"], s["name"], s["max_fill"],
             " | ".join(cell(at(s, f), "wa", "%.2f") for f in fills),
             cell(last, "wa", "%.1f"),
-            cell(half, "device_us_per_update", "%.0f µs"),
+            cell(half, "device_us_per_update", "%.1f ms", 1e-3),
+            cell(last, "device_us_per_update", "%.1f ms", 1e-3),
             cell(half, "host_us_per_update", "%.1f µs")))
 ')
 python3 - "$compare" "$commit" <<'PY'
