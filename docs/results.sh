@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Regenerate docs/RESULTS.md: every number the README quotes, measured now, with the commit.
-# Usage: bash docs/results.sh            (about 1 minute on 2 cores)
+# Usage: bash docs/results.sh            (about 2 minutes on 2 cores, plus the first build)
+# The comparison with sequential-storage and littlefs2 needs the CLI's `peers` feature, so this
+# builds with it: littlefs2's bindgen needs clang (`apt-get install -y clang libclang-dev`).
 #        TORTURE_SEEDS=2000 bash docs/results.sh   (the long torture run: ~15 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
-cargo build --release -q -p cowftl-cli
+cargo build --release -q -p cowftl-cli --features peers
 bin=./target/release/cowftl
 seeds=${TORTURE_SEEDS:-100}
 commit=$(git rev-parse --short HEAD)
@@ -38,6 +40,14 @@ torture() { # label, args...
     echo
     echo '```text'
     "$bin" bench --quick
+    echo '```'
+    echo
+    echo "## Comparison: \`cowftl compare\` (built with \`--features peers\`)"
+    echo
+    echo "Plot: [compare.svg](compare.svg). Host time is wall time on the machine that ran this script."
+    echo
+    echo '```text'
+    "$bin" compare --plot docs/compare.svg 2>/dev/null
     echo '```'
     echo
     echo "## Torture"
@@ -82,3 +92,38 @@ readme = re.sub(r"<!-- results:begin -->.*?<!-- results:end -->", lambda _: bloc
 open("README.md", "w").write(readme)
 PY
 echo "updated README.md"
+
+# The README's comparison table: capacity and, at a few fills, WA and time per update.
+compare=$("$bin" compare --json 2>/dev/null | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+fills = (0.25, 0.5, 0.7, 0.8)
+def at(s, f):
+    pts = [p for p in s["points"] if abs(p["fill"] - f) < 0.006]
+    return pts[0] if pts else None
+def cell(p, key, fmt, scale=1.0):
+    return fmt % (p[key] * scale) if p else "full"
+print("| part | store | capacity (max fill) | " + " | ".join("WA at %.2f" % f for f in fills)
+      + " | WA at capacity | device time / update at 0.50 | at capacity | host time / update at 0.50 |")
+print("|---|---|---:|" + "---:|" * (len(fills) + 4))
+for part in r["parts"]:
+    for s in part["stores"]:
+        last = s["points"][-1] if s["points"] else None
+        half = at(s, 0.5)
+        print("| %s | %s | %.3f | %s | %s | %s | %s | %s |" % (
+            part["part"], s["name"], s["max_fill"],
+            " | ".join(cell(at(s, f), "wa", "%.2f") for f in fills),
+            cell(last, "wa", "%.1f"),
+            cell(half, "device_us_per_update", "%.1f ms", 1e-3),
+            cell(last, "device_us_per_update", "%.1f ms", 1e-3),
+            cell(half, "host_us_per_update", "%.1f µs")))
+')
+python3 - "$compare" "$commit" <<'PY'
+import re, sys
+table, commit = sys.argv[1], sys.argv[2]
+readme = open("README.md").read()
+block = "<!-- compare:begin -->\nMeasured at commit `%s` (`bash docs/results.sh`, built with `--features peers`):\n\n%s\n<!-- compare:end -->" % (commit, table)
+readme = re.sub(r"<!-- compare:begin -->.*?<!-- compare:end -->", lambda _: block, readme, flags=re.S)
+open("README.md", "w").write(readme)
+PY
+echo "updated README.md (comparison)"

@@ -1,4 +1,4 @@
-//! CLI tests: argument errors and the JSON shape of `bench --quick --json` / `compare --json`.
+//! CLI tests: argument errors and the JSON shape of `bench --quick --json` / `compare --json --quick`.
 
 use std::process::Command;
 
@@ -30,6 +30,7 @@ fn argument_errors() {
         &["demo", "--size", "3000"][..],
         &["demo", "--ops", "0"],
         &["bench", "--quick", "--passes", "0"],
+        &["compare", "--updates", "0"],
         &["inspect", "/nonexistent/cowftl.bin"],
     ] {
         let o = cowftl(bad);
@@ -123,15 +124,34 @@ fn bench_json_shape() {
         .all(|t| t["pass"].is_boolean()));
 }
 
+/// `compare --json --quick`: per part and store, at least 4 measured fills and a capacity
+/// (`max_fill`) in (0, 1] that is at least every completed fill.
 #[test]
 fn compare_json_shape() {
-    let o = cowftl(&["compare", "--json", "--records", "32", "--updates", "200"]);
+    let o = cowftl(&["compare", "--json", "--quick"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
-    let rows = v["rows"].as_array().unwrap();
-    assert_eq!(rows[0]["name"], "cowftl");
-    assert_eq!(rows.len(), if v["peers_built"] == true { 3 } else { 1 });
-    for r in rows {
-        assert!(r["bytes_programmed"].as_u64().unwrap() >= 32 * 512);
+    assert_eq!(v["region_bytes"], 256 * 1024);
+    let parts = v["parts"].as_array().unwrap();
+    let names: Vec<&str> = parts.iter().map(|p| p["part"].as_str().unwrap()).collect();
+    assert_eq!(names, ["STM32L476", "W25Q128"]);
+    for p in parts {
+        let stores = p["stores"].as_array().unwrap();
+        assert_eq!(stores[0]["name"], "cowftl");
+        assert_eq!(stores.len(), if v["peers_built"] == true { 3 } else { 1 });
+        for s in stores {
+            let max = s["max_fill"].as_f64().expect("max_fill");
+            assert!(max > 0.0 && max <= 1.0, "{}: max_fill {max}", s["name"]);
+            assert!(!s["config"].as_str().unwrap().is_empty());
+            let points = s["points"].as_array().unwrap();
+            assert!(points.len() >= 4, "{}: {} fills", s["name"], points.len());
+            for pt in points {
+                let fill = pt["fill"].as_f64().unwrap();
+                assert!(fill > 0.0 && fill <= max + 1e-9);
+                assert!(pt["wa"].as_f64().unwrap() >= 1.0);
+                assert!(pt["device_us_per_update"].as_f64().unwrap() > 0.0);
+                assert!(pt["host_us_per_update"].as_f64().unwrap() > 0.0);
+            }
+        }
     }
 }
