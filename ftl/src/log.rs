@@ -345,8 +345,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         };
         let slot = self.place(s, unit, e, TxnMark::None)?;
         debug_assert!(
-            e.kind != RecordKind::Reset
-                || reset_version_of(e.lba, e.data_crc) < self.next_version
+            e.kind != RecordKind::Reset || reset_version_of(e.lba, e.data_crc) < self.next_version
         );
         self.commit_mapping(e, unit, slot);
         if e.victim.is_none() && e.kind != RecordKind::Retire {

@@ -346,6 +346,10 @@ enum Op {
     Trim(u32),
     /// A transaction: (lba, generation; 0 = trim), applied in order, all or nothing.
     Txn(Vec<(u32, u64)>),
+    /// The block reads its base again: zeros on a volume without one.
+    Revert(u32),
+    /// Every block reads its base again (one reset record): all zeros here.
+    RevertAll(u32),
     Read(u32),
     Remount,
 }
@@ -357,6 +361,8 @@ impl Op {
             Op::Write(l, g) => vec![(*l, *g)],
             Op::Trim(l) => vec![(*l, 0)],
             Op::Txn(parts) => parts.clone(),
+            Op::Revert(l) => vec![(*l, 0)],
+            Op::RevertAll(n) => (0..*n).map(|l| (l, 0)).collect(),
             _ => Vec::new(),
         }
     }
@@ -786,11 +792,18 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
     }
 
     fn next_op(&mut self) -> Op {
-        let r = self.rng.below(100);
-        if r < 12 && self.max_txn > 1 {
+        let r = self.rng.below(1000);
+        if r < 120 && self.max_txn > 1 {
             return self.next_txn();
         }
+        if r >= 997 && !self.opts.boot_loop {
+            return Op::RevertAll(self.blocks);
+        }
         let lba = self.pick_lba();
+        if r >= 980 {
+            return Op::Revert(lba);
+        }
+        let r = self.rng.below(100);
         // Boot-loop mode: mostly writes (a volume kept nearly full), few trims.
         let r = match r {
             _ if !self.opts.boot_loop => r,
@@ -858,6 +871,8 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
                 }
                 Op::Trim(l) => ftl.trim(l),
                 Op::Txn(ref parts) => commit_txn(ftl, parts, bs),
+                Op::Revert(l) => ftl.revert(l),
+                Op::RevertAll(_) => ftl.revert_all(),
                 Op::Read(l) => {
                     let r = ftl.read(l, &mut buf);
                     if r.is_ok() {
