@@ -94,6 +94,9 @@ pub(crate) struct Log<F, const U: usize, const B: usize> {
     pub reset_at: u32,
     /// Records older than this version do not count (0: no reset).
     pub reset_version: u64,
+    /// The last transaction ran out of slots in its unit (probes gave some up): its frontier
+    /// was sealed, a retry opens another.
+    pub txn_overflow: bool,
 }
 
 impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
@@ -117,6 +120,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
             host_records: 0,
             reset_at: NO_RECORD,
             reset_version: 0,
+            txn_overflow: false,
         }
     }
 
@@ -377,6 +381,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
                 Err(err) => {
                     // The placed records stay invisible (no end); void them next time.
                     self.units.get_mut(unit).last_valid = before;
+                    if matches!(err, Error::NoSpace) {
+                        self.txn_overflow = true;
+                        self.set_frontier(s, None);
+                    }
                     return Err(err);
                 }
             }

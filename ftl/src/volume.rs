@@ -340,6 +340,9 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
                 Ok(()) => return self.acknowledge(need),
                 Err(err) => err,
             };
+            if core::mem::take(&mut self.log.txn_overflow) {
+                continue;
+            }
             let Some(unit) = self.log.failed.take() else {
                 return Err(first_fault.unwrap_or(err));
             };
