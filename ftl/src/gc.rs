@@ -185,7 +185,7 @@ fn relocate<F: NorFlash, const U: usize, const B: usize>(
     unit: u32,
 ) -> Res<(), F> {
     let used = log.units.get(unit).used as u32;
-    let stream = copy_stream(&log.units.get(unit));
+    let stream = copy_stream(log.units.get(unit));
     for slot in 0..used {
         if log.units.get(unit).valid == 0 {
             break;

@@ -15,7 +15,7 @@ use embedded_storage::nor_flash::NorFlash;
 use crate::error::Error;
 use crate::flash::{FlashIo, Res, META_BUF, PROBE_READS};
 use crate::layout::{encode_commit, encode_seal, Claim, RecordKind, UnitHeader};
-use crate::layout::{FORMAT_VERSION, NO_VICTIM, VERSION_CEILING};
+use crate::layout::{CLAIM_BYTES, FORMAT_VERSION, NO_VICTIM, VERSION_CEILING};
 use crate::map::{BlockMap, Mapping};
 use crate::units::{UnitState, UnitTable, NO_SLOT};
 
@@ -355,17 +355,19 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
             lba: e.lba,
             version,
         };
-        let mut cbuf = [0xFFu8; META_BUF];
+        let bytes = claim.to_bytes();
+        let mut buf = [0xFFu8; META_BUF];
         let c = g.claim_size as usize;
-        claim.encode(&mut cbuf[..c]);
+        buf[..CLAIM_BYTES].copy_from_slice(&bytes);
         self.io
-            .program_checked(g.record_addr(unit, slot), &cbuf[..c])?;
+            .program_checked(g.record_addr(unit, slot), &buf[..c])?;
         self.program_data(g.data_addr(unit, slot), e)?;
-        let mut mbuf = [0xFFu8; META_BUF];
+        // The same buffer, all 0xFF again, holds the padded commit.
         let m = (g.record_size - g.claim_size) as usize;
-        encode_commit(&cbuf[..c], e.data_crc, &mut mbuf[..m]);
+        buf[..CLAIM_BYTES].fill(0xFF);
+        encode_commit(&bytes, e.data_crc, &mut buf[..m]);
         self.io
-            .program_checked(g.commit_addr(unit, slot), &mbuf[..m])
+            .program_checked(g.commit_addr(unit, slot), &buf[..m])
     }
 
     fn program_data(&mut self, addr: u32, e: Entry<'_>) -> Res<(), F> {

@@ -250,16 +250,12 @@ fn seal_holds<F: NorFlash, const U: usize, const B: usize>(
     let RecordRead::Valid(r) = last else {
         return Ok(false);
     };
-    let g = log.io.geo;
-    let mut claim = [0xFFu8; META_BUF];
-    r.claim.encode(&mut claim[..g.claim_size as usize]);
+    let g = &log.io.geo;
+    let (addr, n) = (g.seal_addr(unit), g.seal_size as usize);
     let mut seal = [0u8; META_BUF];
-    log.io
-        .read(g.seal_addr(unit), &mut seal[..g.seal_size as usize])?;
-    Ok(seal_matches(
-        &claim[..g.claim_size as usize],
-        &seal[..g.seal_size as usize],
-    ))
+    log.io.read(addr, &mut seal[..n])?;
+    // The seal covers the claim's 16 bytes, not its padding.
+    Ok(seal_matches(&r.claim.to_bytes(), &seal[..n]))
 }
 
 /// Judge the topmost non-blank slot: read claim and commit many times, trust only what never
@@ -289,9 +285,7 @@ fn judge_top<F: NorFlash, const U: usize, const B: usize>(
         let mut commit = [0u8; META_BUF];
         let addr = g.commit_addr(unit, slot);
         let stable = log.io.read_stable(addr, &mut commit[..m], STABLE_READS)?;
-        let mut claim = [0xFFu8; META_BUF];
-        r.claim.encode(&mut claim[..c]);
-        if stable && decode_commit(&claim[..c], &commit[..m]) == Some(r.data_crc) {
+        if stable && decode_commit(&r.claim.to_bytes(), &commit[..m]) == Some(r.data_crc) {
             return Ok(Top::Valid(r));
         }
     }

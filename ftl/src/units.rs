@@ -111,8 +111,8 @@ impl<const U: usize> UnitTable<U> {
         self.units.is_empty()
     }
 
-    pub fn get(&self, u: u32) -> UnitInfo {
-        self.units[u as usize]
+    pub fn get(&self, u: u32) -> &UnitInfo {
+        &self.units[u as usize]
     }
 
     pub fn get_mut(&mut self, u: u32) -> &mut UnitInfo {
