@@ -21,6 +21,8 @@ pub const STABLE_READS: u32 = 32;
 pub const PROBE_READS: u32 = 64;
 /// Largest padded claim, commit, header or seal (word size <= 128).
 pub const META_BUF: usize = 128;
+/// A buffer for one padded claim, commit, header or seal.
+pub type Meta = [u8; META_BUF];
 
 /// Counters since mount (RAM only; the wear counters are on flash).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -92,9 +94,11 @@ impl<F: NorFlash> FlashIo<F> {
             .map_err(Error::Flash)
     }
 
-    /// Read `buf.len()` bytes at `addr` `times` times; `true` if every read was identical
-    /// (the last one is left in `buf`).
-    pub fn read_stable(&mut self, addr: u32, buf: &mut [u8], times: u32) -> Res<bool, F> {
+    /// Read `len` bytes at `addr` into `buf` `times` times; `true` if every read was
+    /// identical (the first one is left in `buf`). Takes the whole buffer and slices it here,
+    /// once, rather than at every caller.
+    pub fn read_stable(&mut self, addr: u32, buf: &mut Meta, len: u32, times: u32) -> Res<bool, F> {
+        let buf = &mut buf[..len as usize];
         let mut first = [0u8; META_BUF];
         let first = &mut first[..buf.len()];
         self.read(addr, first)?;
@@ -142,6 +146,15 @@ impl<F: NorFlash> FlashIo<F> {
             (HeaderRead::Blank, HeaderRead::Blank) => HeaderRead::Blank,
             _ => HeaderRead::Invalid,
         })
+    }
+
+    /// Header copy 0 of `unit`, read `STABLE_READS` times: `None` unless every read agreed
+    /// (a cut erase or header program leaves words that read differently now and then).
+    pub fn read_header_stable(&mut self, unit: u32) -> Res<Option<HeaderRead>, F> {
+        let mut buf = [0u8; META_BUF];
+        let (addr, n) = (self.geo.header_addr(unit, 0), self.geo.header_size);
+        let stable = self.read_stable(addr, &mut buf, n, STABLE_READS)?;
+        Ok(stable.then(|| UnitHeader::decode(&buf[..n as usize])))
     }
 
     fn read_header_copy(&mut self, unit: u32, copy: u32) -> Res<HeaderRead, F> {

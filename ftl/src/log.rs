@@ -85,15 +85,13 @@ pub(crate) struct Log<F, const U: usize, const B: usize> {
 
 impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
     pub fn new(io: FlashIo<F>) -> Self {
-        let geo = io.geo;
-        let mut retire_at = heapless::Vec::new();
-        // Cannot fail: the geometry rejected unit counts above U.
-        let _ = retire_at.resize(geo.unit_count as usize, NO_RECORD);
-        Log {
+        let spu = io.geo.slots_per_unit;
+        // Empty tables, filled in place by `reset` (one code path for new and remount).
+        let mut log = Log {
             io,
-            map: BlockMap::new(geo.block_count, geo.slots_per_unit),
-            units: UnitTable::new(geo.unit_count),
-            retire_at,
+            map: BlockMap::new(0, spu),
+            units: UnitTable::new(0),
+            retire_at: heapless::Vec::new(),
             next_version: 1,
             epoch: 0,
             host: None,
@@ -102,7 +100,9 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
             read_only: false,
             failed: None,
             host_records: 0,
-        }
+        };
+        log.reset();
+        log
     }
 
     /// Pass `r` through, remembering `unit` if it failed (power loss looks the same to the
@@ -116,10 +116,12 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
 
     /// Forget everything known about the volume (mount starts over).
     pub fn reset(&mut self) {
-        let g = self.io.geo;
-        self.map = BlockMap::new(g.block_count, g.slots_per_unit);
-        self.units = UnitTable::new(g.unit_count);
-        self.retire_at.iter_mut().for_each(|r| *r = NO_RECORD);
+        let g = &self.io.geo;
+        self.map.reset(g.block_count);
+        self.units.reset(g.unit_count);
+        self.retire_at.clear();
+        // Cannot fail: the geometry rejected unit counts above U.
+        let _ = self.retire_at.resize(g.unit_count as usize, NO_RECORD);
         (self.host, self.gc, self.cold) = (None, None, None);
         self.next_version = 1;
         self.read_only = false;
@@ -183,9 +185,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
                 break;
             }
             let mut buf = [0u8; META_BUF];
-            let c = self.io.geo.claim_size as usize;
+            let c = self.io.geo.claim_size;
             let addr = self.io.geo.record_addr(unit, slot);
-            let stable = self.io.read_stable(addr, &mut buf[..c], PROBE_READS)?;
+            let stable = self.io.read_stable(addr, &mut buf, c, PROBE_READS)?;
+            let c = c as usize;
             if stable && crate::layout::is_erased(&buf[..c]) && self.rest_is_blank(unit, slot)? {
                 self.units.get_mut(unit).probed = slot as u16;
             } else {
@@ -243,17 +246,8 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
     }
 
     fn header_is_stable(&mut self, unit: u32) -> Res<bool, F> {
-        let mut buf = [0u8; META_BUF];
-        let n = self.io.geo.header_size as usize;
-        let addr = self.io.geo.header_addr(unit, 0);
-        let stable = self
-            .io
-            .read_stable(addr, &mut buf[..n], crate::flash::STABLE_READS)?;
-        Ok(stable
-            && matches!(
-                UnitHeader::decode(&buf[..n]),
-                crate::layout::HeaderRead::Valid(_)
-            ))
+        let h = self.io.read_header_stable(unit)?;
+        Ok(matches!(h, Some(crate::layout::HeaderRead::Valid(_))))
     }
 
     /// Erase `unit`, count the erase in its header, leave it verified free.

@@ -183,6 +183,8 @@ enum Top {
 
 /// Read `unit`'s record table from the last slot down, judge its top, apply the skips and
 /// offer every valid record to the map.
+// Kept out of line: inlined into `mount` it makes the image bigger (measured).
+#[inline(never)]
 fn scan_unit<F: NorFlash, const U: usize, const B: usize>(
     log: &mut Log<F, U, B>,
     unit: u32,
@@ -260,6 +262,8 @@ fn seal_holds<F: NorFlash, const U: usize, const B: usize>(
 
 /// Judge the topmost non-blank slot: read claim and commit many times, trust only what never
 /// changes. A sealed top was read once and is trusted as read.
+// Kept out of line: inlined into `mount` it makes the image bigger (measured).
+#[inline(never)]
 fn judge_top<F: NorFlash, const U: usize, const B: usize>(
     log: &mut Log<F, U, B>,
     unit: u32,
@@ -274,37 +278,37 @@ fn judge_top<F: NorFlash, const U: usize, const B: usize>(
             _ => Top::Junk,
         });
     }
-    let g = log.io.geo;
-    let (c, m) = (
-        g.claim_size as usize,
-        (g.record_size - g.claim_size) as usize,
-    );
+    let g = &log.io.geo;
+    let (claim_at, commit_at) = (g.record_addr(unit, slot), g.commit_addr(unit, slot));
+    let (c, m) = (g.claim_size, g.record_size - g.claim_size);
+    let mut claim = [0u8; META_BUF];
+    let mut commit = [0u8; META_BUF];
     // A commit that reads the same every time and matches the claim read once proves the
     // claim stable too: the commit is programmed only after the claim's program completed.
     if let RecordRead::Valid(r) = once {
-        let mut commit = [0u8; META_BUF];
-        let addr = g.commit_addr(unit, slot);
-        let stable = log.io.read_stable(addr, &mut commit[..m], STABLE_READS)?;
-        if stable && decode_commit(&r.claim.to_bytes(), &commit[..m]) == Some(r.data_crc) {
+        let stable = log
+            .io
+            .read_stable(commit_at, &mut commit, m, STABLE_READS)?;
+        if stable && decode_commit(&r.claim.to_bytes(), &commit[..m as usize]) == Some(r.data_crc) {
             return Ok(Top::Valid(r));
         }
     }
-    let mut claim = [0u8; META_BUF];
-    let addr = g.record_addr(unit, slot);
-    let stable = log.io.read_stable(addr, &mut claim[..c], STABLE_READS)?;
-    let Some(cl) = Claim::decode(&claim[..c]).filter(|_| stable) else {
+    let stable = log.io.read_stable(claim_at, &mut claim, c, STABLE_READS)?;
+    let Some(cl) = Claim::decode(&claim[..c as usize]).filter(|_| stable) else {
         return Ok(Top::Junk);
     };
-    let mut commit = [0u8; META_BUF];
-    let addr = g.commit_addr(unit, slot);
-    let stable = log.io.read_stable(addr, &mut commit[..m], STABLE_READS)?;
-    Ok(match decode_commit(&claim[..c], &commit[..m]) {
-        Some(data_crc) if stable => Top::Valid(SlotRecord {
-            claim: cl,
-            data_crc,
-        }),
-        _ => Top::Claimed(cl),
-    })
+    let stable = log
+        .io
+        .read_stable(commit_at, &mut commit, m, STABLE_READS)?;
+    Ok(
+        match decode_commit(&claim[..c as usize], &commit[..m as usize]) {
+            Some(data_crc) if stable => Top::Valid(SlotRecord {
+                claim: cl,
+                data_crc,
+            }),
+            _ => Top::Claimed(cl),
+        },
+    )
 }
 
 /// A valid record of `unit`: update the unit's facts and offer it to the map.
@@ -441,10 +445,7 @@ fn intact<F: NorFlash, const U: usize, const B: usize>(
     if let Some(stable) = s.header_stable {
         return Ok(stable);
     }
-    let mut buf = [0u8; META_BUF];
-    let n = log.io.geo.header_size as usize;
-    let addr = log.io.geo.header_addr(unit, 0);
-    let stable = log.io.read_stable(addr, &mut buf[..n], STABLE_READS)?;
+    let stable = log.io.read_header_stable(unit)?.is_some();
     scratch[unit as usize].header_stable = Some(stable);
     Ok(stable)
 }
@@ -547,7 +548,10 @@ pub(crate) fn format<F: NorFlash, const U: usize, const B: usize>(
         Err(Error::Flash(e)) => return Err(Error::Flash(e)),
         Err(_) => 0,
     };
-    let mut fresh: Log<F, U, B> = Log::new(log.io);
+    // Start over from the same state (and flash counters) instead of building a second
+    // `Log`: mount wrote nothing, so a reset log is a new one.
+    log.reset();
+    let mut fresh = log;
     let epoch = carry_wear(&mut fresh)?;
     fresh.epoch = epoch;
     let count = fresh.io.geo.unit_count;

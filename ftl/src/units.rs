@@ -77,6 +77,19 @@ pub struct WearSummary {
     pub total: u64,
 }
 
+/// A unit nothing is known about yet.
+const BLANK: UnitInfo = UnitInfo {
+    wear: 0,
+    valid: 0,
+    used: 0,
+    last_valid: NO_SLOT,
+    stamp: 0,
+    fresh: false,
+    copies: false,
+    probed: NO_SLOT,
+    state: UnitState::Dirty,
+};
+
 /// Fixed-capacity table of up to `U` units.
 #[derive(Debug)]
 pub struct UnitTable<const U: usize> {
@@ -86,21 +99,16 @@ pub struct UnitTable<const U: usize> {
 impl<const U: usize> UnitTable<U> {
     /// `count` units, all `Dirty` with zero wear, until mount or format fills them in.
     pub fn new(count: u32) -> Self {
-        let mut units = Vec::new();
-        let blank = UnitInfo {
-            wear: 0,
-            valid: 0,
-            used: 0,
-            last_valid: NO_SLOT,
-            stamp: 0,
-            fresh: false,
-            copies: false,
-            probed: NO_SLOT,
-            state: UnitState::Dirty,
-        };
+        let mut table = UnitTable { units: Vec::new() };
+        table.reset(count);
+        table
+    }
+
+    /// `count` units, all `Dirty` with zero wear, in place (like `BlockMap::reset`).
+    pub fn reset(&mut self, count: u32) {
+        self.units.clear();
         // Cannot fail: Geometry::new rejected unit counts above U.
-        let _ = units.resize(count as usize, blank);
-        UnitTable { units }
+        let _ = self.units.resize(count as usize, BLANK);
     }
 
     pub fn len(&self) -> u32 {
