@@ -209,7 +209,7 @@ fn relocate<F: NorFlash, const U: usize, const B: usize>(
             data_crc: r.data_crc,
             victim: Some(unit),
         };
-        log.append(stream, e)?;
+        log.append(stream, &e)?;
         log.io.counters.relocations += 1;
     }
     if log.units.get(unit).valid != 0 {
@@ -289,11 +289,8 @@ pub(crate) fn retire<F: NorFlash, const U: usize, const B: usize>(
     if log.units.get(unit).state == UnitState::Retired {
         return;
     }
-    for s in Stream::ALL {
-        if log.frontier(s) == Some(unit) {
-            log.set_frontier(s, None);
-        }
-    }
+    // No longer a frontier (it is sealed on the way, then marked retired).
+    log.close_full(unit);
     log.units.get_mut(unit).state = UnitState::Retired;
     log.io.counters.retired += 1;
     if log.units.retired() > log.io.geo.spare_units() {
@@ -322,7 +319,7 @@ pub(crate) fn tidy_retired<F: NorFlash, const U: usize, const B: usize>(
                 data_crc: 0,
                 victim: None,
             };
-            log.append(Stream::Gc, e)?;
+            log.append(Stream::Gc, &e)?;
         }
     }
     Ok(())

@@ -212,8 +212,8 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
             && self.io.is_blank(g.data_addr(unit, slot), g.block_size)?)
     }
 
-    /// A unit with no slot left stops being a frontier.
-    fn close_full(&mut self, unit: u32) {
+    /// A unit with no slot left (or a failed one) stops being a frontier.
+    pub fn close_full(&mut self, unit: u32) {
         for s in Stream::ALL {
             if self.frontier(s) == Some(unit) {
                 self.set_frontier(s, None);
@@ -310,7 +310,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
 
     /// Append `e` to the frontier of `s` (which must have room after `probe`) and update
     /// the map. Returns the slot's (unit, slot).
-    pub fn append(&mut self, s: Stream, e: Entry<'_>) -> Res<(u32, u32), F> {
+    pub fn append(&mut self, s: Stream, e: &Entry<'_>) -> Res<(u32, u32), F> {
         let unit = self.frontier(s).ok_or(Error::NoSpace)?;
         self.probe(unit)?;
         if self.frontier(s) != Some(unit) {
@@ -337,7 +337,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
     }
 
     /// Program claim, data, commit of (unit, slot); verify if configured.
-    fn program_slot(&mut self, unit: u32, slot: u32, version: u64, e: Entry<'_>) -> Res<(), F> {
+    fn program_slot(&mut self, unit: u32, slot: u32, version: u64, e: &Entry<'_>) -> Res<(), F> {
         let g = self.io.geo;
         let last = self.units.get(unit).last_valid;
         let below = if last == NO_SLOT { 0 } else { last as u32 + 1 };
@@ -364,7 +364,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
             .program_checked(g.commit_addr(unit, slot), &buf[..m])
     }
 
-    fn program_data(&mut self, addr: u32, e: Entry<'_>) -> Res<(), F> {
+    fn program_data(&mut self, addr: u32, e: &Entry<'_>) -> Res<(), F> {
         // A copy keeps its source's CRC in its record (a rotten source stays detectable,
         // never laundered); verification compares with what was actually read.
         let written = match e.src {
@@ -402,7 +402,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
     }
 
     /// Point the map (or the retire table) at a new record.
-    fn commit_mapping(&mut self, e: Entry<'_>, unit: u32, slot: u32) {
+    fn commit_mapping(&mut self, e: &Entry<'_>, unit: u32, slot: u32) {
         let new = match e.kind {
             RecordKind::Data => Mapping::Data { unit, slot },
             RecordKind::Trim => Mapping::Trimmed { unit, slot },

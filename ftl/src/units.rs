@@ -182,18 +182,20 @@ impl<const U: usize> UnitTable<U> {
     /// Mean erase count (rounded down) of the units matching `pred`, in 32-bit arithmetic
     /// (`min + sum(w - min) / n`: no 64-bit division routine on Cortex-M).
     pub fn mean_wear(&self, pred: impl Fn(&UnitInfo) -> bool) -> Option<u32> {
-        let min = self
-            .units
-            .iter()
-            .filter(|u| pred(u))
-            .map(|u| u.wear)
-            .min()?;
-        let n = self.count(&pred);
+        // One pass for the minimum and the count, one for the excess over the minimum.
+        let (mut min, mut n) = (u32::MAX, 0u32);
+        for u in self.units.iter().filter(|u| pred(u)) {
+            min = min.min(u.wear);
+            n += 1;
+        }
+        if n == 0 {
+            return None;
+        }
         let excess = self
             .units
             .iter()
             .filter(|u| pred(u))
             .fold(0u32, |acc, u| acc.saturating_add(u.wear - min));
-        Some(min + excess / n.max(1))
+        Some(min + excess / n)
     }
 }

@@ -216,7 +216,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             data_crc: CRC.checksum(data),
             victim: None,
         };
-        self.host_append(e)
+        self.host_append(&e)
     }
 
     /// Trim logical block `lba`: it reads as zeros afterwards and its old data becomes
@@ -235,7 +235,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             data_crc: 0,
             victim: None,
         };
-        self.host_append(e)
+        self.host_append(&e)
     }
 
     fn check_args(&self, lba: u32, len: usize) -> Res<(), F> {
@@ -259,7 +259,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     /// moved, the retirement recorded) and the append retried elsewhere; a flash that fails
     /// every operation (power going down) ends the call with its error. An append that
     /// landed before a later step (seal, wear levelling) failed on a bad unit is a success.
-    fn host_append(&mut self, e: Entry<'_>) -> Res<(), F> {
+    fn host_append(&mut self, e: &Entry<'_>) -> Res<(), F> {
         let before = self.log.host_records;
         let mut first_fault = None;
         for _ in 0..self.log.io.geo.unit_count + 2 {
