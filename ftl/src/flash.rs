@@ -71,9 +71,11 @@ impl<F: NorFlash> FlashIo<F> {
         self.flash.write(addr, data).map_err(Error::Flash)
     }
 
-    /// Program `data` and, when verifying, read it back: a mismatch is `Corrupt` (the
-    /// caller retires the unit).
-    pub fn program_checked(&mut self, addr: u32, data: &[u8]) -> Res<(), F> {
+    /// Program the first `len` bytes of `buf` (a padded header, claim, commit or seal) and,
+    /// when verifying, read them back: a mismatch is `Corrupt` (the caller retires the unit).
+    /// Sliced here rather than at every caller.
+    pub fn program_checked(&mut self, addr: u32, buf: &Meta, len: u32) -> Res<(), F> {
+        let data = &buf[..len as usize];
         self.program(addr, data)?;
         if self.verify {
             let mut back = [0u8; META_BUF];

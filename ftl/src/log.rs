@@ -15,7 +15,8 @@ use embedded_storage::nor_flash::NorFlash;
 use crate::error::Error;
 use crate::flash::{FlashIo, Res, META_BUF, PROBE_READS};
 use crate::layout::{encode_commit, encode_seal, Claim, RecordKind, UnitHeader};
-use crate::layout::{CLAIM_BYTES, FORMAT_VERSION, NO_VICTIM, VERSION_CEILING};
+use crate::layout::{CLAIM_BYTES, COMMIT_BYTES, FORMAT_VERSION, HEADER_BYTES};
+use crate::layout::{NO_VICTIM, VERSION_CEILING};
 use crate::map::{BlockMap, Mapping};
 use crate::units::{UnitState, UnitTable, NO_SLOT};
 
@@ -290,10 +291,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
             wear: self.units.get(unit).wear,
         };
         let mut buf = [0xFFu8; META_BUF];
-        let n = g.header_size as usize;
-        h.encode(&mut buf[..n]);
-        self.io.program_checked(g.header_addr(unit, 0), &buf[..n])?;
-        self.io.program_checked(g.header_addr(unit, 1), &buf[..n])
+        buf[..HEADER_BYTES].copy_from_slice(&h.to_bytes());
+        let n = g.header_size;
+        self.io.program_checked(g.header_addr(unit, 0), &buf, n)?;
+        self.io.program_checked(g.header_addr(unit, 1), &buf, n)
     }
 
     fn take_version(&mut self) -> Res<u64, F> {
@@ -351,17 +352,15 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         };
         let bytes = claim.to_bytes();
         let mut buf = [0xFFu8; META_BUF];
-        let c = g.claim_size as usize;
         buf[..CLAIM_BYTES].copy_from_slice(&bytes);
         self.io
-            .program_checked(g.record_addr(unit, slot), &buf[..c])?;
+            .program_checked(g.record_addr(unit, slot), &buf, g.claim_size)?;
         self.program_data(g.data_addr(unit, slot), e)?;
         // The same buffer, all 0xFF again, holds the padded commit.
-        let m = (g.record_size - g.claim_size) as usize;
         buf[..CLAIM_BYTES].fill(0xFF);
-        encode_commit(&bytes, e.data_crc, &mut buf[..m]);
-        self.io
-            .program_checked(g.commit_addr(unit, slot), &buf[..m])
+        encode_commit(&bytes, e.data_crc, &mut buf[..COMMIT_BYTES]);
+        let m = g.record_size - g.claim_size;
+        self.io.program_checked(g.commit_addr(unit, slot), &buf, m)
     }
 
     fn program_data(&mut self, addr: u32, e: &Entry<'_>) -> Res<(), F> {
@@ -391,14 +390,15 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         let c = g.claim_size as usize;
         self.io.read(g.record_addr(unit, slot), &mut cbuf[..c])?;
         let mut sbuf = [0xFFu8; META_BUF];
-        let n = g.seal_size as usize;
-        encode_seal(&cbuf[..c], &mut sbuf[..n]);
+        // The seal covers the claim's 16 bytes, not its padding.
+        encode_seal(&cbuf[..CLAIM_BYTES], &mut sbuf);
         self.close_full(unit);
         if !self.io.is_blank(g.seal_addr(unit), g.seal_size)? {
             // Only a crafted or rotten image gets here: the seal is optional, skip it.
             return Ok(());
         }
-        self.io.program_checked(g.seal_addr(unit), &sbuf[..n])
+        self.io
+            .program_checked(g.seal_addr(unit), &sbuf, g.seal_size)
     }
 
     /// Point the map (or the retire table) at a new record.

@@ -100,16 +100,18 @@ fn scan_units<F: NorFlash, const U: usize, const B: usize>(
 /// The newest epoch among this build's headers; classifies regions without one.
 fn find_epoch<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, B>) -> Res<u32, F> {
     let g = log.io.geo;
-    let mut best: Option<crate::layout::UnitHeader> = None;
+    // The newest epoch and whether its (first) header matches this geometry: all that is
+    // needed of the best header (keeping the whole header costs code to copy it around).
+    let mut best: Option<(u32, bool)> = None;
     let mut other_version = None;
     for unit in 0..g.unit_count {
         match log.io.read_header(unit)? {
             HeaderRead::Valid(h) if h.version == FORMAT_VERSION => {
-                if best.is_none_or(|b| h.epoch > b.epoch) {
-                    best = Some(h);
-                }
                 // Remembered for `adopt_header` (one header read per unit at mount).
                 let ours = matches_geometry(log, &h);
+                if best.is_none_or(|(epoch, _)| h.epoch > epoch) {
+                    best = Some((h.epoch, ours));
+                }
                 let info = log.units.get_mut(unit);
                 info.wear = h.wear;
                 info.stamp = u64::from(h.epoch) + 1;
@@ -121,7 +123,7 @@ fn find_epoch<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, B
             _ => {}
         }
     }
-    let Some(h) = best else {
+    let Some((best_epoch, best_ours)) = best else {
         if let Some(v) = other_version {
             return Err(Error::UnsupportedVersion(v));
         }
@@ -134,15 +136,15 @@ fn find_epoch<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, B
     };
     // Any header of the volume's epoch that disagrees on the geometry makes the volume
     // incompatible: silently leaving that unit out would lose its data.
-    let epoch = u64::from(h.epoch) + 1;
+    let epoch = u64::from(best_epoch) + 1;
     let odd = log
         .units
         .iter()
         .any(|(_, u)| u.stamp == epoch && u.state != UnitState::Free { verified: false });
-    if !matches_geometry(log, &h) || odd {
+    if !best_ours || odd {
         return Err(Error::Incompatible);
     }
-    Ok(h.epoch)
+    Ok(best_epoch)
 }
 
 fn matches_geometry<F: NorFlash, const U: usize, const B: usize>(
