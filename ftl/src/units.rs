@@ -160,6 +160,15 @@ impl<const U: usize> UnitTable<U> {
             .map(|(i, _)| i)
     }
 
+    /// (min, max) erase count over the units that are not retired; (`u32::MAX`, 0) if none:
+    /// what static wear levelling needs, without the mean and total of `wear_summary`.
+    pub fn wear_range(&self) -> (u32, u32) {
+        let live = self.units.iter().filter(|u| u.state != UnitState::Retired);
+        live.fold((u32::MAX, 0), |(lo, hi), u| {
+            (lo.min(u.wear), hi.max(u.wear))
+        })
+    }
+
     pub fn wear_summary(&self) -> WearSummary {
         let live = |u: &UnitInfo| u.state != UnitState::Retired;
         let Some(mean) = self.mean_wear(live) else {
