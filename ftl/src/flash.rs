@@ -139,13 +139,12 @@ impl<F: NorFlash> FlashIo<F> {
             }
         }
         let second = self.read_header_copy(unit, 1)?;
-        Ok(match (first, second) {
-            (HeaderRead::Valid(a), HeaderRead::Valid(b)) => {
-                let rank = |h: &UnitHeader| (h.version == crate::layout::FORMAT_VERSION, h.epoch);
-                HeaderRead::Valid(if rank(&b) > rank(&a) { b } else { a })
-            }
-            (HeaderRead::Valid(h), _) | (_, HeaderRead::Valid(h)) => HeaderRead::Valid(h),
-            (HeaderRead::Blank, HeaderRead::Blank) => HeaderRead::Blank,
+        let rank = |h: &UnitHeader| (h.version == crate::layout::FORMAT_VERSION, h.epoch);
+        // One of the two reads as it is (no header rebuilt from its fields).
+        Ok(match (&first, &second) {
+            (HeaderRead::Valid(a), HeaderRead::Valid(b)) if rank(b) > rank(a) => second,
+            (HeaderRead::Valid(_), _) | (HeaderRead::Blank, HeaderRead::Blank) => first,
+            (_, HeaderRead::Valid(_)) => second,
             _ => HeaderRead::Invalid,
         })
     }

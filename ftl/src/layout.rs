@@ -201,7 +201,9 @@ impl Claim {
         b[1] = self.skip;
         b[2..4].copy_from_slice(&self.victim.to_le_bytes());
         put32(&mut b, 4, self.lba);
-        b[8..13].copy_from_slice(&self.version.to_le_bytes()[..5]);
+        // The 40-bit version, little-endian: low 32 bits, then bits 32..40.
+        put32(&mut b, 8, self.version as u32);
+        b[12] = (self.version >> 32) as u8;
         let crc = CRC.checksum(&b[..14]) as u16;
         b[14..16].copy_from_slice(&crc.to_le_bytes());
         b
@@ -215,15 +217,13 @@ impl Claim {
             return None;
         }
         let kind = RecordKind::from_code(b[0] & 0x0F)?;
-        let mut v = [0u8; 8];
-        v[..5].copy_from_slice(&b[8..13]);
         Some(Claim {
             kind,
             copy: b[0] & FLAG_COPY != 0,
             skip: b[1],
             victim: u16::from_le_bytes([b[2], b[3]]),
             lba: le32(b, 4),
-            version: u64::from_le_bytes(v),
+            version: u64::from(le32(b, 8)) | u64::from(b[12]) << 32,
         })
     }
 }

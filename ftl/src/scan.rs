@@ -476,9 +476,9 @@ fn estimate_lost_wear<F: NorFlash, const U: usize, const B: usize>(log: &mut Log
         .units
         .mean_wear(|u| u.state != UnitState::Dirty)
         .unwrap_or(0);
-    for u in 0..log.io.geo.unit_count {
-        if log.units.get(u).state == UnitState::Dirty {
-            log.units.get_mut(u).wear = mean;
+    for u in log.units.iter_mut() {
+        if u.state == UnitState::Dirty {
+            u.wear = mean;
         }
     }
 }

@@ -131,6 +131,10 @@ impl<const U: usize> UnitTable<U> {
         self.units.iter().enumerate().map(|(i, u)| (i as u32, u))
     }
 
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut UnitInfo> {
+        self.units.iter_mut()
+    }
+
     pub fn count(&self, pred: impl Fn(&UnitInfo) -> bool) -> u32 {
         self.units.iter().filter(|u| pred(u)).count() as u32
     }
