@@ -21,6 +21,8 @@ pub const STABLE_READS: u32 = 32;
 pub const PROBE_READS: u32 = 64;
 /// Largest padded claim, commit, header or seal (word size <= 128).
 pub const META_BUF: usize = 128;
+/// A buffer for one padded claim, commit, header or seal.
+pub type Meta = [u8; META_BUF];
 
 /// Counters since mount (RAM only; the wear counters are on flash).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -69,15 +71,17 @@ impl<F: NorFlash> FlashIo<F> {
         self.flash.write(addr, data).map_err(Error::Flash)
     }
 
-    /// Program `data` and, when verifying, read it back: a mismatch is `Corrupt` (the
-    /// caller retires the unit).
-    pub fn program_checked(&mut self, addr: u32, data: &[u8]) -> Res<(), F> {
+    /// Program the first `len` bytes of `buf` (a padded header, claim, commit or seal) and,
+    /// when verifying, read them back: a mismatch is `Corrupt` (the caller retires the unit).
+    /// Sliced here rather than at every caller.
+    pub fn program_checked(&mut self, addr: u32, buf: &Meta, len: u32) -> Res<(), F> {
+        let data = &buf[..len as usize];
         self.program(addr, data)?;
         if self.verify {
             let mut back = [0u8; META_BUF];
             let back = &mut back[..data.len()];
             self.read(addr, back)?;
-            if back != data {
+            if !same(back, data) {
                 return Err(Error::Corrupt);
             }
         }
@@ -92,16 +96,18 @@ impl<F: NorFlash> FlashIo<F> {
             .map_err(Error::Flash)
     }
 
-    /// Read `buf.len()` bytes at `addr` `times` times; `true` if every read was identical
-    /// (the last one is left in `buf`).
-    pub fn read_stable(&mut self, addr: u32, buf: &mut [u8], times: u32) -> Res<bool, F> {
+    /// Read `len` bytes at `addr` into `buf` `times` times; `true` if every read was
+    /// identical (the first one is left in `buf`). Takes the whole buffer and slices it here,
+    /// once, rather than at every caller.
+    pub fn read_stable(&mut self, addr: u32, buf: &mut Meta, len: u32, times: u32) -> Res<bool, F> {
+        let buf = &mut buf[..len as usize];
         let mut first = [0u8; META_BUF];
         let first = &mut first[..buf.len()];
         self.read(addr, first)?;
         let mut stable = true;
         for _ in 1..times {
             self.read(addr, buf)?;
-            stable &= buf == &first[..];
+            stable &= same(buf, first);
         }
         buf.copy_from_slice(first);
         Ok(stable)
@@ -133,15 +139,23 @@ impl<F: NorFlash> FlashIo<F> {
             }
         }
         let second = self.read_header_copy(unit, 1)?;
-        Ok(match (first, second) {
-            (HeaderRead::Valid(a), HeaderRead::Valid(b)) => {
-                let rank = |h: &UnitHeader| (h.version == crate::layout::FORMAT_VERSION, h.epoch);
-                HeaderRead::Valid(if rank(&b) > rank(&a) { b } else { a })
-            }
-            (HeaderRead::Valid(h), _) | (_, HeaderRead::Valid(h)) => HeaderRead::Valid(h),
-            (HeaderRead::Blank, HeaderRead::Blank) => HeaderRead::Blank,
+        let rank = |h: &UnitHeader| (h.version == crate::layout::FORMAT_VERSION, h.epoch);
+        // One of the two reads as it is (no header rebuilt from its fields).
+        Ok(match (&first, &second) {
+            (HeaderRead::Valid(a), HeaderRead::Valid(b)) if rank(b) > rank(a) => second,
+            (HeaderRead::Valid(_), _) | (HeaderRead::Blank, HeaderRead::Blank) => first,
+            (_, HeaderRead::Valid(_)) => second,
             _ => HeaderRead::Invalid,
         })
+    }
+
+    /// Header copy 0 of `unit`, read `STABLE_READS` times: `None` unless every read agreed
+    /// (a cut erase or header program leaves words that read differently now and then).
+    pub fn read_header_stable(&mut self, unit: u32) -> Res<Option<HeaderRead>, F> {
+        let mut buf = [0u8; META_BUF];
+        let (addr, n) = (self.geo.header_addr(unit, 0), self.geo.header_size);
+        let stable = self.read_stable(addr, &mut buf, n, STABLE_READS)?;
+        Ok(stable.then(|| UnitHeader::decode(&buf[..n as usize])))
     }
 
     fn read_header_copy(&mut self, unit: u32, copy: u32) -> Res<HeaderRead, F> {
@@ -176,4 +190,10 @@ impl<F: NorFlash> FlashIo<F> {
         }
         Ok(digest.finalize())
     }
+}
+
+/// `a == b` for byte slices, as a plain loop: the slice comparison pulls in `memcmp`, which
+/// a small firmware image does not otherwise need.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }

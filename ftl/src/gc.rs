@@ -89,6 +89,8 @@ fn has_room<F: NorFlash, const U: usize, const B: usize>(
 /// Moving data out of a retired unit takes units and gives none back: when that left no unit
 /// available, collect victims whose live slots fit in the frontiers until one is again
 /// (best effort; GC rounds below then make more room).
+// Kept out of line: a rare path, and inlined into the host append it costs more (measured).
+#[inline(never)]
 fn restore_available<F: NorFlash, const U: usize, const B: usize>(
     log: &mut Log<F, U, B>,
 ) -> Res<(), F> {
@@ -96,10 +98,16 @@ fn restore_available<F: NorFlash, const U: usize, const B: usize>(
         if log.io.geo.no_erase || log.units.available() > 0 {
             break;
         }
-        let fits = |(_, u): &(u32, &crate::units::UnitInfo)| {
-            u.state == UnitState::Sealed && u32::from(u.valid) <= log.room(copy_stream(u))
-        };
-        let Some((victim, _)) = log.units.iter().filter(fits).min_by_key(|(_, u)| u.valid) else {
+        // The sealed unit with the fewest live slots that fit, the first among equals.
+        let mut best: Option<(u32, u16)> = None;
+        for (i, u) in log.units.iter() {
+            let fits =
+                u.state == UnitState::Sealed && u32::from(u.valid) <= log.room(copy_stream(u));
+            if fits && best.is_none_or(|(_, valid)| u.valid < valid) {
+                best = Some((i, u.valid));
+            }
+        }
+        let Some((victim, _)) = best else {
             break;
         };
         collect(log, victim)?;
@@ -208,7 +216,7 @@ fn relocate<F: NorFlash, const U: usize, const B: usize>(
     unit: u32,
 ) -> Res<(), F> {
     let used = log.units.get(unit).used as u32;
-    let stream = copy_stream(&log.units.get(unit));
+    let stream = copy_stream(log.units.get(unit));
     for slot in 0..used {
         if log.units.get(unit).valid == 0 {
             break;
@@ -232,7 +240,7 @@ fn relocate<F: NorFlash, const U: usize, const B: usize>(
             data_crc: r.data_crc,
             victim: Some(unit),
         };
-        log.append(stream, e)?;
+        log.append(stream, &e)?;
         log.io.counters.relocations += 1;
     }
     if log.units.get(unit).valid != 0 {
@@ -278,22 +286,26 @@ pub(crate) fn level_wear<F: NorFlash, const U: usize, const B: usize>(
     log: &mut Log<F, U, B>,
     threshold: u32,
 ) -> Res<(), F> {
-    let w = log.units.wear_summary();
-    if log.io.geo.no_erase || w.max.saturating_sub(w.min) <= threshold {
+    // No live unit: (MAX, 0), a spread of 0.
+    let (min, max) = log.units.wear_range();
+    if log.io.geo.no_erase || max.saturating_sub(min) <= threshold {
         return Ok(());
     }
     if log.units.available() < headroom(log) {
         return Ok(());
     }
-    let coldest = log
-        .units
-        .iter()
-        .filter(|(_, u)| u.state == UnitState::Sealed)
-        .min_by_key(|(i, u)| (u.wear, *i));
-    let Some((unit, info)) = coldest else {
+    // The least-worn sealed unit, the lowest index among equals (a plain loop: the iterator
+    // form costs more code).
+    let mut coldest: Option<(u32, u32)> = None;
+    for (i, u) in log.units.iter() {
+        if u.state == UnitState::Sealed && coldest.is_none_or(|(_, wear)| u.wear < wear) {
+            coldest = Some((i, u.wear));
+        }
+    }
+    let Some((unit, wear)) = coldest else {
         return Ok(());
     };
-    if info.wear > w.min {
+    if wear > min {
         // The least-worn unit is available: dynamic wear levelling picks it next.
         return Ok(());
     }
@@ -312,11 +324,8 @@ pub(crate) fn retire<F: NorFlash, const U: usize, const B: usize>(
     if log.units.get(unit).state == UnitState::Retired {
         return;
     }
-    for s in Stream::ALL {
-        if log.frontier(s) == Some(unit) {
-            log.set_frontier(s, None);
-        }
-    }
+    // No longer a frontier (it is sealed on the way, then marked retired).
+    log.close_full(unit);
     log.units.get_mut(unit).state = UnitState::Retired;
     log.io.counters.retired += 1;
     if log.units.retired() > log.io.geo.spare_units() {
@@ -345,7 +354,7 @@ pub(crate) fn tidy_retired<F: NorFlash, const U: usize, const B: usize>(
                 data_crc: 0,
                 victim: None,
             };
-            log.append(Stream::Gc, e)?;
+            log.append(Stream::Gc, &e)?;
         }
     }
     Ok(())

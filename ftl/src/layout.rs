@@ -80,22 +80,28 @@ pub enum HeaderRead {
 impl UnitHeader {
     /// Encode into `buf` (at least `HEADER_BYTES`; the rest is left 0xFF).
     pub fn encode(&self, buf: &mut [u8]) {
-        let b = &mut buf[..HEADER_BYTES];
-        b.fill(0xFF);
-        b[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+        buf[..HEADER_BYTES].copy_from_slice(&self.to_bytes());
+    }
+
+    /// The 32 encoded bytes. Built in a fixed-size array: constant offsets need no bounds
+    /// checks (this keeps the encoders small on a microcontroller).
+    pub fn to_bytes(&self) -> [u8; HEADER_BYTES] {
+        let mut b = [0xFF; HEADER_BYTES];
+        put32(&mut b, 0, MAGIC);
         b[4] = self.version;
         b[5] = self.block_shift;
-        b[8..12].copy_from_slice(&self.unit_size.to_le_bytes());
+        put32(&mut b, 8, self.unit_size);
         b[12..14].copy_from_slice(&self.unit_count.to_le_bytes());
-        b[16..20].copy_from_slice(&self.epoch.to_le_bytes());
-        b[20..24].copy_from_slice(&self.wear.to_le_bytes());
+        put32(&mut b, 16, self.epoch);
+        put32(&mut b, 20, self.wear);
         let crc = CRC.checksum(&b[..28]);
-        b[28..32].copy_from_slice(&crc.to_le_bytes());
+        put32(&mut b, 28, crc);
+        b
     }
 
     /// Decode a header read from flash. Never panics on short or hostile input.
     pub fn decode(buf: &[u8]) -> HeaderRead {
-        let Some(b) = buf.get(..HEADER_BYTES) else {
+        let Some(b) = fixed::<HEADER_BYTES>(buf) else {
             return HeaderRead::Invalid;
         };
         if is_erased(b) {
@@ -217,9 +223,13 @@ pub struct Claim {
 
 impl Claim {
     pub fn encode(&self, buf: &mut [u8]) {
+        buf[..CLAIM_BYTES].copy_from_slice(&self.to_bytes());
+    }
+
+    /// The 16 encoded bytes (in a fixed-size array, like `UnitHeader::to_bytes`).
+    pub fn to_bytes(&self) -> [u8; CLAIM_BYTES] {
         debug_assert!(self.version < VERSION_LIMIT);
-        let b = &mut buf[..CLAIM_BYTES];
-        b.fill(0xFF);
+        let mut b = [0xFF; CLAIM_BYTES];
         debug_assert!(!(self.copy && self.txn != TxnMark::None));
         let txn = match self.txn {
             TxnMark::None => 0,
@@ -229,15 +239,18 @@ impl Claim {
         b[0] = self.kind.code() | if self.copy { FLAG_COPY } else { 0 } | txn;
         b[1] = self.skip;
         b[2..4].copy_from_slice(&self.victim.to_le_bytes());
-        b[4..8].copy_from_slice(&self.lba.to_le_bytes());
-        b[8..13].copy_from_slice(&self.version.to_le_bytes()[..5]);
+        put32(&mut b, 4, self.lba);
+        // The 40-bit version, little-endian: low 32 bits, then bits 32..40.
+        put32(&mut b, 8, self.version as u32);
+        b[12] = (self.version >> 32) as u8;
         let crc = CRC.checksum(&b[..14]) as u16;
         b[14..16].copy_from_slice(&crc.to_le_bytes());
+        b
     }
 
     /// `None` unless the bytes are a well-formed claim.
     pub fn decode(buf: &[u8]) -> Option<Claim> {
-        let b = buf.get(..CLAIM_BYTES)?;
+        let b = fixed::<CLAIM_BYTES>(buf)?;
         let crc = CRC.checksum(&b[..14]) as u16;
         if u16::from_le_bytes([b[14], b[15]]) != crc || b[0] & 0x80 != 0 {
             return None;
@@ -253,8 +266,6 @@ impl Claim {
         if txn != TxnMark::None && matches!(kind, RecordKind::Retire | RecordKind::Reset) {
             return None;
         }
-        let mut v = [0u8; 8];
-        v[..5].copy_from_slice(&b[8..13]);
         Some(Claim {
             kind,
             copy: b[0] & FLAG_COPY != 0,
@@ -262,7 +273,7 @@ impl Claim {
             skip: b[1],
             victim: u16::from_le_bytes([b[2], b[3]]),
             lba: le32(b, 4),
-            version: u64::from_le_bytes(v),
+            version: u64::from(le32(b, 8)) | u64::from(b[12]) << 32,
         })
     }
 }
@@ -279,15 +290,15 @@ impl Claim {
 ///  crc       CRC-32C of the claim's 16 bytes followed by data_crc
 /// ```
 pub fn encode_commit(claim_bytes: &[u8], data_crc: u32, buf: &mut [u8]) {
-    let b = &mut buf[..COMMIT_BYTES];
-    b.fill(0xFF);
-    b[0..4].copy_from_slice(&data_crc.to_le_bytes());
-    b[4..8].copy_from_slice(&commit_crc(claim_bytes, data_crc).to_le_bytes());
+    let mut b = [0xFF; COMMIT_BYTES];
+    put32(&mut b, 0, data_crc);
+    put32(&mut b, 4, commit_crc(claim_bytes, data_crc));
+    buf[..COMMIT_BYTES].copy_from_slice(&b);
 }
 
 /// The data CRC if `commit` commits `claim_bytes`.
 pub fn decode_commit(claim_bytes: &[u8], commit: &[u8]) -> Option<u32> {
-    let b = commit.get(..COMMIT_BYTES)?;
+    let b = fixed::<COMMIT_BYTES>(commit)?;
     let data_crc = le32(b, 0);
     (le32(b, 4) == commit_crc(claim_bytes.get(..CLAIM_BYTES)?, data_crc)).then_some(data_crc)
 }
@@ -356,14 +367,16 @@ impl RecordRead {
 ///  +--------+------------+
 /// ```
 pub fn encode_seal(last_claim: &[u8], buf: &mut [u8]) {
-    let b = &mut buf[..SEAL_BYTES];
-    b[0..4].copy_from_slice(&SEAL_MAGIC.to_le_bytes());
-    b[4..8].copy_from_slice(&seal_crc(last_claim).to_le_bytes());
+    let mut b = [0u8; SEAL_BYTES];
+    put32(&mut b, 0, SEAL_MAGIC);
+    put32(&mut b, 4, seal_crc(last_claim));
+    buf[..SEAL_BYTES].copy_from_slice(&b);
 }
 
 /// True if `seal` seals a unit whose last claim is `last_claim`.
 pub fn seal_matches(last_claim: &[u8], seal: &[u8]) -> bool {
-    seal.len() >= SEAL_BYTES && le32(seal, 0) == SEAL_MAGIC && le32(seal, 4) == seal_crc(last_claim)
+    fixed::<SEAL_BYTES>(seal)
+        .is_some_and(|s| le32(s, 0) == SEAL_MAGIC && le32(s, 4) == seal_crc(last_claim))
 }
 
 fn seal_crc(last_claim: &[u8]) -> u32 {
@@ -378,8 +391,20 @@ pub fn is_erased(b: &[u8]) -> bool {
     b.iter().all(|&x| x == 0xFF)
 }
 
-fn le32(b: &[u8], at: usize) -> u32 {
+/// The first `N` bytes of `b` as an array, if it is that long: decoders then index at
+/// constant offsets without bounds checks.
+fn fixed<const N: usize>(b: &[u8]) -> Option<&[u8; N]> {
+    b.get(..N)?.try_into().ok()
+}
+
+#[inline(always)]
+fn le32<const N: usize>(b: &[u8; N], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+#[inline(always)]
+fn put32<const N: usize>(b: &mut [u8; N], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }
 
 #[cfg(test)]

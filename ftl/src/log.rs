@@ -15,7 +15,8 @@ use embedded_storage::nor_flash::NorFlash;
 use crate::error::Error;
 use crate::flash::{FlashIo, Res, META_BUF, PROBE_READS};
 use crate::layout::{encode_commit, encode_seal, Claim, RecordKind, TxnMark, UnitHeader};
-use crate::layout::{FORMAT_VERSION, NO_VICTIM, VERSION_CEILING};
+use crate::layout::{CLAIM_BYTES, COMMIT_BYTES, FORMAT_VERSION, HEADER_BYTES};
+use crate::layout::{NO_VICTIM, VERSION_CEILING};
 use crate::map::{BlockMap, Mapping};
 use crate::units::{UnitState, UnitTable, NO_SLOT};
 
@@ -101,15 +102,13 @@ pub(crate) struct Log<F, const U: usize, const B: usize> {
 
 impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
     pub fn new(io: FlashIo<F>) -> Self {
-        let geo = io.geo;
-        let mut retire_at = heapless::Vec::new();
-        // Cannot fail: the geometry rejected unit counts above U.
-        let _ = retire_at.resize(geo.unit_count as usize, NO_RECORD);
-        Log {
+        let spu = io.geo.slots_per_unit;
+        // Empty tables, filled in place by `reset` (one code path for new and remount).
+        let mut log = Log {
             io,
-            map: BlockMap::new(geo.block_count, geo.slots_per_unit),
-            units: UnitTable::new(geo.unit_count),
-            retire_at,
+            map: BlockMap::new(0, spu),
+            units: UnitTable::new(0),
+            retire_at: heapless::Vec::new(),
             next_version: 1,
             epoch: 0,
             host: None,
@@ -121,7 +120,9 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
             reset_at: NO_RECORD,
             reset_version: 0,
             txn_overflow: false,
-        }
+        };
+        log.reset();
+        log
     }
 
     /// Pass `r` through, remembering `unit` if it failed (power loss looks the same to the
@@ -135,10 +136,12 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
 
     /// Forget everything known about the volume (mount starts over).
     pub fn reset(&mut self) {
-        let g = self.io.geo;
-        self.map = BlockMap::new(g.block_count, g.slots_per_unit);
-        self.units = UnitTable::new(g.unit_count);
-        self.retire_at.iter_mut().for_each(|r| *r = NO_RECORD);
+        let g = &self.io.geo;
+        self.map.reset(g.block_count);
+        self.units.reset(g.unit_count);
+        self.retire_at.clear();
+        // Cannot fail: the geometry rejected unit counts above U.
+        let _ = self.retire_at.resize(g.unit_count as usize, NO_RECORD);
         (self.host, self.gc, self.cold) = (None, None, None);
         (self.reset_at, self.reset_version) = (NO_RECORD, 0);
         self.next_version = 1;
@@ -203,9 +206,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
                 break;
             }
             let mut buf = [0u8; META_BUF];
-            let c = self.io.geo.claim_size as usize;
+            let c = self.io.geo.claim_size;
             let addr = self.io.geo.record_addr(unit, slot);
-            let stable = self.io.read_stable(addr, &mut buf[..c], PROBE_READS)?;
+            let stable = self.io.read_stable(addr, &mut buf, c, PROBE_READS)?;
+            let c = c as usize;
             if stable && crate::layout::is_erased(&buf[..c]) && self.rest_is_blank(unit, slot)? {
                 self.units.get_mut(unit).probed = slot as u16;
             } else {
@@ -229,8 +233,8 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
             && self.io.is_blank(g.data_addr(unit, slot), g.block_size)?)
     }
 
-    /// A unit with no slot left stops being a frontier.
-    fn close_full(&mut self, unit: u32) {
+    /// A unit with no slot left (or a failed one) stops being a frontier.
+    pub fn close_full(&mut self, unit: u32) {
         for s in Stream::ALL {
             if self.frontier(s) == Some(unit) {
                 self.set_frontier(s, None);
@@ -263,17 +267,8 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
     }
 
     fn header_is_stable(&mut self, unit: u32) -> Res<bool, F> {
-        let mut buf = [0u8; META_BUF];
-        let n = self.io.geo.header_size as usize;
-        let addr = self.io.geo.header_addr(unit, 0);
-        let stable = self
-            .io
-            .read_stable(addr, &mut buf[..n], crate::flash::STABLE_READS)?;
-        Ok(stable
-            && matches!(
-                UnitHeader::decode(&buf[..n]),
-                crate::layout::HeaderRead::Valid(_)
-            ))
+        let h = self.io.read_header_stable(unit)?;
+        Ok(matches!(h, Some(crate::layout::HeaderRead::Valid(_))))
     }
 
     /// Erase `unit`, count the erase in its header, leave it verified free.
@@ -316,10 +311,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
             wear: self.units.get(unit).wear,
         };
         let mut buf = [0xFFu8; META_BUF];
-        let n = g.header_size as usize;
-        h.encode(&mut buf[..n]);
-        self.io.program_checked(g.header_addr(unit, 0), &buf[..n])?;
-        self.io.program_checked(g.header_addr(unit, 1), &buf[..n])
+        buf[..HEADER_BYTES].copy_from_slice(&h.to_bytes());
+        let n = g.header_size;
+        self.io.program_checked(g.header_addr(unit, 0), &buf, n)?;
+        self.io.program_checked(g.header_addr(unit, 1), &buf, n)
     }
 
     fn take_version(&mut self) -> Res<u64, F> {
@@ -336,17 +331,18 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
 
     /// Append `e` to the frontier of `s` (which must have room after `probe`) and update
     /// the map. Returns the slot's (unit, slot).
-    pub fn append(&mut self, s: Stream, e: Entry<'_>) -> Res<(u32, u32), F> {
+    pub fn append(&mut self, s: Stream, e: &Entry<'_>) -> Res<(u32, u32), F> {
         let unit = self.frontier(s).ok_or(Error::NoSpace)?;
         let e = match e.kind {
             // A host reset stands for its own version: every record issued before it is older.
             RecordKind::Reset if e.victim.is_none() => Entry {
                 lba: self.next_version as u32,
                 data_crc: (self.next_version >> 32) as u32,
-                ..e
+                ..*e
             },
-            _ => e,
+            _ => *e,
         };
+        let e = &e;
         let slot = self.place(s, unit, e, TxnMark::None)?;
         debug_assert!(
             e.kind != RecordKind::Reset || reset_version_of(e.lba, e.data_crc) < self.next_version
@@ -366,7 +362,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
     pub fn append_txn(&mut self, s: Stream, entries: &[Entry<'_>]) -> Res<(), F> {
         debug_assert!(entries.len() <= MAX_TXN_RECORDS);
         if let [e] = entries {
-            return self.append(s, *e).map(|_| ());
+            return self.append(s, e).map(|_| ());
         }
         let unit = self.frontier(s).ok_or(Error::NoSpace)?;
         let before = self.units.get(unit).last_valid;
@@ -376,7 +372,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
                 true => TxnMark::End,
                 false => TxnMark::Part,
             };
-            match self.place(s, unit, *e, mark) {
+            match self.place(s, unit, e, mark) {
                 Ok(slot) => slots.push(slot).map_err(|_| Error::NoSpace)?,
                 Err(err) => {
                     // The placed records stay invisible (no end); void them next time.
@@ -390,7 +386,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
             }
         }
         for (e, &slot) in entries.iter().zip(&slots) {
-            self.commit_mapping(*e, unit, slot);
+            self.commit_mapping(e, unit, slot);
         }
         self.host_records += 1;
         let last = slots.last().copied().unwrap_or(0);
@@ -399,7 +395,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
 
     /// Program `e` into the next slot of `unit`, the frontier of `s`; the map is left to
     /// the caller. Returns the slot.
-    fn place(&mut self, s: Stream, unit: u32, e: Entry<'_>, txn: TxnMark) -> Res<u32, F> {
+    fn place(&mut self, s: Stream, unit: u32, e: &Entry<'_>, txn: TxnMark) -> Res<u32, F> {
         self.probe(unit)?;
         let slot = self.units.get(unit).used as u32;
         if self.frontier(s) != Some(unit) || slot >= self.slots() {
@@ -430,7 +426,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         unit: u32,
         slot: u32,
         version: u64,
-        e: Entry<'_>,
+        e: &Entry<'_>,
         txn: TxnMark,
     ) -> Res<(), F> {
         let g = self.io.geo;
@@ -445,20 +441,20 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
             lba: e.lba,
             version,
         };
-        let mut cbuf = [0xFFu8; META_BUF];
-        let c = g.claim_size as usize;
-        claim.encode(&mut cbuf[..c]);
+        let bytes = claim.to_bytes();
+        let mut buf = [0xFFu8; META_BUF];
+        buf[..CLAIM_BYTES].copy_from_slice(&bytes);
         self.io
-            .program_checked(g.record_addr(unit, slot), &cbuf[..c])?;
+            .program_checked(g.record_addr(unit, slot), &buf, g.claim_size)?;
         self.program_data(g.data_addr(unit, slot), e)?;
-        let mut mbuf = [0xFFu8; META_BUF];
-        let m = (g.record_size - g.claim_size) as usize;
-        encode_commit(&cbuf[..c], e.data_crc, &mut mbuf[..m]);
-        self.io
-            .program_checked(g.commit_addr(unit, slot), &mbuf[..m])
+        // The same buffer, all 0xFF again, holds the padded commit.
+        buf[..CLAIM_BYTES].fill(0xFF);
+        encode_commit(&bytes, e.data_crc, &mut buf[..COMMIT_BYTES]);
+        let m = g.record_size - g.claim_size;
+        self.io.program_checked(g.commit_addr(unit, slot), &buf, m)
     }
 
-    fn program_data(&mut self, addr: u32, e: Entry<'_>) -> Res<(), F> {
+    fn program_data(&mut self, addr: u32, e: &Entry<'_>) -> Res<(), F> {
         // A copy keeps its source's CRC in its record (a rotten source stays detectable,
         // never laundered); verification compares with what was actually read.
         let written = match e.src {
@@ -485,18 +481,19 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         let c = g.claim_size as usize;
         self.io.read(g.record_addr(unit, slot), &mut cbuf[..c])?;
         let mut sbuf = [0xFFu8; META_BUF];
-        let n = g.seal_size as usize;
-        encode_seal(&cbuf[..c], &mut sbuf[..n]);
+        // The seal covers the claim's 16 bytes, not its padding.
+        encode_seal(&cbuf[..CLAIM_BYTES], &mut sbuf);
         self.close_full(unit);
         if !self.io.is_blank(g.seal_addr(unit), g.seal_size)? {
             // Only a crafted or rotten image gets here: the seal is optional, skip it.
             return Ok(());
         }
-        self.io.program_checked(g.seal_addr(unit), &sbuf[..n])
+        self.io
+            .program_checked(g.seal_addr(unit), &sbuf, g.seal_size)
     }
 
     /// Point the map (or the retire table) at a new record.
-    fn commit_mapping(&mut self, e: Entry<'_>, unit: u32, slot: u32) {
+    fn commit_mapping(&mut self, e: &Entry<'_>, unit: u32, slot: u32) {
         let new = match e.kind {
             RecordKind::Data => Mapping::Data { unit, slot },
             RecordKind::Trim => Mapping::Trimmed { unit, slot },
@@ -519,7 +516,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
 
     /// A reset record landed: it becomes the live one; a host reset (not a GC copy of one)
     /// also unmaps every block, so all read the base image.
-    fn commit_reset(&mut self, e: Entry<'_>, unit: u32, slot: u32) {
+    fn commit_reset(&mut self, e: &Entry<'_>, unit: u32, slot: u32) {
         let at = unit * self.slots() + slot;
         let old = core::mem::replace(&mut self.reset_at, at);
         self.units.get_mut(unit).valid += 1;

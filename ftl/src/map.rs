@@ -48,14 +48,21 @@ pub struct BlockMap<const B: usize> {
 impl<const B: usize> BlockMap<B> {
     /// A map of `blocks` unmapped entries. `blocks <= B` is checked by the geometry.
     pub fn new(blocks: u32, slots_per_unit: u32) -> Self {
-        let mut entries = Vec::new();
-        // Cannot fail: Geometry::new rejected block counts above B.
-        let _ = entries.resize(blocks as usize, UNMAPPED);
-        debug_assert_eq!(entries.len(), blocks as usize);
-        BlockMap {
-            entries,
+        let mut map = BlockMap {
+            entries: Vec::new(),
             slots_per_unit,
-        }
+        };
+        map.reset(blocks);
+        map
+    }
+
+    /// `blocks` unmapped entries, in place: building a map and moving it costs a copy of
+    /// the whole table (code and stack).
+    pub fn reset(&mut self, blocks: u32) {
+        self.entries.clear();
+        // Cannot fail: Geometry::new rejected block counts above B.
+        let _ = self.entries.resize(blocks as usize, UNMAPPED);
+        debug_assert_eq!(self.entries.len(), blocks as usize);
     }
 
     pub fn len(&self) -> u32 {

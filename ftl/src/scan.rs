@@ -102,16 +102,18 @@ fn scan_units<F: NorFlash, const U: usize, const B: usize>(
 /// The newest epoch among this build's headers; classifies regions without one.
 fn find_epoch<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, B>) -> Res<u32, F> {
     let g = log.io.geo;
-    let mut best: Option<crate::layout::UnitHeader> = None;
+    // The newest epoch and whether its (first) header matches this geometry: all that is
+    // needed of the best header (keeping the whole header costs code to copy it around).
+    let mut best: Option<(u32, bool)> = None;
     let mut other_version = None;
     for unit in 0..g.unit_count {
         match log.io.read_header(unit)? {
             HeaderRead::Valid(h) if h.version == FORMAT_VERSION => {
-                if best.is_none_or(|b| h.epoch > b.epoch) {
-                    best = Some(h);
-                }
                 // Remembered for `adopt_header` (one header read per unit at mount).
                 let ours = matches_geometry(log, &h);
+                if best.is_none_or(|(epoch, _)| h.epoch > epoch) {
+                    best = Some((h.epoch, ours));
+                }
                 let info = log.units.get_mut(unit);
                 info.wear = h.wear;
                 info.stamp = u64::from(h.epoch) + 1;
@@ -123,7 +125,7 @@ fn find_epoch<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, B
             _ => {}
         }
     }
-    let Some(h) = best else {
+    let Some((best_epoch, best_ours)) = best else {
         if let Some(v) = other_version {
             return Err(Error::UnsupportedVersion(v));
         }
@@ -136,15 +138,15 @@ fn find_epoch<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, B
     };
     // Any header of the volume's epoch that disagrees on the geometry makes the volume
     // incompatible: silently leaving that unit out would lose its data.
-    let epoch = u64::from(h.epoch) + 1;
+    let epoch = u64::from(best_epoch) + 1;
     let odd = log
         .units
         .iter()
         .any(|(_, u)| u.stamp == epoch && u.state != UnitState::Free { verified: false });
-    if !matches_geometry(log, &h) || odd {
+    if !best_ours || odd {
         return Err(Error::Incompatible);
     }
-    Ok(h.epoch)
+    Ok(best_epoch)
 }
 
 fn matches_geometry<F: NorFlash, const U: usize, const B: usize>(
@@ -173,18 +175,10 @@ fn adopt_header<F: NorFlash, const U: usize, const B: usize>(
     ours
 }
 
-/// How the top of a unit's log was judged.
-enum Top {
-    /// Claim unreadable or unstable: the slot is void and says nothing about the ones below.
-    Junk,
-    /// A stable claim without a stable commit: void, but its `skip` holds.
-    Claimed(Claim),
-    /// A record that read the same every time (or that the seal vouches for).
-    Valid(SlotRecord),
-}
-
 /// Read `unit`'s record table from the last slot down, judge its top, apply the skips and
 /// offer every valid record to the map.
+// Kept out of line: inlined into `mount` it makes the image bigger (measured).
+#[inline(never)]
 fn scan_unit<F: NorFlash, const U: usize, const B: usize>(
     log: &mut Log<F, U, B>,
     unit: u32,
@@ -203,20 +197,19 @@ fn scan_unit<F: NorFlash, const U: usize, const B: usize>(
     for slot in (0..n).rev() {
         let mut rec = log.io.read_record(unit, slot)?;
         if slot + 1 == n {
-            sealed = seal_holds(log, unit, rec)?;
+            sealed = seal_holds(log, unit, &rec)?;
         }
         if used == 0 {
-            if rec == RecordRead::Blank {
+            if matches!(rec, RecordRead::Blank) {
                 continue;
             }
             used = slot + 1;
         }
         if !anchored {
-            rec = match judge_top(log, unit, slot, rec, sealed && slot + 1 == n)? {
-                Top::Junk => continue,
-                Top::Claimed(c) => RecordRead::Claimed(c),
-                Top::Valid(r) => RecordRead::Valid(r),
-            };
+            judge_top(log, unit, slot, &mut rec, sealed && slot + 1 == n)?;
+            if !matches!(rec, RecordRead::Valid(_) | RecordRead::Claimed(_)) {
+                continue;
+            }
             anchored = true;
         } else if void_run > 0 {
             void_run -= 1;
@@ -227,7 +220,7 @@ fn scan_unit<F: NorFlash, const U: usize, const B: usize>(
         if let Some(c) = rec.claim() {
             *max_version = (*max_version).max(c.version);
         }
-        match rec {
+        match &rec {
             RecordRead::Valid(r) => {
                 void_run = u32::from(r.claim.skip);
                 in_txn = match r.claim.txn {
@@ -262,80 +255,79 @@ fn scan_unit<F: NorFlash, const U: usize, const B: usize>(
 fn seal_holds<F: NorFlash, const U: usize, const B: usize>(
     log: &mut Log<F, U, B>,
     unit: u32,
-    last: RecordRead,
+    last: &RecordRead,
 ) -> Res<bool, F> {
     let RecordRead::Valid(r) = last else {
         return Ok(false);
     };
-    let g = log.io.geo;
-    let mut claim = [0xFFu8; META_BUF];
-    r.claim.encode(&mut claim[..g.claim_size as usize]);
+    let g = &log.io.geo;
+    let (addr, n) = (g.seal_addr(unit), g.seal_size as usize);
     let mut seal = [0u8; META_BUF];
-    log.io
-        .read(g.seal_addr(unit), &mut seal[..g.seal_size as usize])?;
-    Ok(seal_matches(
-        &claim[..g.claim_size as usize],
-        &seal[..g.seal_size as usize],
-    ))
+    log.io.read(addr, &mut seal[..n])?;
+    // The seal covers the claim's 16 bytes, not its padding.
+    Ok(seal_matches(&r.claim.to_bytes(), &seal[..n]))
 }
 
 /// Judge the topmost non-blank slot: read claim and commit many times, trust only what never
-/// changes. A sealed top was read once and is trusted as read.
+/// changes. A sealed top was read once and is trusted as read. `rec` (the single read) is
+/// replaced by the verdict: `Valid` (read the same every time, or the seal vouches for it),
+/// `Claimed` (a stable claim without a stable commit: void, but its `skip` holds), anything
+/// else (claim unreadable or unstable: void, and it says nothing about the slots below).
+/// Judged in place: the record stays in one place in memory instead of being rebuilt from
+/// registers for every call (measured: a few hundred bytes of code).
+// Kept out of line: inlined into `mount` it makes the image bigger (measured).
+#[inline(never)]
 fn judge_top<F: NorFlash, const U: usize, const B: usize>(
     log: &mut Log<F, U, B>,
     unit: u32,
     slot: u32,
-    once: RecordRead,
+    rec: &mut RecordRead,
     sealed: bool,
-) -> Res<Top, F> {
+) -> Res<(), F> {
     if sealed {
-        return Ok(match once {
-            RecordRead::Valid(r) => Top::Valid(r),
-            RecordRead::Claimed(c) => Top::Claimed(c),
-            _ => Top::Junk,
-        });
+        return Ok(());
     }
-    let g = log.io.geo;
-    let (c, m) = (
-        g.claim_size as usize,
-        (g.record_size - g.claim_size) as usize,
-    );
+    let g = &log.io.geo;
+    let (claim_at, commit_at) = (g.record_addr(unit, slot), g.commit_addr(unit, slot));
+    let (c, m) = (g.claim_size, g.record_size - g.claim_size);
+    let mut claim = [0u8; META_BUF];
+    let mut commit = [0u8; META_BUF];
     // A commit that reads the same every time and matches the claim read once proves the
     // claim stable too: the commit is programmed only after the claim's program completed.
-    if let RecordRead::Valid(r) = once {
-        let mut commit = [0u8; META_BUF];
-        let addr = g.commit_addr(unit, slot);
-        let stable = log.io.read_stable(addr, &mut commit[..m], STABLE_READS)?;
-        let mut claim = [0xFFu8; META_BUF];
-        r.claim.encode(&mut claim[..c]);
-        if stable && decode_commit(&claim[..c], &commit[..m]) == Some(r.data_crc) {
-            return Ok(Top::Valid(r));
+    if let RecordRead::Valid(r) = *rec {
+        let stable = log
+            .io
+            .read_stable(commit_at, &mut commit, m, STABLE_READS)?;
+        if stable && decode_commit(&r.claim.to_bytes(), &commit[..m as usize]) == Some(r.data_crc) {
+            return Ok(());
         }
     }
-    let mut claim = [0u8; META_BUF];
-    let addr = g.record_addr(unit, slot);
-    let stable = log.io.read_stable(addr, &mut claim[..c], STABLE_READS)?;
-    let Some(cl) = Claim::decode(&claim[..c]).filter(|_| stable) else {
-        return Ok(Top::Junk);
+    let stable = log.io.read_stable(claim_at, &mut claim, c, STABLE_READS)?;
+    let Some(cl) = Claim::decode(&claim[..c as usize]).filter(|_| stable) else {
+        *rec = RecordRead::Junk;
+        return Ok(());
     };
-    let mut commit = [0u8; META_BUF];
-    let addr = g.commit_addr(unit, slot);
-    let stable = log.io.read_stable(addr, &mut commit[..m], STABLE_READS)?;
-    Ok(match decode_commit(&claim[..c], &commit[..m]) {
-        Some(data_crc) if stable => Top::Valid(SlotRecord {
+    let stable = log
+        .io
+        .read_stable(commit_at, &mut commit, m, STABLE_READS)?;
+    *rec = match decode_commit(&claim[..c as usize], &commit[..m as usize]) {
+        Some(data_crc) if stable => RecordRead::Valid(SlotRecord {
             claim: cl,
             data_crc,
         }),
-        _ => Top::Claimed(cl),
-    })
+        _ => RecordRead::Claimed(cl),
+    };
+    Ok(())
 }
 
 /// A valid record of `unit`: update the unit's facts and offer it to the map.
+// Kept out of line (measured: smaller).
+#[inline(never)]
 fn take_record<F: NorFlash, const U: usize, const B: usize>(
     log: &mut Log<F, U, B>,
     unit: u32,
     slot: u32,
-    r: SlotRecord,
+    r: &SlotRecord,
     scratch: &mut [Scratch],
 ) -> Res<(), F> {
     let info = log.units.get_mut(unit);
@@ -366,7 +358,7 @@ fn offer_reset<F: NorFlash, const U: usize, const B: usize>(
     log: &mut Log<F, U, B>,
     unit: u32,
     slot: u32,
-    r: SlotRecord,
+    r: &SlotRecord,
     scratch: &mut [Scratch],
 ) -> Res<(), F> {
     let v = reset_version_of(r.claim.lba, r.data_crc);
@@ -380,12 +372,13 @@ fn offer_reset<F: NorFlash, const U: usize, const B: usize>(
         _ if v > log.reset_version => true,
         at => {
             let (cu, cs) = (at / n, at % n);
-            let cur = read_valid(log, cu, cs)?;
-            match cur {
-                None => true,
+            match log.io.read_record(cu, cs)? {
                 // The lower claim version is the original.
-                Some(c) if r.claim.version < c.claim.version => intact(log, unit, scratch)?,
-                Some(_) => !intact(log, cu, scratch)?,
+                RecordRead::Valid(c) if r.claim.version < c.claim.version => {
+                    intact(log, unit, scratch)?
+                }
+                RecordRead::Valid(_) => !intact(log, cu, scratch)?,
+                _ => true,
             }
         }
     };
@@ -414,7 +407,10 @@ fn apply_reset<F: NorFlash, const U: usize, const B: usize>(
         let older = match (scratch[u as usize].floor, log.units.get(u).stamp) {
             (floor, _) if floor >= v => false,
             (_, stamp) if stamp < v => true,
-            _ => read_valid(log, u, s)?.is_none_or(|r| r.claim.version < v),
+            _ => match log.io.read_record(u, s)? {
+                RecordRead::Valid(r) => r.claim.version < v,
+                _ => true,
+            },
         };
         if older {
             log.map.set(lba, Mapping::Unmapped);
@@ -428,7 +424,7 @@ fn offer_retire<F: NorFlash, const U: usize, const B: usize>(
     log: &mut Log<F, U, B>,
     unit: u32,
     slot: u32,
-    r: SlotRecord,
+    r: &SlotRecord,
 ) -> Res<(), F> {
     let n = log.slots();
     let Some(&cur) = log.retire_at.get(r.claim.lba as usize) else {
@@ -436,10 +432,10 @@ fn offer_retire<F: NorFlash, const U: usize, const B: usize>(
     };
     let newer = match cur {
         NO_RECORD => true,
-        at => {
-            let other = read_valid(log, at / n, at % n)?;
-            other.is_none_or(|o| o.claim.version < r.claim.version)
-        }
+        at => match log.io.read_record(at / n, at % n)? {
+            RecordRead::Valid(o) => o.claim.version < r.claim.version,
+            _ => true,
+        },
     };
     if newer && r.claim.lba != unit {
         log.retire_at[r.claim.lba as usize] = unit * n + slot;
@@ -452,7 +448,7 @@ fn offer_block<F: NorFlash, const U: usize, const B: usize>(
     log: &mut Log<F, U, B>,
     unit: u32,
     slot: u32,
-    r: SlotRecord,
+    r: &SlotRecord,
     scratch: &mut [Scratch],
 ) -> Res<(), F> {
     let lba = r.claim.lba;
@@ -482,7 +478,7 @@ fn offer_block<F: NorFlash, const U: usize, const B: usize>(
 fn beats<F: NorFlash, const U: usize, const B: usize>(
     log: &mut Log<F, U, B>,
     unit: u32,
-    r: SlotRecord,
+    r: &SlotRecord,
     cu: u32,
     cs: u32,
     scratch: &mut [Scratch],
@@ -505,7 +501,8 @@ fn beats<F: NorFlash, const U: usize, const B: usize>(
     if !copy_rule && v < scratch[cu as usize].floor {
         return Ok(false);
     }
-    let Some(cur) = read_valid(log, cu, cs)? else {
+    let cur = log.io.read_record(cu, cs)?;
+    let RecordRead::Valid(cur) = &cur else {
         return Ok(true);
     };
     // An original is older than its copy; a newer record in the victim unit is not one.
@@ -532,30 +529,21 @@ fn intact<F: NorFlash, const U: usize, const B: usize>(
     if let Some(stable) = s.header_stable {
         return Ok(stable);
     }
-    let mut buf = [0u8; META_BUF];
-    let n = log.io.geo.header_size as usize;
-    let addr = log.io.geo.header_addr(unit, 0);
-    let stable = log.io.read_stable(addr, &mut buf[..n], STABLE_READS)?;
+    let stable = log.io.read_header_stable(unit)?.is_some();
     scratch[unit as usize].header_stable = Some(stable);
     Ok(stable)
-}
-
-fn read_valid<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
-    unit: u32,
-    slot: u32,
-) -> Res<Option<SlotRecord>, F> {
-    Ok(match log.io.read_record(unit, slot)? {
-        RecordRead::Valid(r) => Some(r),
-        _ => None,
-    })
 }
 
 /// Valid counts from the map and the retire table; retired units take their state.
 fn count_valid<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, B>) {
     let n = log.slots();
+    // A unit that holds records is sealed whether or not a retire record names it below.
     for u in 0..log.io.geo.unit_count {
-        log.units.get_mut(u).valid = 0;
+        let info = log.units.get_mut(u);
+        info.valid = 0;
+        if info.used > 0 && matches!(info.state, UnitState::Free { .. }) {
+            info.state = UnitState::Sealed;
+        }
     }
     for lba in 0..log.map.len() {
         if let Some((u, _)) = log.map.get(lba).location() {
@@ -572,12 +560,6 @@ fn count_valid<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, 
             log.units.get_mut(target).state = UnitState::Retired;
         }
     }
-    for u in 0..log.io.geo.unit_count {
-        let info = log.units.get_mut(u);
-        if info.used > 0 && matches!(info.state, UnitState::Free { .. }) {
-            info.state = UnitState::Sealed;
-        }
-    }
 }
 
 /// Units without a readable header get the mean wear of the others (as UBI does).
@@ -586,9 +568,9 @@ fn estimate_lost_wear<F: NorFlash, const U: usize, const B: usize>(log: &mut Log
         .units
         .mean_wear(|u| u.state != UnitState::Dirty)
         .unwrap_or(0);
-    for u in 0..log.io.geo.unit_count {
-        if log.units.get(u).state == UnitState::Dirty {
-            log.units.get_mut(u).wear = mean;
+    for u in log.units.iter_mut() {
+        if u.state == UnitState::Dirty {
+            u.wear = mean;
         }
     }
 }
@@ -602,23 +584,22 @@ fn pick_frontiers<F: NorFlash, const U: usize, const B: usize>(
     scratch: &[Scratch],
 ) {
     let n = log.slots();
-    let newest = |log: &Log<F, U, B>, copy: bool| {
-        log.units
-            .iter()
-            .filter(|(i, u)| {
-                u.state == UnitState::Sealed
-                    && u.valid > 0
-                    && (u.used as u32) < n
-                    && scratch[*i as usize].top_is_copy == copy
-            })
-            .max_by_key(|(_, u)| u.stamp)
-            .map(|(i, _)| i)
-    };
     for (stream, copy) in [
         (crate::log::Stream::Host, false),
         (crate::log::Stream::Gc, true),
     ] {
-        if let Some(u) = newest(log, copy) {
+        // The newest such unit; on equal stamps the last one (as `max_by_key` would pick).
+        let mut newest: Option<(u32, u64)> = None;
+        for (i, u) in log.units.iter() {
+            let resumable = u.state == UnitState::Sealed
+                && u.valid > 0
+                && (u.used as u32) < n
+                && scratch[i as usize].top_is_copy == copy;
+            if resumable && newest.is_none_or(|(_, stamp)| u.stamp >= stamp) {
+                newest = Some((i, u.stamp));
+            }
+        }
+        if let Some((u, _)) = newest {
             if log.frontier(stream).is_none() {
                 log.units.get_mut(u).state = UnitState::Open;
                 log.units.get_mut(u).copies = copy;
@@ -641,7 +622,10 @@ pub(crate) fn format<F: NorFlash, const U: usize, const B: usize>(
         Err(Error::Flash(e)) => return Err(Error::Flash(e)),
         Err(_) => 0,
     };
-    let mut fresh: Log<F, U, B> = Log::new(log.io);
+    // Start over from the same state (and flash counters) instead of building a second
+    // `Log`: mount wrote nothing, so a reset log is a new one.
+    log.reset();
+    let mut fresh = log;
     let epoch = carry_wear(&mut fresh)?;
     fresh.epoch = epoch;
     let count = fresh.io.geo.unit_count;

@@ -77,6 +77,19 @@ pub struct WearSummary {
     pub total: u64,
 }
 
+/// A unit nothing is known about yet.
+const BLANK: UnitInfo = UnitInfo {
+    wear: 0,
+    valid: 0,
+    used: 0,
+    last_valid: NO_SLOT,
+    stamp: 0,
+    fresh: false,
+    copies: false,
+    probed: NO_SLOT,
+    state: UnitState::Dirty,
+};
+
 /// Fixed-capacity table of up to `U` units.
 #[derive(Debug)]
 pub struct UnitTable<const U: usize> {
@@ -86,21 +99,16 @@ pub struct UnitTable<const U: usize> {
 impl<const U: usize> UnitTable<U> {
     /// `count` units, all `Dirty` with zero wear, until mount or format fills them in.
     pub fn new(count: u32) -> Self {
-        let mut units = Vec::new();
-        let blank = UnitInfo {
-            wear: 0,
-            valid: 0,
-            used: 0,
-            last_valid: NO_SLOT,
-            stamp: 0,
-            fresh: false,
-            copies: false,
-            probed: NO_SLOT,
-            state: UnitState::Dirty,
-        };
+        let mut table = UnitTable { units: Vec::new() };
+        table.reset(count);
+        table
+    }
+
+    /// `count` units, all `Dirty` with zero wear, in place (like `BlockMap::reset`).
+    pub fn reset(&mut self, count: u32) {
+        self.units.clear();
         // Cannot fail: Geometry::new rejected unit counts above U.
-        let _ = units.resize(count as usize, blank);
-        UnitTable { units }
+        let _ = self.units.resize(count as usize, BLANK);
     }
 
     pub fn len(&self) -> u32 {
@@ -111,8 +119,8 @@ impl<const U: usize> UnitTable<U> {
         self.units.is_empty()
     }
 
-    pub fn get(&self, u: u32) -> UnitInfo {
-        self.units[u as usize]
+    pub fn get(&self, u: u32) -> &UnitInfo {
+        &self.units[u as usize]
     }
 
     pub fn get_mut(&mut self, u: u32) -> &mut UnitInfo {
@@ -121,6 +129,10 @@ impl<const U: usize> UnitTable<U> {
 
     pub fn iter(&self) -> impl Iterator<Item = (u32, &UnitInfo)> {
         self.units.iter().enumerate().map(|(i, u)| (i as u32, u))
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut UnitInfo> {
+        self.units.iter_mut()
     }
 
     pub fn count(&self, pred: impl Fn(&UnitInfo) -> bool) -> u32 {
@@ -152,6 +164,15 @@ impl<const U: usize> UnitTable<U> {
             .map(|(i, _)| i)
     }
 
+    /// (min, max) erase count over the units that are not retired; (`u32::MAX`, 0) if none:
+    /// what static wear levelling needs, without the mean and total of `wear_summary`.
+    pub fn wear_range(&self) -> (u32, u32) {
+        let live = self.units.iter().filter(|u| u.state != UnitState::Retired);
+        live.fold((u32::MAX, 0), |(lo, hi), u| {
+            (lo.min(u.wear), hi.max(u.wear))
+        })
+    }
+
     pub fn wear_summary(&self) -> WearSummary {
         let live = |u: &UnitInfo| u.state != UnitState::Retired;
         let Some(mean) = self.mean_wear(live) else {
@@ -174,18 +195,20 @@ impl<const U: usize> UnitTable<U> {
     /// Mean erase count (rounded down) of the units matching `pred`, in 32-bit arithmetic
     /// (`min + sum(w - min) / n`: no 64-bit division routine on Cortex-M).
     pub fn mean_wear(&self, pred: impl Fn(&UnitInfo) -> bool) -> Option<u32> {
-        let min = self
-            .units
-            .iter()
-            .filter(|u| pred(u))
-            .map(|u| u.wear)
-            .min()?;
-        let n = self.count(&pred);
+        // One pass for the minimum and the count, one for the excess over the minimum.
+        let (mut min, mut n) = (u32::MAX, 0u32);
+        for u in self.units.iter().filter(|u| pred(u)) {
+            min = min.min(u.wear);
+            n += 1;
+        }
+        if n == 0 {
+            return None;
+        }
         let excess = self
             .units
             .iter()
             .filter(|u| pred(u))
             .fold(0u32, |acc, u| acc.saturating_add(u.wear - min));
-        Some(min + excess / n.max(1))
+        Some(min + excess / n)
     }
 }

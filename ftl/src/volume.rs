@@ -331,12 +331,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         let need = entries.len() as u32;
         let mut first_fault = None;
         for _ in 0..self.log.io.geo.unit_count + 2 {
-            let log = &mut self.log;
-            let r = gc::tidy_retired(log)
-                .and_then(|_| gc::room_for_host(log, need))
-                .and_then(|s| log.append_txn(s, entries))
-                .and_then(|_| gc::level_wear(log, self.cfg.static_wl_threshold));
-            let err = match r {
+            let err = match self.append_once(entries) {
                 Ok(()) => return self.acknowledge(need),
                 Err(err) => err,
             };
@@ -362,6 +357,15 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             first_fault.get_or_insert(err);
         }
         Err(first_fault.unwrap_or(Error::NoSpace))
+    }
+
+    /// One attempt: tidy retired units, make room, append, level wear.
+    fn append_once(&mut self, entries: &[Entry<'_>]) -> Res<(), F> {
+        let log = &mut self.log;
+        gc::tidy_retired(log)?;
+        let s = gc::room_for_host(log, entries.len() as u32)?;
+        log.append_txn(s, entries)?;
+        gc::level_wear(log, self.cfg.static_wl_threshold)
     }
 
     fn acknowledge(&mut self, blocks: u32) -> Res<(), F> {
