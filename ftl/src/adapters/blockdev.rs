@@ -36,8 +36,8 @@ use core::cell::RefCell;
 use embedded_sdmmc::{Block, BlockCount, BlockDevice, BlockIdx};
 use embedded_storage::nor_flash::NorFlash;
 
+use crate::adapters::storage::{AdapterError, FtlStorage};
 use crate::error::Error;
-use crate::storage::{AdapterError, FtlStorage};
 use crate::volume::Ftl;
 
 /// Sector size of the block device.

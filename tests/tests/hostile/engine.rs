@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 
 use cowftl::layout::{
     decode_commit, encode_commit, encode_seal, seal_matches, Claim, HeaderRead, RecordKind,
-    RecordRead, UnitHeader, CRC, VERSION_CEILING, VERSION_LIMIT,
+    RecordRead, TxnMark, UnitHeader, CRC, VERSION_CEILING, VERSION_LIMIT,
 };
 use cowftl::map::Mapping;
 use cowftl::{Config, Error, Ftl, Geometry, UnitState};
@@ -760,13 +760,24 @@ fn apply_one(img: &mut Img, what: u8, sel: u32, field: u8, raw: u64) -> String {
             let mut c = cur;
             let name = match field % 6 {
                 0 => {
-                    c.kind = [RecordKind::Data, RecordKind::Trim, RecordKind::Retire]
-                        [(raw % 3) as usize];
+                    c.kind = [
+                        RecordKind::Data,
+                        RecordKind::Trim,
+                        RecordKind::Retire,
+                        RecordKind::Revert,
+                        RecordKind::Reset,
+                    ][(raw % 5) as usize];
                     "kind"
                 }
                 1 => {
-                    c.copy = raw & 1 == 1;
-                    "copy"
+                    // Copy flag and transaction marks (a copy is never in a transaction).
+                    (c.copy, c.txn) = match raw % 4 {
+                        0 => (false, TxnMark::None),
+                        1 => (true, TxnMark::None),
+                        2 => (false, TxnMark::Part),
+                        _ => (false, TxnMark::End),
+                    };
+                    "copy/txn"
                 }
                 2 => {
                     c.skip = pick_value(raw, 8, c.skip.into(), at.1.into()) as u8;
