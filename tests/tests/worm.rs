@@ -79,3 +79,68 @@ fn ram_is_the_documented_function_of_the_geometry() {
         fixed - flash_part
     );
 }
+
+/// Transactions and reverts work on write-once media too (they are records; docs/DESIGN.md,
+/// "Transactions", "Overlay"): all of a transaction or none after a cut, revert_all in one
+/// record, and still no erase.
+#[test]
+fn worm_transactions_and_reverts_without_erasing() {
+    let cap = 64 * 1024;
+    let cfg = Config {
+        no_erase: true,
+        ..Config::new(0, cap as u32)
+    };
+    let mut flash = WormFlash::new(presets::worm(cap), 10);
+    Ftl::<_, 64, 1024>::format(&mut flash, cfg).unwrap();
+    let bs = 512;
+    let data: Vec<Vec<u8>> = (0..4).map(|l| pattern(l, 7, bs)).collect();
+    // A transaction cut half-way through its flash operations: all old after a remount.
+    let mut dry = flash.clone();
+    let start = dry.ops();
+    {
+        let mut ftl = Ftl::<_, 64, 1024>::mount(&mut dry, cfg).unwrap();
+        let mut tx = ftl.transaction();
+        for (l, d) in data.iter().enumerate() {
+            tx.write(l as u32, d).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let ops = dry.ops() - start;
+    flash.cut_after_ops(ops / 2);
+    {
+        let mut ftl = Ftl::<_, 64, 1024>::mount(&mut flash, cfg).unwrap();
+        let mut tx = ftl.transaction();
+        for (l, d) in data.iter().enumerate() {
+            tx.write(l as u32, d).unwrap();
+        }
+        assert!(tx.commit().is_err());
+    }
+    flash.power_restore();
+    let mut ftl = Ftl::<_, 64, 1024>::mount(&mut flash, cfg).unwrap();
+    let mut buf = vec![0u8; bs];
+    for l in 0..4 {
+        ftl.read(l, &mut buf).unwrap();
+        assert!(
+            buf.iter().all(|&b| b == 0),
+            "block {l} changed by a cut transaction"
+        );
+    }
+    // Uncut: all new; then revert_all: all zeros, one record.
+    let mut tx = ftl.transaction();
+    for (l, d) in data.iter().enumerate() {
+        tx.write(l as u32, d).unwrap();
+    }
+    tx.commit().unwrap();
+    ftl.revert(2).unwrap();
+    ftl.revert_all().unwrap();
+    drop(ftl);
+    let mut ftl = Ftl::<_, 64, 1024>::mount(&mut flash, cfg).unwrap();
+    for l in 0..4 {
+        ftl.read(l, &mut buf).unwrap();
+        assert!(buf.iter().all(|&b| b == 0), "block {l} after revert_all");
+    }
+    ftl.check_invariants().unwrap();
+    drop(ftl);
+    assert_eq!(flash.stats().erase_ops, 0);
+    assert!(flash.violations().is_empty());
+}
