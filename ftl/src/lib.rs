@@ -13,7 +13,9 @@
 //! - `log`: unit table, map, frontiers, version counter and the append;
 //! - `gc`: garbage collection (cost-benefit), wear levelling, retirement;
 //! - `scan`: mount (reads only) and format;
-//! - [`volume`]: the public [`Ftl`] API; [`storage`] and `blockdev`: adapters.
+//! - [`volume`]: the public [`Ftl`] API; [`transaction`]: atomic multi-block
+//!   [`Transaction`]s; [`storage`], `blockdev` and [`overlay`] (a volume over a read-only base
+//!   image): adapters.
 //!
 //! ## RAM
 //! `size_of::<Ftl<F, U, B>>() = size_of::<F>() + 4*B + 28*U + fixed` bytes on x86-64 (less on
