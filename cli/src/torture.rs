@@ -5,7 +5,7 @@
 //! atomicity, prefix order and no-rollback against a model after every mount. A failing seed
 //! is printed with the exact command that replays it (with `--trace`).
 //!
-//! `--boot-loop` (DESIGN.md contract 9, liveness): erasable parts only, each volume first
+//! `--boot-loop` (docs/DESIGN.md contract 9, liveness): erasable parts only, each volume first
 //! filled to at least 90 %, then at least 500 cuts per seed landing in mount, recovery and
 //! the first operations after it (runs of consecutive cuts while booting); at the end one
 //! clean mount must accept a write to every block and a clean mount must write nothing.
