@@ -37,7 +37,9 @@
 #[path = "hostile/engine.rs"]
 mod engine;
 
-use cowftl::layout::{RecordKind, RecordRead, UnitHeader, VERSION_CEILING, VERSION_LIMIT};
+use cowftl::layout::{
+    Claim, RecordKind, RecordRead, TxnMark, UnitHeader, VERSION_CEILING, VERSION_LIMIT,
+};
 use cowftl::Error;
 use engine::*;
 use proptest::prelude::*;
@@ -1256,4 +1258,83 @@ fn retired_units_holding_live_data_with_no_spare_left() {
         }
     }
     run("retired units with live data", cases);
+}
+
+/// Crafted reset, revert and transaction records (docs/DESIGN.md recovery rules 8 and 9),
+/// with valid CRCs: mount succeeds, no block ever shows a value it never held, and records
+/// that cannot be what cowftl writes change nothing.
+#[test]
+fn crafted_resets_reverts_and_transaction_marks() {
+    let (s, sc) = stale()[0];
+    let l = live_of(0);
+    let mut cases = Vec::new();
+    // A stale record turned into a reset standing for its own version: blocks whose newest
+    // record is older read zeros (values they held before their first write).
+    cases.push(case(
+        format!("stale record {s:?} made a reset at its own version"),
+        Expect::History,
+        Mount::Ok,
+        |i| {
+            i.edit_claim(s, |c| {
+                c.kind = RecordKind::Reset;
+                c.lba = sc.version as u32;
+            });
+            i.put_commit(s, (sc.version >> 32) as u32);
+        },
+    ));
+    // The same, newer than every record: every block reads zeros.
+    cases.push(case(
+        format!("stale record {s:?} made a reset newer than every record"),
+        Expect::History,
+        Mount::Ok,
+        |i| {
+            i.edit_claim(s, |c| {
+                c.kind = RecordKind::Reset;
+                c.version = 1_000_000;
+                c.lba = 1_000_000;
+            });
+            i.put_commit(s, 0);
+        },
+    ));
+    // A reset naming a version above its own, or version 0: not something cowftl writes.
+    for (what, lba, high) in [("above its own", u32::MAX, u32::MAX), ("0", 0, 0)] {
+        cases.push(case(
+            format!("stale record {s:?} made a reset naming a version {what}"),
+            Expect::Newest,
+            Mount::Ok,
+            |i| {
+                i.edit_claim(s, |c| {
+                    c.kind = RecordKind::Reset;
+                    c.lba = lba;
+                });
+                i.put_commit(s, high);
+            },
+        ));
+    }
+    for (what, f) in [
+        (
+            "a revert",
+            (|c: &mut Claim| c.kind = RecordKind::Revert) as fn(&mut Claim),
+        ),
+        ("a transaction part without its end", |c: &mut Claim| {
+            (c.copy, c.txn) = (false, TxnMark::Part)
+        }),
+        ("a transaction end", |c: &mut Claim| {
+            (c.copy, c.txn) = (false, TxnMark::End)
+        }),
+    ] {
+        cases.push(case(
+            format!("live record of lba 0 {l:?} made {what}"),
+            Expect::History,
+            Mount::Ok,
+            |i| i.edit_claim(l, f),
+        ));
+        cases.push(case(
+            format!("stale record {s:?} made {what}"),
+            Expect::Newest,
+            Mount::Ok,
+            |i| i.edit_claim(s, f),
+        ));
+    }
+    run("resets, reverts, transactions", cases);
 }
