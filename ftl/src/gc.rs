@@ -347,14 +347,7 @@ pub(crate) fn tidy_retired<F: NorFlash, const U: usize, const B: usize>(
         }
         if log.retire_at[unit as usize] == NO_RECORD {
             room_for_record(log)?;
-            let e = Entry {
-                kind: RecordKind::Retire,
-                lba: unit,
-                src: Source::None,
-                data_crc: 0,
-                victim: None,
-            };
-            log.append(Stream::Gc, &e)?;
+            log.append(Stream::Gc, &Entry::record(RecordKind::Retire, unit))?;
         }
     }
     Ok(())

@@ -71,6 +71,31 @@ pub(crate) struct Entry<'a> {
     pub victim: Option<u32>,
 }
 
+impl<'a> Entry<'a> {
+    /// A host write of one block of `data`.
+    pub fn data(lba: u32, data: &'a [u8]) -> Self {
+        Entry {
+            kind: RecordKind::Data,
+            lba,
+            src: Source::Buffer(data),
+            data_crc: crate::layout::CRC.checksum(data),
+            victim: None,
+        }
+    }
+
+    /// A host record without data (trim, revert, reset, retire).
+    pub fn record(kind: RecordKind, lba: u32) -> Self {
+        debug_assert!(!kind.has_data());
+        Entry {
+            kind,
+            lba,
+            src: Source::None,
+            data_crc: 0,
+            victim: None,
+        }
+    }
+}
+
 /// The log's state. Every other layer reads it; only the log and GC change it.
 #[derive(Debug)]
 pub(crate) struct Log<F, const U: usize, const B: usize> {
@@ -333,16 +358,20 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
     /// the map. Returns the slot's (unit, slot).
     pub fn append(&mut self, s: Stream, e: &Entry<'_>) -> Res<(u32, u32), F> {
         let unit = self.frontier(s).ok_or(Error::NoSpace)?;
+        // A host reset stands for its own version: every record issued before it is older.
+        let stamped;
         let e = match e.kind {
-            // A host reset stands for its own version: every record issued before it is older.
-            RecordKind::Reset if e.victim.is_none() => Entry {
-                lba: self.next_version as u32,
-                data_crc: (self.next_version >> 32) as u32,
-                ..*e
-            },
-            _ => *e,
+            RecordKind::Reset if e.victim.is_none() => {
+                let v = self.next_version;
+                stamped = Entry {
+                    lba: v as u32,
+                    data_crc: (v >> 32) as u32,
+                    ..*e
+                };
+                &stamped
+            }
+            _ => e,
         };
-        let e = &e;
         let slot = self.place(s, unit, e, TxnMark::None)?;
         debug_assert!(
             e.kind != RecordKind::Reset || reset_version_of(e.lba, e.data_crc) < self.next_version

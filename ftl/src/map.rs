@@ -23,6 +23,11 @@ pub enum Mapping {
 }
 
 impl Mapping {
+    /// No record of the block's own counts: it reads the base image (zeros without one).
+    pub fn reads_base(&self) -> bool {
+        matches!(self, Mapping::Unmapped | Mapping::Reverted { .. })
+    }
+
     /// The (unit, slot) holding the record, if any.
     pub fn location(&self) -> Option<(u32, u32)> {
         match *self {

@@ -37,8 +37,8 @@ use embedded_storage::nor_flash::NorFlash;
 use crate::error::Error;
 use crate::flash::Res;
 use crate::geometry::MAX_TRANSACTION_BLOCKS;
-use crate::layout::{RecordKind, CRC};
-use crate::log::{Entry, Source};
+use crate::layout::RecordKind;
+use crate::log::Entry;
 use crate::volume::Ftl;
 
 /// Writes and trims staged for one atomic commit. Borrowing the volume, it cannot outlive
@@ -109,23 +109,11 @@ impl<'d, F: NorFlash, const U: usize, const B: usize> Transaction<'_, 'd, F, U, 
         let mut entries = heapless::Vec::<Entry<'d>, { MAX_TRANSACTION_BLOCKS as usize }>::new();
         for (i, &(lba, data)) in self.ops.iter().enumerate() {
             let e = match data {
-                Some(d) => Entry {
-                    kind: RecordKind::Data,
-                    lba,
-                    src: Source::Buffer(d),
-                    data_crc: CRC.checksum(d),
-                    victim: None,
-                },
+                Some(d) => Entry::data(lba, d),
                 // A trim of a block that holds no data, before or in this transaction,
                 // changes nothing: no record.
                 None if !self.holds_data(lba, i) => continue,
-                None => Entry {
-                    kind: RecordKind::Trim,
-                    lba,
-                    src: Source::None,
-                    data_crc: 0,
-                    victim: None,
-                },
+                None => Entry::record(RecordKind::Trim, lba),
             };
             entries.push(e).map_err(|_| Error::TransactionFull)?;
         }

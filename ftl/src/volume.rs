@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::flash::{FlashIo, Res};
 use crate::geometry::{Config, Geometry};
 use crate::layout::{RecordKind, RecordRead, CRC};
-use crate::log::{Entry, Log, Source, NO_RECORD};
+use crate::log::{Entry, Log, NO_RECORD};
 use crate::map::Mapping;
 use crate::units::{UnitState, WearSummary};
 use crate::{gc, scan};
@@ -213,14 +213,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     pub fn write(&mut self, lba: u32, data: &[u8]) -> Res<(), F> {
         self.check_args(lba, data.len())?;
         self.check_writable()?;
-        let e = Entry {
-            kind: RecordKind::Data,
-            lba,
-            src: Source::Buffer(data),
-            data_crc: CRC.checksum(data),
-            victim: None,
-        };
-        self.host_commit(&[e])
+        self.host_commit(&[Entry::data(lba, data)])
     }
 
     /// Trim logical block `lba`: it reads as zeros afterwards and its old data becomes
@@ -232,14 +225,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
             // Unwritten or already trimmed: reads as zeros, nothing to record.
             return Ok(());
         }
-        let e = Entry {
-            kind: RecordKind::Trim,
-            lba,
-            src: Source::None,
-            data_crc: 0,
-            victim: None,
-        };
-        self.host_commit(&[e])
+        self.host_commit(&[Entry::record(RecordKind::Trim, lba)])
     }
 
     /// Forget block `lba`'s contents: it reads the base image again (through
@@ -248,19 +234,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     pub fn revert(&mut self, lba: u32) -> Res<(), F> {
         self.check_args(lba, self.block_size() as usize)?;
         self.check_writable()?;
-        if matches!(
-            self.log.map.get(lba),
-            Mapping::Unmapped | Mapping::Reverted { .. }
-        ) {
+        if self.log.map.get(lba).reads_base() {
             return Ok(());
         }
-        self.host_commit(&[Entry {
-            kind: RecordKind::Revert,
-            lba,
-            src: Source::None,
-            data_crc: 0,
-            victim: None,
-        }])
+        self.host_commit(&[Entry::record(RecordKind::Revert, lba)])
     }
 
     /// Every block reads the base image again (a factory reset through
@@ -269,13 +246,8 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     /// the old records later, like any garbage).
     pub fn revert_all(&mut self) -> Res<(), F> {
         self.check_writable()?;
-        self.host_commit(&[Entry {
-            kind: RecordKind::Reset,
-            lba: 0,
-            src: Source::None,
-            data_crc: 0,
-            victim: None,
-        }])
+        // The record's own version goes into it when it is appended (`Log::append`).
+        self.host_commit(&[Entry::record(RecordKind::Reset, 0)])
     }
 
     /// Does `lba` read as zeros now (trimmed, or unmapped without a base image)?
@@ -283,7 +255,8 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         match self.log.map.get(lba) {
             Mapping::Data { .. } => false,
             Mapping::Trimmed { .. } => true,
-            Mapping::Unmapped | Mapping::Reverted { .. } => !self.base_backed,
+            // Unmapped or reverted: the base image, or zeros without one.
+            _ => !self.base_backed,
         }
     }
 

@@ -40,7 +40,6 @@
 use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
 
 use crate::error::Error;
-use crate::map::Mapping;
 use crate::volume::Ftl;
 
 /// Why [`Overlay::new`] refused a base.
@@ -96,13 +95,11 @@ impl<Base: ReadNorFlash, F: NorFlash, const U: usize, const B: usize> Overlay<Ba
 
     /// Read block `lba`: the overlay's newest contents, zeros if trimmed, else the base's.
     pub fn read(&mut self, lba: u32, buf: &mut [u8]) -> Result<(), Error<F::Error>> {
-        match self.ftl.mapping_checked(lba, buf.len())? {
-            Mapping::Data { .. } | Mapping::Trimmed { .. } => self.ftl.read(lba, buf),
-            Mapping::Unmapped | Mapping::Reverted { .. } => {
-                let at = self.base_offset + lba * self.ftl.block_size();
-                self.base.read(at, buf).map_err(|_| Error::Base)
-            }
+        if !self.ftl.mapping_checked(lba, buf.len())?.reads_base() {
+            return self.ftl.read(lba, buf);
         }
+        let at = self.base_offset + lba * self.ftl.block_size();
+        self.base.read(at, buf).map_err(|_| Error::Base)
     }
 
     /// Write block `lba` into the overlay (copy-on-write; the base is untouched).
@@ -127,10 +124,7 @@ impl<Base: ReadNorFlash, F: NorFlash, const U: usize, const B: usize> Overlay<Ba
 
     /// True if block `lba` currently reads from the base.
     pub fn reads_base(&self, lba: u32) -> bool {
-        matches!(
-            self.ftl.mapping(lba),
-            Mapping::Unmapped | Mapping::Reverted { .. }
-        )
+        self.ftl.mapping(lba).reads_base()
     }
 
     /// The FTL volume (stats, transactions, geometry).
