@@ -358,20 +358,16 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
     /// the map. Returns the slot's (unit, slot).
     pub fn append(&mut self, s: Stream, e: &Entry<'_>) -> Res<(u32, u32), F> {
         let unit = self.frontier(s).ok_or(Error::NoSpace)?;
-        // A host reset stands for its own version: every record issued before it is older.
-        let stamped;
         let e = match e.kind {
-            RecordKind::Reset if e.victim.is_none() => {
-                let v = self.next_version;
-                stamped = Entry {
-                    lba: v as u32,
-                    data_crc: (v >> 32) as u32,
-                    ..*e
-                };
-                &stamped
-            }
-            _ => e,
+            // A host reset stands for its own version: every record issued before it is older.
+            RecordKind::Reset if e.victim.is_none() => Entry {
+                lba: self.next_version as u32,
+                data_crc: (self.next_version >> 32) as u32,
+                ..*e
+            },
+            _ => *e,
         };
+        let e = &e;
         let slot = self.place(s, unit, e, TxnMark::None)?;
         debug_assert!(
             e.kind != RecordKind::Reset || reset_version_of(e.lba, e.data_crc) < self.next_version
