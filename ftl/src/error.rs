@@ -38,6 +38,17 @@ pub enum Error<E> {
     TransactionFull,
     /// Reading the base image of an `Overlay` failed.
     Base,
+    /// Records that snapshots hold leave no room for this write: delete a snapshot (or roll
+    /// back to one). Nothing was written; everything stored stays as it was.
+    SnapshotFull,
+    /// No such snapshot: deleted, dropped by a rollback to an older one, or never taken.
+    NoSnapshot,
+    /// Every snapshot slot of this build (`Ftl`'s `MAX_SNAPSHOTS`) is taken, too many
+    /// rollbacks' dead records are still on flash, the block size is below 256 bytes, or (at
+    /// mount) the volume holds a snapshot in a slot this build does not keep.
+    SnapshotLimit,
+    /// `revert_all` (a factory reset) is refused while snapshots are held: delete them first.
+    SnapshotsHeld,
 }
 
 impl<E> From<ConfigError> for Error<E> {
@@ -62,6 +73,10 @@ impl<E: core::fmt::Debug> core::fmt::Display for Error<E> {
             Error::Corrupt => f.write_str("stored data failed its CRC check"),
             Error::TransactionFull => f.write_str("transaction holds its maximum of blocks"),
             Error::Base => f.write_str("reading the base image failed"),
+            Error::SnapshotFull => f.write_str("no room: snapshots hold the space this write needs"),
+            Error::NoSnapshot => f.write_str("no such snapshot"),
+            Error::SnapshotLimit => f.write_str("snapshot limit reached (slots, rollbacks or block size)"),
+            Error::SnapshotsHeld => f.write_str("refused while snapshots are held"),
         }
     }
 }

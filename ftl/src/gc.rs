@@ -22,7 +22,7 @@ use crate::units::UnitState;
 
 /// Available units the host must leave to GC: one to copy into, and while a spare is left
 /// one more, so that a unit failing in the middle of a round does not leave GC without one.
-pub(crate) fn headroom<F: NorFlash, const U: usize, const B: usize>(log: &Log<F, U, B>) -> u32 {
+pub(crate) fn headroom<F: NorFlash, const U: usize, const B: usize, const S: usize>(log: &Log<F, U, B, S>) -> u32 {
     let spares_left = log.io.geo.spare_units() > log.units.retired();
     1 + u32::from(spares_left)
 }
@@ -30,8 +30,8 @@ pub(crate) fn headroom<F: NorFlash, const U: usize, const B: usize>(log: &Log<F,
 /// Make sure a frontier has `need` slots for the host (a transaction's records all go to
 /// one unit); returns its stream. The GC frontier takes host writes only when GC cannot
 /// make a unit available.
-pub(crate) fn room_for_host<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+pub(crate) fn room_for_host<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     need: u32,
 ) -> Res<Stream, F> {
     let rounds = 2 * log.io.geo.unit_count + 4 + need;
@@ -70,8 +70,8 @@ pub(crate) fn room_for_host<F: NorFlash, const U: usize, const B: usize>(
 
 /// True if `s`'s frontier has `need` slots after probing; a frontier with less is sealed
 /// (GC may take it: its unused slots count as free space like any garbage).
-fn has_room<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+fn has_room<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     s: Stream,
     need: u32,
 ) -> Res<bool, F> {
@@ -91,8 +91,8 @@ fn has_room<F: NorFlash, const U: usize, const B: usize>(
 /// (best effort; GC rounds below then make more room).
 // Kept out of line: a rare path, and inlined into the host append it costs more (measured).
 #[inline(never)]
-fn restore_available<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+fn restore_available<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
 ) -> Res<(), F> {
     for _ in 0..log.io.geo.unit_count {
         if log.io.geo.no_erase || log.units.available() > 0 {
@@ -118,8 +118,8 @@ fn restore_available<F: NorFlash, const U: usize, const B: usize>(
 
 /// Open an available unit as `stream`'s frontier: the least-worn for host writes, the
 /// most-worn for GC copies (cold data lets worn units rest).
-fn open_fresh<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+fn open_fresh<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     stream: Stream,
 ) -> Res<u32, F> {
     let most_worn = stream != Stream::Host;
@@ -135,8 +135,8 @@ fn open_fresh<F: NorFlash, const U: usize, const B: usize>(
 }
 
 /// Run one GC round if there is a victim; `false` if there is none.
-pub(crate) fn collect_one<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+pub(crate) fn collect_one<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
 ) -> Res<bool, F> {
     let Some(victim) = pick_victim(log) else {
         return Ok(false);
@@ -147,8 +147,8 @@ pub(crate) fn collect_one<F: NorFlash, const U: usize, const B: usize>(
 }
 
 /// Copy the live slots of `victim` out and erase it (retired units are emptied, not erased).
-pub(crate) fn collect<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+pub(crate) fn collect<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     victim: u32,
 ) -> Res<(), F> {
     relocate(log, victim)?;
@@ -163,7 +163,7 @@ pub(crate) fn collect<F: NorFlash, const U: usize, const B: usize>(
 /// Ousterhout): the most `age * free / (slots + live)`, where age is how many versions ago
 /// the unit was last written, so cold units are collected when moderately full and hot ones
 /// when nearly empty. Frontiers and full units are never victims.
-fn pick_victim<F: NorFlash, const U: usize, const B: usize>(log: &Log<F, U, B>) -> Option<u32> {
+fn pick_victim<F: NorFlash, const U: usize, const B: usize, const S: usize>(log: &Log<F, U, B, S>) -> Option<u32> {
     let n = log.slots() as u64;
     let retired = log
         .units
@@ -209,10 +209,10 @@ fn copy_stream(u: &crate::units::UnitInfo) -> Stream {
     }
 }
 
-/// Copy every live slot of `unit` to the GC frontier (new versions, same contents; each
-/// copy names `unit` as its victim). Retire records it holds move too.
-fn relocate<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+/// Copy every live slot of `unit` to the GC frontier (same contents; each copy names `unit`
+/// as its victim). Records snapshots see, retire and table records move too.
+fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     unit: u32,
 ) -> Res<(), F> {
     let used = log.units.get(unit).used as u32;
@@ -228,17 +228,21 @@ fn relocate<F: NorFlash, const U: usize, const B: usize>(
         if !log.is_live(unit, slot, c.lba, c.kind) {
             continue;
         }
-        let src = match c.kind {
-            RecordKind::Data => Source::Slot { unit, slot },
-            _ => Source::None,
+        let src = match c.kind.has_data() {
+            true => Source::Slot { unit, slot },
+            false => Source::None,
         };
         room_for_copy(log, stream)?;
+        // A record a snapshot sees keeps its version, so mount can tell which snapshots
+        // see the copy; any other copy gets a new one (docs/DESIGN.md, "Snapshots").
+        let pinned = !c.kind.is_meta() && log.table.pinned(c.version);
         let e = Entry {
             kind: c.kind,
             lba: c.lba,
             src,
             data_crc: r.data_crc,
-            victim: Some(unit),
+            moved: Some((unit, slot)),
+            origin: pinned.then_some(c.version),
         };
         log.append(stream, &e)?;
         log.io.counters.relocations += 1;
@@ -252,8 +256,8 @@ fn relocate<F: NorFlash, const U: usize, const B: usize>(
 }
 
 /// A slot in `stream`'s frontier, opening an available unit when it is full.
-fn room_for_copy<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+fn room_for_copy<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     stream: Stream,
 ) -> Res<(), F> {
     if let Some(g) = log.frontier(stream) {
@@ -267,8 +271,8 @@ fn room_for_copy<F: NorFlash, const U: usize, const B: usize>(
 
 /// A slot for a record without data, collecting a unit if no frontier has one (also in
 /// read-only mode: the last retirement must reach flash too).
-fn room_for_record<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+fn room_for_record<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
 ) -> Res<(), F> {
     for _ in 0..log.io.geo.unit_count {
         match room_for_copy(log, Stream::Gc) {
@@ -282,8 +286,8 @@ fn room_for_record<F: NorFlash, const U: usize, const B: usize>(
 /// Static wear levelling: when the erase-count spread exceeds `threshold` and the least-worn
 /// unit holds (cold) data, collect it so it returns to the pool; GC copies go to the
 /// most-worn available unit.
-pub(crate) fn level_wear<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+pub(crate) fn level_wear<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     threshold: u32,
 ) -> Res<(), F> {
     // No live unit: (MAX, 0), a spread of 0.
@@ -317,8 +321,8 @@ pub(crate) fn level_wear<F: NorFlash, const U: usize, const B: usize>(
 /// Take `unit` out of service after a failure (RAM only; `tidy_retired` moves its data and
 /// records the retirement). Turns the volume read-only when more units failed than the
 /// reserve has spares.
-pub(crate) fn retire<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+pub(crate) fn retire<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     unit: u32,
 ) {
     if log.units.get(unit).state == UnitState::Retired {
@@ -335,8 +339,8 @@ pub(crate) fn retire<F: NorFlash, const U: usize, const B: usize>(
 
 /// Move the live data out of retired units and record each retirement on flash (a retire
 /// record in the GC frontier, carried forward by GC), so a remount keeps them out.
-pub(crate) fn tidy_retired<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+pub(crate) fn tidy_retired<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
 ) -> Res<(), F> {
     for unit in 0..log.io.geo.unit_count {
         if log.units.get(unit).state != UnitState::Retired {

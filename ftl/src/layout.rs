@@ -137,6 +137,9 @@ pub enum RecordKind {
     /// version (`lba` = its low 32 bits, data CRC field = its high bits) no longer count. No
     /// data. Carried forward by GC.
     Reset,
+    /// The volume table (snapshots, rollback holes, reset version: `table.rs`) in the data
+    /// area. The newest one counts; carried forward by GC.
+    Table,
 }
 
 impl RecordKind {
@@ -147,6 +150,7 @@ impl RecordKind {
             RecordKind::Retire => 0x3,
             RecordKind::Revert => 0x4,
             RecordKind::Reset => 0x5,
+            RecordKind::Table => 0x6,
         }
     }
 
@@ -157,14 +161,21 @@ impl RecordKind {
             0x3 => Some(RecordKind::Retire),
             0x4 => Some(RecordKind::Revert),
             0x5 => Some(RecordKind::Reset),
-            // 0x6..0xE are kept for snapshots.
+            0x6 => Some(RecordKind::Table),
+            // 0x7..0xE are kept for later record kinds.
             _ => None,
         }
     }
 
     /// True if the slot's data area is programmed.
     pub fn has_data(self) -> bool {
-        self == RecordKind::Data
+        matches!(self, RecordKind::Data | RecordKind::Table)
+    }
+
+    /// A record of the volume's own (retire, reset, table): never part of a transaction,
+    /// carried forward by GC while it is the current one.
+    pub fn is_meta(self) -> bool {
+        matches!(self, RecordKind::Retire | RecordKind::Reset | RecordKind::Table)
     }
 }
 
@@ -201,7 +212,7 @@ pub const NO_VICTIM: u16 = 0xFFFF;
 ///  +--------+------+---------+--------+------------------+----+-------+
 ///  | kind|f | skip | victim  | lba    | version (u40)    |rsv | crc16 |
 ///  +--------+------+---------+--------+------------------+----+-------+
-///  kind|f   low nibble: 1 data, 2 trim, 3 retire, 4 revert, 5 reset; high nibble: 0x1 GC copy,
+///  kind|f   low nibble: 1 data, 2 trim, 3 retire, 4 revert, 5 reset, 6 table; high nibble: 0x1 GC copy,
 ///           0x2 transaction part, 0x6 transaction end (never with 0x1)
 ///  skip     the `skip` slots directly below this one are void (torn or judged invalid)
 ///  victim   for a GC copy: the unit it was copied out of (0xFFFF otherwise)
@@ -263,7 +274,7 @@ impl Claim {
             // An end without a transaction, or a copy inside one: not written by cowftl.
             _ => return None,
         };
-        if txn != TxnMark::None && matches!(kind, RecordKind::Retire | RecordKind::Reset) {
+        if txn != TxnMark::None && kind.is_meta() {
             return None;
         }
         Some(Claim {
@@ -482,7 +493,7 @@ mod tests {
             assert_eq!(Claim::decode(&b), Some(c));
         }
         // Flag byte values cowftl never writes, with a valid CRC around them.
-        for flags in [0x40u8, 0x30, 0x70, 0x50, 0x80, 0x23, 0x25, 0x06] {
+        for flags in [0x40u8, 0x30, 0x70, 0x50, 0x80, 0x23, 0x25, 0x26, 0x07] {
             let mut b = [0xFFu8; 16];
             b[0] = flags | if flags & 0x0F == 0 { 0x1 } else { 0 };
             b[1] = 0;

@@ -63,6 +63,8 @@ pub mod layout;
 mod log;
 pub mod map;
 mod scan;
+pub mod snapshot;
+pub mod table;
 pub mod transaction;
 pub mod units;
 pub mod volume;
@@ -75,6 +77,7 @@ pub use adapters::storage;
 
 pub use error::Error;
 pub use geometry::{Config, ConfigError, Geometry};
+pub use snapshot::SnapshotId;
 pub use transaction::Transaction;
 pub use units::{UnitInfo, UnitState, WearSummary};
 pub use volume::{Counters, Ftl, Stats};

@@ -18,6 +18,7 @@ use crate::layout::{encode_commit, encode_seal, Claim, RecordKind, TxnMark, Unit
 use crate::layout::{CLAIM_BYTES, COMMIT_BYTES, FORMAT_VERSION, HEADER_BYTES};
 use crate::layout::{NO_VICTIM, VERSION_CEILING};
 use crate::map::{BlockMap, Mapping};
+use crate::table::{VolumeTable, TABLE_BYTES, TABLE_SNAPSHOTS};
 use crate::units::{UnitState, UnitTable, NO_SLOT};
 
 /// Volumes with fewer units send copies out of GC units to the GC frontier too.
@@ -58,6 +59,8 @@ pub(crate) enum Source<'a> {
     Slot { unit: u32, slot: u32 },
     /// No data: trim or retire record.
     None,
+    /// A volume table, stamped with the record's version as it is programmed.
+    Table(&'a VolumeTable),
 }
 
 /// One slot to append.
@@ -67,8 +70,11 @@ pub(crate) struct Entry<'a> {
     pub lba: u32,
     pub src: Source<'a>,
     pub data_crc: u32,
-    /// For a GC copy: the unit it is copied out of.
-    pub victim: Option<u32>,
+    /// For a GC copy: the (unit, slot) it is copied out of.
+    pub moved: Option<(u32, u32)>,
+    /// For a GC copy of a record a snapshot sees: the source's version, kept so that mount
+    /// can tell which snapshots see the copy (docs/DESIGN.md, "Snapshots").
+    pub origin: Option<u64>,
 }
 
 impl<'a> Entry<'a> {
@@ -79,7 +85,8 @@ impl<'a> Entry<'a> {
             lba,
             src: Source::Buffer(data),
             data_crc: crate::layout::CRC.checksum(data),
-            victim: None,
+            moved: None,
+            origin: None,
         }
     }
 
@@ -91,14 +98,41 @@ impl<'a> Entry<'a> {
             lba,
             src: Source::None,
             data_crc: 0,
-            victim: None,
+            moved: None,
+            origin: None,
+        }
+    }
+
+    /// A host write of a new volume table (`PENDING` entries get the record's version).
+    pub fn table(t: &'a VolumeTable) -> Self {
+        Entry {
+            kind: RecordKind::Table,
+            lba: 0,
+            src: Source::Table(t),
+            data_crc: 0,
+            moved: None,
+            origin: None,
         }
     }
 }
 
+/// The data CRC of a table record: its bytes, then the rest of the block still erased.
+fn table_crc(bytes: &[u8; TABLE_BYTES], block_size: u32) -> u32 {
+    let mut d = crate::layout::CRC.digest();
+    d.update(bytes);
+    let erased = [0xFFu8; 64];
+    let mut left = block_size.saturating_sub(TABLE_BYTES as u32) as usize;
+    while left > 0 {
+        let n = left.min(erased.len());
+        d.update(&erased[..n]);
+        left -= n;
+    }
+    d.finalize()
+}
+
 /// The log's state. Every other layer reads it; only the log and GC change it.
 #[derive(Debug)]
-pub(crate) struct Log<F, const U: usize, const B: usize> {
+pub(crate) struct Log<F, const U: usize, const B: usize, const S: usize> {
     pub io: FlashIo<F>,
     pub map: BlockMap<B>,
     pub units: UnitTable<U>,
@@ -116,16 +150,19 @@ pub(crate) struct Log<F, const U: usize, const B: usize> {
     pub failed: Option<u32>,
     /// Host records committed this session (tells a caller whether its append landed).
     pub host_records: u64,
-    /// Global slot index of the live reset record (`NO_RECORD`: none).
-    pub reset_at: u32,
-    /// Records older than this version do not count (0: no reset).
-    pub reset_version: u64,
+    /// Global slot index of the live reset or table record (`NO_RECORD`: none).
+    pub meta_at: u32,
+    /// The live volume table: snapshots, rollback holes, reset version.
+    pub table: VolumeTable,
+    /// Per snapshot slot: the block map as of that snapshot (all unmapped while the slot is
+    /// free).
+    pub snaps: [BlockMap<B>; S],
     /// The last transaction ran out of slots in its unit (probes gave some up): its frontier
     /// was sealed, a retry opens another.
     pub txn_overflow: bool,
 }
 
-impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
+impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S> {
     pub fn new(io: FlashIo<F>) -> Self {
         let spu = io.geo.slots_per_unit;
         // Empty tables, filled in place by `reset` (one code path for new and remount).
@@ -142,8 +179,9 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
             read_only: false,
             failed: None,
             host_records: 0,
-            reset_at: NO_RECORD,
-            reset_version: 0,
+            meta_at: NO_RECORD,
+            table: VolumeTable::EMPTY,
+            snaps: core::array::from_fn(|_| BlockMap::new(0, spu)),
             txn_overflow: false,
         };
         log.reset();
@@ -163,12 +201,15 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
     pub fn reset(&mut self) {
         let g = &self.io.geo;
         self.map.reset(g.block_count);
+        for m in self.snaps.iter_mut() {
+            m.reset(g.block_count);
+        }
         self.units.reset(g.unit_count);
         self.retire_at.clear();
         // Cannot fail: the geometry rejected unit counts above U.
         let _ = self.retire_at.resize(g.unit_count as usize, NO_RECORD);
         (self.host, self.gc, self.cold) = (None, None, None);
-        (self.reset_at, self.reset_version) = (NO_RECORD, 0);
+        (self.meta_at, self.table) = (NO_RECORD, VolumeTable::EMPTY);
         self.next_version = 1;
         self.read_only = false;
     }
@@ -360,7 +401,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         let unit = self.frontier(s).ok_or(Error::NoSpace)?;
         let e = match e.kind {
             // A host reset stands for its own version: every record issued before it is older.
-            RecordKind::Reset if e.victim.is_none() => Entry {
+            RecordKind::Reset if e.moved.is_none() => Entry {
                 lba: self.next_version as u32,
                 data_crc: (self.next_version >> 32) as u32,
                 ..*e
@@ -368,12 +409,12 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
             _ => *e,
         };
         let e = &e;
-        let slot = self.place(s, unit, e, TxnMark::None)?;
+        let (slot, version) = self.place(s, unit, e, TxnMark::None)?;
         debug_assert!(
             e.kind != RecordKind::Reset || reset_version_of(e.lba, e.data_crc) < self.next_version
         );
-        self.commit_mapping(e, unit, slot);
-        if e.victim.is_none() && e.kind != RecordKind::Retire {
+        self.commit_mapping(e, unit, slot, version);
+        if e.moved.is_none() && e.kind != RecordKind::Retire {
             self.host_records += 1;
         }
         self.seal_if_full(unit, slot)?;
@@ -391,14 +432,14 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         }
         let unit = self.frontier(s).ok_or(Error::NoSpace)?;
         let before = self.units.get(unit).last_valid;
-        let mut slots = heapless::Vec::<u32, MAX_TXN_RECORDS>::new();
+        let mut slots = heapless::Vec::<(u32, u64), MAX_TXN_RECORDS>::new();
         for (i, e) in entries.iter().enumerate() {
             let mark = match i + 1 == entries.len() {
                 true => TxnMark::End,
                 false => TxnMark::Part,
             };
             match self.place(s, unit, e, mark) {
-                Ok(slot) => slots.push(slot).map_err(|_| Error::NoSpace)?,
+                Ok((slot, version)) => slots.push((slot, version)).map_err(|_| Error::NoSpace)?,
                 Err(err) => {
                     // The placed records stay invisible (no end); void them next time.
                     self.units.get_mut(unit).last_valid = before;
@@ -410,23 +451,26 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
                 }
             }
         }
-        for (e, &slot) in entries.iter().zip(&slots) {
-            self.commit_mapping(e, unit, slot);
+        for (e, &(slot, version)) in entries.iter().zip(&slots) {
+            self.commit_mapping(e, unit, slot, version);
         }
         self.host_records += 1;
-        let last = slots.last().copied().unwrap_or(0);
+        let last = slots.last().map_or(0, |s| s.0);
         self.seal_if_full(unit, last)
     }
 
     /// Program `e` into the next slot of `unit`, the frontier of `s`; the map is left to
-    /// the caller. Returns the slot.
-    fn place(&mut self, s: Stream, unit: u32, e: &Entry<'_>, txn: TxnMark) -> Res<u32, F> {
+    /// the caller. Returns the slot and the record's version.
+    fn place(&mut self, s: Stream, unit: u32, e: &Entry<'_>, txn: TxnMark) -> Res<(u32, u64), F> {
         self.probe(unit)?;
         let slot = self.units.get(unit).used as u32;
         if self.frontier(s) != Some(unit) || slot >= self.slots() {
             return Err(Error::NoSpace);
         }
-        let version = self.take_version()?;
+        let version = match e.origin {
+            Some(v) => v,
+            None => self.take_version()?,
+        };
         // The slot is consumed whatever happens next: a failed program leaves it used.
         self.units.get_mut(unit).used += 1;
         let r = self.program_slot(unit, slot, version, e, txn);
@@ -434,7 +478,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         let info = self.units.get_mut(unit);
         info.last_valid = slot as u16;
         info.stamp = info.stamp.max(version);
-        Ok(slot)
+        Ok((slot, version))
     }
 
     fn seal_if_full(&mut self, unit: u32, slot: u32) -> Res<(), F> {
@@ -459,10 +503,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         let below = if last == NO_SLOT { 0 } else { last as u32 + 1 };
         let claim = Claim {
             kind: e.kind,
-            copy: e.victim.is_some(),
+            copy: e.moved.is_some(),
             txn,
             skip: (slot - below) as u8,
-            victim: e.victim.map_or(NO_VICTIM, |v| v as u16),
+            victim: e.moved.map_or(NO_VICTIM, |(v, _)| v as u16),
             lba: e.lba,
             version,
         };
@@ -471,32 +515,39 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         buf[..CLAIM_BYTES].copy_from_slice(&bytes);
         self.io
             .program_checked(g.record_addr(unit, slot), &buf, g.claim_size)?;
-        self.program_data(g.data_addr(unit, slot), e)?;
+        let data_crc = self.program_data(g.data_addr(unit, slot), e, version)?;
         // The same buffer, all 0xFF again, holds the padded commit.
         buf[..CLAIM_BYTES].fill(0xFF);
-        encode_commit(&bytes, e.data_crc, &mut buf[..COMMIT_BYTES]);
+        encode_commit(&bytes, data_crc, &mut buf[..COMMIT_BYTES]);
         let m = g.record_size - g.claim_size;
         self.io.program_checked(g.commit_addr(unit, slot), &buf, m)
     }
 
-    fn program_data(&mut self, addr: u32, e: &Entry<'_>) -> Res<(), F> {
+    /// Program the slot's data; returns the CRC its commit carries.
+    fn program_data(&mut self, addr: u32, e: &Entry<'_>, version: u64) -> Res<u32, F> {
         // A copy keeps its source's CRC in its record (a rotten source stays detectable,
         // never laundered); verification compares with what was actually read.
-        let written = match e.src {
+        let (written, crc) = match e.src {
             Source::Buffer(d) => {
                 self.io.program(addr, d)?;
-                e.data_crc
+                (e.data_crc, e.data_crc)
             }
             Source::Slot { unit, slot } => {
                 let from = self.io.geo.data_addr(unit, slot);
-                self.io.stream_block(from, Some(addr))?
+                (self.io.stream_block(from, Some(addr))?, e.data_crc)
             }
-            Source::None => return Ok(()),
+            Source::Table(t) => {
+                let bytes = t.stamped(version).to_bytes();
+                self.io.program(addr, &bytes)?;
+                let crc = table_crc(&bytes, self.io.geo.block_size);
+                (crc, crc)
+            }
+            Source::None => return Ok(e.data_crc),
         };
         if self.io.verify && self.io.stream_block(addr, None)? != written {
             return Err(Error::Corrupt);
         }
-        Ok(())
+        Ok(crc)
     }
 
     /// Program the seal of a full unit: its last record is stable, mount may trust it.
@@ -517,13 +568,17 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
             .program_checked(g.seal_addr(unit), &sbuf, g.seal_size)
     }
 
-    /// Point the map (or the retire table) at a new record.
-    fn commit_mapping(&mut self, e: &Entry<'_>, unit: u32, slot: u32) {
+    /// Point the maps (or the retire table, or the table) at a new record. A host record
+    /// replaces the block's current one, which stays live while a snapshot sees it; a GC copy
+    /// takes its source's place in every map that points there.
+    fn commit_mapping(&mut self, e: &Entry<'_>, unit: u32, slot: u32, version: u64) {
         let new = match e.kind {
             RecordKind::Data => Mapping::Data { unit, slot },
             RecordKind::Trim => Mapping::Trimmed { unit, slot },
             RecordKind::Revert => Mapping::Reverted { unit, slot },
-            RecordKind::Reset => return self.commit_reset(e, unit, slot),
+            RecordKind::Reset | RecordKind::Table => {
+                return self.commit_meta(e, unit, slot, version)
+            }
             RecordKind::Retire => {
                 let at = unit * self.slots() + slot;
                 let old = core::mem::replace(&mut self.retire_at[e.lba as usize], at);
@@ -532,28 +587,109 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
                 return;
             }
         };
-        let old = self.map.set(e.lba, new);
         self.units.get_mut(unit).valid += 1;
-        if let Some((u, s)) = old.location() {
-            self.drop_location(u * self.slots() + s);
+        let Some(from) = e.moved else {
+            if let Some(old) = self.map.set(e.lba, new).location() {
+                self.release(e.lba, old);
+            }
+            return;
+        };
+        let maps = core::iter::once(&mut self.map).chain(self.snaps.iter_mut());
+        for m in maps.filter(|m| m.get(e.lba).location() == Some(from)) {
+            m.set(e.lba, new);
+        }
+        self.drop_location(from.0 * self.slots() + from.1);
+    }
+
+    /// A reset or table record landed: it becomes the live one. A host reset (not a GC copy
+    /// of one) also unmaps every block, so all read the base image; a host table takes or
+    /// drops snapshots, or rolls back to one.
+    fn commit_meta(&mut self, e: &Entry<'_>, unit: u32, slot: u32, version: u64) {
+        let at = unit * self.slots() + slot;
+        let old = core::mem::replace(&mut self.meta_at, at);
+        self.units.get_mut(unit).valid += 1;
+        self.drop_location(old);
+        if e.moved.is_some() {
+            return;
+        }
+        let before = self.table;
+        if let Source::Table(t) = e.src {
+            self.table = t.stamped(version);
+            return self.apply_table(&before, version);
+        }
+        self.table = VolumeTable::reset(reset_version_of(e.lba, e.data_crc));
+        for lba in 0..self.map.len() {
+            if let Some(old) = self.map.set(lba, Mapping::Unmapped).location() {
+                self.release(lba, old);
+            }
         }
     }
 
-    /// A reset record landed: it becomes the live one; a host reset (not a GC copy of one)
-    /// also unmaps every block, so all read the base image.
-    fn commit_reset(&mut self, e: &Entry<'_>, unit: u32, slot: u32) {
-        let at = unit * self.slots() + slot;
-        let old = core::mem::replace(&mut self.reset_at, at);
-        self.units.get_mut(unit).valid += 1;
-        self.drop_location(old);
-        self.reset_version = reset_version_of(e.lba, e.data_crc);
-        if e.victim.is_some() {
-            return;
-        }
+    /// The maps follow a new table: a rollback (a hole ending at this table's `version`)
+    /// points the block map at its snapshot's, a new snapshot starts as the block map, a
+    /// dropped one forgets its map; records no map points at any more are garbage.
+    fn apply_table(&mut self, before: &VolumeTable, version: u64) {
+        let t = self.table;
+        let target = t.holes.iter().find(|h| h.1 == version && h.0 != 0);
+        let restore = target.and_then(|h| (0..S).find(|&k| t.snaps[k] == h.0));
         for lba in 0..self.map.len() {
-            if let Some((u, s)) = self.map.set(lba, Mapping::Unmapped).location() {
-                self.drop_location(u * self.slots() + s);
+            let mut held = heapless::Vec::<(u32, u32), { TABLE_SNAPSHOTS + 1 }>::new();
+            held.extend(self.locations(lba));
+            if let Some(k) = restore {
+                self.map.set(lba, self.snaps[k].get(lba));
             }
+            for k in 0..S {
+                if before.snaps[k] != t.snaps[k] {
+                    let now = if t.snaps[k] == 0 { Mapping::Unmapped } else { self.map.get(lba) };
+                    self.snaps[k].set(lba, now);
+                }
+            }
+            for &loc in &held {
+                if !self.references(lba, loc) {
+                    self.drop_location(loc.0 * self.slots() + loc.1);
+                }
+            }
+        }
+    }
+
+    /// Map `k`: 0 is the block map, `k` the map of snapshot `k - 1`.
+    pub fn map_at(&self, k: usize) -> &BlockMap<B> {
+        match k.checked_sub(1) {
+            Some(i) => &self.snaps[i],
+            None => &self.map,
+        }
+    }
+
+    pub fn map_at_mut(&mut self, k: usize) -> &mut BlockMap<B> {
+        match k.checked_sub(1) {
+            Some(i) => &mut self.snaps[i],
+            None => &mut self.map,
+        }
+    }
+
+    /// Every distinct (unit, slot) some map (the block map or a snapshot's) points `lba` at.
+    pub fn locations(&self, lba: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let all = move || {
+            core::iter::once(&self.map)
+                .chain(self.snaps.iter())
+                .filter_map(move |m| m.get(lba).location())
+        };
+        all().enumerate().filter_map(move |(i, loc)| {
+            let first = all().position(|l| l == loc) == Some(i);
+            first.then_some(loc)
+        })
+    }
+
+    /// Does some map point `lba` at `loc`?
+    pub fn references(&self, lba: u32, loc: (u32, u32)) -> bool {
+        let mut maps = core::iter::once(&self.map).chain(self.snaps.iter());
+        maps.any(|m| m.get(lba).location() == Some(loc))
+    }
+
+    /// The block's old record: garbage unless a snapshot still sees it.
+    fn release(&mut self, lba: u32, loc: (u32, u32)) {
+        if !self.references(lba, loc) {
+            self.drop_location(loc.0 * self.slots() + loc.1);
         }
     }
 
@@ -568,16 +704,15 @@ impl<F: NorFlash, const U: usize, const B: usize> Log<F, U, B> {
         info.valid = info.valid.saturating_sub(1);
     }
 
-    /// True if (unit, slot), holding a record of `kind` for `lba`, is that block's (or that
-    /// retired unit's) current record.
+    /// True if (unit, slot), holding a record of `kind` for `lba`, is that block's current
+    /// record or one a snapshot sees (or that retired unit's record, or the live table).
     pub fn is_live(&self, unit: u32, slot: u32, lba: u32, kind: RecordKind) -> bool {
         let at = unit * self.slots() + slot;
         match kind {
             RecordKind::Retire => self.retire_at.get(lba as usize) == Some(&at),
-            RecordKind::Data => self.map.get(lba) == Mapping::Data { unit, slot },
-            RecordKind::Trim => self.map.get(lba) == Mapping::Trimmed { unit, slot },
-            RecordKind::Revert => self.map.get(lba) == Mapping::Reverted { unit, slot },
-            RecordKind::Reset => self.reset_at == at,
+            RecordKind::Reset | RecordKind::Table => self.meta_at == at,
+            // The map's flag bits tell the kinds apart: same location, same kind.
+            _ => self.references(lba, (unit, slot)),
         }
     }
 }

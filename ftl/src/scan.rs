@@ -20,6 +20,7 @@ use crate::layout::{decode_commit, seal_matches, Claim, HeaderRead, RecordKind, 
 use crate::layout::{SlotRecord, FORMAT_VERSION, NO_VICTIM, VERSION_CEILING};
 use crate::log::{reset_version_of, Log, NO_RECORD};
 use crate::map::Mapping;
+use crate::table::{VolumeTable, TABLE_BYTES};
 use crate::units::{UnitState, NO_SLOT};
 
 /// Per-unit facts the scan needs for a moment and then drops.
@@ -42,8 +43,8 @@ struct Scratch {
 /// Junk where a healthy unit cannot have any makes the scan check the unit's header with many
 /// reads; if it is unstable the unit is left out and the scan starts over (once per such
 /// unit, so at most `unit_count + 1` passes).
-pub(crate) fn mount<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+pub(crate) fn mount<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
 ) -> Res<(), F> {
     let blank = Scratch {
         victim_of: 0,
@@ -53,7 +54,9 @@ pub(crate) fn mount<F: NorFlash, const U: usize, const B: usize>(
     };
     let mut scratch: heapless::Vec<Scratch, U> = heapless::Vec::new();
     let _ = scratch.resize(log.io.geo.unit_count as usize, blank);
-    for _ in 0..=log.io.geo.unit_count {
+    // The table that decides which records count (snapshots, holes), once a pass found it.
+    let mut known = VolumeTable::EMPTY;
+    for _ in 0..2 * (log.io.geo.unit_count + 1) {
         log.reset();
         log.epoch = find_epoch(log)?;
         for s in scratch.iter_mut() {
@@ -63,8 +66,17 @@ pub(crate) fn mount<F: NorFlash, const U: usize, const B: usize>(
             };
         }
         let mut max_version = 0;
-        if scan_units(log, &mut scratch, &mut max_version)? {
+        if scan_units(log, &mut scratch, &mut max_version, &known)? {
             continue;
+        }
+        if log.table != known && (log.table.shapes_views() || known.shapes_views()) {
+            // Snapshots and rollback holes decide which block records count: scan again
+            // knowing them (only volumes that have them pay for the second pass).
+            known = log.table;
+            continue;
+        }
+        if log.table.snaps.iter().skip(S).any(|&v| v != 0) {
+            return Err(Error::SnapshotLimit);
         }
         if max_version >= VERSION_CEILING {
             return Err(Error::Corrupt);
@@ -81,17 +93,18 @@ pub(crate) fn mount<F: NorFlash, const U: usize, const B: usize>(
 }
 
 /// Scan every unit of the volume; `true` if a unit turned out torn (start over without it).
-fn scan_units<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+fn scan_units<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     scratch: &mut [Scratch],
     max_version: &mut u64,
+    known: &VolumeTable,
 ) -> Res<bool, F> {
     for unit in 0..log.io.geo.unit_count {
         if !adopt_header(log, unit) || scratch[unit as usize].header_stable == Some(false) {
             log.units.get_mut(unit).state = UnitState::Dirty;
             continue;
         }
-        let odd = scan_unit(log, unit, scratch, max_version)?;
+        let odd = scan_unit(log, unit, scratch, max_version, known)?;
         if odd && !intact(log, unit, scratch)? {
             return Ok(true);
         }
@@ -100,7 +113,7 @@ fn scan_units<F: NorFlash, const U: usize, const B: usize>(
 }
 
 /// The newest epoch among this build's headers; classifies regions without one.
-fn find_epoch<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, B>) -> Res<u32, F> {
+fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>(log: &mut Log<F, U, B, S>) -> Res<u32, F> {
     let g = log.io.geo;
     // The newest epoch and whether its (first) header matches this geometry: all that is
     // needed of the best header (keeping the whole header costs code to copy it around).
@@ -149,8 +162,8 @@ fn find_epoch<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, B
     Ok(best_epoch)
 }
 
-fn matches_geometry<F: NorFlash, const U: usize, const B: usize>(
-    log: &Log<F, U, B>,
+fn matches_geometry<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &Log<F, U, B, S>,
     h: &crate::layout::UnitHeader,
 ) -> bool {
     let g = log.io.geo;
@@ -161,8 +174,8 @@ fn matches_geometry<F: NorFlash, const U: usize, const B: usize>(
 
 /// Is `unit` part of this volume? `find_epoch` left the epoch of its valid header (plus one)
 /// in `stamp` and its wear in `wear`; a unit that is not ours is `Dirty` (erased before use).
-fn adopt_header<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+fn adopt_header<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     unit: u32,
 ) -> bool {
     let epoch = u64::from(log.epoch) + 1;
@@ -179,11 +192,12 @@ fn adopt_header<F: NorFlash, const U: usize, const B: usize>(
 /// offer every valid record to the map.
 // Kept out of line: inlined into `mount` it makes the image bigger (measured).
 #[inline(never)]
-fn scan_unit<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     unit: u32,
     scratch: &mut [Scratch],
     max_version: &mut u64,
+    known: &VolumeTable,
 ) -> Res<bool, F> {
     let n = log.slots();
     let mut sealed = false;
@@ -231,7 +245,7 @@ fn scan_unit<F: NorFlash, const U: usize, const B: usize>(
                     TxnMark::Part if !in_txn => continue,
                     TxnMark::Part => true,
                 };
-                take_record(log, unit, slot, r, scratch)?;
+                take_record(log, unit, slot, r, scratch, known)?;
             }
             // Below the top every slot is valid or voided by a skip, unless the unit rotted
             // or its erase was cut: a junk, blank or uncommitted slot here is odd.
@@ -252,8 +266,8 @@ fn scan_unit<F: NorFlash, const U: usize, const B: usize>(
 
 /// True if the unit's seal matches its last record (read once as `last`): that record is
 /// then stable.
-fn seal_holds<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+fn seal_holds<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     unit: u32,
     last: &RecordRead,
 ) -> Res<bool, F> {
@@ -277,8 +291,8 @@ fn seal_holds<F: NorFlash, const U: usize, const B: usize>(
 /// registers for every call (measured: a few hundred bytes of code).
 // Kept out of line: inlined into `mount` it makes the image bigger (measured).
 #[inline(never)]
-fn judge_top<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+fn judge_top<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     unit: u32,
     slot: u32,
     rec: &mut RecordRead,
@@ -323,12 +337,13 @@ fn judge_top<F: NorFlash, const U: usize, const B: usize>(
 /// A valid record of `unit`: update the unit's facts and offer it to the map.
 // Kept out of line (measured: smaller).
 #[inline(never)]
-fn take_record<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     unit: u32,
     slot: u32,
     r: &SlotRecord,
     scratch: &mut [Scratch],
+    known: &VolumeTable,
 ) -> Res<(), F> {
     let info = log.units.get_mut(unit);
     if info.last_valid == NO_SLOT {
@@ -336,40 +351,44 @@ fn take_record<F: NorFlash, const U: usize, const B: usize>(
         scratch[unit as usize].top_is_copy = r.claim.copy;
     }
     info.stamp = info.stamp.max(r.claim.version);
-    let s = &mut scratch[unit as usize];
-    s.floor = s.floor.min(r.claim.version);
     if r.claim.copy && r.claim.victim != NO_VICTIM {
         if let Some(s) = scratch.get_mut(r.claim.victim as usize) {
             s.victim_of = s.victim_of.max(r.claim.version);
         }
     }
     match r.claim.kind {
-        RecordKind::Retire => offer_retire(log, unit, slot, r),
-        RecordKind::Reset => offer_reset(log, unit, slot, r, scratch),
-        _ => offer_block(log, unit, slot, r, scratch),
+        RecordKind::Retire => offer_retire(log, unit, slot, r)?,
+        RecordKind::Reset | RecordKind::Table => offer_meta(log, unit, slot, r, scratch)?,
+        _ => offer_block(log, unit, slot, r, scratch, known)?,
     }
+    // After the offers: while offering, `floor` is the lowest version above this slot.
+    let s = &mut scratch[unit as usize];
+    s.floor = s.floor.min(r.claim.version);
+    Ok(())
 }
 
-/// A reset record: the one standing for the newest reset version is kept (GC carries it
-/// forward; a copy stands for the same version as its original, and loses to it while the
-/// original's unit is intact, as block copies do: a GC round cut before its victim was
-/// erased then leaves the unit it copied into with nothing live).
-fn offer_reset<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+/// A reset or table record: the one standing for the newest table version is kept (GC
+/// carries it forward; a copy stands for the same table as its original, and loses to it
+/// while the original's unit is intact, as block copies do: a GC round cut before its
+/// victim was erased then leaves the unit it copied into with nothing live).
+fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     unit: u32,
     slot: u32,
     r: &SlotRecord,
     scratch: &mut [Scratch],
 ) -> Res<(), F> {
-    let v = reset_version_of(r.claim.lba, r.data_crc);
-    // A reset stands for its own version or, copied, an older one: anything else is crafted.
-    if v > r.claim.version || v == 0 || v < log.reset_version {
+    let Some(t) = read_meta(log, unit, slot, r)? else {
+        return Ok(());
+    };
+    // A table stands for its own version or, copied, an older one: anything else is crafted.
+    if t.version > r.claim.version || t.version < log.table.version {
         return Ok(());
     }
     let n = log.slots();
-    let wins = match log.reset_at {
+    let wins = match log.meta_at {
         NO_RECORD => true,
-        _ if v > log.reset_version => true,
+        _ if t.version > log.table.version => true,
         at => {
             let (cu, cs) = (at / n, at % n);
             match log.io.read_record(cu, cs)? {
@@ -383,25 +402,52 @@ fn offer_reset<F: NorFlash, const U: usize, const B: usize>(
         }
     };
     if wins {
-        log.reset_at = unit * n + slot;
-        log.reset_version = v;
+        log.meta_at = unit * n + slot;
+        log.table = t;
     }
     Ok(())
+}
+
+/// The table a reset or table record stands for; `None` if it does not check out (a table
+/// whose data fails its CRC, or holds fields cowftl never writes, is ignored).
+fn read_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
+    unit: u32,
+    slot: u32,
+    r: &SlotRecord,
+) -> Res<Option<VolumeTable>, F> {
+    if r.claim.kind == RecordKind::Reset {
+        let v = reset_version_of(r.claim.lba, r.data_crc);
+        return Ok((v != 0).then(|| VolumeTable::reset(v)));
+    }
+    let g = log.io.geo;
+    if (g.block_size as usize) < TABLE_BYTES {
+        return Ok(None);
+    }
+    let addr = g.data_addr(unit, slot);
+    if log.io.stream_block(addr, None)? != r.data_crc {
+        return Ok(None);
+    }
+    let mut b = [0u8; TABLE_BYTES];
+    log.io.read(addr, &mut b)?;
+    Ok(VolumeTable::decode(&b))
 }
 
 /// After the scan: blocks whose newest record is older than the reset read the base again.
 /// Units entirely newer or older are decided by their version range; only units written
 /// across the reset (its frontiers then) have records read back.
-fn apply_reset<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+fn apply_reset<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     scratch: &[Scratch],
 ) -> Res<(), F> {
-    let v = log.reset_version;
+    let v = log.table.reset_version;
     if v == 0 {
         return Ok(());
     }
-    for lba in 0..log.map.len() {
-        let Some((u, s)) = log.map.get(lba).location() else {
+    // Every map: a snapshot is newer than the reset, but older records may still be on flash.
+    let blocks = log.map.len();
+    for (k, lba) in (0..=S).flat_map(|k| (0..blocks).map(move |lba| (k, lba))) {
+        let Some((u, s)) = log.map_at(k).get(lba).location() else {
             continue;
         };
         let older = match (scratch[u as usize].floor, log.units.get(u).stamp) {
@@ -413,15 +459,15 @@ fn apply_reset<F: NorFlash, const U: usize, const B: usize>(
             },
         };
         if older {
-            log.map.set(lba, Mapping::Unmapped);
+            log.map_at_mut(k).set(lba, Mapping::Unmapped);
         }
     }
     Ok(())
 }
 
 /// A retire record: the newest one for each unit is kept (and carried forward by GC).
-fn offer_retire<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+fn offer_retire<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     unit: u32,
     slot: u32,
     r: &SlotRecord,
@@ -443,30 +489,38 @@ fn offer_retire<F: NorFlash, const U: usize, const B: usize>(
     Ok(())
 }
 
-/// A data or trim record: it becomes the block's mapping if it beats the current one.
-fn offer_block<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+/// A data, trim or revert record: it becomes the block's mapping if it beats the current
+/// one, and the same in every snapshot's map that sees it (a snapshot sees the records older
+/// than itself). Records a rollback made dead (in a hole) count nowhere.
+fn offer_block<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     unit: u32,
     slot: u32,
     r: &SlotRecord,
     scratch: &mut [Scratch],
+    known: &VolumeTable,
 ) -> Res<(), F> {
-    let lba = r.claim.lba;
-    if lba >= log.io.geo.block_count {
+    let (lba, v) = (r.claim.lba, r.claim.version);
+    if lba >= log.io.geo.block_count || known.in_hole(v) {
         return Ok(());
     }
     let new = match r.claim.kind {
         RecordKind::Data => Mapping::Data { unit, slot },
         RecordKind::Trim => Mapping::Trimmed { unit, slot },
         RecordKind::Revert => Mapping::Reverted { unit, slot },
-        RecordKind::Retire | RecordKind::Reset => return Ok(()),
+        RecordKind::Retire | RecordKind::Reset | RecordKind::Table => return Ok(()),
     };
-    let wins = match log.map.get(lba).location() {
-        None => true,
-        Some((cu, cs)) => beats(log, unit, r, cu, cs, scratch)?,
-    };
-    if wins {
-        log.map.set(lba, new);
+    for k in 0..=S {
+        // Map 0 is the block map, map k the view of snapshot k - 1.
+        let sees = k == 0 || known.snaps.get(k - 1).is_some_and(|&s| v < s);
+        let wins = match log.map_at(k).get(lba).location() {
+            _ if !sees => false,
+            None => true,
+            Some((cu, cs)) => beats(log, unit, r, cu, cs, scratch)?,
+        };
+        if wins {
+            log.map_at_mut(k).set(lba, new);
+        }
     }
     Ok(())
 }
@@ -475,19 +529,26 @@ fn offer_block<F: NorFlash, const U: usize, const B: usize>(
 /// version wins, except that a GC copy loses to its original while the original is still in
 /// the copy's victim unit. Reads the current record only when the units' version ranges
 /// overlap or the copy rule may apply.
-fn beats<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     unit: u32,
     r: &SlotRecord,
     cu: u32,
     cs: u32,
     scratch: &mut [Scratch],
 ) -> Res<bool, F> {
-    if cu == unit {
-        // Scanned from the top down: the current one is newer in the same unit.
-        return Ok(false);
-    }
     let v = r.claim.version;
+    if cu == unit {
+        // Scanned from the top down: the current one, above, is newer; unless a copy that
+        // kept an older version (one a snapshot sees) lies above, then versions decide.
+        if v < scratch[unit as usize].floor {
+            return Ok(false);
+        }
+        return match log.io.read_record(cu, cs)? {
+            RecordRead::Valid(cur) => Ok(v > cur.claim.version),
+            _ => Ok(true),
+        };
+    }
     let other = log.units.get(cu);
     // The copy rule needs an original older than its copy in the copy's victim unit: a unit
     // erased after the copy was made holds only newer records.
@@ -507,9 +568,10 @@ fn beats<F: NorFlash, const U: usize, const B: usize>(
     };
     // An original is older than its copy; a newer record in the victim unit is not one.
     let same = cur.claim.kind == r.claim.kind && cur.data_crc == r.data_crc;
-    let newer = v > cur.claim.version;
-    if same && newer && r.claim.copy && u32::from(r.claim.victim) == cu && intact(log, cu, scratch)?
-    {
+    // A copy that kept its original's version (a snapshot sees it) is newer than it.
+    let copied = r.claim.copy && u32::from(r.claim.victim) == cu;
+    let newer = v > cur.claim.version || (v == cur.claim.version && copied);
+    if same && newer && copied && intact(log, cu, scratch)? {
         return Ok(false);
     }
     if same && !newer && cur.claim.copy && u32::from(cur.claim.victim) == unit {
@@ -520,8 +582,8 @@ fn beats<F: NorFlash, const U: usize, const B: usize>(
 
 /// Is a victim unit still intact (its erase never started)? A cut erase can leave the old
 /// contents in place but every word unstable: its header then reads differently now and then.
-fn intact<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+fn intact<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     unit: u32,
     scratch: &mut [Scratch],
 ) -> Res<bool, F> {
@@ -535,7 +597,7 @@ fn intact<F: NorFlash, const U: usize, const B: usize>(
 }
 
 /// Valid counts from the map and the retire table; retired units take their state.
-fn count_valid<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, B>) {
+fn count_valid<F: NorFlash, const U: usize, const B: usize, const S: usize>(log: &mut Log<F, U, B, S>) {
     let n = log.slots();
     // A unit that holds records is sealed whether or not a retire record names it below.
     for u in 0..log.io.geo.unit_count {
@@ -546,12 +608,15 @@ fn count_valid<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, 
         }
     }
     for lba in 0..log.map.len() {
-        if let Some((u, _)) = log.map.get(lba).location() {
+        // A record the block map and snapshots share counts once.
+        let mut held = heapless::Vec::<(u32, u32), { crate::table::TABLE_SNAPSHOTS + 1 }>::new();
+        held.extend(log.locations(lba));
+        for (u, _) in held {
             log.units.get_mut(u).valid += 1;
         }
     }
-    if log.reset_at != NO_RECORD {
-        log.units.get_mut(log.reset_at / n).valid += 1;
+    if log.meta_at != NO_RECORD {
+        log.units.get_mut(log.meta_at / n).valid += 1;
     }
     for target in 0..log.io.geo.unit_count {
         let at = log.retire_at[target as usize];
@@ -563,7 +628,7 @@ fn count_valid<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, 
 }
 
 /// Units without a readable header get the mean wear of the others (as UBI does).
-fn estimate_lost_wear<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, B>) {
+fn estimate_lost_wear<F: NorFlash, const U: usize, const B: usize, const S: usize>(log: &mut Log<F, U, B, S>) {
     let mean = log
         .units
         .mean_wear(|u| u.state != UnitState::Dirty)
@@ -579,8 +644,8 @@ fn estimate_lost_wear<F: NorFlash, const U: usize, const B: usize>(log: &mut Log
 /// probed before the first append). Other partly used units stay sealed until GC; one with
 /// nothing live is available (a GC round cut before its victim was erased leaves one) and
 /// stays so: resuming it would hand GC's unit to the host.
-fn pick_frontiers<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+fn pick_frontiers<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     scratch: &[Scratch],
 ) {
     let n = log.slots();
@@ -613,10 +678,10 @@ fn pick_frontiers<F: NorFlash, const U: usize, const B: usize>(
 /// epoch. The first unit erased holds nothing live in the old volume, so a cut before its
 /// header lands leaves the old volume intact, and once any new header is on flash the newest
 /// epoch is the new, empty volume.
-pub(crate) fn format<F: NorFlash, const U: usize, const B: usize>(
+pub(crate) fn format<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     io: FlashIo<F>,
-) -> Res<Log<F, U, B>, F> {
-    let mut log: Log<F, U, B> = Log::new(io);
+) -> Res<Log<F, U, B, S>, F> {
+    let mut log: Log<F, U, B, S> = Log::new(io);
     let first = match mount(&mut log) {
         Ok(()) => log.units.pick_available(false, false).unwrap_or(0),
         Err(Error::Flash(e)) => return Err(Error::Flash(e)),
@@ -642,7 +707,7 @@ pub(crate) fn format<F: NorFlash, const U: usize, const B: usize>(
 }
 
 /// Wear counters from the old headers (mean for the unreadable ones); the new epoch.
-fn carry_wear<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, B>) -> Res<u32, F> {
+fn carry_wear<F: NorFlash, const U: usize, const B: usize, const S: usize>(log: &mut Log<F, U, B, S>) -> Res<u32, F> {
     let mut max_epoch = 0u32;
     for unit in 0..log.io.geo.unit_count {
         let state = match log.io.read_header(unit)? {
@@ -661,8 +726,8 @@ fn carry_wear<F: NorFlash, const U: usize, const B: usize>(log: &mut Log<F, U, B
 
 /// Write-once media cannot be erased: a blank unit gets its header, anything else is an
 /// error (a write-once volume is formatted once).
-fn prepare_write_once<F: NorFlash, const U: usize, const B: usize>(
-    log: &mut Log<F, U, B>,
+fn prepare_write_once<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
     unit: u32,
 ) -> Res<(), F> {
     let g = log.io.geo;

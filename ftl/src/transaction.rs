@@ -43,15 +43,15 @@ use crate::volume::Ftl;
 
 /// Writes and trims staged for one atomic commit. Borrowing the volume, it cannot outlive
 /// it, and nothing reaches flash before [`Transaction::commit`].
-pub struct Transaction<'f, 'd, F: NorFlash, const U: usize, const B: usize> {
-    ftl: &'f mut Ftl<F, U, B>,
+pub struct Transaction<'f, 'd, F: NorFlash, const U: usize, const B: usize, const S: usize = 0> {
+    ftl: &'f mut Ftl<F, U, B, S>,
     /// (block, new contents; `None` = trim), in call order: a later one for the same block
     /// wins, as if they had been applied one by one.
     ops: heapless::Vec<(u32, Option<&'d [u8]>), { MAX_TRANSACTION_BLOCKS as usize }>,
 }
 
-impl<F: NorFlash, const U: usize, const B: usize> core::fmt::Debug
-    for Transaction<'_, '_, F, U, B>
+impl<F: NorFlash, const U: usize, const B: usize, const S: usize> core::fmt::Debug
+    for Transaction<'_, '_, F, U, B, S>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Transaction")
@@ -60,9 +60,9 @@ impl<F: NorFlash, const U: usize, const B: usize> core::fmt::Debug
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
+impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S> {
     /// Start a transaction (RAM only: no flash access until `commit`).
-    pub fn transaction<'d>(&mut self) -> Transaction<'_, 'd, F, U, B> {
+    pub fn transaction<'d>(&mut self) -> Transaction<'_, 'd, F, U, B, S> {
         Transaction {
             ftl: self,
             ops: heapless::Vec::new(),
@@ -70,7 +70,7 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     }
 }
 
-impl<'d, F: NorFlash, const U: usize, const B: usize> Transaction<'_, 'd, F, U, B> {
+impl<'d, F: NorFlash, const U: usize, const B: usize, const S: usize> Transaction<'_, 'd, F, U, B, S> {
     /// Stage a write of block `lba` (exactly one block of `data`).
     pub fn write(&mut self, lba: u32, data: &'d [u8]) -> Res<(), F> {
         self.ftl.check_args(lba, data.len())?;

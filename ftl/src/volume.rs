@@ -35,8 +35,13 @@ pub struct Stats {
 ///
 /// `MAX_UNITS` and `MAX_BLOCKS` bound the RAM (see the crate docs for the formula); the
 /// configuration is rejected if the geometry needs more.
-pub struct Ftl<F: NorFlash, const MAX_UNITS: usize, const MAX_BLOCKS: usize> {
-    log: Log<F, MAX_UNITS, MAX_BLOCKS>,
+pub struct Ftl<
+    F: NorFlash,
+    const MAX_UNITS: usize,
+    const MAX_BLOCKS: usize,
+    const MAX_SNAPSHOTS: usize = 0,
+> {
+    pub(crate) log: Log<F, MAX_UNITS, MAX_BLOCKS, MAX_SNAPSHOTS>,
     cfg: Config,
     /// Unmapped and reverted blocks read a base image (set by `Overlay`), so a trim of one
     /// must be recorded.
@@ -47,7 +52,7 @@ pub struct Ftl<F: NorFlash, const MAX_UNITS: usize, const MAX_BLOCKS: usize> {
     space_held: bool,
 }
 
-impl<F: NorFlash, const U: usize, const B: usize> core::fmt::Debug for Ftl<F, U, B> {
+impl<F: NorFlash, const U: usize, const B: usize, const S: usize> core::fmt::Debug for Ftl<F, U, B, S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Ftl")
             .field("geometry", &self.log.io.geo)
@@ -60,7 +65,7 @@ impl<F: NorFlash, const U: usize, const B: usize> core::fmt::Debug for Ftl<F, U,
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
+impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S> {
     /// Derive the geometry for `cfg` on this flash type (no flash access).
     pub fn geometry_for(flash: &F, cfg: &Config) -> Result<Geometry, crate::geometry::ConfigError> {
         Geometry::new(
@@ -109,7 +114,8 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         }
     }
 
-    fn new(log: Log<F, U, B>, cfg: Config) -> Self {
+    fn new(log: Log<F, U, B, S>, cfg: Config) -> Self {
+        const { assert!(S <= crate::table::TABLE_SNAPSHOTS, "MAX_SNAPSHOTS is at most 8") };
         let mut ftl = Ftl {
             log,
             cfg,
@@ -191,7 +197,12 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     /// fails its CRC.
     pub fn read(&mut self, lba: u32, buf: &mut [u8]) -> Res<(), F> {
         self.check_args(lba, buf.len())?;
-        let Mapping::Data { unit, slot } = self.log.map.get(lba) else {
+        self.read_mapping(lba, self.log.map.get(lba), buf)
+    }
+
+    /// Read the block `m` points at (the block map's entry or a snapshot's).
+    pub(crate) fn read_mapping(&mut self, lba: u32, m: Mapping, buf: &mut [u8]) -> Res<(), F> {
+        let Mapping::Data { unit, slot } = m else {
             buf.fill(0);
             return Ok(());
         };
@@ -246,6 +257,10 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     /// the old records later, like any garbage).
     pub fn revert_all(&mut self) -> Res<(), F> {
         self.check_writable()?;
+        if self.snapshots().next().is_some() {
+            // Snapshots see records a reset would hide; a reset record cannot say which.
+            return Err(Error::SnapshotsHeld);
+        }
         // The record's own version goes into it when it is appended (`Log::append`).
         self.host_commit(&[Entry::record(RecordKind::Reset, 0)])
     }
@@ -300,8 +315,9 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
     /// later step (seal, wear levelling) failed on a bad unit is a success.
     pub(crate) fn host_commit(&mut self, entries: &[Entry<'_>]) -> Res<(), F> {
         debug_assert!(!entries.is_empty() && entries.len() as u32 <= self.max_transaction_blocks());
+        self.check_snapshot_room(entries)?;
         let before = self.log.host_records;
-        let need = entries.len() as u32;
+        let need = entries.iter().filter(|e| !e.kind.is_meta()).count() as u32;
         let mut first_fault = None;
         for _ in 0..self.log.io.geo.unit_count + 2 {
             let err = match self.append_once(entries) {
@@ -339,6 +355,27 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         let s = gc::room_for_host(log, entries.len() as u32)?;
         log.append_txn(s, entries)?;
         gc::level_wear(log, self.cfg.static_wl_threshold)
+    }
+
+    /// Records that only snapshots hold count against the capacity (docs/DESIGN.md,
+    /// "Snapshots"): a host record that leaves its block's old record live (a snapshot sees
+    /// it), or maps an unmapped block, needs one more live record than before.
+    fn check_snapshot_room(&self, entries: &[Entry<'_>]) -> Res<(), F> {
+        let log = &self.log;
+        if S == 0 || log.table.snaps.iter().all(|&v| v == 0) {
+            return Ok(());
+        }
+        let grows = entries.iter().filter(|e| !e.kind.is_meta()).filter(|e| {
+            let cur = log.map.get(e.lba).location();
+            cur.is_none_or(|loc| log.snaps.iter().any(|m| m.get(e.lba).location() == Some(loc)))
+        });
+        let meta = log.retire_at.iter().chain([&log.meta_at]);
+        let meta = meta.filter(|&&at| at != NO_RECORD).count() as u32;
+        let live = log.units.iter().map(|(_, u)| u32::from(u.valid)).sum::<u32>() - meta;
+        if live + grows.count() as u32 > self.block_count() {
+            return Err(Error::SnapshotFull);
+        }
+        Ok(())
     }
 
     fn acknowledge(&mut self, blocks: u32) -> Res<(), F> {
@@ -423,13 +460,13 @@ impl<F: NorFlash, const U: usize, const B: usize> Ftl<F, U, B> {
         let n = log.io.geo.slots_per_unit;
         let mut live = heapless::Vec::new();
         let _ = live.resize(log.io.geo.unit_count as usize, 0u16);
-        let mapped = log.map.iter().filter_map(|(_, m)| m.location());
+        let mapped = (0..log.map.len()).flat_map(|lba| log.locations(lba));
         let retire = log.retire_at.iter().filter(|&&at| at != NO_RECORD);
-        let reset = Some(log.reset_at).filter(|&at| at != NO_RECORD);
+        let meta = Some(log.meta_at).filter(|&at| at != NO_RECORD);
         let units = mapped
             .map(|(u, _)| u)
             .chain(retire.map(|&at| at / n))
-            .chain(reset.map(|at| at / n));
+            .chain(meta.map(|at| at / n));
         for u in units {
             if let Some(c) = live.get_mut(u as usize) {
                 *c = c.saturating_add(1);
