@@ -27,6 +27,9 @@ pub const MAX_TRANSACTION_BLOCKS: u32 = 16;
 pub const DEFAULT_TRANSACTION_BLOCKS: u32 = 8;
 /// With automatic reserve, one spare unit per this many units.
 pub const UNITS_PER_AUTO_SPARE: u32 = 64;
+/// Slots the capacity keeps for the volume's one live reset or table record (snapshots,
+/// rollbacks, factory reset): it is carried forward like data.
+pub const META_RECORDS: u32 = 1;
 /// Units smaller than this (in bytes) are grouped from several erase pages when `unit_size`
 /// is not given: per-unit overhead (2 headers) and slot rounding waste less in bigger units.
 pub const DEFAULT_MIN_UNIT_BYTES: u32 = 16 * 1024;
@@ -228,8 +231,8 @@ impl Geometry {
             return Err(ConfigError::TooFewUnits);
         }
         // The space invariant (docs/DESIGN.md): live slots (blocks, plus one retire record
-        // per spare used) stay below what the units outside the GC unit and the retired ones
-        // hold, so GC always finds a victim that is not full.
+        // per spare used, plus the live reset/table record) stay below what the units outside
+        // the GC unit and the retired ones hold, so GC always finds a victim that is not full.
         // A transaction's records must find room in one unit even on a full volume: the
         // slack is its size (1 for single writes).
         if cfg.max_transaction_blocks > MAX_TRANSACTION_BLOCKS {
@@ -237,7 +240,8 @@ impl Geometry {
         }
         let txn_blocks = cfg.max_transaction_blocks.min(slots - 1).max(1);
         let spares = reserve.saturating_sub(GC_RESERVE_UNITS);
-        let block_count = ((unit_count - reserve) * slots).saturating_sub(txn_blocks + spares);
+        let block_count =
+            ((unit_count - reserve) * slots).saturating_sub(txn_blocks + spares + META_RECORDS);
         if block_count == 0 {
             return Err(ConfigError::TooFewUnits);
         }

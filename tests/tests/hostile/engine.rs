@@ -41,13 +41,13 @@ pub const VERSION_MARGIN: u64 = VERSION_LIMIT - VERSION_CEILING;
 pub const MAX_VERSION: u64 = VERSION_LIMIT - 1;
 /// Blocks the base workload never writes (they must read zeros unless a crafted record
 /// names them).
-pub const NEVER_WRITTEN: [u32; 2] = [30, 31];
+pub const NEVER_WRITTEN: [u32; 2] = [29, 30];
 
 pub fn spec() -> PartSpec {
     PartSpec::custom("hostile", CAPACITY, 1, 8, 4096)
 }
 
-/// Reserve 3 (one GC unit, two spares): 7 slots per unit, 32 blocks (single-block
+/// Reserve 3 (one GC unit, two spares): 7 slots per unit, 31 blocks (single-block
 /// transactions keep the pinned layout of the base image).
 pub fn config() -> Config {
     Config {
@@ -102,7 +102,7 @@ fn build_base() -> Base {
     let mut gen = 0u64;
     let mut op = |ftl: &mut Vol, hist: &mut Vec<Vec<Vec<u8>>>| -> u32 {
         gen += 1;
-        let lba = ((gen * 7 + gen / 5) % 30) as u32;
+        let lba = ((gen * 7 + gen / 5 + 1) % 29) as u32;
         if gen.is_multiple_of(13) {
             ftl.trim(lba).expect("trim");
             hist[lba as usize].push(vec![0; BS]);
