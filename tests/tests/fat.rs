@@ -399,8 +399,8 @@ fn files_closed_before_a_power_cut_survive_and_the_volume_mounts() {
 
 #[test]
 fn block_sizes_other_than_512_work_and_are_checked() {
-    // 256-byte and 2048-byte FTL blocks both carry 512-byte sectors.
-    for bs in [256u32, 2048] {
+    // FTL blocks smaller and larger than a sector all carry 512-byte sectors.
+    for bs in [256u32, 1024, 2048] {
         let flash = Shared::new(W25q128Flash::new(spec(), 9));
         let cfg = Config {
             block_size: bs,
@@ -422,8 +422,18 @@ fn block_sizes_other_than_512_work_and_are_checked() {
         let w0 = dev.with_ftl(|f| f.stats().counters.host_writes);
         dev.write(&blocks, BlockIdx(3)).unwrap();
         let writes = dev.with_ftl(|f| f.stats().counters.host_writes) - w0;
-        let expect = if bs == 256 { 14 } else { 3 }; // sectors 3..10 -> FTL blocks 0, 1, 2
-        assert_eq!(writes, expect, "bs {bs}: each FTL block written once");
+        // Sectors 3..10: 7 * 512 / bs FTL blocks below 512, else the FTL blocks holding
+        // bytes 1536..5120 (0, 1, 2 at 2048; 1..=4 at 1024), each written once.
+        let expect = if bs < 512 {
+            7 * 512 / bs
+        } else {
+            5119 / bs - 1536 / bs + 1
+        };
+        assert_eq!(
+            writes,
+            u64::from(expect),
+            "bs {bs}: each FTL block written once"
+        );
         let mut back = vec![Block::new(); 9];
         dev.read(&mut back, BlockIdx(2)).unwrap();
         assert!(back[0].contents.iter().all(|&x| x == 0));

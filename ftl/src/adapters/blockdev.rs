@@ -20,7 +20,8 @@
 //! - Errors are the FTL's [`Error`](crate::Error) wrapped in [`BlockDeviceError`] (which
 //!   implements `core::error::Error`, as embedded-sdmmc requires).
 //!
-//! RAM: `size_of::<Ftl<F, U, B>>() + BS + 8`.
+//! RAM: `size_of::<Ftl<F, U, B>>() + 2 * BS + 8` (the [`FtlStorage`] inside has two
+//! buffers; the block device uses one).
 //!
 //! ```ignore
 //! use cowftl::{blockdev::FtlBlockDevice, Config, Ftl};
@@ -32,10 +33,12 @@
 //! ```
 
 use core::cell::RefCell;
+use core::ops::Range;
 
 use embedded_sdmmc::{Block, BlockCount, BlockDevice, BlockIdx};
 use embedded_storage::nor_flash::NorFlash;
 
+use crate::adapters::pieces::{Piece, Pieces};
 use crate::adapters::storage::{AdapterError, FtlStorage};
 use crate::error::Error;
 use crate::volume::Ftl;
@@ -121,6 +124,59 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> FtlBlockDevic
         }
         Ok(())
     }
+
+    /// Run `f` on each FTL-block piece of sectors `start..start + count` in ascending
+    /// order, with the FTL and a block-sized buffer, once the sectors are known to exist.
+    /// Piece buffer offsets are bytes into the caller's sectors (sector `at / 512`).
+    fn for_each_piece(
+        &self,
+        start: BlockIdx,
+        count: usize,
+        mut f: impl FnMut(&mut Ftl<F, U, B>, &mut [u8], Piece) -> Result<(), Error<F::Error>>,
+    ) -> Result<(), BlockDeviceError<F::Error>> {
+        self.check_range(start, count)?;
+        let mut s = self.inner.borrow_mut();
+        let s = &mut *s;
+        let bs = s.ftl.block_size() as usize;
+        let offset = u64::from(start.0) * SECTOR as u64;
+        let pieces = count
+            .checked_mul(SECTOR)
+            .and_then(|len| Pieces::new(offset, len, bs))
+            .ok_or(BlockDeviceError(Error::OutOfRange))?;
+        for p in pieces {
+            f(&mut s.ftl, &mut s.buf[..bs], p)?;
+        }
+        Ok(())
+    }
+}
+
+/// Where piece `p` lies in the caller's sectors (index, bytes) if it is a whole FTL block
+/// inside one sector, as with FTL blocks of 512 bytes or less: it then moves straight
+/// between the FTL and the sector, without a copy through the buffer.
+fn in_one_sector(p: &Piece) -> Option<(usize, Range<usize>)> {
+    let within = p.at % SECTOR;
+    (p.is_whole() && within + p.len <= SECTOR).then(|| (p.at / SECTOR, within..within + p.len))
+}
+
+/// Copy `src` into the caller's sectors from byte `at` of them on.
+fn scatter(src: &[u8], sectors: &mut [Block], at: usize) {
+    // Split by sectors: the "block" of each piece is a sector.
+    for q in Pieces::new(at as u64, src.len(), SECTOR)
+        .into_iter()
+        .flatten()
+    {
+        sectors[q.lba as usize].contents[q.in_block()].copy_from_slice(&src[q.in_buf()]);
+    }
+}
+
+/// Copy the caller's sectors from byte `at` of them on into `dst`.
+fn gather(sectors: &[Block], at: usize, dst: &mut [u8]) {
+    for q in Pieces::new(at as u64, dst.len(), SECTOR)
+        .into_iter()
+        .flatten()
+    {
+        dst[q.in_buf()].copy_from_slice(&sectors[q.lba as usize].contents[q.in_block()]);
+    }
 }
 
 impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> BlockDevice
@@ -131,70 +187,32 @@ where
     type Error = BlockDeviceError<F::Error>;
 
     fn read(&self, blocks: &mut [Block], start: BlockIdx) -> Result<(), Self::Error> {
-        self.check_range(start, blocks.len())?;
-        let mut s = self.inner.borrow_mut();
-        let s = &mut *s;
-        let bs = s.ftl.block_size() as usize;
-        if bs <= SECTOR {
-            let per = (SECTOR / bs) as u32;
-            for (i, blk) in blocks.iter_mut().enumerate() {
-                let lba = (start.0 + i as u32) * per;
-                for (j, part) in blk.contents.chunks_exact_mut(bs).enumerate() {
-                    s.ftl.read(lba + j as u32, part)?;
-                }
+        self.for_each_piece(start, blocks.len(), |ftl, buf, p| {
+            if let Some((i, within)) = in_one_sector(&p) {
+                return ftl.read(p.lba, &mut blocks[i].contents[within]);
             }
-        } else {
-            let per = bs / SECTOR;
-            let mut i = 0;
-            while i < blocks.len() {
-                let sector = start.0 as usize + i;
-                let (lba, first) = (sector / per, sector % per);
-                let n = (per - first).min(blocks.len() - i);
-                let buf = &mut s.buf[..bs];
-                s.ftl.read(lba as u32, buf)?;
-                for (k, blk) in blocks[i..i + n].iter_mut().enumerate() {
-                    let at = (first + k) * SECTOR;
-                    blk.contents.copy_from_slice(&buf[at..at + SECTOR]);
-                }
-                i += n;
-            }
-        }
-        Ok(())
+            // An FTL block holding several sectors (or part of them): read it once, hand
+            // out the sectors asked for.
+            ftl.read(p.lba, buf)?;
+            scatter(&buf[p.in_block()], blocks, p.at);
+            Ok(())
+        })
     }
 
     fn write(&self, blocks: &[Block], start: BlockIdx) -> Result<(), Self::Error> {
-        self.check_range(start, blocks.len())?;
-        let mut s = self.inner.borrow_mut();
-        let s = &mut *s;
-        let bs = s.ftl.block_size() as usize;
-        if bs <= SECTOR {
-            let per = (SECTOR / bs) as u32;
-            for (i, blk) in blocks.iter().enumerate() {
-                let lba = (start.0 + i as u32) * per;
-                for (j, part) in blk.contents.chunks_exact(bs).enumerate() {
-                    s.ftl.write(lba + j as u32, part)?;
-                }
+        self.for_each_piece(start, blocks.len(), |ftl, buf, p| {
+            if let Some((i, within)) = in_one_sector(&p) {
+                return ftl.write(p.lba, &blocks[i].contents[within]);
             }
-        } else {
-            let per = bs / SECTOR;
-            let mut i = 0;
-            while i < blocks.len() {
-                let sector = start.0 as usize + i;
-                let (lba, first) = (sector / per, sector % per);
-                let n = (per - first).min(blocks.len() - i);
-                let buf = &mut s.buf[..bs];
-                if n < per {
-                    s.ftl.read(lba as u32, buf)?;
-                }
-                for (k, blk) in blocks[i..i + n].iter().enumerate() {
-                    let at = (first + k) * SECTOR;
-                    buf[at..at + SECTOR].copy_from_slice(&blk.contents);
-                }
-                s.ftl.write(lba as u32, buf)?;
-                i += n;
+            // Gather this call's sectors of the FTL block and write it once (a write per
+            // sector would multiply the write amplification); only a block the call covers
+            // partially needs its old contents first.
+            if !p.is_whole() {
+                ftl.read(p.lba, buf)?;
             }
-        }
-        Ok(())
+            gather(blocks, p.at, &mut buf[p.in_block()]);
+            ftl.write(p.lba, buf)
+        })
     }
 
     fn num_blocks(&self) -> Result<BlockCount, Self::Error> {

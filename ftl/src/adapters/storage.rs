@@ -60,6 +60,7 @@
 use embedded_storage::nor_flash::NorFlash;
 use embedded_storage::{ReadStorage, Storage};
 
+use crate::adapters::pieces::{Piece, Pieces};
 use crate::error::Error;
 use crate::volume::Ftl;
 
@@ -164,14 +165,17 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> FtlStorage<F,
     /// zeros afterwards and their flash space is reclaimed); partial blocks at the edges are
     /// left alone. Useful after deleting data.
     pub fn discard(&mut self, offset: u32, len: usize) -> Result<(), Error<F::Error>> {
-        self.check_range(offset, len)?;
-        let bs = self.ftl.block_size() as u64;
-        let first = (offset as u64).div_ceil(bs);
-        let end = (offset as u64 + len as u64) / bs;
-        for lba in first..end {
-            self.ftl.trim(lba as u32)?;
+        for p in self.pieces(offset, len)?.filter(Piece::is_whole) {
+            self.ftl.trim(p.lba)?;
         }
         Ok(())
+    }
+
+    /// The per-block pieces of `offset..offset + len`, once the range is known to fit.
+    fn pieces(&self, offset: u32, len: usize) -> Result<Pieces, Error<F::Error>> {
+        self.check_range(offset, len)?;
+        let bs = self.ftl.block_size() as usize;
+        Pieces::new(u64::from(offset), len, bs).ok_or(Error::OutOfRange)
     }
 }
 
@@ -181,24 +185,17 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> ReadStorage
     type Error = Error<F::Error>;
 
     fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
-        self.check_range(offset, bytes.len())?;
         let bs = self.ftl.block_size() as usize;
-        let mut pos = offset as u64;
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let lba = (pos / bs as u64) as u32;
-            let within = (pos % bs as u64) as usize;
-            let n = (bs - within).min(rest.len());
-            let (head, tail) = rest.split_at_mut(n);
-            if n == bs {
-                self.ftl.read(lba, head)?;
+        for p in self.pieces(offset, bytes.len())? {
+            let out = &mut bytes[p.in_buf()];
+            if p.is_whole() {
+                self.ftl.read(p.lba, out)?;
             } else {
+                // The FTL reads whole blocks only: through the buffer.
                 let buf = &mut self.buf[..bs];
-                self.ftl.read(lba, buf)?;
-                head.copy_from_slice(&buf[within..within + n]);
+                self.ftl.read(p.lba, buf)?;
+                out.copy_from_slice(&buf[p.in_block()]);
             }
-            pos += n as u64;
-            rest = tail;
         }
         Ok(())
     }
@@ -212,55 +209,42 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> Storage
     for FtlStorage<F, U, B, BS>
 {
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
-        self.check_range(offset, bytes.len())?;
-        let bs = self.ftl.block_size() as u64;
-        let per_txn = u64::from(self.ftl.max_transaction_blocks());
-        let end = offset as u64 + bytes.len() as u64;
-        let mut pos = offset as u64;
-        while pos < end {
-            // Up to one transaction's worth of blocks: written all or nothing.
-            let chunk_end = end.min((pos / bs + per_txn) * bs);
-            let from = (pos - offset as u64) as usize;
-            let to = (chunk_end - offset as u64) as usize;
-            self.write_blocks(pos, &bytes[from..to])?;
-            pos = chunk_end;
+        let mut pieces = self.pieces(offset, bytes.len())?;
+        let per_txn = self.ftl.max_transaction_blocks();
+        while !pieces.is_empty() {
+            // Up to one transaction's worth of blocks, counted from the current block:
+            // written all or nothing, in ascending order.
+            self.write_transaction(pieces.take_blocks(per_txn), bytes)?;
         }
         Ok(())
     }
 }
 
 impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> FtlStorage<F, U, B, BS> {
-    /// Write `data` at byte `pos` as one transaction (at most `max_transaction_blocks`
-    /// blocks): whole blocks from `data`, partial first and last blocks merged with their
-    /// old contents in the two buffers.
-    fn write_blocks(&mut self, pos: u64, data: &[u8]) -> Result<(), Error<F::Error>> {
+    /// Write one group of pieces (at most `max_transaction_blocks` blocks, buffer offsets
+    /// into `bytes`) as one transaction: whole blocks straight from `bytes`, partial ones
+    /// merged with their old contents beforehand (the open transaction holds the FTL).
+    /// Only the first and last blocks of a write can be partial, so a partial piece is the
+    /// group's first (merged in `buf`) or its last (merged in `tail`): two buffers suffice.
+    fn write_transaction(&mut self, group: Pieces, bytes: &[u8]) -> Result<(), Error<F::Error>> {
         let bs = self.ftl.block_size() as usize;
-        let first = (pos / bs as u64) as u32;
-        let within = (pos % bs as u64) as usize;
-        let last = ((pos + data.len() as u64 - 1) / bs as u64) as u32;
-        let tail_len = (within + data.len() - 1) % bs + 1;
-        let head_whole = within == 0 && (first < last || data.len() == bs);
-        let tail_whole = tail_len == bs;
-        if !head_whole {
-            self.ftl.read(first, &mut self.buf[..bs])?;
-            let n = (bs - within).min(data.len());
-            self.buf[within..within + n].copy_from_slice(&data[..n]);
-        }
-        if first < last && !tail_whole {
-            self.ftl.read(last, &mut self.tail[..bs])?;
-            self.tail[..tail_len].copy_from_slice(&data[data.len() - tail_len..]);
+        for (i, p) in group.clone().enumerate().filter(|(_, p)| !p.is_whole()) {
+            let buf = if i == 0 {
+                &mut self.buf
+            } else {
+                &mut self.tail
+            };
+            self.ftl.read(p.lba, &mut buf[..bs])?;
+            buf[p.in_block()].copy_from_slice(&bytes[p.in_buf()]);
         }
         let mut tx = self.ftl.transaction();
-        for lba in first..=last {
-            let block = match lba {
-                l if l == first && !head_whole => &self.buf[..bs],
-                l if l == last && !tail_whole => &self.tail[..bs],
-                l => {
-                    let at = (l - first) as usize * bs - within;
-                    &data[at..at + bs]
-                }
+        for (i, p) in group.enumerate() {
+            let block = match (p.is_whole(), i) {
+                (true, _) => &bytes[p.in_buf()],
+                (false, 0) => &self.buf[..bs],
+                (false, _) => &self.tail[..bs],
             };
-            tx.write(lba, block)?;
+            tx.write(p.lba, block)?;
         }
         tx.commit()
     }
