@@ -66,12 +66,12 @@ impl<E> From<Error<E>> for BlockDeviceError<E> {
 }
 
 /// `embedded_sdmmc::BlockDevice` (512-byte sectors) over an [`Ftl`].
-pub struct FtlBlockDevice<F: NorFlash, const U: usize, const B: usize, const BS: usize = 512> {
-    inner: RefCell<FtlStorage<F, U, B, BS>>,
+pub struct FtlBlockDevice<F: NorFlash, const U: usize, const B: usize, const BS: usize = 512, const S: usize = 0> {
+    inner: RefCell<FtlStorage<F, U, B, BS, S>>,
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> core::fmt::Debug
-    for FtlBlockDevice<F, U, B, BS>
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize> core::fmt::Debug
+    for FtlBlockDevice<F, U, B, BS, S>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("FtlBlockDevice")
@@ -80,21 +80,21 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> core::fmt::De
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> FtlBlockDevice<F, U, B, BS> {
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize> FtlBlockDevice<F, U, B, BS, S> {
     /// Whether [`new`](Self::new) would accept `ftl`: its block size must divide 512 or be
     /// a multiple of it, and fit in `BS`.
-    pub fn check(ftl: &Ftl<F, U, B>) -> Result<(), AdapterError> {
+    pub fn check(ftl: &Ftl<F, U, B, S>) -> Result<(), AdapterError> {
         let block_size = ftl.block_size();
         let bs = block_size as usize;
         if SECTOR % bs != 0 && bs % SECTOR != 0 {
             return Err(AdapterError::BlockSizeIncompatible { block_size });
         }
-        FtlStorage::<F, U, B, BS>::check(ftl)
+        FtlStorage::<F, U, B, BS, S>::check(ftl)
     }
 
     /// Wrap `ftl`, or say why its block size does not fit (the FTL is dropped then: use
     /// [`check`](Self::check) first to keep it).
-    pub fn new(ftl: Ftl<F, U, B>) -> Result<Self, AdapterError> {
+    pub fn new(ftl: Ftl<F, U, B, S>) -> Result<Self, AdapterError> {
         Self::check(&ftl)?;
         let storage = FtlStorage::new(ftl)?;
         Ok(FtlBlockDevice {
@@ -103,12 +103,12 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> FtlBlockDevic
     }
 
     /// Unwrap: give the FTL back.
-    pub fn into_inner(self) -> Ftl<F, U, B> {
+    pub fn into_inner(self) -> Ftl<F, U, B, S> {
         self.inner.into_inner().into_inner()
     }
 
     /// Run `f` on the FTL (statistics, trim, ...).
-    pub fn with_ftl<R>(&self, f: impl FnOnce(&mut Ftl<F, U, B>) -> R) -> R {
+    pub fn with_ftl<R>(&self, f: impl FnOnce(&mut Ftl<F, U, B, S>) -> R) -> R {
         f(self.inner.borrow_mut().ftl_mut())
     }
 
@@ -132,7 +132,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> FtlBlockDevic
         &self,
         start: BlockIdx,
         count: usize,
-        mut f: impl FnMut(&mut Ftl<F, U, B>, &mut [u8], Piece) -> Result<(), Error<F::Error>>,
+        mut f: impl FnMut(&mut Ftl<F, U, B, S>, &mut [u8], Piece) -> Result<(), Error<F::Error>>,
     ) -> Result<(), BlockDeviceError<F::Error>> {
         self.check_range(start, count)?;
         let mut s = self.inner.borrow_mut();
@@ -179,8 +179,8 @@ fn gather(sectors: &[Block], at: usize, dst: &mut [u8]) {
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> BlockDevice
-    for FtlBlockDevice<F, U, B, BS>
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize> BlockDevice
+    for FtlBlockDevice<F, U, B, BS, S>
 where
     F::Error: 'static,
 {

@@ -53,14 +53,14 @@ pub enum BaseError {
 }
 
 /// An FTL volume over a read-only base image (see the [module docs](self)).
-pub struct Overlay<Base, F: NorFlash, const U: usize, const B: usize> {
-    ftl: Ftl<F, U, B>,
+pub struct Overlay<Base, F: NorFlash, const U: usize, const B: usize, const S: usize = 0> {
+    ftl: Ftl<F, U, B, S>,
     base: Base,
     base_offset: u32,
 }
 
-impl<Base, F: NorFlash, const U: usize, const B: usize> core::fmt::Debug
-    for Overlay<Base, F, U, B>
+impl<Base, F: NorFlash, const U: usize, const B: usize, const S: usize> core::fmt::Debug
+    for Overlay<Base, F, U, B, S>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Overlay")
@@ -70,9 +70,9 @@ impl<Base, F: NorFlash, const U: usize, const B: usize> core::fmt::Debug
     }
 }
 
-impl<Base: ReadNorFlash, F: NorFlash, const U: usize, const B: usize> Overlay<Base, F, U, B> {
+impl<Base: ReadNorFlash, F: NorFlash, const U: usize, const B: usize, const S: usize> Overlay<Base, F, U, B, S> {
     /// Layer `ftl` over `base` (block `n` of the base starts at `base_offset + n × block_size`).
-    pub fn new(mut ftl: Ftl<F, U, B>, base: Base, base_offset: u32) -> Result<Self, BaseError> {
+    pub fn new(mut ftl: Ftl<F, U, B, S>, base: Base, base_offset: u32) -> Result<Self, BaseError> {
         let bs = ftl.block_size();
         let needed = u64::from(base_offset) + u64::from(ftl.block_count()) * u64::from(bs);
         if needed > base.capacity() as u64 {
@@ -128,16 +128,16 @@ impl<Base: ReadNorFlash, F: NorFlash, const U: usize, const B: usize> Overlay<Ba
     }
 
     /// The FTL volume (stats, transactions, geometry).
-    pub fn ftl_mut(&mut self) -> &mut Ftl<F, U, B> {
+    pub fn ftl_mut(&mut self) -> &mut Ftl<F, U, B, S> {
         &mut self.ftl
     }
 
-    pub fn ftl(&self) -> &Ftl<F, U, B> {
+    pub fn ftl(&self) -> &Ftl<F, U, B, S> {
         &self.ftl
     }
 
     /// Take the volume and the base apart.
-    pub fn into_parts(mut self) -> (Ftl<F, U, B>, Base) {
+    pub fn into_parts(mut self) -> (Ftl<F, U, B, S>, Base) {
         self.ftl.set_base_backed(false);
         (self.ftl, self.base)
     }

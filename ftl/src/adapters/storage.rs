@@ -92,15 +92,15 @@ impl core::fmt::Display for AdapterError {
 
 /// `embedded_storage::{ReadStorage, Storage}` over an [`Ftl`], with a `BS`-byte
 /// read-modify-write buffer (see the [module docs](self) for the semantics).
-pub struct FtlStorage<F: NorFlash, const U: usize, const B: usize, const BS: usize = 512> {
-    pub(crate) ftl: Ftl<F, U, B>,
+pub struct FtlStorage<F: NorFlash, const U: usize, const B: usize, const BS: usize = 512, const S: usize = 0> {
+    pub(crate) ftl: Ftl<F, U, B, S>,
     pub(crate) buf: [u8; BS],
     /// The last block of a write that ends inside it (the first one uses `buf`).
     tail: [u8; BS],
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> core::fmt::Debug
-    for FtlStorage<F, U, B, BS>
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize> core::fmt::Debug
+    for FtlStorage<F, U, B, BS, S>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("FtlStorage")
@@ -110,9 +110,9 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> core::fmt::De
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> FtlStorage<F, U, B, BS> {
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize> FtlStorage<F, U, B, BS, S> {
     /// Whether [`new`](Self::new) would accept `ftl` (its block size fits in `BS`).
-    pub fn check(ftl: &Ftl<F, U, B>) -> Result<(), AdapterError> {
+    pub fn check(ftl: &Ftl<F, U, B, S>) -> Result<(), AdapterError> {
         let block_size = ftl.block_size();
         if block_size as usize > BS {
             return Err(AdapterError::BufferTooSmall {
@@ -125,7 +125,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> FtlStorage<F,
 
     /// Wrap `ftl`. Fails if its block size exceeds `BS` (the FTL is dropped then: use
     /// [`check`](Self::check) first to keep it).
-    pub fn new(ftl: Ftl<F, U, B>) -> Result<Self, AdapterError> {
+    pub fn new(ftl: Ftl<F, U, B, S>) -> Result<Self, AdapterError> {
         Self::check(&ftl)?;
         Ok(FtlStorage {
             ftl,
@@ -135,17 +135,17 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> FtlStorage<F,
     }
 
     /// The FTL (block size, stats, geometry).
-    pub fn ftl(&self) -> &Ftl<F, U, B> {
+    pub fn ftl(&self) -> &Ftl<F, U, B, S> {
         &self.ftl
     }
 
     /// The FTL, mutably (block-level `read`/`write`/`trim`).
-    pub fn ftl_mut(&mut self) -> &mut Ftl<F, U, B> {
+    pub fn ftl_mut(&mut self) -> &mut Ftl<F, U, B, S> {
         &mut self.ftl
     }
 
     /// Unwrap: give the FTL back.
-    pub fn into_inner(self) -> Ftl<F, U, B> {
+    pub fn into_inner(self) -> Ftl<F, U, B, S> {
         self.ftl
     }
 
@@ -179,8 +179,8 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> FtlStorage<F,
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> ReadStorage
-    for FtlStorage<F, U, B, BS>
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize> ReadStorage
+    for FtlStorage<F, U, B, BS, S>
 {
     type Error = Error<F::Error>;
 
@@ -205,8 +205,8 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> ReadStorage
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> Storage
-    for FtlStorage<F, U, B, BS>
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize> Storage
+    for FtlStorage<F, U, B, BS, S>
 {
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
         let mut pieces = self.pieces(offset, bytes.len())?;
@@ -220,7 +220,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> Storage
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const BS: usize> FtlStorage<F, U, B, BS> {
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize> FtlStorage<F, U, B, BS, S> {
     /// Write one group of pieces (at most `max_transaction_blocks` blocks, buffer offsets
     /// into `bytes`) as one transaction: whole blocks straight from `bytes`, partial ones
     /// merged with their old contents beforehand (the open transaction holds the FTL).
