@@ -34,7 +34,7 @@ pub const BS: usize = 512;
 // ---------------------------------------------------------------------------------------------
 // QEMU geometry: the same as the NUCLEO-L476RG FTL region (256 KiB of 2 KiB pages with 8-byte
 // ECC words) -> 16 units of 16 KiB, 30 slots each. Default config (format v3, automatic reserve:
-// 1 unit for GC + 16 / 64 = 0 spares): (16 - 1) x 30 - 8 = 442 blocks.
+// 1 unit for GC + 16 / 64 = 0 spares): (16 - 1) x 30 - 8 - 1 = 441 blocks.
 pub const Q_WRITE: usize = 8;
 pub const Q_ERASE: usize = 2048;
 pub const Q_BYTES: usize = 256 * 1024;
@@ -45,15 +45,15 @@ pub const Q_UNITS: usize = 16;
 /// never be used. `format_mount` checks the library derives this number ([`check_geometry`]
 /// derives it from the formula); if the library's capacity rule changes, the format fails
 /// with `TooManyBlocks` or that check fails, and this constant is what to update.
-pub const Q_BLOCKS: usize = 442;
+pub const Q_BLOCKS: usize = 441;
 
 pub type TestFlash = RamFlash<'static, Q_WRITE, Q_ERASE>;
 pub type TestFtl<'a> = Ftl<&'a mut TestFlash, Q_UNITS, Q_BLOCKS>;
 
 // F411-like geometry (Black Pill: sectors 5..7), default config, 4-byte words. Full scale:
-// 3 x 128 KiB -> 244 slots/unit, automatic reserve 1 (GC only, no spare), (3 - 1) x 244 - 1 =
-// 480 blocks; fewer than 4 units, so GC copies share the host frontier (single stream).
-// Scaled down for the cut-at-every-op test: 3 x 8 KiB -> 15 slots/unit, (3 - 1) x 15 - 8 = 22
+// 3 x 128 KiB -> 244 slots/unit, automatic reserve 1 (GC only, no spare), (3 - 1) x 244 - 8 - 1 =
+// 479 blocks; fewer than 4 units, so GC copies share the host frontier (single stream).
+// Scaled down for the cut-at-every-op test: 3 x 8 KiB -> 15 slots/unit, (3 - 1) x 15 - 8 - 1 = 21
 // blocks.
 pub const F_WRITE: usize = 4;
 pub const F_SECTOR: usize = 128 * 1024;
@@ -64,11 +64,11 @@ pub const S_BYTES: usize = 3 * S_SECTOR;
 pub const F_UNITS: usize = 3;
 /// FTL block capacity for the F411 region (and the Black Pill app): the v3 block count of
 /// 3 x 128 KiB with the default config (checked by `f411_geometry`, like [`Q_BLOCKS`]).
-pub const F_BLOCKS: usize = 480;
+pub const F_BLOCKS: usize = 479;
 
 pub type F411Flash = RamFlash<'static, F_WRITE, F_SECTOR>;
 pub type F411SmallFlash = RamFlash<'static, F_WRITE, S_SECTOR>;
-/// Same compile-time capacities as the Black Pill app (`Ftl<_, 3, 480>`).
+/// Same compile-time capacities as the Black Pill app (`Ftl<_, 3, 479>`).
 pub type RamFtl<'a, const W: usize, const E: usize> =
     Ftl<&'a mut RamFlash<'static, W, E>, F_UNITS, F_BLOCKS>;
 
@@ -144,7 +144,7 @@ pub fn report_ram() {
     let ftl = core::mem::size_of::<TestFtl<'static>>();
     let flash = core::mem::size_of::<&mut TestFlash>();
     log!(
-        "RAM: size_of::<Ftl<_, {}, {}>>() = {} bytes ({} without the flash handle); NUCLEO-L476RG: 256 KiB region, 16 units x 16 KiB, 442 blocks of 512 B",
+        "RAM: size_of::<Ftl<_, {}, {}>>() = {} bytes ({} without the flash handle); NUCLEO-L476RG: 256 KiB region, 16 units x 16 KiB, 441 blocks of 512 B",
         Q_UNITS,
         Q_BLOCKS,
         ftl,
@@ -153,7 +153,7 @@ pub fn report_ram() {
     let ftl = core::mem::size_of::<RamFtl<'static, F_WRITE, F_SECTOR>>();
     let flash = core::mem::size_of::<&mut F411Flash>();
     log!(
-        "RAM: size_of::<Ftl<_, {}, {}>>() = {} bytes ({} without the flash handle); Black Pill F411CE: 3 x 128 KiB sectors, 480 blocks of 512 B",
+        "RAM: size_of::<Ftl<_, {}, {}>>() = {} bytes ({} without the flash handle); Black Pill F411CE: 3 x 128 KiB sectors, 479 blocks of 512 B",
         F_UNITS,
         F_BLOCKS,
         ftl,
@@ -226,8 +226,8 @@ pub fn check_geometry(g: &Geometry, cfg: &Config) -> CheckResult {
     let txn = cfg.max_transaction_blocks.min(slots - 1).max(1);
     ensure(g.txn_blocks == txn, "transaction size")?;
     ensure(
-        g.block_count == (g.unit_count - reserve) * slots - txn - spares,
-        "v3 capacity (units - reserve) x slots - txn - spares",
+        g.block_count == (g.unit_count - reserve) * slots - txn - spares - 1,
+        "v3 capacity (units - reserve) x slots - txn - spares - 1",
     )?;
     ensure(
         g.single_stream == (g.no_erase || g.unit_count < 4),
@@ -472,7 +472,7 @@ fn format_mount(flash: &mut TestFlash) -> CheckResult {
     check_geometry(&g, &cfg)?;
     // The NUCLEO-L476RG numbers under format v3: 8 pages of 2 KiB per unit (the default unit
     // size keeps 16 units), 30 slots (2 x 32 B headers + 8 B seal + 30 x (24 B record + 512 B)
-    // fit 16 KiB), automatic reserve 1 (16 units < 64: no spare), so (16 - 1) x 30 - 8 = 442.
+    // fit 16 KiB), automatic reserve 1 (16 units < 64: no spare), so (16 - 1) x 30 - 8 - 1 = 441.
     ensure(
         g.unit_count == 16 && g.unit_size == 16 * 1024 && g.slots_per_unit == 30,
         "L476 units: 16 x 16 KiB, 30 slots",
@@ -481,7 +481,7 @@ fn format_mount(flash: &mut TestFlash) -> CheckResult {
     ensure(!g.single_stream, "L476: separate host and GC frontiers")?;
     ensure(
         g.block_count as usize == Q_BLOCKS,
-        "L476 capacity: 442 blocks (= Q_BLOCKS)",
+        "L476 capacity: 441 blocks (= Q_BLOCKS)",
     )?;
     verify(&mut ftl, 0, None)?;
     let last = ftl.block_count() - 1;
@@ -616,10 +616,10 @@ fn wear_levelling(flash: &mut TestFlash) -> CheckResult {
 /// overwrites (which includes GC), remount, and check each block holds its old or new value
 /// and every acknowledged write survived.
 ///
-/// Before the sequence, 80 % of the volume (353 of 442 blocks, 3/4 of all 480 slots: the data
+/// Before the sequence, 80 % of the volume (352 of 441 blocks, 3/4 of all 480 slots: the data
 /// the format-v2 volume held) is written and then rewritten in a scattered order until GC has
 /// reclaimed 4 units, so the sequence starts in GC's steady state: victims still hold live
-/// slots, and the uncut run must relocate some. Filled to 100 % (442 blocks in 480 slots) every GC
+/// slots, and the uncut run must relocate some. Filled to 100 % (441 blocks in 480 slots) every GC
 /// round copies ~29 live slots to free one, ~200 flash ops per host write, and cutting after
 /// every op count of 40 writes (~8000 runs, each replaying the ops before its cut) takes ~5
 /// minutes in QEMU.
@@ -739,9 +739,9 @@ fn f411_geometry_for(flash: &mut F411Flash, cfg: &Config) -> Result<Geometry, Fa
 }
 
 /// Geometry of sectors 5..7 with the default config: 3 units, 244 slots/unit, reserve 1, single
-/// stream, 480 blocks; `SINGLE_STREAM_RESERVE_UNITS` (2) buys a spare sector at the cost of 245
+/// stream, 479 blocks; `SINGLE_STREAM_RESERVE_UNITS` (2) buys a spare sector at the cost of 245
 /// blocks (242 left);
-/// blank -> `Blank`, format, every block reads zeros, block 480 is out of range.
+/// blank -> `Blank`, format, every block reads zeros, block 479 is out of range.
 fn f411_geometry(flash: &mut F411Flash) -> CheckResult {
     flash.erase(0, F_BYTES as u32).map_err(|_| "erase all")?;
     let cfg = f411_config(F_BYTES);
@@ -760,7 +760,7 @@ fn f411_geometry(flash: &mut F411Flash) -> CheckResult {
     check_geometry(&g, &cfg)?;
     // The Black Pill numbers under format v3: a 128 KiB sector holds 244 slots
     // ((131072 - 2 x 32 B headers - 8 B seal) / (24 B record + 512 B) = 244.4), the automatic
-    // reserve is 1 unit (3 units < 64: no spare), so (3 - 1) x 244 - 1 = 480 blocks (format v2
+    // reserve is 1 unit (3 units < 64: no spare), so (3 - 1) x 244 - 8 - 1 = 479 blocks (format v2
     // needed `reserve_units: 2` here and gave 243).
     ensure(
         g.unit_count == 3
@@ -776,7 +776,7 @@ fn f411_geometry(flash: &mut F411Flash) -> CheckResult {
     ensure(g.single_stream, "F411 (3 units): single stream")?;
     ensure(
         g.block_count as usize == F_BLOCKS,
-        "F411 capacity: 480 blocks (= F_BLOCKS)",
+        "F411 capacity: 479 blocks (= F_BLOCKS)",
     )?;
     // A spare sector (a failed sector is retired instead of turning the volume read-only)
     // costs a whole sector: (3 - 2) x 244 - 8 - 1 = 235 blocks.
@@ -907,12 +907,12 @@ fn read_gen<const W: usize, const E: usize>(
 type SmallFtl<'a> = RamFtl<'a, F_WRITE, S_SECTOR>;
 
 const CUT_WRITES: u32 = 40;
-/// Blocks of the scaled volume: (3 - 1) x 15 - 8 = 22 with the default config (checked).
-const SMALL_VOLUME_BLOCKS: u32 = 22;
+/// Blocks of the scaled volume: (3 - 1) x 15 - 8 - 1 = 21 with the default config (checked).
+const SMALL_VOLUME_BLOCKS: u32 = 21;
 /// Blocks the cut test fills and overwrites (the rest stay unwritten and must read zeros):
 /// 14 live blocks in the 30 slots outside the GC reserve, the load of the 3-sector volume the
-/// format-v2 firmware tested (14 blocks). Filled to all 22 blocks, every write would need a GC
-/// round that copies ~11 slots to free one (22 of 30 slots live), and cutting after every op
+/// format-v2 firmware tested (14 blocks). Filled to all 21 blocks, every write would need a GC
+/// round that copies ~11 slots to free one (21 of 30 slots live), and cutting after every op
 /// of that, and again after every op of each recovery, takes tens of minutes in QEMU.
 const SMALL_MAX_BLOCKS: usize = 14;
 /// The writes under test go to blocks `0..SMALL_HOT` (each 5 times); the other filled blocks are
@@ -953,7 +953,7 @@ fn small_run_to_cut(flash: &mut F411SmallFlash, cfg: Config, n: u32) -> Result<C
         let mut ftl: SmallFtl<'_> = mount_ram(&mut *flash, cfg, "mount")?;
         ensure(
             ftl.block_count() == SMALL_VOLUME_BLOCKS,
-            "3 x 8 KiB: (3 - 1) x 15 - 8 = 22 blocks",
+            "3 x 8 KiB: (3 - 1) x 15 - 8 - 1 = 21 blocks",
         )?;
         run.blocks = SMALL_MAX_BLOCKS as u32;
         for lba in 0..run.blocks {

@@ -17,10 +17,10 @@
 //! Both boards use the default config (cowftl format v3: automatic reserve = 1 unit for GC plus
 //! one spare per 64 units, capacity `(units - reserve) x slots - txn - spares`, txn = largest transaction (8)):
 //! - NUCLEO-L476RG: the FTL owns 0x080C0000..0x08100000 (256 KiB, 16 units of 8 x 2 KiB pages,
-//!   30 slots each), reserve 1: (16 - 1) x 30 - 8 = 442 blocks; host writes and GC copies go to
+//!   30 slots each), reserve 1: (16 - 1) x 30 - 8 - 1 = 441 blocks; host writes and GC copies go to
 //!   separate frontiers (hot/cold).
 //! - Black Pill F411CE: the FTL owns sectors 5..7 (0x08020000..0x08080000, 3 units of 128 KiB,
-//!   4-byte words, 244 slots each), reserve 1: (3 - 1) x 244 - 8 = 480 blocks; with fewer than 4
+//!   4-byte words, 244 slots each), reserve 1: (3 - 1) x 244 - 8 - 1 = 479 blocks; with fewer than 4
 //!   units GC copies share the host frontier (single stream).
 //!
 //! Neither region has a spare unit at the default reserve (16 and 3 units are below 64): a unit

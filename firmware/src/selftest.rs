@@ -18,7 +18,7 @@ where
     F::Error: Loggable,
 {
     let n = ftl.block_count();
-    // 64 blocks (8..72): fits both volumes (L476 442 blocks, F411 480 blocks). The self-test
+    // 64 blocks (8..72): fits both volumes (L476 441 blocks, F411 479 blocks). The self-test
     // checks the FTL's invariants before and after its workload.
     let slice = 64.min((n - LBA_SCRATCH) / 2);
     let t = cycles64();

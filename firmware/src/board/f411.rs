@@ -3,7 +3,7 @@
 //! Flash: 512 KiB, sectors 4 x 16 KiB, 1 x 64 KiB, 3 x 128 KiB; 4-byte program words. The FTL
 //! owns sectors 5..7, `0x08020000..0x08080000` (`memory/stm32f411ce.x`): 3 units of 128 KiB,
 //! 244 slots each. The default config (cowftl format v3: automatic reserve = 1 unit for GC plus
-//! one spare per 64 units) gives reserve 1, no spare: (3 - 1) x 244 - 8 = 480 blocks; with fewer
+//! one spare per 64 units) gives reserve 1, no spare: (3 - 1) x 244 - 8 - 1 = 479 blocks; with fewer
 //! than 4 units GC copies share the host frontier (single stream). Program space: sectors 0..4
 //! (128 KiB).
 use cowftl::Config;
@@ -18,7 +18,7 @@ pub struct BlackPillF411ce;
 
 impl Board for BlackPillF411ce {
     const CHIP: &'static str = "STM32F411CE";
-    /// Exactly the F411 region with the default config (3 units, 480 blocks). The QEMU tests
+    /// Exactly the F411 region with the default config (3 units, 479 blocks). The QEMU tests
     /// use the same constants and check the library derives them.
     const MAX_UNITS: usize = checks::F_UNITS;
     const MAX_BLOCKS: usize = checks::F_BLOCKS;

@@ -4,7 +4,7 @@
 //! double-word). The FTL owns the last 256 KiB, `0x080C0000..0x08100000` (bank 2, pages
 //! 384..511; `memory/stm32l476rg.x`): 16 units of 8 pages (16 KiB), 30 slots each. The default
 //! config (cowftl format v3: automatic reserve = 1 unit for GC plus one spare per 64 units) gives
-//! reserve 1, no spare: (16 - 1) x 30 - 8 = 442 blocks; host writes and GC copies go to separate
+//! reserve 1, no spare: (16 - 1) x 30 - 8 - 1 = 441 blocks; host writes and GC copies go to separate
 //! frontiers (hot/cold). Program space: the 768 KiB below the region.
 use cowftl::Config;
 use cowftl_firmware::checks;
@@ -18,7 +18,7 @@ pub struct NucleoL476rg;
 
 impl Board for NucleoL476rg {
     const CHIP: &'static str = "STM32L476RG";
-    /// Exactly the L476 region with the default config (16 units, 442 blocks). The QEMU tests
+    /// Exactly the L476 region with the default config (16 units, 441 blocks). The QEMU tests
     /// use the same constants and check the library derives them.
     const MAX_UNITS: usize = checks::Q_UNITS;
     const MAX_BLOCKS: usize = checks::Q_BLOCKS;
