@@ -298,6 +298,13 @@ pub(crate) fn level_wear<F: NorFlash, const U: usize, const B: usize, const S: u
     if log.units.available() < headroom(log) {
         return Ok(());
     }
+    // A GC frontier that copies rarely fill can stay open, and least worn, for ever: seal it,
+    // so it is collected like any cold unit (its unused slots count as free space).
+    for s in [Stream::Gc, Stream::Cold] {
+        if let Some(u) = log.frontier(s).filter(|&u| log.units.get(u).wear == min) {
+            log.close_full(u);
+        }
+    }
     // The least-worn sealed unit, the lowest index among equals (a plain loop: the iterator
     // form costs more code).
     let mut coldest: Option<(u32, u32)> = None;
