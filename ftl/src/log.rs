@@ -536,6 +536,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
                 let from = self.io.geo.data_addr(unit, slot);
                 (self.io.stream_block(from, Some(addr))?, e.data_crc)
             }
+            Source::Table(_) if S == 0 => return Err(Error::SnapshotLimit),
             Source::Table(t) => {
                 let bytes = t.stamped(version).to_bytes();
                 self.io.program(addr, &bytes)?;
@@ -594,9 +595,10 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
             }
             return;
         };
-        let maps = core::iter::once(&mut self.map).chain(self.snaps.iter_mut());
-        for m in maps.filter(|m| m.get(e.lba).location() == Some(from)) {
-            m.set(e.lba, new);
+        for k in 0..=S {
+            if self.map_at(k).get(e.lba).location() == Some(from) {
+                self.map_at_mut(k).set(e.lba, new);
+            }
         }
         self.drop_location(from.0 * self.slots() + from.1);
     }
@@ -613,9 +615,13 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
             return;
         }
         let before = self.table;
-        if let Source::Table(t) = e.src {
-            self.table = t.stamped(version);
-            return self.apply_table(&before, version);
+        match e.src {
+            // Only builds that keep snapshots write tables (the branch folds away otherwise).
+            Source::Table(t) if S > 0 => {
+                self.table = t.stamped(version);
+                return self.apply_table(&before, version);
+            }
+            _ => {}
         }
         self.table = VolumeTable::reset(reset_version_of(e.lba, e.data_crc));
         for lba in 0..self.map.len() {
@@ -634,7 +640,9 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
         let restore = target.and_then(|h| (0..S).find(|&k| t.snaps[k] == h.0));
         for lba in 0..self.map.len() {
             let mut held = heapless::Vec::<(u32, u32), { TABLE_SNAPSHOTS + 1 }>::new();
-            held.extend(self.locations(lba));
+            self.for_each_location(lba, |loc| {
+                let _ = held.push(loc);
+            });
             if let Some(k) = restore {
                 self.map.set(lba, self.snaps[k].get(lba));
             }
@@ -667,23 +675,22 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
         }
     }
 
-    /// Every distinct (unit, slot) some map (the block map or a snapshot's) points `lba` at.
-    pub fn locations(&self, lba: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
-        let all = move || {
-            core::iter::once(&self.map)
-                .chain(self.snaps.iter())
-                .filter_map(move |m| m.get(lba).location())
-        };
-        all().enumerate().filter_map(move |(i, loc)| {
-            let first = all().position(|l| l == loc) == Some(i);
-            first.then_some(loc)
-        })
+    /// Call `f` once for every distinct (unit, slot) some map (the block map or a
+    /// snapshot's) points `lba` at. (Plain loops: with no snapshot slots they fold away.)
+    pub fn for_each_location(&self, lba: u32, mut f: impl FnMut((u32, u32))) {
+        for k in 0..=S {
+            let Some(loc) = self.map_at(k).get(lba).location() else {
+                continue;
+            };
+            if (0..k).all(|j| self.map_at(j).get(lba).location() != Some(loc)) {
+                f(loc);
+            }
+        }
     }
 
     /// Does some map point `lba` at `loc`?
     pub fn references(&self, lba: u32, loc: (u32, u32)) -> bool {
-        let mut maps = core::iter::once(&self.map).chain(self.snaps.iter());
-        maps.any(|m| m.get(lba).location() == Some(loc))
+        (0..=S).any(|k| self.map_at(k).get(lba).location() == Some(loc))
     }
 
     /// The block's old record: garbage unless a snapshot still sees it.

@@ -69,7 +69,9 @@ pub(crate) fn mount<F: NorFlash, const U: usize, const B: usize, const S: usize>
         if scan_units(log, &mut scratch, &mut max_version, &known)? {
             continue;
         }
-        if log.table != known && (log.table.shapes_views() || known.shapes_views()) {
+        if log.table.version != known.version
+            && (log.table.shapes_views() || known.shapes_views())
+        {
             // Snapshots and rollback holes decide which block records count: scan again
             // knowing them (only volumes that have them pay for the second pass).
             known = log.table;
@@ -371,6 +373,8 @@ fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 /// carries it forward; a copy stands for the same table as its original, and loses to it
 /// while the original's unit is intact, as block copies do: a GC round cut before its
 /// victim was erased then leaves the unit it copied into with nothing live).
+// Kept out of line: a rare record, inlined into every record's path it costs code (measured).
+#[inline(never)]
 fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     unit: u32,
@@ -609,9 +613,11 @@ fn count_valid<F: NorFlash, const U: usize, const B: usize, const S: usize>(log:
     }
     for lba in 0..log.map.len() {
         // A record the block map and snapshots share counts once.
-        let mut held = heapless::Vec::<(u32, u32), { crate::table::TABLE_SNAPSHOTS + 1 }>::new();
-        held.extend(log.locations(lba));
-        for (u, _) in held {
+        let mut held = heapless::Vec::<u32, { crate::table::TABLE_SNAPSHOTS + 1 }>::new();
+        log.for_each_location(lba, |(u, _)| {
+            let _ = held.push(u);
+        });
+        for u in held {
             log.units.get_mut(u).valid += 1;
         }
     }

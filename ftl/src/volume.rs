@@ -460,18 +460,17 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
         let n = log.io.geo.slots_per_unit;
         let mut live = heapless::Vec::new();
         let _ = live.resize(log.io.geo.unit_count as usize, 0u16);
-        let mapped = (0..log.map.len()).flat_map(|lba| log.locations(lba));
         let retire = log.retire_at.iter().filter(|&&at| at != NO_RECORD);
         let meta = Some(log.meta_at).filter(|&at| at != NO_RECORD);
-        let units = mapped
-            .map(|(u, _)| u)
-            .chain(retire.map(|&at| at / n))
-            .chain(meta.map(|at| at / n));
-        for u in units {
+        let mut count = |u: u32| {
             if let Some(c) = live.get_mut(u as usize) {
                 *c = c.saturating_add(1);
             }
+        };
+        for lba in 0..log.map.len() {
+            log.for_each_location(lba, |(u, _)| count(u));
         }
+        retire.map(|&at| at / n).chain(meta.map(|at| at / n)).for_each(count);
         live
     }
 }
