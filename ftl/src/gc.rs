@@ -242,7 +242,7 @@ fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize>(
             src,
             data_crc: r.data_crc,
             moved: Some((unit, slot)),
-            origin: pinned.then_some(c.version),
+            origin: pinned.then_some((c.version, c.hop.wrapping_add(1))),
         };
         log.append(stream, &e)?;
         log.io.counters.relocations += 1;

@@ -208,16 +208,19 @@ pub const NO_VICTIM: u16 = 0xFFFF;
 /// The first half of a slot record, programmed before the slot's data (16 bytes).
 ///
 /// ```text
-///  0        1      2         4        8                  13   14      16
-///  +--------+------+---------+--------+------------------+----+-------+
-///  | kind|f | skip | victim  | lba    | version (u40)    |rsv | crc16 |
-///  +--------+------+---------+--------+------------------+----+-------+
+///  0        1      2         4        8                  13    14      16
+///  +--------+------+---------+--------+------------------+-----+-------+
+///  | kind|f | skip | victim  | lba    | version (u40)    | hop | crc16 |
+///  +--------+------+---------+--------+------------------+-----+-------+
 ///  kind|f   low nibble: 1 data, 2 trim, 3 retire, 4 revert, 5 reset, 6 table; high nibble: 0x1 GC copy,
 ///           0x2 transaction part, 0x6 transaction end (never with 0x1)
 ///  skip     the `skip` slots directly below this one are void (torn or judged invalid)
 ///  victim   for a GC copy: the unit it was copied out of (0xFFFF otherwise)
 ///  lba      logical block (retire: the retired unit; reset: low 32 bits of the reset version)
-///  version  global sequence number, never reused within an epoch
+///  version  global sequence number, never reused within an epoch (but by a GC copy of a
+///           record a snapshot sees, which keeps its original's version)
+///  hop      0xFF, or for such a copy its source's hop + 1 (wrapping): the later copy of two
+///           with one version has the higher hop
 ///  crc16    low 16 bits of the CRC-32C of bytes 0..14
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,9 +233,22 @@ pub struct Claim {
     pub victim: u16,
     pub lba: u32,
     pub version: u64,
+    /// Copies of one record that kept its version: each one's hop is its source's + 1.
+    pub hop: u8,
 }
 
+/// No hop count: a record with its own version.
+pub const NO_HOP: u8 = 0xFF;
+
 impl Claim {
+    /// Is this claim newer than `other`? The higher version, or with equal versions (a copy
+    /// that kept its source's version, and that source) the later hop: a copy and its
+    /// source are at most a few hops apart, so the wrapping difference decides.
+    pub fn is_newer_than(&self, other: &Claim) -> bool {
+        self.version > other.version
+            || (self.version == other.version && (1..128).contains(&self.hop.wrapping_sub(other.hop)))
+    }
+
     pub fn encode(&self, buf: &mut [u8]) {
         buf[..CLAIM_BYTES].copy_from_slice(&self.to_bytes());
     }
@@ -254,6 +270,7 @@ impl Claim {
         // The 40-bit version, little-endian: low 32 bits, then bits 32..40.
         put32(&mut b, 8, self.version as u32);
         b[12] = (self.version >> 32) as u8;
+        b[13] = self.hop;
         let crc = CRC.checksum(&b[..14]) as u16;
         b[14..16].copy_from_slice(&crc.to_le_bytes());
         b
@@ -285,6 +302,7 @@ impl Claim {
             victim: u16::from_le_bytes([b[2], b[3]]),
             lba: le32(b, 4),
             version: u64::from(le32(b, 8)) | u64::from(b[12]) << 32,
+            hop: b[13],
         })
     }
 }
@@ -456,6 +474,7 @@ mod tests {
             victim: 5,
             lba: 77,
             version: VERSION_LIMIT - 1,
+            hop: 3,
         };
         let (mut cl, mut cm) = ([0xFFu8; 16], [0xFFu8; 8]);
         c.encode(&mut cl);
@@ -487,6 +506,7 @@ mod tests {
                 victim: NO_VICTIM,
                 lba: 9,
                 version: 12,
+                hop: NO_HOP,
             };
             let mut b = [0xFFu8; 16];
             c.encode(&mut b);

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::flash::{FlashIo, Res, META_BUF, PROBE_READS};
 use crate::layout::{encode_commit, encode_seal, Claim, RecordKind, TxnMark, UnitHeader};
 use crate::layout::{CLAIM_BYTES, COMMIT_BYTES, FORMAT_VERSION, HEADER_BYTES};
-use crate::layout::{NO_VICTIM, VERSION_CEILING};
+use crate::layout::{NO_HOP, NO_VICTIM, VERSION_CEILING};
 use crate::map::{BlockMap, Mapping};
 use crate::table::{VolumeTable, TABLE_BYTES, TABLE_SNAPSHOTS};
 use crate::units::{UnitState, UnitTable, NO_SLOT};
@@ -73,8 +73,9 @@ pub(crate) struct Entry<'a> {
     /// For a GC copy: the (unit, slot) it is copied out of.
     pub moved: Option<(u32, u32)>,
     /// For a GC copy of a record a snapshot sees: the source's version, kept so that mount
-    /// can tell which snapshots see the copy (docs/DESIGN.md, "Snapshots").
-    pub origin: Option<u64>,
+    /// can tell which snapshots see the copy (docs/DESIGN.md, "Snapshots"), and the copy's
+    /// hop (its source's + 1), which tells the later of two such copies.
+    pub origin: Option<(u64, u8)>,
 }
 
 impl<'a> Entry<'a> {
@@ -468,7 +469,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
             return Err(Error::NoSpace);
         }
         let version = match e.origin {
-            Some(v) => v,
+            Some((v, _)) => v,
             None => self.take_version()?,
         };
         // The slot is consumed whatever happens next: a failed program leaves it used.
@@ -509,6 +510,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
             victim: e.moved.map_or(NO_VICTIM, |(v, _)| v as u16),
             lba: e.lba,
             version,
+            hop: e.origin.map_or(NO_HOP, |(_, hop)| hop),
         };
         let bytes = claim.to_bytes();
         let mut buf = [0xFFu8; META_BUF];

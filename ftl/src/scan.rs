@@ -549,7 +549,7 @@ fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize>(
             return Ok(false);
         }
         return match log.io.read_record(cu, cs)? {
-            RecordRead::Valid(cur) => Ok(v > cur.claim.version),
+            RecordRead::Valid(cur) => Ok(r.claim.is_newer_than(&cur.claim)),
             _ => Ok(true),
         };
     }
@@ -572,9 +572,9 @@ fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     };
     // An original is older than its copy; a newer record in the victim unit is not one.
     let same = cur.claim.kind == r.claim.kind && cur.data_crc == r.data_crc;
-    // A copy that kept its original's version (a snapshot sees it) is newer than it.
+    // A copy that kept its original's version (a snapshot sees it) is newer by its hop.
     let copied = r.claim.copy && u32::from(r.claim.victim) == cu;
-    let newer = v > cur.claim.version || (v == cur.claim.version && copied);
+    let newer = r.claim.is_newer_than(&cur.claim);
     if same && newer && copied && intact(log, cu, scratch)? {
         return Ok(false);
     }
