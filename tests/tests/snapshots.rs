@@ -893,3 +893,456 @@ fn a_block_written_twice_in_a_transaction_counts_once_against_the_snapshots() {
     // Now the volume is full: the next new record is refused.
     assert_eq!(v.write(1, &pattern(1, 2, BS)), Err(Error::SnapshotFull));
 }
+
+// ---------------------------------------------------------------------------------------
+// GC pins, space accounting and the errors.
+
+fn write_model(v: &mut Vol<'_>, m: &mut Model, l: u32, g: u64) -> Result<(), Err> {
+    v.write(l, &pattern(l, g, BS))?;
+    m.write(l, g);
+    Ok(())
+}
+
+fn assert_views(v: &mut Vol<'_>, cur: &Model, snaps: &[(SnapshotId, &Model)], when: &str) {
+    assert_eq!(
+        view_gens(v, None),
+        model_gens(cur, BLOCKS),
+        "{when}: current view"
+    );
+    for (id, m) in snaps {
+        assert_eq!(
+            view_gens(v, Some(*id)),
+            model_gens(m, BLOCKS),
+            "{when}: snapshot {id:?}"
+        );
+    }
+    v.check_invariants().unwrap();
+}
+
+#[test]
+fn a_held_snapshot_survives_many_gc_cycles_and_deleting_it_frees_its_space() {
+    let mut flash = formatted(40);
+    let mut v = Vol::mount(&mut flash, cfg()).unwrap();
+    let mut m = Model::new(BLOCKS);
+    for l in 0..20 {
+        write_model(&mut v, &mut m, l, 1).unwrap();
+    }
+    // The units holding what the snapshot sees, and their erase counts.
+    let pinned: Vec<u32> = (0..20)
+        .map(|l| v.mapping(l).location().unwrap().0)
+        .collect();
+    let wear: Vec<u32> = v.unit_wear().collect();
+    let id = v.snapshot().unwrap();
+    let at = m.clone();
+    let c0 = v.stats().counters;
+    let mut rng = SplitMix64::new(41);
+    for g in 2..1500 {
+        let l = (rng.next_u64() % 10) as u32;
+        write_model(&mut v, &mut m, l, g).unwrap();
+    }
+    let c = v.stats().counters;
+    let erased: Vec<u32> = v.unit_wear().zip(&wear).map(|(w, w0)| w - w0).collect();
+    println!("erases per unit since the snapshot: {erased:?}; counters {c:?}");
+    assert!(
+        erased.iter().all(|&e| e >= 3),
+        "not several full GC cycles: {erased:?}"
+    );
+    assert!(c.relocations > c0.relocations + 20, "GC moved nothing");
+    // Every unit that held the snapshot's records was erased: they were all moved.
+    assert!(
+        pinned.iter().all(|&u| erased[u as usize] > 0),
+        "a pinned unit stayed: {pinned:?}"
+    );
+    assert_views(&mut v, &m, &[(id, &at)], "after the GC cycles");
+    drop(v);
+    let mut v = Vol::mount(&mut flash, cfg()).unwrap();
+    assert_views(&mut v, &m, &[(id, &at)], "after remount");
+    // The snapshot holds 10 records beyond the current view's 20: 12 of the 22 blocks never
+    // written fit, the 13th does not.
+    for l in 20..32 {
+        write_model(&mut v, &mut m, l, 2).unwrap();
+    }
+    assert_eq!(v.write(32, &pattern(32, 2, BS)), Err(Error::SnapshotFull));
+    v.delete_snapshot(id).unwrap();
+    assert_eq!(v.snapshots().count(), 0);
+    // The space is back: every block takes a write, several times over (GC runs).
+    for round in 3..6 {
+        for l in 0..BLOCKS {
+            write_model(&mut v, &mut m, l, round)
+                .unwrap_or_else(|e| panic!("round {round}, block {l}: {e:?}"));
+        }
+    }
+    assert_views(&mut v, &m, &[], "after the delete");
+    drop(v);
+    let mut v = Vol::mount(&mut flash, cfg()).unwrap();
+    assert_views(&mut v, &m, &[], "after the delete and a remount");
+    assert!(flash_ok(&v));
+}
+
+#[test]
+fn snapshot_full_writes_nothing_until_a_delete_or_a_rollback() {
+    for how in ["delete", "rollback"] {
+        let mut flash = formatted(50);
+        let mut v = Vol::mount(&mut flash, cfg()).unwrap();
+        let mut m = Model::new(BLOCKS);
+        for l in 0..21 {
+            write_model(&mut v, &mut m, l, 1).unwrap();
+        }
+        let id = v.snapshot().unwrap();
+        let at = m.clone();
+        // Distinct new data until refused: the 21 blocks never written, then block 0 (held
+        // by the snapshot) is one record too many.
+        let order = (21..BLOCKS).chain(0..21);
+        let mut refused = None;
+        for (g, l) in (2..).zip(order) {
+            match write_model(&mut v, &mut m, l, g) {
+                Ok(()) => {}
+                Err(Error::SnapshotFull) => {
+                    refused = Some((l, g));
+                    break;
+                }
+                Err(e) => panic!("{how}: write {l}: {e:?}"),
+            }
+        }
+        assert_eq!(
+            refused.map(|r| r.0),
+            Some(0),
+            "{how}: refused at the wrong block"
+        );
+        let ops = v.flash().ops();
+        let shown = seen(&mut v);
+        // Everything that needs one more record is refused: a write or a trim of a block
+        // the snapshot holds, a transaction with one (and its other block stays as it was).
+        assert_eq!(v.write(1, &pattern(1, 900, BS)), Err(Error::SnapshotFull));
+        assert_eq!(v.trim(2), Err(Error::SnapshotFull));
+        let (a, b) = (pattern(30, 901, BS), pattern(3, 902, BS));
+        let mut tx = v.transaction();
+        tx.write(30, &a).unwrap();
+        tx.write(3, &b).unwrap();
+        assert_eq!(tx.commit(), Err(Error::SnapshotFull));
+        assert_eq!(
+            v.flash().ops(),
+            ops,
+            "{how}: a refused write touched the flash"
+        );
+        assert_eq!(seen(&mut v), shown, "{how}: a refused write changed a view");
+        assert_views(&mut v, &m, &[(id, &at)], how);
+        drop(v);
+        let mut v = Vol::mount(&mut flash, cfg()).unwrap();
+        assert_views(&mut v, &m, &[(id, &at)], &format!("{how}, remounted"));
+        assert_eq!(v.write(1, &pattern(1, 900, BS)), Err(Error::SnapshotFull));
+        // A write that replaces a record no snapshot holds needs nothing more: it works.
+        write_model(&mut v, &mut m, 30, 903).unwrap();
+        v.trim(31).unwrap();
+        m.trim(31);
+        assert_views(&mut v, &m, &[(id, &at)], how);
+        match how {
+            "delete" => v.delete_snapshot(id).unwrap(),
+            _ => {
+                v.rollback(id).unwrap();
+                m = at.clone();
+                assert_views(&mut v, &m, &[(id, &at)], "rolled back");
+            }
+        }
+        // Deleted: every block takes a write. Rolled back: the snapshot still holds its 21
+        // records, so 21 writes fit again (and the 22nd does not).
+        let fit = if how == "delete" { BLOCKS } else { 21 };
+        for l in 0..fit {
+            write_model(&mut v, &mut m, l, 1000 + u64::from(l))
+                .unwrap_or_else(|e| panic!("{how}: block {l} after freeing: {e:?}"));
+        }
+        if how == "rollback" {
+            assert_eq!(
+                v.write(21, &pattern(21, 2000, BS)),
+                Err(Error::SnapshotFull)
+            );
+        }
+        let snaps: Vec<(SnapshotId, &Model)> = v.snapshots().map(|i| (i, &at)).collect();
+        assert_eq!(snaps.len(), (how == "rollback") as usize);
+        drop(v);
+        let mut v = Vol::mount(&mut flash, cfg()).unwrap();
+        assert_views(&mut v, &m, &snaps, &format!("{how}, freed and remounted"));
+        assert!(flash_ok(&v));
+    }
+}
+
+#[test]
+fn snapshot_limit_no_snapshot_and_snapshots_held() {
+    let mut flash = formatted(60);
+    let mut v = Vol::mount(&mut flash, cfg()).unwrap();
+    let mut m = Model::new(BLOCKS);
+    let mut at = Vec::new();
+    let mut ids = Vec::new();
+    for g in 1..=4 {
+        write_model(&mut v, &mut m, 0, g).unwrap();
+        ids.push(v.snapshot().unwrap());
+        at.push(m.clone());
+    }
+    let slots: Vec<usize> = ids.iter().map(|i| i.slot()).collect();
+    assert_eq!(slots, [0, 1, 2, 3]);
+    let ops = v.flash().ops();
+    // Slots full; a factory reset refused while snapshots are held: nothing written.
+    assert_eq!(v.snapshot(), Err(Error::SnapshotLimit));
+    assert_eq!(v.revert_all(), Err(Error::SnapshotsHeld));
+    assert_eq!(v.flash().ops(), ops);
+    let all: Vec<(SnapshotId, &Model)> = ids.iter().copied().zip(&at).collect();
+    assert_views(&mut v, &m, &all, "refusals");
+    // A deleted id is refused everywhere, also once its slot is taken again.
+    v.delete_snapshot(ids[1]).unwrap();
+    let mut b = vec![0u8; BS];
+    assert_eq!(v.delete_snapshot(ids[1]), Err(Error::NoSnapshot));
+    assert_eq!(v.read_snapshot(ids[1], 0, &mut b), Err(Error::NoSnapshot));
+    assert_eq!(v.rollback(ids[1]), Err(Error::NoSnapshot));
+    write_model(&mut v, &mut m, 0, 5).unwrap();
+    let again = v.snapshot().unwrap();
+    assert_eq!(again.slot(), ids[1].slot());
+    assert_ne!(again, ids[1]);
+    assert_eq!(v.read_snapshot(ids[1], 0, &mut b), Err(Error::NoSnapshot));
+    v.read_snapshot(again, 0, &mut b).unwrap();
+    assert_eq!(b, pattern(0, 5, BS));
+    // Rolling back to the oldest deletes every newer snapshot (the retaken slot too).
+    v.rollback(ids[0]).unwrap();
+    m = at[0].clone();
+    for stale in [ids[2], ids[3], again] {
+        assert_eq!(v.read_snapshot(stale, 0, &mut b), Err(Error::NoSnapshot));
+        assert_eq!(v.rollback(stale), Err(Error::NoSnapshot));
+    }
+    assert_views(&mut v, &m, &[(ids[0], &at[0])], "rolled back to the oldest");
+    drop(v);
+    let mut v = Vol::mount(&mut flash, cfg()).unwrap();
+    assert_eq!(v.snapshots().collect::<Vec<_>>(), [ids[0]]);
+    assert_eq!(v.delete_snapshot(ids[3]), Err(Error::NoSnapshot));
+    assert_views(&mut v, &m, &[(ids[0], &at[0])], "remounted");
+    assert_eq!(v.revert_all(), Err(Error::SnapshotsHeld));
+    v.delete_snapshot(ids[0]).unwrap();
+    v.revert_all().unwrap();
+    assert_views(&mut v, &Model::new(BLOCKS), &[], "after the factory reset");
+    assert!(flash_ok(&v));
+}
+
+#[test]
+fn rollbacks_whose_dead_records_stay_on_flash_are_limited_to_four() {
+    let mut flash = formatted(70);
+    let mut v = Vol::mount(&mut flash, cfg()).unwrap();
+    let mut m = Model::new(BLOCKS);
+    for l in 0..10 {
+        write_model(&mut v, &mut m, l, 1).unwrap();
+    }
+    let mut g = 2;
+    // Four rollbacks to four different snapshots (deleted after): four holes.
+    for _ in 0..4 {
+        let id = v.snapshot().unwrap();
+        v.write(0, &pattern(0, g, BS)).unwrap();
+        v.write(1, &pattern(1, g, BS)).unwrap();
+        g += 1;
+        v.rollback(id).unwrap();
+        v.delete_snapshot(id).unwrap();
+    }
+    assert_views(&mut v, &m, &[], "four rollbacks");
+    let id = v.snapshot().unwrap();
+    let at = m.clone();
+    write_model(&mut v, &mut m, 0, g).unwrap();
+    let ops = v.flash().ops();
+    assert_eq!(v.rollback(id), Err(Error::SnapshotLimit));
+    assert_eq!(v.flash().ops(), ops, "a refused rollback wrote");
+    assert_views(&mut v, &m, &[(id, &at)], "refused fifth rollback");
+    // Once GC has erased every dead record, the holes are forgotten and rollback works.
+    let mut rng = SplitMix64::new(71);
+    let mut tries = 0;
+    loop {
+        for _ in 0..4 {
+            g += 1;
+            let l = 2 + (rng.next_u64() % 8) as u32;
+            write_model(&mut v, &mut m, l, g).unwrap();
+        }
+        tries += 1;
+        match v.rollback(id) {
+            Ok(()) => break,
+            Err(Error::SnapshotLimit) if tries < 400 => {}
+            r => panic!("rollback after {tries} rounds of writes: {r:?}"),
+        }
+    }
+    println!("rollback accepted after {tries} rounds of 4 writes");
+    m = at.clone();
+    assert_views(&mut v, &m, &[(id, &at)], "fifth rollback");
+    assert!(
+        tries > 1,
+        "the dead records were gone at once: nothing tested"
+    );
+    drop(v);
+    // A hole forgotten too early would show its dead records again here.
+    let mut v = Vol::mount(&mut flash, cfg()).unwrap();
+    assert_views(&mut v, &m, &[(id, &at)], "fifth rollback, remounted");
+    for _ in 0..4 {
+        write_model(&mut v, &mut m, 0, g).unwrap();
+        g += 1;
+        v.rollback(id).unwrap();
+        m = at.clone();
+    }
+    drop(v);
+    let mut v = Vol::mount(&mut flash, cfg()).unwrap();
+    assert_views(&mut v, &m, &[(id, &at)], "more rollbacks, remounted");
+    assert!(flash_ok(&v));
+}
+
+#[test]
+fn blocks_smaller_than_the_table_refuse_snapshots() {
+    let mut flash = Flash::new(spec(), 80);
+    let c = Config {
+        block_size: 128,
+        ..cfg()
+    };
+    let mut v = Ftl::<&mut Flash, 16, 256, 2>::format(&mut flash, c).unwrap();
+    v.write(0, &pattern(0, 1, 128)).unwrap();
+    assert_eq!(v.snapshot(), Err(Error::SnapshotLimit));
+    assert_eq!(v.snapshots().count(), 0);
+    v.revert_all().unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Write-once media.
+
+#[test]
+fn snapshots_and_rollbacks_on_write_once_media_never_erase() {
+    let cap = 64 * 1024;
+    let mut flash = WormFlash::new(presets::worm(cap), 90);
+    flash.set_violation_mode(ViolationMode::Record);
+    let c = Config {
+        no_erase: true,
+        ..Config::new(0, cap as u32)
+    };
+    type W<'a> = Ftl<&'a mut WormFlash, 64, 1024, 2>;
+    let mut v = W::format(&mut flash, c).unwrap();
+    let n = 16;
+    let mut m = Model::new(n);
+    let mut buf = vec![0u8; BS];
+    let mut check = |v: &mut W<'_>, m: &Model, snaps: &[(SnapshotId, &Model)], when: &str| {
+        for l in 0..n {
+            v.read(l, &mut buf).unwrap();
+            assert_eq!(gen_of(l, &buf), m.gen(l), "{when}: block {l}");
+            for (id, s) in snaps {
+                v.read_snapshot(*id, l, &mut buf).unwrap();
+                assert_eq!(gen_of(l, &buf), s.gen(l), "{when}: snapshot block {l}");
+            }
+        }
+        v.check_invariants().unwrap();
+    };
+    for l in 0..n {
+        v.write(l, &pattern(l, 1, BS)).unwrap();
+        m.write(l, 1);
+    }
+    let a = v.snapshot().unwrap();
+    let at_a = m.clone();
+    for l in 0..n / 2 {
+        v.write(l, &pattern(l, 2, BS)).unwrap();
+        m.write(l, 2);
+    }
+    v.trim(n - 1).unwrap();
+    m.trim(n - 1);
+    check(&mut v, &m, &[(a, &at_a)], "snapshot held");
+    let b = v.snapshot().unwrap();
+    let at_b = m.clone();
+    v.write(3, &pattern(3, 3, BS)).unwrap();
+    v.rollback(a).unwrap();
+    m = at_a.clone();
+    assert_eq!(
+        v.read_snapshot(b, 0, &mut vec![0; BS]),
+        Err(Error::NoSnapshot)
+    );
+    let _ = at_b;
+    check(&mut v, &m, &[(a, &at_a)], "rolled back");
+    drop(v);
+    let mut v = W::mount(&mut flash, c).unwrap();
+    check(&mut v, &m, &[(a, &at_a)], "rolled back, remounted");
+    v.write(5, &pattern(5, 4, BS)).unwrap();
+    m.write(5, 4);
+    v.delete_snapshot(a).unwrap();
+    v.revert_all().unwrap();
+    m = Model::new(n);
+    v.write(6, &pattern(6, 5, BS)).unwrap();
+    m.write(6, 5);
+    drop(v);
+    let mut v = W::mount(&mut flash, c).unwrap();
+    check(&mut v, &m, &[], "deleted, reset, remounted");
+    drop(v);
+    assert_eq!(
+        flash.stats().erase_ops,
+        0,
+        "an erase was issued on write-once media"
+    );
+    assert!(flash.violations().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// The smallest geometries.
+
+const TINY_PAGE: usize = 256;
+type Tiny = SimFlash<1, 8, TINY_PAGE>;
+
+fn tiny_spec() -> PartSpec {
+    PartSpec::custom("snap-tiny", 16 * 1024, 1, 8, TINY_PAGE)
+}
+
+/// 256-byte blocks (the table's size), 256-byte pages: the configurations with the fewest
+/// units, then the fewest slots per unit, that `Config` accepts.
+fn smallest_configs() -> Vec<(u32, u32, Config)> {
+    let mut found = Vec::new();
+    for units in 2..=4u32 {
+        for pages in 1..=8u32 {
+            for txn in [1, 8] {
+                let unit = pages * TINY_PAGE as u32;
+                let c = Config {
+                    block_size: 256,
+                    unit_size: Some(unit),
+                    max_transaction_blocks: txn,
+                    ..Config::new(0, units * unit)
+                };
+                let mut f = Tiny::new(tiny_spec(), 0);
+                if let Ok(g) = VolE::<TINY_PAGE, 1>::geometry_for(&&mut f, &c) {
+                    found.push((units, g.slots_per_unit, c));
+                }
+            }
+        }
+    }
+    found.sort_by_key(|&(u, s, _)| (u, s));
+    found
+}
+
+#[test]
+fn the_smallest_geometries_with_snapshots_survive_cuts_everywhere() {
+    let all = smallest_configs();
+    let (u, s, _) = all[0];
+    // 2 units (one kept for GC) of 3 slots, single-block writes: 1 block. With 2 slots a
+    // unit cannot hold a block beside the table record and a write's slack; 3 units of 2
+    // slots give 2 blocks.
+    assert_eq!(
+        (u, s),
+        (2, 3),
+        "the smallest geometry changed: {:?}",
+        &all[..3]
+    );
+    let fewest_slots = all.iter().find(|&&(_, s, _)| s == 2).expect("2 slots");
+    assert_eq!(fewest_slots.0, 3);
+    let picks = [all[0].2, fewest_slots.2];
+    for (k, c) in picks.into_iter().enumerate() {
+        let rig = Rig {
+            spec: tiny_spec,
+            cfg: c,
+        };
+        let base = rig.base::<TINY_PAGE, 1>(100 + k as u64);
+        let n = rig
+            .mount::<TINY_PAGE, 1>(&mut base.clone(), "tiny")
+            .block_count();
+        assert_eq!(n, 1 + k as u32);
+        let (ops, refused) = build_workload::<TINY_PAGE, 1>(&rig, &base, 60, 0x717 + k as u64, 8);
+        let count = |f: fn(&Op) -> bool| ops.iter().filter(|o| f(o)).count();
+        let table_ops = count(|o| matches!(o, Op::Snap(_) | Op::Delete(_) | Op::Rollback(_)));
+        println!(
+            "{n} block(s): {} ops, {table_ops} on the table, {refused} refused",
+            ops.len()
+        );
+        assert!(table_ops >= 8 && count(|o| matches!(o, Op::Rollback(_))) >= 2);
+        let rep = cut_everywhere::<TINY_PAGE, 1>(&rig, &base, &ops, 5 + k as u64);
+        assert!(rep.table_cuts > 10 && rep.second_cuts > 0, "{rep:?}");
+    }
+}
