@@ -209,8 +209,8 @@ struct Rig {
     spec: fn() -> PartSpec,
     cfg: Config,
     /// Tolerate (and count) a broken space invariant after a mount: the known finding
-    /// `finding_a_cut_origin_copy_round_between_two_units_keeps_both_units_live` (two-unit
-    /// volumes only). Every other invariant, and every view, is still checked.
+    /// `finding_a_cut_origin_copy_round_*` (set this to false once it is fixed). Every other
+    /// invariant, and every view, is still checked.
     space_finding: bool,
 }
 
@@ -529,7 +529,7 @@ fn main_rig() -> Rig {
     Rig {
         spec,
         cfg: cfg(),
-        space_finding: false,
+        space_finding: true,
     }
 }
 
@@ -537,7 +537,7 @@ fn main_rig() -> Rig {
 fn cut_at_every_operation_of_a_snapshot_workload_then_again_in_recovery() {
     let rig = main_rig();
     let base = rig.base::<2048, 4>(31);
-    let (ops, refused) = build_workload::<2048, 4>(&rig, &base, 170, 0x5AA9, 12);
+    let (ops, refused) = build_workload::<2048, 4>(&rig, &base, 420, 0x5AA9, 12);
     let count = |f: fn(&Op) -> bool| ops.iter().filter(|o| f(o)).count();
     let snaps = count(|o| matches!(o, Op::Snap(_)));
     let rollbacks = count(|o| matches!(o, Op::Rollback(_)));
@@ -564,6 +564,8 @@ fn cut_at_every_operation_of_a_snapshot_workload_then_again_in_recovery() {
     );
     assert!(rep.second_cuts > rep.cuts / 2, "{rep:?}");
     assert!(rep.shown_new > 0 && rep.shown_new < rep.cuts, "{rep:?}");
+    let found = SPACE_FINDINGS.with(|c| c.replace(0));
+    println!("mounts with the space invariant broken (known finding): {found}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1366,18 +1368,56 @@ fn the_smallest_geometries_with_snapshots_survive_cuts_everywhere() {
     }
 }
 
-/// FINDING (kept failing, `#[ignore]`d: the library is to fix it). Two units of 3 slots, one
-/// snapshot held: GC ping-pongs records between the two units, and a record the snapshot
-/// pins keeps its version when copied ("origin copy"). A GC round copying such a record R
-/// (itself an earlier copy out of the other unit, so its `victim` names that unit) back into
-/// the other unit, cut before the victim's erase, leaves two copies of R with the same
-/// version, each naming the other's unit as its victim. Mount's `beats` (scan.rs) then takes
-/// the new copy for the original's copy ("a copy that kept its original's version is newer
-/// than it" applies both ways) and counts it live, so both units hold a live record: no unit
-/// is available to GC (the space invariant is broken after a power cut). The data read is
-/// right (same data, same version); the space is not.
+/// Replay cut `cut` of the workload, two mounts with reads (as `cut_everywhere` does), then
+/// op `k` cut after `j` flash operations; mount and return the volume's invariant check.
+fn replay_finding<const E: usize, const S: usize>(
+    rig: &Rig,
+    base: &SimFlash<1, 8, E>,
+    ops: &[Op],
+    (cut, k, j): (u64, usize, u64),
+) -> Result<(), &'static str> {
+    let d = dry_run::<E, S>(rig, base, ops);
+    let i = d.ops_before.partition_point(|&b| b <= cut) - 1;
+    let (seg, seg_flash) = d.segments.iter().rev().find(|(s, _)| *s <= i).unwrap();
+    let mut flash = seg_flash.clone();
+    flash.cut_after_ops(cut - d.ops_before[*seg]);
+    let mut ids = d.ids.clone();
+    {
+        let mut v = rig.mount::<E, S>(&mut flash, "first cut");
+        for op in &ops[*seg..] {
+            if exec(&mut v, op, &mut ids).is_err() {
+                break;
+            }
+        }
+    }
+    flash.power_restore();
+    for _ in 0..2 {
+        seen(&mut rig.mount::<E, S>(&mut flash, "after the first cut"));
+    }
+    flash.cut_after_ops(j);
+    {
+        let mut v = rig.mount::<E, S>(&mut flash, "second cut");
+        assert!(exec(&mut v, &ops[k], &mut ids).is_err());
+    }
+    flash.power_restore();
+    let v = VolE::<E, S>::mount(&mut flash, rig.cfg).unwrap();
+    v.check_invariants()
+}
+
+/// FINDING (kept failing, `#[ignore]`d: the library is to fix it). With a snapshot held, GC
+/// moves the records it pins keeping their version ("origin copies"). When GC moves such a
+/// record R back into the unit X it was once copied out of (R's `victim` names X, from X's
+/// previous life) and the round is cut before R's unit Y is erased, the flash holds two
+/// copies of R with the same version, each naming the other's unit as its victim. Mount's
+/// `beats` (scan.rs) then takes the original for a copy of the new one ("a copy that kept
+/// its original's version is newer than it" applies both ways) and maps the new copy, so
+/// the unit the cut round copied into keeps a live record: with every other unit holding
+/// live data, no unit is available to GC (the space invariant is broken after a power cut).
+/// The data read is right (same data, same version); the space is not. Volumes without
+/// snapshots never show it (copies get new versions). Seen in both cut workloads: the
+/// 2-unit volume (132 mounts of its cut test) and the 8-unit one with 420 ops.
 #[test]
-#[ignore = "finding: origin copies ping-ponged between two units confuse mount's copy rule"]
+#[ignore = "finding: origin copies moved back into their old unit confuse mount's copy rule"]
 fn finding_a_cut_origin_copy_round_between_two_units_keeps_both_units_live() {
     let (_, _, c) = smallest_configs()[0];
     let rig = Rig {
@@ -1387,36 +1427,17 @@ fn finding_a_cut_origin_copy_round_between_two_units_keeps_both_units_live() {
     };
     let base = rig.base::<TINY_PAGE, 1>(100);
     let (ops, _) = build_workload::<TINY_PAGE, 1>(&rig, &base, 60, 0x717, 8);
-    let d = dry_run::<TINY_PAGE, 1>(&rig, &base, &ops);
-    // Cut 281 of the workload.
-    let cut = 281;
-    let i = d.ops_before.partition_point(|&b| b <= cut) - 1;
-    let (seg, seg_flash) = d.segments.iter().rev().find(|(s, _)| *s <= i).unwrap();
-    let mut flash = seg_flash.clone();
-    flash.cut_after_ops(cut - d.ops_before[*seg]);
-    let mut ids = d.ids.clone();
-    {
-        let mut v = rig.mount::<TINY_PAGE, 1>(&mut flash, "first cut");
-        for op in &ops[*seg..] {
-            if exec(&mut v, op, &mut ids).is_err() {
-                break;
-            }
-        }
-    }
-    // Two mounts and reads (what the cut test did), then op 32, a rollback, cut after 7
-    // flash operations: in the GC round after its record.
-    flash.power_restore();
-    for _ in 0..2 {
-        seen(&mut rig.mount::<TINY_PAGE, 1>(&mut flash, "after the first cut"));
-    }
-    flash.cut_after_ops(7);
-    {
-        let mut v = rig.mount::<TINY_PAGE, 1>(&mut flash, "second cut");
-        assert!(matches!(ops[32], Op::Rollback(_)));
-        assert!(exec(&mut v, &ops[32], &mut ids).is_err());
-    }
-    flash.power_restore();
-    let v = VolE::<TINY_PAGE, 1>::mount(&mut flash, c).unwrap();
-    v.check_invariants()
-        .expect("a unit is available to GC after the cut");
+    let r = replay_finding::<TINY_PAGE, 1>(&rig, &base, &ops, (281, 32, 7));
+    r.expect("a unit is available to GC after the cut");
+}
+
+/// The same finding on the 8-unit volume of the main cut test (its 420-op workload).
+#[test]
+#[ignore = "finding: origin copies moved back into their old unit confuse mount's copy rule"]
+fn finding_a_cut_origin_copy_round_on_eight_units_keeps_both_units_live() {
+    let rig = main_rig();
+    let base = rig.base::<2048, 4>(31);
+    let (ops, _) = build_workload::<2048, 4>(&rig, &base, 420, 0x5AA9, 12);
+    let r = replay_finding::<2048, 4>(&rig, &base, &ops, (1241, 170, 74));
+    r.expect("a unit is available to GC after the cut");
 }
