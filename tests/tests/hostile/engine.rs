@@ -359,15 +359,8 @@ impl Img {
     /// `version` holding `table` (see [`table_bytes`]); CRCs valid, the rest of the slot's
     /// data erased (as cowftl writes it).
     pub fn put_table(&mut self, at: At, version: u64, table: &[u8]) {
-        let mut c = self.claim(at).unwrap_or(Claim {
-            kind: RecordKind::Table,
-            copy: false,
-            txn: TxnMark::None,
-            skip: 0,
-            victim: NO_VICTIM_FIELD,
-            lba: 0,
-            version,
-        });
+        // Edit the slot's own claim (no struct literal: the claim's fields may grow).
+        let mut c = self.claim(at).expect("a claim at this slot");
         (c.kind, c.copy, c.txn, c.victim, c.lba, c.version) = (
             RecordKind::Table,
             false,
