@@ -73,9 +73,13 @@ impl<E: core::fmt::Debug> core::fmt::Display for Error<E> {
             Error::Corrupt => f.write_str("stored data failed its CRC check"),
             Error::TransactionFull => f.write_str("transaction holds its maximum of blocks"),
             Error::Base => f.write_str("reading the base image failed"),
-            Error::SnapshotFull => f.write_str("no room: snapshots hold the space this write needs"),
+            Error::SnapshotFull => {
+                f.write_str("no room: snapshots hold the space this write needs")
+            }
             Error::NoSnapshot => f.write_str("no such snapshot"),
-            Error::SnapshotLimit => f.write_str("snapshot limit reached (slots, rollbacks or block size)"),
+            Error::SnapshotLimit => {
+                f.write_str("snapshot limit reached (slots, rollbacks or block size)")
+            }
             Error::SnapshotsHeld => f.write_str("refused while snapshots are held"),
         }
     }

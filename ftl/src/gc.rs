@@ -22,7 +22,9 @@ use crate::units::UnitState;
 
 /// Available units the host must leave to GC: one to copy into, and while a spare is left
 /// one more, so that a unit failing in the middle of a round does not leave GC without one.
-pub(crate) fn headroom<F: NorFlash, const U: usize, const B: usize, const S: usize>(log: &Log<F, U, B, S>) -> u32 {
+pub(crate) fn headroom<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &Log<F, U, B, S>,
+) -> u32 {
     let spares_left = log.io.geo.spare_units() > log.units.retired();
     1 + u32::from(spares_left)
 }
@@ -163,7 +165,9 @@ pub(crate) fn collect<F: NorFlash, const U: usize, const B: usize, const S: usiz
 /// Ousterhout): the most `age * free / (slots + live)`, where age is how many versions ago
 /// the unit was last written, so cold units are collected when moderately full and hot ones
 /// when nearly empty. Frontiers and full units are never victims.
-fn pick_victim<F: NorFlash, const U: usize, const B: usize, const S: usize>(log: &Log<F, U, B, S>) -> Option<u32> {
+fn pick_victim<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &Log<F, U, B, S>,
+) -> Option<u32> {
     let n = log.slots() as u64;
     let retired = log
         .units

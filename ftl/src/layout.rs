@@ -175,7 +175,10 @@ impl RecordKind {
     /// A record of the volume's own (retire, reset, table): never part of a transaction,
     /// carried forward by GC while it is the current one.
     pub fn is_meta(self) -> bool {
-        matches!(self, RecordKind::Retire | RecordKind::Reset | RecordKind::Table)
+        matches!(
+            self,
+            RecordKind::Retire | RecordKind::Reset | RecordKind::Table
+        )
     }
 }
 

@@ -650,7 +650,11 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
             }
             for k in 0..S {
                 if before.snaps[k] != t.snaps[k] {
-                    let now = if t.snaps[k] == 0 { Mapping::Unmapped } else { self.map.get(lba) };
+                    let now = if t.snaps[k] == 0 {
+                        Mapping::Unmapped
+                    } else {
+                        self.map.get(lba)
+                    };
                     self.snaps[k].set(lba, now);
                 }
             }

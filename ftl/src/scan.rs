@@ -115,7 +115,9 @@ fn scan_units<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 }
 
 /// The newest epoch among this build's headers; classifies regions without one.
-fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>(log: &mut Log<F, U, B, S>) -> Res<u32, F> {
+fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
+) -> Res<u32, F> {
     let g = log.io.geo;
     // The newest epoch and whether its (first) header matches this geometry: all that is
     // needed of the best header (keeping the whole header costs code to copy it around).
@@ -601,7 +603,9 @@ fn intact<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 }
 
 /// Valid counts from the map and the retire table; retired units take their state.
-fn count_valid<F: NorFlash, const U: usize, const B: usize, const S: usize>(log: &mut Log<F, U, B, S>) {
+fn count_valid<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
+) {
     let n = log.slots();
     // A unit that holds records is sealed whether or not a retire record names it below.
     for u in 0..log.io.geo.unit_count {
@@ -634,7 +638,9 @@ fn count_valid<F: NorFlash, const U: usize, const B: usize, const S: usize>(log:
 }
 
 /// Units without a readable header get the mean wear of the others (as UBI does).
-fn estimate_lost_wear<F: NorFlash, const U: usize, const B: usize, const S: usize>(log: &mut Log<F, U, B, S>) {
+fn estimate_lost_wear<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
+) {
     let mean = log
         .units
         .mean_wear(|u| u.state != UnitState::Dirty)
@@ -713,7 +719,9 @@ pub(crate) fn format<F: NorFlash, const U: usize, const B: usize, const S: usize
 }
 
 /// Wear counters from the old headers (mean for the unreadable ones); the new epoch.
-fn carry_wear<F: NorFlash, const U: usize, const B: usize, const S: usize>(log: &mut Log<F, U, B, S>) -> Res<u32, F> {
+fn carry_wear<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
+) -> Res<u32, F> {
     let mut max_epoch = 0u32;
     for unit in 0..log.io.geo.unit_count {
         let state = match log.io.read_header(unit)? {

@@ -95,10 +95,12 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
     /// The live snapshots, in slot order.
     pub fn snapshots(&self) -> impl Iterator<Item = SnapshotId> + '_ {
         let snaps = self.log.table.snaps.iter().take(S).enumerate();
-        snaps.filter(|(_, &v)| v != 0).map(|(k, &version)| SnapshotId {
-            slot: k as u8,
-            version,
-        })
+        snaps
+            .filter(|(_, &v)| v != 0)
+            .map(|(k, &version)| SnapshotId {
+                slot: k as u8,
+                version,
+            })
     }
 
     /// Read block `lba` as it was when snapshot `id` was taken.
@@ -116,9 +118,15 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
         self.check_writable()?;
         self.live_slot(id)?;
         let mut t = self.log.table;
-        t.snaps.iter_mut().filter(|s| **s > id.version).for_each(|s| *s = 0);
+        t.snaps
+            .iter_mut()
+            .filter(|s| **s > id.version)
+            .for_each(|s| *s = 0);
         // Holes from the snapshot on lie inside the new one.
-        t.holes.iter_mut().filter(|h| h.0 >= id.version).for_each(|h| *h = (0, 0));
+        t.holes
+            .iter_mut()
+            .filter(|h| h.0 >= id.version)
+            .for_each(|h| *h = (0, 0));
         if !t.holes.iter().any(|h| h.0 == 0) {
             self.forget_dead_holes(&mut t)?;
         }

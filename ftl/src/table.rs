@@ -131,8 +131,14 @@ impl VolumeTable {
 
     fn is_sane(&self) -> bool {
         let v = self.version;
-        let snaps_ok = self.snaps.iter().all(|&s| s == 0 || (self.reset_version < s && s <= v));
-        let holes_ok = self.holes.iter().all(|&(f, t)| (f, t) == (0, 0) || (0 < f && f < t && t <= v));
+        let snaps_ok = self
+            .snaps
+            .iter()
+            .all(|&s| s == 0 || (self.reset_version < s && s <= v));
+        let holes_ok = self
+            .holes
+            .iter()
+            .all(|&(f, t)| (f, t) == (0, 0) || (0 < f && f < t && t <= v));
         v != 0 && v < VERSION_CEILING && self.reset_version <= v && snaps_ok && holes_ok
     }
 }

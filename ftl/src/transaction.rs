@@ -70,7 +70,9 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
     }
 }
 
-impl<'d, F: NorFlash, const U: usize, const B: usize, const S: usize> Transaction<'_, 'd, F, U, B, S> {
+impl<'d, F: NorFlash, const U: usize, const B: usize, const S: usize>
+    Transaction<'_, 'd, F, U, B, S>
+{
     /// Stage a write of block `lba` (exactly one block of `data`).
     pub fn write(&mut self, lba: u32, data: &'d [u8]) -> Res<(), F> {
         self.ftl.check_args(lba, data.len())?;

@@ -52,7 +52,9 @@ pub struct Ftl<
     space_held: bool,
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const S: usize> core::fmt::Debug for Ftl<F, U, B, S> {
+impl<F: NorFlash, const U: usize, const B: usize, const S: usize> core::fmt::Debug
+    for Ftl<F, U, B, S>
+{
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Ftl")
             .field("geometry", &self.log.io.geo)
@@ -115,7 +117,12 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
     }
 
     fn new(log: Log<F, U, B, S>, cfg: Config) -> Self {
-        const { assert!(S <= crate::table::TABLE_SNAPSHOTS, "MAX_SNAPSHOTS is at most 8") };
+        const {
+            assert!(
+                S <= crate::table::TABLE_SNAPSHOTS,
+                "MAX_SNAPSHOTS is at most 8"
+            )
+        };
         let mut ftl = Ftl {
             log,
             cfg,
@@ -365,13 +372,28 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
         if S == 0 || log.table.snaps.iter().all(|&v| v == 0) {
             return Ok(());
         }
-        let grows = entries.iter().filter(|e| !e.kind.is_meta()).filter(|e| {
-            let cur = log.map.get(e.lba).location();
-            cur.is_none_or(|loc| log.snaps.iter().any(|m| m.get(e.lba).location() == Some(loc)))
-        });
+        // A block staged twice in one transaction ends with one new record: count it once.
+        let first = |i: usize, e: &Entry<'_>| !entries[..i].iter().any(|p| p.lba == e.lba);
+        let entries = entries.iter().enumerate().filter(|&(i, e)| first(i, e));
+        let grows = entries
+            .map(|(_, e)| e)
+            .filter(|e| !e.kind.is_meta())
+            .filter(|e| {
+                let cur = log.map.get(e.lba).location();
+                cur.is_none_or(|loc| {
+                    log.snaps
+                        .iter()
+                        .any(|m| m.get(e.lba).location() == Some(loc))
+                })
+            });
         let meta = log.retire_at.iter().chain([&log.meta_at]);
         let meta = meta.filter(|&&at| at != NO_RECORD).count() as u32;
-        let live = log.units.iter().map(|(_, u)| u32::from(u.valid)).sum::<u32>() - meta;
+        let live = log
+            .units
+            .iter()
+            .map(|(_, u)| u32::from(u.valid))
+            .sum::<u32>()
+            - meta;
         if live + grows.count() as u32 > self.block_count() {
             return Err(Error::SnapshotFull);
         }

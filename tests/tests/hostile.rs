@@ -75,9 +75,14 @@ fn case(name: impl Into<String>, expect: Expect, mount: Mount, f: impl FnOnce(&m
 
 /// Run every case (panics caught), print one line each, fail with the list of violations.
 fn run(group: &str, cases: Vec<Case>) {
+    run_with(group, cases, check)
+}
+
+/// [`run`] with another checker (e.g. a build that keeps snapshots).
+fn run_with(group: &str, cases: Vec<Case>, checker: fn(&Img, Expect) -> Result<Report, String>) {
     let mut failures = Vec::new();
     for c in &cases {
-        let r = catching(|| check(&c.img, c.expect));
+        let r = catching(|| checker(&c.img, c.expect));
         let verdict = match (&r, c.mount) {
             (Err(e), _) => Err(e.clone()),
             (Ok(rep), Mount::Ok) if rep.mount_err.is_some() => {
@@ -1337,4 +1342,317 @@ fn crafted_resets_reverts_and_transaction_marks() {
         ));
     }
     run("resets, reverts, transactions", cases);
+}
+
+/// Crafted volume tables (record kind 6, snapshots and rollback holes) with valid CRCs,
+/// mounted by a build that keeps 2 snapshots: a stale data record's slot becomes a table
+/// record, newer than every record (or as said). Tables with fields cowftl never writes
+/// (snapshots above the table's version or at/near `u64::MAX` and `VERSION_CEILING`, holes
+/// with `from >= to` or past the table, resets above the table) must be ignored: every block
+/// reads its newest value. Sane but hostile ones (a hole covering every record, a snapshot
+/// at the edge) may hide records: blocks and snapshot views read only values they held (or
+/// zeros, or `Corrupt`). A snapshot in a slot the build does not keep is `SnapshotLimit`.
+/// Never a panic, and acknowledged writes after the mount survive a remount.
+#[test]
+fn crafted_volume_tables() {
+    let img = Img::new();
+    let top = img.claims().iter().map(|(_, c)| c.version).max().unwrap();
+    let (s1, s2) = (stale()[0].0, stale()[1].0);
+    let cv = top + 1;
+    let none = [0u64; 8];
+    let no_holes = [(0u64, 0u64); 4];
+    let snap = |k: usize, v: u64| {
+        let mut s = none;
+        s[k] = v;
+        s
+    };
+    let hole = |f: u64, t: u64| {
+        let mut h = no_holes;
+        h[0] = (f, t);
+        h
+    };
+    // (name, claim version, table bytes, expect, mount)
+    let mut specs: Vec<(String, u64, Vec<u8>, Expect, Mount)> = vec![
+        (
+            "sane: snapshot 0 at half the versions".into(),
+            cv,
+            table_bytes(cv, 0, snap(0, top / 2), no_holes),
+            Expect::Newest,
+            Mount::Ok,
+        ),
+        (
+            "sane: snapshot 1 at the table's own version".into(),
+            cv,
+            table_bytes(cv, 0, snap(1, cv), no_holes),
+            Expect::Newest,
+            Mount::Ok,
+        ),
+        (
+            "snapshot above the table version".into(),
+            cv,
+            table_bytes(cv, 0, snap(0, cv + 1), no_holes),
+            Expect::Newest,
+            Mount::Ok,
+        ),
+        (
+            "snapshot u64::MAX".into(),
+            cv,
+            table_bytes(cv, 0, snap(0, u64::MAX), no_holes),
+            Expect::Newest,
+            Mount::Ok,
+        ),
+        (
+            "snapshot u64::MAX - 1".into(),
+            cv,
+            table_bytes(cv, 0, snap(1, u64::MAX - 1), no_holes),
+            Expect::Newest,
+            Mount::Ok,
+        ),
+        (
+            "snapshot VERSION_CEILING".into(),
+            cv,
+            table_bytes(cv, 0, snap(0, VERSION_CEILING), no_holes),
+            Expect::Newest,
+            Mount::Ok,
+        ),
+        (
+            "table and snapshot at VERSION_CEILING".into(),
+            VERSION_CEILING,
+            table_bytes(VERSION_CEILING, 0, snap(0, VERSION_CEILING), no_holes),
+            Expect::Newest,
+            Mount::Any,
+        ),
+        (
+            "table and snapshot at VERSION_CEILING - 1".into(),
+            VERSION_CEILING - 1,
+            table_bytes(
+                VERSION_CEILING - 1,
+                0,
+                snap(0, VERSION_CEILING - 1),
+                no_holes,
+            ),
+            Expect::Newest,
+            Mount::Any,
+        ),
+        (
+            "table version u64::MAX".into(),
+            cv,
+            table_bytes(u64::MAX, 0, snap(0, 5), no_holes),
+            Expect::Newest,
+            Mount::Ok,
+        ),
+        // A claim version at the 40-bit maximum is refused by itself (`versions_near_the_limit`).
+        (
+            "table and claim at the largest version".into(),
+            MAX_VERSION,
+            table_bytes(MAX_VERSION, 0, snap(0, 5), no_holes),
+            Expect::Newest,
+            Mount::Any,
+        ),
+        (
+            "table version above its claim's".into(),
+            cv,
+            table_bytes(cv + 1, 0, snap(0, cv), no_holes),
+            Expect::Newest,
+            Mount::Ok,
+        ),
+        (
+            "table version 0".into(),
+            cv,
+            table_bytes(0, 0, none, no_holes),
+            Expect::Newest,
+            Mount::Ok,
+        ),
+        (
+            "reset above the table".into(),
+            cv,
+            table_bytes(cv, cv + 1, none, no_holes),
+            Expect::Newest,
+            Mount::Ok,
+        ),
+        (
+            "snapshot not newer than the reset".into(),
+            cv,
+            table_bytes(cv, 7, snap(0, 7), no_holes),
+            Expect::Newest,
+            Mount::Ok,
+        ),
+        (
+            "hole from == to".into(),
+            cv,
+            table_bytes(cv, 0, none, hole(5, 5)),
+            Expect::Newest,
+            Mount::Ok,
+        ),
+        (
+            "hole from > to".into(),
+            cv,
+            table_bytes(cv, 0, none, hole(9, 3)),
+            Expect::Newest,
+            Mount::Ok,
+        ),
+        (
+            "hole from 0".into(),
+            cv,
+            table_bytes(cv, 0, none, hole(0, 3)),
+            Expect::Newest,
+            Mount::Ok,
+        ),
+        (
+            "hole past the table".into(),
+            cv,
+            table_bytes(cv, 0, none, hole(1, cv + 1)),
+            Expect::Newest,
+            Mount::Ok,
+        ),
+        (
+            "hole to u64::MAX".into(),
+            cv,
+            table_bytes(cv, 0, none, hole(1, u64::MAX)),
+            Expect::Newest,
+            Mount::Ok,
+        ),
+        (
+            "hole from u64::MAX - 1 to u64::MAX".into(),
+            cv,
+            table_bytes(cv, 0, none, hole(u64::MAX - 1, u64::MAX)),
+            Expect::Newest,
+            Mount::Ok,
+        ),
+        (
+            "sane: hole covering every record".into(),
+            cv,
+            table_bytes(cv, 0, none, hole(1, cv)),
+            Expect::History,
+            Mount::Ok,
+        ),
+        (
+            "sane: hole covering everything, snapshot inside it".into(),
+            cv,
+            table_bytes(cv, 0, snap(1, top / 2), hole(1, cv)),
+            Expect::History,
+            Mount::Ok,
+        ),
+        (
+            "sane: four holes, snapshot between".into(),
+            cv,
+            {
+                let q = top / 5;
+                table_bytes(
+                    cv,
+                    0,
+                    snap(0, 2 * q),
+                    [(q, q + 3), (2 * q, 3 * q), (3 * q + 1, 4 * q), (4 * q, cv)],
+                )
+            },
+            Expect::History,
+            Mount::Ok,
+        ),
+        (
+            "sane: table version below its claim's, hole up to it".into(),
+            cv,
+            table_bytes(top - 10, 0, none, hole(top / 2, top - 10)),
+            Expect::History,
+            Mount::Ok,
+        ),
+        (
+            "sane: reset at the table version, snapshot above it".into(),
+            cv,
+            table_bytes(cv, top - 5, snap(0, cv), no_holes),
+            Expect::History,
+            Mount::Ok,
+        ),
+        (
+            "snapshot in slot 2 (the build keeps 2)".into(),
+            cv,
+            table_bytes(cv, 0, snap(2, 5), no_holes),
+            Expect::Newest,
+            Mount::Err(Error::SnapshotLimit),
+        ),
+        (
+            "snapshot in slot 7, every slot taken".into(),
+            cv,
+            table_bytes(cv, 0, [1, 2, 3, 4, 5, 6, 7, 8], no_holes),
+            Expect::Newest,
+            Mount::Err(Error::SnapshotLimit),
+        ),
+        (
+            "sane table, old claim version (older than every record)".into(),
+            1,
+            table_bytes(1, 0, none, no_holes),
+            Expect::Newest,
+            Mount::Ok,
+        ),
+    ];
+    let mut bad_magic = table_bytes(cv, 0, none, hole(1, cv));
+    bad_magic[0] = b'X';
+    specs.push((
+        "bad magic, hole covering everything".into(),
+        cv,
+        bad_magic,
+        Expect::Newest,
+        Mount::Ok,
+    ));
+    let mut cases: Vec<Case> = specs
+        .into_iter()
+        .map(|(name, v, t, expect, mount)| case(name, expect, mount, |i| i.put_table(s1, v, &t)))
+        .collect();
+    // Two tables: the newer (sane, nothing hidden) wins over an older one hiding everything,
+    // and a newer insane one is ignored in favour of an older sane one.
+    cases.push(case(
+        "older table hiding everything, newer plain one",
+        Expect::Newest,
+        Mount::Ok,
+        |i| {
+            i.put_table(s1, cv, &table_bytes(cv, 0, none, hole(1, cv)));
+            i.put_table(s2, cv + 1, &table_bytes(cv + 1, 0, none, no_holes));
+        },
+    ));
+    cases.push(case(
+        "newer table with a hole past it, older with a snapshot",
+        Expect::Newest,
+        Mount::Ok,
+        |i| {
+            i.put_table(s1, cv, &table_bytes(cv, 0, snap(1, top / 3), no_holes));
+            i.put_table(s2, cv + 1, &table_bytes(cv + 1, 0, none, hole(1, cv + 2)));
+        },
+    ));
+    // A table's data whose CRC does not match the commit: ignored.
+    cases.push(case(
+        "table with a wrong data CRC, hole covering everything",
+        Expect::Newest,
+        Mount::Ok,
+        |i| {
+            i.put_table(s1, cv, &table_bytes(cv, 0, none, hole(1, cv)));
+            let crc = i.data_crc(s1).unwrap();
+            i.put_commit(s1, crc ^ 1);
+        },
+    ));
+    run_with(
+        "volume tables (2 snapshot slots)",
+        cases,
+        check_snapshots::<2>,
+    );
+    // The default build keeps no snapshot: a table naming one is refused, one without is fine.
+    let cases = vec![
+        case(
+            "snapshot 0, build keeps none",
+            Expect::Newest,
+            Mount::Err(Error::SnapshotLimit),
+            |i| i.put_table(s1, cv, &table_bytes(cv, 0, snap(0, top / 2), no_holes)),
+        ),
+        case(
+            "sane: hole covering every record, build keeps none",
+            Expect::History,
+            Mount::Ok,
+            |i| i.put_table(s1, cv, &table_bytes(cv, 0, none, hole(1, cv))),
+        ),
+        case(
+            "snapshot u64::MAX, build keeps none",
+            Expect::Newest,
+            Mount::Ok,
+            |i| i.put_table(s1, cv, &table_bytes(cv, 0, snap(0, u64::MAX), no_holes)),
+        ),
+    ];
+    run("volume tables (no snapshot slot)", cases);
 }

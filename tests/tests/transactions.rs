@@ -427,12 +427,15 @@ fn a_full_volume_with_a_reset_record_still_commits_its_largest_transaction() {
     let mut rng = SplitMix64::new(3);
     for round in 0..300u64 {
         let first = (rng.next_u64() % u64::from(n - max)) as u32;
-        let data: Vec<Vec<u8>> = (0..max).map(|i| pattern(first + i, round + 2, BS)).collect();
+        let data: Vec<Vec<u8>> = (0..max)
+            .map(|i| pattern(first + i, round + 2, BS))
+            .collect();
         let mut tx = v.transaction();
         for (i, d) in data.iter().enumerate() {
             tx.write(first + i as u32, d).unwrap();
         }
-        tx.commit().unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+        tx.commit()
+            .unwrap_or_else(|e| panic!("round {round}: {e:?}"));
         v.check_invariants().unwrap();
     }
 }

@@ -28,6 +28,8 @@ use cowftl_sim::{PartSpec, SimError, SimFlash};
 /// 8-byte ECC words (one program per word), 4 KiB erase pages.
 pub type HFlash = SimFlash<1, 8, 4096>;
 pub type Vol<'a> = Ftl<&'a mut HFlash, 8, 64>;
+/// The same volume built to keep `S` snapshots (crafted volume tables: [`check_snapshots`]).
+pub type VolS<'a, const S: usize> = Ftl<&'a mut HFlash, 8, 64, S>;
 pub type FtlError = Error<SimError>;
 
 pub const UNITS: u32 = 8;
@@ -158,6 +160,27 @@ fn build_base() -> Base {
 
 /// A (unit, slot) pair.
 pub type At = (u32, u32);
+
+/// A claim's `victim` for a record that is not a GC copy.
+pub const NO_VICTIM_FIELD: u16 = 0xFFFF;
+
+/// The 256 bytes of a volume table (FORMAT: magic "SNAP", 4 reserved bytes, version, reset
+/// version, 8 snapshot versions, 4 holes (from, to), reserved 0xFF), any field values.
+pub fn table_bytes(version: u64, reset: u64, snaps: [u64; 8], holes: [(u64, u64); 4]) -> Vec<u8> {
+    let mut b = vec![0xFF; 256];
+    b[..4].copy_from_slice(b"SNAP");
+    let mut put = |at: usize, x: u64| b[at..at + 8].copy_from_slice(&x.to_le_bytes());
+    put(8, version);
+    put(16, reset);
+    for (i, s) in snaps.iter().enumerate() {
+        put(24 + 8 * i, *s);
+    }
+    for (i, (f, t)) in holes.iter().enumerate() {
+        put(88 + 16 * i, *f);
+        put(96 + 16 * i, *t);
+    }
+    b
+}
 
 /// An image being crafted, with the extra data the oracle must allow.
 #[derive(Clone)]
@@ -332,6 +355,29 @@ impl Img {
         self.b[r].fill(0xFF);
     }
 
+    /// Turn slot `at` into a committed volume-table record (kind 6) of claim version
+    /// `version` holding `table` (see [`table_bytes`]); CRCs valid, the rest of the slot's
+    /// data erased (as cowftl writes it).
+    pub fn put_table(&mut self, at: At, version: u64, table: &[u8]) {
+        // Edit the slot's own claim (no struct literal: the claim's fields may grow).
+        let mut c = self.claim(at).expect("a claim at this slot");
+        (c.kind, c.copy, c.txn, c.victim, c.lba, c.version) = (
+            RecordKind::Table,
+            false,
+            TxnMark::None,
+            NO_VICTIM_FIELD,
+            0,
+            version,
+        );
+        let r = self.range(self.g.data_addr(at.0, at.1), self.g.block_size);
+        let data = &mut self.b[r];
+        data.fill(0xFF);
+        data[..table.len()].copy_from_slice(table);
+        let crc = CRC.checksum(data);
+        self.put_claim(at, &c);
+        self.put_commit(at, crc);
+    }
+
     // ---- seals ----
 
     pub fn seal_bytes(&self, unit: u32) -> &[u8] {
@@ -472,11 +518,26 @@ pub fn check(img: &Img, expect: Expect) -> Result<Report, String> {
 }
 
 pub fn check_bytes(bytes: &[u8], oracle: &Oracle, expect: Expect) -> Result<Report, String> {
+    check_bytes_s::<0>(bytes, oracle, expect)
+}
+
+/// [`check`] with a build that keeps `S` snapshots: also every live snapshot's view must
+/// read values the oracle allows (or `Corrupt`), and writes may be refused with
+/// `SnapshotFull` (nothing written).
+pub fn check_snapshots<const S: usize>(img: &Img, expect: Expect) -> Result<Report, String> {
+    check_bytes_s::<S>(&img.b, &img.oracle(), expect)
+}
+
+fn check_bytes_s<const S: usize>(
+    bytes: &[u8],
+    oracle: &Oracle,
+    expect: Expect,
+) -> Result<Report, String> {
     let base = base();
     let cfg = config();
     let mut rep = Report::default();
     let mut flash = HFlash::from_image(spec(), 7, bytes).expect("image size");
-    let mut ftl = match Vol::mount(&mut flash, cfg) {
+    let mut ftl = match VolS::<S>::mount(&mut flash, cfg) {
         Ok(f) => f,
         Err(e) => {
             rep.mount_err = Some(e);
@@ -527,6 +588,22 @@ pub fn check_bytes(bytes: &[u8], oracle: &Oracle, expect: Expect) -> Result<Repo
             Err(e) => return Err(format!("mount: read of lba {lba}: {e:?}")),
         }
     }
+    let ids: Vec<cowftl::SnapshotId> = ftl.snapshots().collect();
+    for &id in &ids {
+        for lba in 0..n {
+            match ftl.read_snapshot(id, lba, &mut buf) {
+                Ok(()) if oracle.allows(lba, &buf) => {}
+                Ok(()) => {
+                    return Err(format!(
+                        "mount: snapshot {id:?} lba {lba} reads data it never held ({})",
+                        describe(&buf)
+                    ))
+                }
+                Err(Error::Corrupt) => {}
+                Err(e) => return Err(format!("mount: snapshot {id:?} read of lba {lba}: {e:?}")),
+            }
+        }
+    }
     if ftl.flash().ops() != 0 {
         return Err("mount or reads programmed or erased the flash".into());
     }
@@ -550,6 +627,10 @@ pub fn check_bytes(bytes: &[u8], oracle: &Oracle, expect: Expect) -> Result<Repo
                 rep.writes_ok += 1;
                 known[lba as usize] = Known::Acked(data);
             }
+            // Refused, nothing written: the block keeps what it showed.
+            Err(Error::SnapshotFull) if S > 0 => {
+                rep.write_err.get_or_insert(Error::SnapshotFull);
+            }
             Err(e @ (Error::ReadOnly | Error::NoSpace | Error::Corrupt)) => {
                 known[lba as usize] = Known::Unknown;
                 rep.write_err.get_or_insert(e);
@@ -569,7 +650,7 @@ pub fn check_bytes(bytes: &[u8], oracle: &Oracle, expect: Expect) -> Result<Repo
     verify(&mut ftl, &allowed, &known, "after writes")?;
     drop(ftl);
     let acked = rep.writes_ok > 0;
-    let mut ftl = match Vol::mount(&mut flash, cfg) {
+    let mut ftl = match VolS::<S>::mount(&mut flash, cfg) {
         Ok(f) => f,
         Err(e) if acked => {
             return Err(format!(
@@ -595,6 +676,7 @@ pub fn check_bytes(bytes: &[u8], oracle: &Oracle, expect: Expect) -> Result<Repo
             }
         }
         Err(Error::ReadOnly | Error::NoSpace | Error::Corrupt) => {}
+        Err(Error::SnapshotFull) if S > 0 => {}
         Err(e) => return Err(format!("write after remount: unexpected {e:?}")),
     }
     Ok(rep)
@@ -612,7 +694,12 @@ enum Known {
     Unknown,
 }
 
-fn verify(ftl: &mut Vol, allowed: &Oracle, known: &[Known], when: &str) -> Result<(), String> {
+fn verify<const S: usize>(
+    ftl: &mut VolS<'_, S>,
+    allowed: &Oracle,
+    known: &[Known],
+    when: &str,
+) -> Result<(), String> {
     let mut buf = vec![0u8; BS];
     for lba in 0..ftl.block_count() {
         let r = ftl.read(lba, &mut buf);
