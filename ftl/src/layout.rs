@@ -249,7 +249,8 @@ impl Claim {
     /// source are at most a few hops apart, so the wrapping difference decides.
     pub fn is_newer_than(&self, other: &Claim) -> bool {
         self.version > other.version
-            || (self.version == other.version && (1..128).contains(&self.hop.wrapping_sub(other.hop)))
+            || (self.version == other.version
+                && (1..128).contains(&self.hop.wrapping_sub(other.hop)))
     }
 
     pub fn encode(&self, buf: &mut [u8]) {

@@ -69,8 +69,7 @@ pub(crate) fn mount<F: NorFlash, const U: usize, const B: usize, const S: usize>
         if scan_units(log, &mut scratch, &mut max_version, &known)? {
             continue;
         }
-        if log.table.version != known.version
-            && (log.table.shapes_views() || known.shapes_views())
+        if log.table.version != known.version && (log.table.shapes_views() || known.shapes_views())
         {
             // Snapshots and rollback holes decide which block records count: scan again
             // knowing them (only volumes that have them pay for the second pass).

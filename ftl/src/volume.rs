@@ -492,7 +492,10 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
         for lba in 0..log.map.len() {
             log.for_each_location(lba, |(u, _)| count(u));
         }
-        retire.map(|&at| at / n).chain(meta.map(|at| at / n)).for_each(count);
+        retire
+            .map(|&at| at / n)
+            .chain(meta.map(|at| at / n))
+            .for_each(count);
         live
     }
 }

@@ -66,7 +66,13 @@ impl<E> From<Error<E>> for BlockDeviceError<E> {
 }
 
 /// `embedded_sdmmc::BlockDevice` (512-byte sectors) over an [`Ftl`].
-pub struct FtlBlockDevice<F: NorFlash, const U: usize, const B: usize, const BS: usize = 512, const S: usize = 0> {
+pub struct FtlBlockDevice<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const BS: usize = 512,
+    const S: usize = 0,
+> {
     inner: RefCell<FtlStorage<F, U, B, BS, S>>,
 }
 
@@ -80,7 +86,9 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usiz
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize> FtlBlockDevice<F, U, B, BS, S> {
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize>
+    FtlBlockDevice<F, U, B, BS, S>
+{
     /// Whether [`new`](Self::new) would accept `ftl`: its block size must divide 512 or be
     /// a multiple of it, and fit in `BS`.
     pub fn check(ftl: &Ftl<F, U, B, S>) -> Result<(), AdapterError> {

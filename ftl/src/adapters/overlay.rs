@@ -70,7 +70,9 @@ impl<Base, F: NorFlash, const U: usize, const B: usize, const S: usize> core::fm
     }
 }
 
-impl<Base: ReadNorFlash, F: NorFlash, const U: usize, const B: usize, const S: usize> Overlay<Base, F, U, B, S> {
+impl<Base: ReadNorFlash, F: NorFlash, const U: usize, const B: usize, const S: usize>
+    Overlay<Base, F, U, B, S>
+{
     /// Layer `ftl` over `base` (block `n` of the base starts at `base_offset + n × block_size`).
     pub fn new(mut ftl: Ftl<F, U, B, S>, base: Base, base_offset: u32) -> Result<Self, BaseError> {
         let bs = ftl.block_size();

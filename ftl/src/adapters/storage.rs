@@ -92,7 +92,13 @@ impl core::fmt::Display for AdapterError {
 
 /// `embedded_storage::{ReadStorage, Storage}` over an [`Ftl`], with a `BS`-byte
 /// read-modify-write buffer (see the [module docs](self) for the semantics).
-pub struct FtlStorage<F: NorFlash, const U: usize, const B: usize, const BS: usize = 512, const S: usize = 0> {
+pub struct FtlStorage<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const BS: usize = 512,
+    const S: usize = 0,
+> {
     pub(crate) ftl: Ftl<F, U, B, S>,
     pub(crate) buf: [u8; BS],
     /// The last block of a write that ends inside it (the first one uses `buf`).
@@ -110,7 +116,9 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usiz
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize> FtlStorage<F, U, B, BS, S> {
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize>
+    FtlStorage<F, U, B, BS, S>
+{
     /// Whether [`new`](Self::new) would accept `ftl` (its block size fits in `BS`).
     pub fn check(ftl: &Ftl<F, U, B, S>) -> Result<(), AdapterError> {
         let block_size = ftl.block_size();
@@ -220,7 +228,9 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usiz
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize> FtlStorage<F, U, B, BS, S> {
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize>
+    FtlStorage<F, U, B, BS, S>
+{
     /// Write one group of pieces (at most `max_transaction_blocks` blocks, buffer offsets
     /// into `bytes`) as one transaction: whole blocks straight from `bytes`, partial ones
     /// merged with their old contents beforehand (the open transaction holds the FTL).
