@@ -824,7 +824,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
 
     /// After a mount: the live snapshots are exactly the held ones, or (an interrupted snapshot
     /// operation) exactly the ones before it or after it. `Some(landed)` resolves that
-    /// operation (the model of the snapshots follows).
+    /// operation (the model of the snapshots follows); `None` if the set cannot tell.
     fn resolve_snap_set(&mut self, ftl: &Vol<'_, R, W, E>) -> Result<Option<bool>, String> {
         let live = sorted_ids(ftl.snapshots());
         let Some(p) = self.pending_snaps.take() else {
@@ -839,6 +839,11 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
         let before = sorted_ids(p.before.iter().map(|h| h.0));
         let after = sorted_ids(p.after.iter().map(|h| h.0));
         let one_more = live.len() == before.len() + 1 && before.iter().all(|b| live.contains(b));
+        if p.take.is_none() && before == after && live == before {
+            // A rollback to the newest snapshot drops none: its blocks tell (`check`).
+            self.snaps = p.before;
+            return Ok(None);
+        }
         let landed = match p.take {
             _ if live == before => {
                 self.snaps = p.before;
