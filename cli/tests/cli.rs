@@ -55,6 +55,9 @@ fn demo_small_chip() {
     );
     assert!(out.contains("write amplification"));
     assert!(out.contains("hold exactly their last acknowledged contents"));
+    assert!(out.contains("the snapshot reads the old configuration, the volume the new"));
+    assert!(out.contains("cut half-way") && out.contains("the snapshot is still there"));
+    assert!(out.contains("read the old configuration; snapshot deleted"));
 }
 
 #[test]
