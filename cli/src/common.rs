@@ -14,6 +14,13 @@ pub const MAX_BLOCKS: usize = 32768;
 pub type SimFtl<'a, const R: usize, const W: usize, const E: usize> =
     Ftl<&'a mut SimFlash<R, W, E>, MAX_UNITS, MAX_BLOCKS>;
 
+/// Snapshots a [`SnapFtl`] keeps (`bench` holds one, `demo` takes one).
+pub const SNAPSHOTS: usize = 2;
+
+/// [`SimFtl`] with snapshot slots (each costs 4 bytes per block of RAM).
+pub type SnapFtl<'a, const R: usize, const W: usize, const E: usize> =
+    Ftl<&'a mut SimFlash<R, W, E>, MAX_UNITS, MAX_BLOCKS, SNAPSHOTS>;
+
 /// Parts `demo` and `bench` simulate (a whole chip of any size).
 pub const SIM_PARTS: [Part; 2] = [Part::Stm32l476, Part::W25q128];
 /// Real chips `image` builds for and `inspect` reads (datasheet geometry).

@@ -1,18 +1,20 @@
 //! `cowftl demo`: format a simulated chip, run a mixed workload, cut power in the middle of a
-//! write, remount, verify every acknowledged block, print a summary.
+//! write, remount, verify every acknowledged block, print a summary. Then the scenes: a
+//! transaction cut half-way, a snapshot taken before a "firmware update" and rolled back to
+//! (with power cut in the middle of the rollback), a volume over a write-protected image.
 
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Instant;
 
 use clap::Args as ClapArgs;
-use cowftl::{Config, Error, Ftl, Stats as FtlStats};
+use cowftl::{Config, Error, Ftl, SnapshotId, Stats as FtlStats};
 use cowftl_sim::{SimError, SimFlash, SimStats, SplitMix64};
 use cowftl_testkit::{fill_pattern, pattern, Model, Part};
 use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::common::{self, SimFtl, MAX_BLOCKS, MAX_UNITS};
+use crate::common::{self, SimFtl, SnapFtl, MAX_BLOCKS, MAX_UNITS};
 use crate::fmt::{self, fmt_bytes, fmt_ns};
 
 #[derive(ClapArgs, Debug)]
@@ -98,6 +100,7 @@ fn demo<const R: usize, const W: usize, const E: usize>(
     let wear = remount_and_verify(flash, cfg, &model, counts.in_flight)?;
     print_summary(&counts, &before, &stats, &wear);
     transaction_demo(flash, cfg)?;
+    snapshot_demo(flash, cfg)?;
     overlay_demo::<R, W, E>(flash.spec().clone(), args.seed)?;
     println!(
         "  host wall time:         {:.2} s",
@@ -265,6 +268,139 @@ fn transaction_demo<const R: usize, const W: usize, const E: usize>(
             "  transaction of blocks 0..4 ({ops} flash ops), {pass} ({}): remounted, {state}",
             if r.is_ok() { "Ok" } else { "power lost" }
         );
+    }
+    Ok(())
+}
+
+/// Blocks 0..8 stand for the configuration a firmware update rewrites.
+const CONFIG_BLOCKS: u32 = 8;
+/// The generation of the updated configuration's blocks.
+const UPDATE_GEN: u64 = 1 << 42;
+
+/// A snapshot taken before a "firmware update" rewrites the configuration blocks: the
+/// snapshot still reads the old configuration, the volume the new one; a rollback cut
+/// half-way leaves all of it old or all of it new; the rollback completed brings the old
+/// configuration back. Bytes programmed by each step.
+fn snapshot_demo<const R: usize, const W: usize, const E: usize>(
+    flash: &mut SimFlash<R, W, E>,
+    cfg: Config,
+) -> Result<(), String> {
+    let mut ftl = SnapFtl::mount(&mut *flash, cfg).map_err(|e| format!("mount: {e:?}"))?;
+    let bs = ftl.block_size() as usize;
+    let old = config_blocks(&mut ftl)?;
+    let (id, snap_cost) = programmed(&mut ftl, |f| f.snapshot())?;
+    let new: Vec<Vec<u8>> = (0..CONFIG_BLOCKS)
+        .map(|l| pattern(l, UPDATE_GEN, bs))
+        .collect();
+    let ((), update_cost) = programmed(&mut ftl, |f| {
+        (0..CONFIG_BLOCKS).try_for_each(|l| f.write(l, &new[l as usize]))
+    })?;
+    let mut buf = vec![0u8; bs];
+    ftl.read_snapshot(id, 0, &mut buf)
+        .map_err(|e| format!("read_snapshot: {e:?}"))?;
+    let snap_old = buf == old[0];
+    let now_new = config_blocks(&mut ftl)? == new;
+    println!(
+        "  snapshot before a firmware update ({snap_cost} B programmed, nothing copied); the update rewrote blocks 0..{CONFIG_BLOCKS} ({update_cost} B): the snapshot reads the {} configuration, the volume the {}",
+        if snap_old { "old" } else { "WRONG" },
+        if now_new { "new" } else { "WRONG" }
+    );
+    if !snap_old || !now_new {
+        return Err("snapshot or current view read the wrong configuration".into());
+    }
+    drop(ftl);
+    rollback_cut(flash, cfg, id, &old, &new)?;
+    rollback_done(flash, cfg, id, &old)
+}
+
+/// The configuration blocks as the volume reads them now.
+fn config_blocks<const R: usize, const W: usize, const E: usize>(
+    ftl: &mut SnapFtl<'_, R, W, E>,
+) -> Result<Vec<Vec<u8>>, String> {
+    let mut buf = vec![0u8; ftl.block_size() as usize];
+    (0..CONFIG_BLOCKS)
+        .map(|l| {
+            ftl.read(l, &mut buf)
+                .map_err(|e| format!("read {l}: {e:?}"))?;
+            Ok(buf.clone())
+        })
+        .collect()
+}
+
+/// Run `f` on `ftl`: its result and the flash bytes it programmed.
+fn programmed<'f, const R: usize, const W: usize, const E: usize, T>(
+    ftl: &mut SnapFtl<'f, R, W, E>,
+    f: impl FnOnce(&mut SnapFtl<'f, R, W, E>) -> Result<T, Error<SimError>>,
+) -> Result<(T, u64), String> {
+    let before = ftl.stats().counters.bytes_programmed;
+    let r = f(ftl).map_err(|e| format!("{e:?}"))?;
+    Ok((r, ftl.stats().counters.bytes_programmed - before))
+}
+
+/// Power cut half-way through the rollback's flash operations (counted on a copy of the
+/// chip first), then a remount: the configuration is all old (the rollback landed) or all
+/// new (it did not), and the snapshot is still there.
+fn rollback_cut<const R: usize, const W: usize, const E: usize>(
+    flash: &mut SimFlash<R, W, E>,
+    cfg: Config,
+    id: SnapshotId,
+    old: &[Vec<u8>],
+    new: &[Vec<u8>],
+) -> Result<(), String> {
+    let mut dry = flash.clone();
+    let start = dry.ops();
+    SnapFtl::mount(&mut dry, cfg)
+        .and_then(|mut f| f.rollback(id))
+        .map_err(|e| format!("rollback: {e:?}"))?;
+    let ops = dry.ops() - start;
+    flash.cut_after_ops(ops / 2);
+    let r = SnapFtl::mount(&mut *flash, cfg).and_then(|mut f| f.rollback(id));
+    flash.cancel_cut();
+    flash.power_restore();
+    let mut ftl = SnapFtl::mount(&mut *flash, cfg).map_err(|e| format!("remount: {e:?}"))?;
+    let got = config_blocks(&mut ftl)?;
+    let state = match (got == old, got == new) {
+        (true, _) => "all old (the rollback landed)",
+        (_, true) => "all new (the rollback did not land)",
+        _ => return Err("rollback torn: some configuration blocks old, some new".into()),
+    };
+    let held = ftl.snapshots().any(|s| s == id);
+    println!(
+        "  rollback ({ops} flash ops) cut half-way ({}): remounted, the configuration is {state}; the snapshot is {}",
+        if r.is_ok() { "Ok" } else { "power lost" },
+        if held { "still there" } else { "GONE" }
+    );
+    if !held {
+        return Err("the snapshot was lost by a cut rollback".into());
+    }
+    Ok(())
+}
+
+/// The rollback again, uncut: the old configuration is back; then the snapshot is deleted.
+fn rollback_done<const R: usize, const W: usize, const E: usize>(
+    flash: &mut SimFlash<R, W, E>,
+    cfg: Config,
+    id: SnapshotId,
+    old: &[Vec<u8>],
+) -> Result<(), String> {
+    let mut ftl = SnapFtl::mount(&mut *flash, cfg).map_err(|e| format!("mount: {e:?}"))?;
+    let moved = ftl.stats().counters.relocations;
+    let ((), cost) = programmed(&mut ftl, |f| f.rollback(id))?;
+    let moved = ftl.stats().counters.relocations - moved;
+    let gc = match moved {
+        0 => String::new(),
+        n => format!(", plus {n} GC copies making room for it"),
+    };
+    drop(ftl);
+    let mut ftl = SnapFtl::mount(&mut *flash, cfg).map_err(|e| format!("remount: {e:?}"))?;
+    let back = config_blocks(&mut ftl)? == old;
+    let ((), del) = programmed(&mut ftl, |f| f.delete_snapshot(id))?;
+    println!(
+        "  rollback completed ({cost} B programmed: one table record whatever changed{gc}): remounted, blocks 0..{CONFIG_BLOCKS} read the {} configuration; snapshot deleted ({del} B)",
+        if back { "old" } else { "WRONG" }
+    );
+    if !back {
+        return Err("the rollback did not bring the old configuration back".into());
     }
     Ok(())
 }

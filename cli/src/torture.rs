@@ -200,6 +200,7 @@ fn print_total(t: &Summary, violations: usize, secs: f64) {
     println!(
         "torture: {} seeds, {} power cuts ({} during mount recovery), {} mounts checked, \
          {} acknowledged ops ({} transactions), {} interrupted ops landed, {} reads checked, {} flash ops, \
+         snapshots: {} taken, {} rollbacks, {} deleted, {} snapshot blocks checked, {} refusals checked, \
          {} violations, {:.1} s ({:.0} cuts/s)",
         t.seeds,
         t.cuts,
@@ -210,6 +211,11 @@ fn print_total(t: &Summary, violations: usize, secs: f64) {
         t.landed,
         t.reads,
         t.flash_ops,
+        t.snapshots,
+        t.rollbacks,
+        t.snap_deletes,
+        t.snap_reads,
+        t.refusals,
         violations,
         secs,
         t.cuts as f64 / secs.max(1e-9)

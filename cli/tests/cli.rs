@@ -1,4 +1,5 @@
-//! CLI tests: argument errors and the JSON shape of `bench --quick --json` / `compare --json --quick`.
+//! CLI tests: argument errors, the output of `demo` and the JSON shape of `bench --quick --json`
+//! / `compare --json --quick`.
 
 use std::process::Command;
 
@@ -54,6 +55,9 @@ fn demo_small_chip() {
     );
     assert!(out.contains("write amplification"));
     assert!(out.contains("hold exactly their last acknowledged contents"));
+    assert!(out.contains("the snapshot reads the old configuration, the volume the new"));
+    assert!(out.contains("cut half-way") && out.contains("the snapshot is still there"));
+    assert!(out.contains("read the old configuration; snapshot deleted"));
 }
 
 #[test]
@@ -82,6 +86,23 @@ fn bench_json_shape() {
             t["txn_bytes"], t["single_bytes"],
             "a transaction costs extra bytes"
         );
+    }
+    let s = &v["snapshots"];
+    for op in ["snapshot", "rollback", "delete"] {
+        let b = s[op]["bytes_programmed"].as_u64().expect(op);
+        // One table record each, whatever the volume holds: far less than the writes.
+        assert!(
+            b > 0 && b < s["writes_since_bytes"].as_u64().unwrap() / 8,
+            "{op}: {s}"
+        );
+        assert!(s[op]["erases"].is_u64(), "{op}.erases");
+    }
+    let held = s["uniform"].as_array().expect("snapshots.uniform");
+    assert_eq!(held.len(), 2);
+    assert_eq!(held[0]["snapshot_held"], false);
+    assert_eq!(held[1]["snapshot_held"], true);
+    for w in held {
+        assert!(w["wa"].as_f64().unwrap() >= 1.0, "{w}");
     }
     let ws = v["workloads"].as_array().unwrap();
     let names: Vec<&str> = ws.iter().map(|w| w["name"].as_str().unwrap()).collect();

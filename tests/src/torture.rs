@@ -31,7 +31,7 @@
 
 use std::fmt::Write as _;
 
-use cowftl::{Config, Error, Ftl, Geometry};
+use cowftl::{Config, Error, Ftl, Geometry, SnapshotId};
 
 use cowftl_sim::{SimError, SimFlash, SplitMix64};
 
@@ -43,6 +43,10 @@ use crate::pattern::{describe, fill_pattern};
 pub const MAX_UNITS: usize = 64;
 /// See [`MAX_UNITS`].
 pub const MAX_BLOCKS: usize = 2048;
+/// Snapshots a torture volume holds at most (`Ftl`'s fourth parameter).
+pub const MAX_SNAPSHOTS: usize = 4;
+/// Snapshot tables need blocks of at least this many bytes (smaller: `SnapshotLimit`).
+const SNAPSHOT_MIN_BLOCK: usize = cowftl::table::TABLE_BYTES;
 /// Fewest power cuts per seed in boot-loop mode ([`Options::boot_loop`]).
 pub const BOOT_LOOP_MIN_CUTS: u32 = 500;
 
@@ -128,6 +132,18 @@ pub struct Summary {
     pub reads: u64,
     /// Flash operations (programs + erases).
     pub flash_ops: u64,
+    /// Snapshots taken (acknowledged `snapshot()` calls, plus cut ones a mount showed).
+    pub snapshots: u64,
+    /// Acknowledged rollbacks (plus cut ones a mount showed landed).
+    pub rollbacks: u64,
+    /// Acknowledged snapshot deletions (plus cut ones a mount showed landed).
+    pub snap_deletes: u64,
+    /// Snapshot blocks checked against the model of their moment (`read_snapshot`, including
+    /// every live snapshot's full check after each mount).
+    pub snap_reads: u64,
+    /// Legitimate refusals checked to have changed nothing (`SnapshotFull`, `SnapshotLimit`,
+    /// `SnapshotsHeld`, `NoSnapshot` for a deleted id).
+    pub refusals: u64,
 }
 
 impl Summary {
@@ -141,6 +157,11 @@ impl Summary {
         self.landed += o.landed;
         self.reads += o.reads;
         self.flash_ops += o.flash_ops;
+        self.snapshots += o.snapshots;
+        self.rollbacks += o.rollbacks;
+        self.snap_deletes += o.snap_deletes;
+        self.snap_reads += o.snap_reads;
+        self.refusals += o.refusals;
     }
 }
 
@@ -337,7 +358,7 @@ impl Entropy {
 }
 
 type Vol<'a, const R: usize, const W: usize, const E: usize> =
-    Ftl<&'a mut SimFlash<R, W, E>, MAX_UNITS, MAX_BLOCKS>;
+    Ftl<&'a mut SimFlash<R, W, E>, MAX_UNITS, MAX_BLOCKS, MAX_SNAPSHOTS>;
 type FtlErr = Error<SimError>;
 
 #[derive(Clone, Debug)]
@@ -352,6 +373,30 @@ enum Op {
     RevertAll(u32),
     Read(u32),
     Remount,
+    /// A snapshot operation (the snapshot set and, for a rollback, the data change).
+    Snap(SnapOp),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum SnapOp {
+    Take,
+    /// Read one block of a snapshot (a deleted one: `NoSnapshot`).
+    Read(SnapshotId, u32),
+    Rollback(SnapshotId),
+    Delete(SnapshotId),
+}
+
+/// A live snapshot and the model of the volume when it was taken.
+type Held = (SnapshotId, Model);
+
+/// An interrupted snapshot operation: the live snapshots before it and after it (a cut
+/// `snapshot()` adds one whose id only a mount can show: `take` holds its model).
+#[derive(Clone, Debug)]
+struct SnapPending {
+    op: SnapOp,
+    before: Vec<Held>,
+    after: Vec<Held>,
+    take: Option<Model>,
 }
 
 impl Op {
@@ -391,6 +436,14 @@ struct Runner<'o, const R: usize, const W: usize, const E: usize> {
     pending: Vec<(u32, u64)>,
     /// The volume's largest transaction (1: none are generated).
     max_txn: u32,
+    /// Live snapshots, each with the model of its moment.
+    snaps: Vec<Held>,
+    /// Snapshots deleted or dropped by a rollback, newest last (their ids must be refused).
+    dead: Vec<SnapshotId>,
+    /// The interrupted snapshot operation, not yet resolved by a mount.
+    pending_snaps: Option<SnapPending>,
+    /// A write was refused with `SnapshotFull`: free a snapshot soon.
+    pressure: bool,
     seq_cursor: u32,
     blocks: u32,
     bs: usize,
@@ -413,6 +466,10 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
             model: Model::default(),
             pending: Vec::new(),
             max_txn: 1,
+            snaps: Vec::new(),
+            dead: Vec::new(),
+            pending_snaps: None,
+            pressure: false,
             seq_cursor: 0,
             blocks: 0,
             bs: setup.cfg.block_size as usize,
@@ -440,7 +497,11 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
     }
 
     fn fail(&self, msg: String) -> String {
-        format!("{msg}\n  last events:\n{}", self.log)
+        let cuts = self.sum.cuts;
+        format!(
+            "{msg}\n  ({cuts} cuts fired before) last events:\n{}",
+            self.log
+        )
     }
 
     fn run(mut self) -> Result<Summary, String> {
@@ -698,6 +759,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
             self.trace(format_args!("mounted: {units}"));
         }
         self.max_txn = ftl.max_transaction_blocks();
+        let set_landed = self.resolve_snap_set(ftl)?;
         let mut got = vec![0u8; bs];
         let mut want = vec![0u8; bs];
         let (mut saw_old, mut saw_new) = (false, false);
@@ -742,7 +804,115 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
                 self.pending
             )));
         }
-        self.resolve_pending(saw_new);
+        // A rollback is one record: its data and its snapshot set land together.
+        let landed = match set_landed {
+            Some(l) if (l && saw_old) || (!l && saw_new) => {
+                return Err(self.fail(format!(
+                    "interrupted rollback torn: the snapshot set is the {} one, the data the {} \
+                     one ({:?})",
+                    if l { "new" } else { "old" },
+                    if l { "old" } else { "new" },
+                    self.pending
+                )));
+            }
+            Some(l) => l,
+            None => saw_new,
+        };
+        self.resolve_pending(landed);
+        self.check_snapshot_views(ftl)
+    }
+
+    /// After a mount: the live snapshots are exactly the held ones, or (an interrupted snapshot
+    /// operation) exactly the ones before it or after it. `Some(landed)` resolves that
+    /// operation (the model of the snapshots follows); `None` if the set cannot tell.
+    fn resolve_snap_set(&mut self, ftl: &Vol<'_, R, W, E>) -> Result<Option<bool>, String> {
+        let live = sorted_ids(ftl.snapshots());
+        let Some(p) = self.pending_snaps.take() else {
+            let held = sorted_ids(self.snaps.iter().map(|h| h.0));
+            if live != held {
+                return Err(self.fail(format!(
+                    "live snapshots changed: held {held:?}, mount shows {live:?}"
+                )));
+            }
+            return Ok(None);
+        };
+        let before = sorted_ids(p.before.iter().map(|h| h.0));
+        let after = sorted_ids(p.after.iter().map(|h| h.0));
+        let one_more = live.len() == before.len() + 1 && before.iter().all(|b| live.contains(b));
+        if p.take.is_none() && before == after && live == before {
+            // A rollback to the newest snapshot drops none: its blocks tell (`check`).
+            self.snaps = p.before;
+            return Ok(None);
+        }
+        let landed = match p.take {
+            _ if live == before => {
+                self.snaps = p.before;
+                false
+            }
+            Some(m) if one_more => {
+                let new = ftl
+                    .snapshots()
+                    .find(|id| !p.before.iter().any(|h| h.0 == *id));
+                self.snaps = p.before;
+                self.snaps.extend(new.map(|id| (id, m)));
+                true
+            }
+            None if live == after => {
+                let gone = p
+                    .before
+                    .iter()
+                    .filter(|h| !p.after.iter().any(|a| a.0 == h.0));
+                self.dead.extend(gone.map(|h| h.0));
+                self.snaps = p.after;
+                true
+            }
+            _ => {
+                return Err(self.fail(format!(
+                    "interrupted {:?}: live snapshots {live:?} are neither those before it \
+                     ({before:?}) nor after it ({after:?})",
+                    p.op
+                )));
+            }
+        };
+        if landed {
+            let s = &mut self.sum;
+            match p.op {
+                SnapOp::Take => s.snapshots += 1,
+                SnapOp::Rollback(_) => s.rollbacks += 1,
+                SnapOp::Delete(_) => s.snap_deletes += 1,
+                SnapOp::Read(..) => {}
+            }
+            // A rollback that changed blocks is counted with them (`resolve_pending`).
+            s.landed += u64::from(self.pending.is_empty());
+        }
+        self.trace(format_args!(
+            "interrupted {:?} -> snapshots {}",
+            p.op,
+            if landed { "new" } else { "old" }
+        ));
+        Ok(Some(landed))
+    }
+
+    /// Every block of every live snapshot reads the model of the snapshot's moment.
+    fn check_snapshot_views(&mut self, ftl: &mut Vol<'_, R, W, E>) -> Result<(), String> {
+        let mut got = vec![0u8; self.bs];
+        let mut want = vec![0u8; self.bs];
+        for i in 0..self.snaps.len() {
+            let id = self.snaps[i].0;
+            for lba in 0..self.blocks {
+                let r = ftl.read_snapshot(id, lba, &mut got);
+                self.snaps[i].1.expect(lba, &mut want);
+                self.sum.snap_reads += 1;
+                if r.is_err() || got != want {
+                    return Err(self.fail(format!(
+                        "snapshot {id:?} lba {lba} after mount: expected generation {}, found \
+                         {r:?} {}",
+                        self.snaps[i].1.gen(lba),
+                        describe(&got, lba)
+                    )));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -754,12 +924,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
             return;
         }
         if landed {
-            for &(l, g) in &pending {
-                match g {
-                    0 => self.model.trim(l),
-                    g => self.model.write(l, g),
-                }
-            }
+            self.apply(&pending);
             self.sum.landed += 1;
         }
         self.trace(format_args!(
@@ -793,6 +958,14 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
 
     fn next_op(&mut self) -> Op {
         let r = self.rng.below(1000);
+        if !self.opts.boot_loop {
+            if self.pressure && !self.snaps.is_empty() && self.rng.below(4) == 0 {
+                return Op::Snap(self.free_snapshot());
+            }
+            if (950..980).contains(&r) {
+                return Op::Snap(self.next_snap_op());
+            }
+        }
         if r < 120 && self.max_txn > 1 {
             return self.next_txn();
         }
@@ -820,6 +993,40 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
             70..=79 => Op::Trim(lba),
             80..=97 => Op::Read(lba),
             _ => Op::Remount,
+        }
+    }
+
+    /// A snapshot operation: take one, read, roll back to or delete a held one; now and then
+    /// one on a deleted snapshot (refused with `NoSnapshot`).
+    fn next_snap_op(&mut self) -> SnapOp {
+        let held = self.snaps.len() as u64;
+        let r = self.rng.below(20);
+        if (r >= 18 || held == 0 && r >= 12) && !self.dead.is_empty() {
+            let id = self.dead[self.rng.below(self.dead.len() as u64) as usize];
+            return match self.rng.below(3) {
+                0 => SnapOp::Read(id, self.pick_lba()),
+                1 => SnapOp::Rollback(id),
+                _ => SnapOp::Delete(id),
+            };
+        }
+        if held == 0 {
+            return SnapOp::Take;
+        }
+        let id = self.snaps[self.rng.below(held) as usize].0;
+        match r {
+            0..=5 => SnapOp::Take,
+            6..=11 => SnapOp::Read(id, self.pick_lba()),
+            12..=14 => SnapOp::Rollback(id),
+            _ => SnapOp::Delete(id),
+        }
+    }
+
+    /// After a `SnapshotFull`: delete a held snapshot, or roll back to one.
+    fn free_snapshot(&mut self) -> SnapOp {
+        let id = self.snaps[self.rng.below(self.snaps.len() as u64) as usize].0;
+        match self.rng.below(4) {
+            0 => SnapOp::Rollback(id),
+            _ => SnapOp::Delete(id),
         }
     }
 
@@ -864,6 +1071,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
                 return Ok(End::Idle);
             }
             let op = self.next_op();
+            let ops_before = ftl.flash().ops();
             let r: Result<(), FtlErr> = match op {
                 Op::Write(l, g) => {
                     fill_pattern(l, g, &mut buf);
@@ -892,48 +1100,323 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
                     self.trace(format_args!("remount"));
                     return Ok(End::Remount);
                 }
+                Op::Snap(s) => match self.snap_op(ftl, s)? {
+                    Some(end) => return Ok(end),
+                    None => continue,
+                },
             };
-            let cut = ftl.flash().was_cut();
-            match r {
-                Ok(()) if cut => {
-                    return Err(self.fail(format!("{op:?} returned Ok although power was cut")));
-                }
-                Ok(()) if ftl.check_invariants().is_err() => {
-                    let e = ftl.check_invariants().err().unwrap_or_default();
-                    return Err(self.fail(format!("invariant after {op:?}: {e}")));
-                }
-                Ok(()) => {
-                    let changes = op.changes();
-                    self.sum.acked += u64::from(!changes.is_empty());
-                    self.sum.txns += u64::from(matches!(op, Op::Txn(_)));
-                    for (l, g) in changes {
-                        match g {
-                            0 => self.model.trim(l),
-                            g => self.model.write(l, g),
-                        }
-                    }
-                }
-                Err(e) if cut => {
-                    self.pending = op.changes();
-                    self.trace(format_args!("{op:?} cut ({e:?})"));
-                    return Ok(End::Cut);
-                }
-                Err(Error::NoSpace) if self.setup.cfg.no_erase => {
-                    self.full = true;
-                    self.trace(format_args!("{op:?}: NoSpace (write-once part full)"));
-                    return Ok(End::Idle);
-                }
-                Err(e) => {
-                    let units = unit_dump(ftl);
-                    return Err(self.fail(format!(
-                        "{op:?} failed without a cut: {e:?}\n  units: {units}\n  {:?}",
-                        ftl.stats()
-                    )));
-                }
+            if let Some(end) = self.settle(ftl, &op, r, ops_before)? {
+                return Ok(end);
             }
         }
         Ok(End::Idle)
     }
+
+    /// The outcome `r` of data operation `op`: the model follows an acknowledged one, a cut
+    /// one becomes the pending op, a legitimate refusal must have changed nothing.
+    /// `Some(end)` when the session ends.
+    fn settle(
+        &mut self,
+        ftl: &mut Vol<'_, R, W, E>,
+        op: &Op,
+        r: Result<(), FtlErr>,
+        ops_before: u64,
+    ) -> Result<Option<End>, String> {
+        let cut = ftl.flash().was_cut();
+        match r {
+            Ok(()) if cut => Err(self.fail(format!("{op:?} returned Ok although power was cut"))),
+            Ok(()) if ftl.check_invariants().is_err() => {
+                let e = ftl.check_invariants().err().unwrap_or_default();
+                Err(self.fail(format!("invariant after {op:?}: {e}")))
+            }
+            Ok(()) if matches!(op, Op::RevertAll(_)) && !self.snaps.is_empty() => Err(self.fail(
+                "revert_all acknowledged while snapshots are held (SnapshotsHeld expected)".into(),
+            )),
+            Ok(()) => {
+                let changes = op.changes();
+                self.sum.acked += u64::from(!changes.is_empty());
+                self.sum.txns += u64::from(matches!(op, Op::Txn(_)));
+                self.apply(&changes);
+                if self.opts.trace {
+                    self.trace(format_args!("{op:?} ok"));
+                }
+                Ok(None)
+            }
+            Err(e) if cut => {
+                self.pending = op.changes();
+                self.trace(format_args!("{op:?} cut ({e:?})"));
+                Ok(Some(End::Cut))
+            }
+            Err(Error::NoSpace) if self.setup.cfg.no_erase => {
+                self.full = true;
+                self.trace(format_args!("{op:?}: NoSpace (write-once part full)"));
+                Ok(Some(End::Idle))
+            }
+            Err(e) if self.refusal_fits(op, e) => {
+                let lbas: Vec<u32> = match op {
+                    Op::RevertAll(n) => (0..*n).collect(),
+                    _ => op.changes().iter().map(|c| c.0).collect(),
+                };
+                self.pressure |= e == Error::SnapshotFull;
+                self.check_refusal(ftl, format!("{op:?} -> {e:?}"), &lbas, ops_before)
+                    .map(|()| None)
+            }
+            Err(e) => {
+                let units = unit_dump(ftl);
+                Err(self.fail(format!(
+                    "{op:?} failed without a cut: {e:?}\n  units: {units}\n  {:?}",
+                    ftl.stats()
+                )))
+            }
+        }
+    }
+
+    /// Apply acknowledged (lba, generation; 0 = trim) changes to the model.
+    fn apply(&mut self, changes: &[(u32, u64)]) {
+        for &(l, g) in changes {
+            match g {
+                0 => self.model.trim(l),
+                g => self.model.write(l, g),
+            }
+        }
+    }
+
+    /// Is `e` a legitimate refusal of data operation `op` (snapshots are held)?
+    fn refusal_fits(&self, op: &Op, e: FtlErr) -> bool {
+        let held = !self.snaps.is_empty();
+        match (op, e) {
+            (Op::RevertAll(_), Error::SnapshotsHeld) => held,
+            (Op::Write(..) | Op::Trim(_) | Op::Txn(_) | Op::Revert(_), Error::SnapshotFull) => held,
+            _ => false,
+        }
+    }
+
+    /// A refused operation changed nothing: no flash program or erase, the same live
+    /// snapshots, and the blocks it would have changed still read the model.
+    fn check_refusal(
+        &mut self,
+        ftl: &mut Vol<'_, R, W, E>,
+        what: String,
+        lbas: &[u32],
+        ops_before: u64,
+    ) -> Result<(), String> {
+        let ops = ftl.flash().ops() - ops_before;
+        let live = sorted_ids(ftl.snapshots());
+        let held = sorted_ids(self.snaps.iter().map(|h| h.0));
+        if ops != 0 || live != held {
+            return Err(self.fail(format!(
+                "{what}: refused, yet {ops} flash op(s) ran and the live snapshots are {live:?} \
+                 (held {held:?})"
+            )));
+        }
+        let mut got = vec![0u8; self.bs];
+        for &l in lbas {
+            let r = ftl.read(l, &mut got);
+            self.sum.reads += 1;
+            if r.is_err() || got != self.model.expected(l, self.bs) {
+                return Err(self.fail(format!(
+                    "{what}: refused, yet lba {l} changed: {r:?} {}",
+                    describe(&got, l)
+                )));
+            }
+        }
+        self.sum.refusals += 1;
+        self.trace(format_args!("{what} (refused, nothing changed)"));
+        Ok(())
+    }
+
+    /// What snapshot operation `op` must be refused with (`None`: it must succeed).
+    fn snap_refusal(&self, op: SnapOp) -> Option<FtlErr> {
+        let held = |id: SnapshotId| self.snaps.iter().any(|h| h.0 == id);
+        match op {
+            SnapOp::Take if self.bs < SNAPSHOT_MIN_BLOCK || self.snaps.len() >= MAX_SNAPSHOTS => {
+                Some(Error::SnapshotLimit)
+            }
+            SnapOp::Take => None,
+            SnapOp::Read(id, _) | SnapOp::Rollback(id) | SnapOp::Delete(id) if !held(id) => {
+                Some(Error::NoSnapshot)
+            }
+            _ => None,
+        }
+    }
+
+    /// Run snapshot operation `op` and check its outcome. `Some(end)` when the session ends.
+    fn snap_op(&mut self, ftl: &mut Vol<'_, R, W, E>, op: SnapOp) -> Result<Option<End>, String> {
+        let ops_before = ftl.flash().ops();
+        let expected = self.snap_refusal(op);
+        let r = match op {
+            SnapOp::Take => ftl.snapshot().map(Some),
+            SnapOp::Read(id, l) => return self.snap_read(ftl, id, l, ops_before).map(|()| None),
+            SnapOp::Rollback(id) => ftl.rollback(id).map(|()| None),
+            SnapOp::Delete(id) => ftl.delete_snapshot(id).map(|()| None),
+        };
+        let cut = ftl.flash().was_cut();
+        match r {
+            Ok(_) if cut => Err(self.fail(format!("{op:?} returned Ok although power was cut"))),
+            Ok(_) if expected.is_some() => Err(self.fail(format!(
+                "{op:?} acknowledged, {expected:?} expected ({} snapshots held, block {} B)",
+                self.snaps.len(),
+                self.bs
+            ))),
+            Ok(_) if ftl.check_invariants().is_err() => {
+                let e = ftl.check_invariants().err().unwrap_or_default();
+                Err(self.fail(format!("invariant after {op:?}: {e}")))
+            }
+            Ok(id) => self.snap_done(ftl, op, id).map(|()| None),
+            Err(e) if cut => {
+                self.pend_snap(op)?;
+                self.trace(format_args!("{op:?} cut ({e:?})"));
+                Ok(Some(End::Cut))
+            }
+            Err(Error::NoSpace) if self.setup.cfg.no_erase => {
+                self.full = true;
+                self.trace(format_args!("{op:?}: NoSpace (write-once part full)"));
+                Ok(Some(End::Idle))
+            }
+            // Every hole still covers records on flash: a legitimate refusal too.
+            Err(e)
+                if Some(e) == expected
+                    || matches!(op, SnapOp::Rollback(_)) && e == Error::SnapshotLimit =>
+            {
+                self.check_refusal(ftl, format!("{op:?} -> {e:?}"), &[], ops_before)
+                    .map(|()| None)
+            }
+            Err(e) => Err(self.fail(format!(
+                "{op:?} failed without a cut: {e:?} ({expected:?} expected)"
+            ))),
+        }
+    }
+
+    /// `read_snapshot`: a held snapshot reads the model of its moment, a deleted one is
+    /// refused with `NoSnapshot`.
+    fn snap_read(
+        &mut self,
+        ftl: &mut Vol<'_, R, W, E>,
+        id: SnapshotId,
+        l: u32,
+        ops_before: u64,
+    ) -> Result<(), String> {
+        let mut got = vec![0u8; self.bs];
+        let r = ftl.read_snapshot(id, l, &mut got);
+        match (r, self.snaps.iter().position(|h| h.0 == id)) {
+            (Ok(()), Some(i)) => {
+                self.sum.snap_reads += 1;
+                if got != self.snaps[i].1.expected(l, self.bs) {
+                    return Err(self.fail(format!(
+                        "snapshot {id:?} lba {l}: expected generation {}, found {}",
+                        self.snaps[i].1.gen(l),
+                        describe(&got, l)
+                    )));
+                }
+                Ok(())
+            }
+            (Err(Error::NoSnapshot), None) => {
+                let what = format!("read_snapshot({id:?}, {l}) -> NoSnapshot");
+                self.check_refusal(ftl, what, &[], ops_before)
+            }
+            (r, held) => Err(self.fail(format!(
+                "read_snapshot({id:?}, {l}): {r:?} (held: {})",
+                held.is_some()
+            ))),
+        }
+    }
+
+    /// An acknowledged snapshot operation: the model and the held snapshots follow, and the
+    /// volume must list exactly the held ones.
+    fn snap_done(
+        &mut self,
+        ftl: &Vol<'_, R, W, E>,
+        op: SnapOp,
+        new: Option<SnapshotId>,
+    ) -> Result<(), String> {
+        match (op, new) {
+            (SnapOp::Take, Some(id)) if !self.snaps.iter().any(|h| h.0 == id) => {
+                self.snaps.push((id, self.model.clone()));
+                self.sum.snapshots += 1;
+            }
+            (SnapOp::Rollback(id), _) => {
+                let changes = self.rollback_changes(id);
+                self.apply(&changes);
+                let (keep, gone) = std::mem::take(&mut self.snaps)
+                    .into_iter()
+                    .partition(|h| h.0.version() <= id.version());
+                self.snaps = keep;
+                self.bury(gone);
+                self.sum.rollbacks += 1;
+                self.pressure = false;
+            }
+            (SnapOp::Delete(id), _) => {
+                let (gone, keep) = std::mem::take(&mut self.snaps)
+                    .into_iter()
+                    .partition(|h| h.0 == id);
+                self.snaps = keep;
+                self.bury(gone);
+                self.sum.snap_deletes += 1;
+                self.pressure = false;
+            }
+            _ => return Err(self.fail(format!("{op:?} returned {new:?}: an id already held"))),
+        }
+        let live = sorted_ids(ftl.snapshots());
+        let held = sorted_ids(self.snaps.iter().map(|h| h.0));
+        if live != held {
+            return Err(self.fail(format!(
+                "after {op:?}: live snapshots {live:?}, expected {held:?}"
+            )));
+        }
+        self.trace(format_args!("{op:?} -> {new:?}, live {live:?}"));
+        Ok(())
+    }
+
+    /// Snapshots gone (deleted, or newer than a rollback's): their ids must be refused.
+    fn bury(&mut self, gone: Vec<Held>) {
+        self.dead.extend(gone.into_iter().map(|h| h.0));
+        let n = self.dead.len().saturating_sub(8);
+        self.dead.drain(..n);
+    }
+
+    /// The blocks a rollback to held snapshot `id` changes: (lba, generation; 0 = zeros).
+    fn rollback_changes(&self, id: SnapshotId) -> Vec<(u32, u64)> {
+        let Some((_, m)) = self.snaps.iter().find(|h| h.0 == id) else {
+            return Vec::new();
+        };
+        (0..self.blocks)
+            .filter(|&l| m.gen(l) != self.model.gen(l))
+            .map(|l| (l, m.gen(l)))
+            .collect()
+    }
+
+    /// A snapshot operation lost power: remember the snapshot sets before and after it (and
+    /// a rollback's block changes) for the next mount to resolve.
+    fn pend_snap(&mut self, op: SnapOp) -> Result<(), String> {
+        let before = self.snaps.clone();
+        let (after, take) = match op {
+            SnapOp::Take => (before.clone(), Some(self.model.clone())),
+            SnapOp::Rollback(id) | SnapOp::Delete(id) if !before.iter().any(|h| h.0 == id) => {
+                return Err(self.fail(format!("{op:?} on a snapshot not held did flash work")));
+            }
+            SnapOp::Rollback(id) => {
+                self.pending = self.rollback_changes(id);
+                let after = before.iter().filter(|h| h.0.version() <= id.version());
+                (after.cloned().collect(), None)
+            }
+            SnapOp::Delete(id) => (before.iter().filter(|h| h.0 != id).cloned().collect(), None),
+            SnapOp::Read(..) => return Err(self.fail(format!("{op:?} reported a cut"))),
+        };
+        self.pending_snaps = Some(SnapPending {
+            op,
+            before,
+            after,
+            take,
+        });
+        Ok(())
+    }
+}
+
+/// Snapshot ids as sorted (slot, version) pairs, to compare sets.
+fn sorted_ids(ids: impl Iterator<Item = SnapshotId>) -> Vec<(usize, u64)> {
+    let mut v: Vec<_> = ids.map(|id| (id.slot(), id.version())).collect();
+    v.sort_unstable();
+    v
 }
 
 /// What is stored for `lba` (a weak record reads differently now and then), for failures.
@@ -1027,7 +1510,10 @@ fn record_dump<const R: usize, const W: usize, const E: usize>(ftl: &Vol<'_, R, 
                 }
                 RecordRead::Valid(r) => {
                     let c = r.claim;
-                    let flag = if c.copy { "c" } else { "h" };
+                    let flag = match c.copy {
+                        true => format!("c{}", c.victim),
+                        false => "h".into(),
+                    };
                     let _ = write!(
                         s,
                         " [{slot}: {:?} lba {} v{} skip {} {flag}]",

@@ -5,7 +5,8 @@
 //!
 //! One module per job: [`workload`] runs one workload and measures it, [`greedy`] computes the
 //! references, [`report`] holds the results (the JSON shape), [`targets`] checks them against
-//! the targets, [`print`] and [`plot`] show them.
+//! the targets, [`print`] and [`plot`] show them; [`txn`] and [`snap`] measure what a
+//! transaction and a snapshot cost.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -20,6 +21,7 @@ mod greedy;
 mod plot;
 mod print;
 mod report;
+mod snap;
 mod targets;
 mod txn;
 mod workload;
@@ -118,10 +120,11 @@ fn bench_all(
                 )?);
             }
             let txns = txn::costs(&mk, cfg)?;
-            Ok::<_, String>((geo, workloads, txns))
+            let snaps = snap::costs(&mk, cfg, passes, args.seed)?;
+            Ok::<_, String>((geo, workloads, txns, snaps))
         }};
     }
-    let (geo, workloads, transactions) = match args.preset {
+    let (geo, workloads, transactions, snapshots) = match args.preset {
         Part::Stm32l476 => go!(cowftl_sim::Stm32L476Flash)?,
         Part::W25q128 => go!(cowftl_sim::W25q128Flash)?,
         p => return Err(format!("part {} is not simulated here", p.name())),
@@ -132,6 +135,7 @@ fn bench_all(
         geometry: report::geometry_out(&geo, args.preset, size),
         workloads,
         transactions,
+        snapshots,
         targets: Vec::new(),
         host_seconds: 0.0,
     })

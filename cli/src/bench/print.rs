@@ -38,6 +38,7 @@ pub fn print_human(r: &Report) {
             t.txn_bytes as i64 - t.single_bytes as i64
         );
     }
+    print_snapshots(r);
     println!(
         "\nanalytic greedy reference at raw fill 0.5/0.8/0.9: {:.2}/{:.2}/{:.2}",
         analytic_greedy_wa(0.5),
@@ -122,6 +123,41 @@ fn print_mounts(r: &Report) {
             m.erases,
             fmt::fmt_ns(m.device_ns as f64),
             fmt::fmt_ns(m.host_ns as f64),
+        );
+    }
+}
+
+fn print_snapshots(r: &Report) {
+    let s = &r.snapshots;
+    println!(
+        "\nsnapshots (fresh volume, {} blocks written): bytes programmed / unit erases",
+        s.live_blocks
+    );
+    println!(
+        "  snapshot():        {:>7} B, {} erases",
+        s.snapshot.bytes_programmed, s.snapshot.erases
+    );
+    println!(
+        "  rollback():        {:>7} B, {} erases (after {} blocks rewritten since the snapshot: {} B)",
+        s.rollback.bytes_programmed, s.rollback.erases, s.writes_since, s.writes_since_bytes
+    );
+    println!(
+        "  delete_snapshot(): {:>7} B, {} erases",
+        s.delete.bytes_programmed, s.delete.erases
+    );
+    for w in &s.uniform {
+        println!(
+            "  {} (fill {:.2}) {:<24} WA {:.3}, {} erases over {} host writes",
+            w.name,
+            w.fill_exported,
+            if w.snapshot_held {
+                "one snapshot held:"
+            } else {
+                "no snapshot:"
+            },
+            w.wa,
+            w.erases,
+            w.host_writes
         );
     }
 }

@@ -99,6 +99,8 @@ pub struct Report {
     pub workloads: Vec<Workload>,
     /// Bytes programmed for k blocks as one transaction against k single writes.
     pub transactions: Vec<super::txn::TxnCost>,
+    /// Flash work of snapshot, rollback and delete; WA with a snapshot held against without.
+    pub snapshots: super::snap::SnapCost,
     pub targets: Vec<Target>,
     pub host_seconds: f64,
 }
