@@ -16,7 +16,7 @@ use embedded_storage::nor_flash::NorFlash;
 
 use crate::error::Error;
 use crate::flash::Res;
-use crate::layout::{RecordKind, RecordRead};
+use crate::layout::{RecordKind, RecordRead, NO_HOP};
 use crate::log::{Entry, Log, Source, Stream, NO_RECORD};
 use crate::units::UnitState;
 
@@ -238,8 +238,10 @@ fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         };
         room_for_copy(log, stream)?;
         // A record a snapshot sees keeps its version, so mount can tell which snapshots
-        // see the copy; any other copy gets a new one (docs/DESIGN.md, "Snapshots").
-        let pinned = !c.kind.is_meta() && log.table.pinned(c.version);
+        // see the copy, and so does every later copy of it (mount's copy rule relies on
+        // that); any other copy gets a new one (docs/DESIGN.md, "Snapshots").
+        let pinned = c.hop != NO_HOP || log.table.pinned(c.version);
+        let pinned = pinned && !c.kind.is_meta();
         let e = Entry {
             kind: c.kind,
             lba: c.lba,

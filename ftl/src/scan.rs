@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::flash::{FlashIo, Res, META_BUF, STABLE_READS};
 use crate::layout::TxnMark;
 use crate::layout::{decode_commit, seal_matches, Claim, HeaderRead, RecordKind, RecordRead};
-use crate::layout::{SlotRecord, FORMAT_VERSION, NO_VICTIM, VERSION_CEILING};
+use crate::layout::{SlotRecord, FORMAT_VERSION, NO_HOP, NO_VICTIM, VERSION_CEILING};
 use crate::log::{reset_version_of, Log, NO_RECORD};
 use crate::map::Mapping;
 use crate::table::{VolumeTable, TABLE_BYTES};
@@ -573,16 +573,27 @@ fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     };
     // An original is older than its copy; a newer record in the victim unit is not one.
     let same = cur.claim.kind == r.claim.kind && cur.data_crc == r.data_crc;
-    // A copy that kept its original's version (a snapshot sees it) is newer by its hop.
-    let copied = r.claim.copy && u32::from(r.claim.victim) == cu;
     let newer = r.claim.is_newer_than(&cur.claim);
-    if same && newer && copied && intact(log, cu, scratch)? {
+    if same && newer && copy_of(&r.claim, &cur.claim, cu) && intact(log, cu, scratch)? {
         return Ok(false);
     }
-    if same && !newer && cur.claim.copy && u32::from(cur.claim.victim) == unit {
-        return Ok(intact(log, unit, scratch)? || newer);
+    if same && !newer && copy_of(&cur.claim, &r.claim, unit) {
+        return intact(log, unit, scratch);
     }
     Ok(newer)
+}
+
+/// Can `copy` be a GC copy of `orig`, a record in unit `orig_unit`? A copy that kept its
+/// version names exactly its source (same version, one hop less); any other copy is newer
+/// than its source, which never kept a version itself (a record that once kept its version
+/// always does). So a victim unit erased and reused since the copy was made, which holds
+/// only newer records and copies that kept older versions, never passes for the source.
+fn copy_of(copy: &Claim, orig: &Claim, orig_unit: u32) -> bool {
+    let exact = match copy.hop {
+        NO_HOP => orig.hop == NO_HOP && orig.version < copy.version,
+        hop => orig.version == copy.version && orig.hop == hop.wrapping_sub(1),
+    };
+    copy.copy && u32::from(copy.victim) == orig_unit && exact
 }
 
 /// Is a victim unit still intact (its erase never started)? A cut erase can leave the old

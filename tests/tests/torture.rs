@@ -181,3 +181,25 @@ fn wedge_regression_seed_0x49c_11_units_of_4k() {
     // The report names no part; 4 KiB units of 512-byte blocks fit the STM32L476 preset.
     wedge_regression(0x49c, Part::Stm32l476, 11, 4096, 512, 4);
 }
+
+/// Regression (snapshots): a trimmed block came back as older data after a cut. Its newest
+/// trim was a GC copy that kept its version, naming a victim unit that had since been erased
+/// and refilled with other such copies, one of them an older trim of the same block: mount's
+/// copy rule took that older trim for the copy's source. Now a copy names its source exactly
+/// (same version and one hop less, or an older record that never kept its version).
+/// `cargo run --release -p cowftl-cli --bin cowftl -- torture --seed 0x58 --seeds 1 --cuts 191`
+#[test]
+fn copy_rule_regression_seed_0x58_stm32h743_10_units_of_8k() {
+    // The seed's own setup (asserted, so a change in the seed-to-setup mapping shows).
+    let setup = cowftl_testkit::torture::choose_setup(0x58, None);
+    assert_eq!((setup.part, setup.capacity), (Part::Stm32h743, 10 * 8192));
+    assert_eq!((setup.cfg.block_size, setup.cfg.reserve_units), (256, 4));
+    let t = run(
+        0x58..0x59,
+        Options {
+            cuts: 191,
+            ..Options::default()
+        },
+    );
+    assert!(t.cuts >= 191, "{t:?}");
+}
