@@ -8,19 +8,21 @@
 //!
 //! Layers, one module each, each calling only the ones above it:
 //! - [`geometry`]: configuration -> layout and capacity; [`layout`]: the on-flash bytes
-//!   (spec: `FORMAT.md`); [`map`]: logical block -> slot; [`units`]: per-unit state and wear;
+//!   (spec: `FORMAT.md`), [`table`]: the volume table record (snapshots, rollbacks, reset);
+//!   [`map`]: logical block -> slot; [`units`]: per-unit state and wear;
 //! - `flash`: the only caller of the driver (reads, programs, erases, counters, stable reads);
 //! - `log`: unit table, map, frontiers, version counter and the append;
 //! - `gc`: garbage collection (cost-benefit), wear levelling, retirement;
 //! - `scan`: mount (reads only) and format;
 //! - [`volume`]: the public [`Ftl`] API; [`transaction`]: atomic multi-block
-//!   [`Transaction`]s; [`storage`], `blockdev` and [`overlay`] (a volume over a read-only base
-//!   image): adapters.
+//!   [`Transaction`]s; [`snapshot`]: instant snapshots and rollback; [`storage`], `blockdev`
+//!   and [`overlay`] (a volume over a read-only base image): adapters.
 //!
 //! ## RAM
-//! `size_of::<Ftl<F, U, B>>() = size_of::<F>() + 4*B + 28*U + fixed` bytes on x86-64 (less on
-//! 32-bit): map entries are `u32`; per unit a 24-byte `UnitInfo` and a 4-byte retire-table
-//! entry; `fixed` (geometry, config, counters) is about 200 bytes. Mount adds a scratch table
+//! `size_of::<Ftl<F, U, B, S>>() = size_of::<F>() + 4*B*(1 + S) + 28*U + fixed` bytes on x86-64
+//! (less on 32-bit): map entries are `u32` (one map, plus one per snapshot slot `S`, 0 by
+//! default); per unit a 24-byte `UnitInfo` and a 4-byte retire-table entry; `fixed` (geometry,
+//! config, counters, the volume table) is about 350 bytes. Mount adds a scratch table
 //! of `U` 24-byte entries on the stack; the call stack adds a few 128-byte buffers. No heap.
 //!
 //! ```
