@@ -153,12 +153,41 @@ pub(crate) fn collect<F: NorFlash, const U: usize, const B: usize, const S: usiz
     log: &mut Log<F, U, B, S>,
     victim: u32,
 ) -> Res<(), F> {
-    relocate(log, victim)?;
+    let kept_versions = relocate(log, victim)?;
     if log.units.get(victim).state == UnitState::Retired || log.io.geo.no_erase {
         return Ok(());
     }
     debug_assert_eq!(log.units.get(victim).valid, 0);
+    if kept_versions {
+        erase_stale_copies(log, victim)?;
+    }
     log.erase(victim)
+}
+
+/// Before erasing a victim some of whose copies kept their versions: a unit holding copies
+/// out of it from an earlier round that a power cut interrupted (nothing live, not erased
+/// yet) has those copies under newer versions, and once the victim is gone a mount would
+/// take them over the copies that kept their versions, leaving that unit live. Erase such
+/// units first (they are erased before reuse anyway). docs/DESIGN.md, recovery rule 10.
+fn erase_stale_copies<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
+    victim: u32,
+) -> Res<(), F> {
+    for unit in 0..log.io.geo.unit_count {
+        let u = log.units.get(unit);
+        if u.state != UnitState::Sealed || u.valid != 0 || u.used == 0 {
+            continue;
+        }
+        for slot in 0..u32::from(u.used) {
+            if let RecordRead::Valid(r) = log.io.read_record(unit, slot)? {
+                if r.claim.copy && u32::from(r.claim.victim) == victim {
+                    log.erase(unit)?;
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Victim choice. Retired units holding data go first. Otherwise cost-benefit (Rosenblum &
@@ -214,11 +243,13 @@ fn copy_stream(u: &crate::units::UnitInfo) -> Stream {
 }
 
 /// Copy every live slot of `unit` to the GC frontier (same contents; each copy names `unit`
-/// as its victim). Records snapshots see, retire and table records move too.
+/// as its victim). Records snapshots see, retire and table records move too. Returns
+/// whether a copy kept its version.
 fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     unit: u32,
-) -> Res<(), F> {
+) -> Res<bool, F> {
+    let mut kept_versions = false;
     let used = log.units.get(unit).used as u32;
     let stream = copy_stream(log.units.get(unit));
     for slot in 0..used {
@@ -242,6 +273,7 @@ fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         // that); any other copy gets a new one (docs/DESIGN.md, "Snapshots").
         let pinned = c.hop != NO_HOP || log.table.pinned(c.version);
         let pinned = pinned && !c.kind.is_meta();
+        kept_versions |= pinned;
         let e = Entry {
             kind: c.kind,
             lba: c.lba,
@@ -258,7 +290,7 @@ fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         // that could not be moved (reads of those blocks report Corrupt).
         return Err(Error::Corrupt);
     }
-    Ok(())
+    Ok(kept_versions)
 }
 
 /// A slot in `stream`'s frontier, opening an available unit when it is full.
@@ -360,6 +392,7 @@ pub(crate) fn tidy_retired<F: NorFlash, const U: usize, const B: usize, const S:
             continue;
         }
         if log.units.get(unit).valid > 0 {
+            // A retired unit is never erased: no stale copy can outlive it.
             relocate(log, unit)?;
         }
         if log.retire_at[unit as usize] == NO_RECORD {

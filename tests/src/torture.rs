@@ -744,7 +744,12 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
         let bs = self.bs;
         // docs/DESIGN.md "Space invariant": holds after every mount, whatever the cuts left.
         if let Err(e) = ftl.check_invariants() {
-            return Err(self.fail(format!("invariant after mount: {e}")));
+            // The state that broke it, when tracing (record tables can be long).
+            let state = match self.opts.trace {
+                true => format!("{}{}", unit_dump(ftl), record_dump(ftl)),
+                false => String::new(),
+            };
+            return Err(self.fail(format!("invariant after mount: {e}{state}")));
         }
         if ftl.block_count() != blocks {
             return Err(self.fail(format!(

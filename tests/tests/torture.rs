@@ -203,3 +203,24 @@ fn copy_rule_regression_seed_0x58_stm32h743_10_units_of_8k() {
     );
     assert!(t.cuts >= 191, "{t:?}");
 }
+
+/// Regression (snapshots): after a cut GC round left copies of a victim's records in a unit
+/// that then held nothing live, a later round on the same victim copied those records again
+/// keeping their versions (a snapshot saw them) and erased the victim: the next mount took
+/// the stale copies (newer versions) over the new ones and found no unit left for GC. Now
+/// such stale units are erased before the victim.
+/// `cargo run --release -p cowftl-cli --bin cowftl -- torture --seed 0x95 --seeds 1 --cuts 400`
+#[test]
+fn stale_copies_regression_seed_0x95_stm32h743_12_units_of_8k() {
+    let setup = cowftl_testkit::torture::choose_setup(0x95, None);
+    assert_eq!((setup.part, setup.capacity), (Part::Stm32h743, 12 * 8192));
+    assert_eq!((setup.cfg.block_size, setup.cfg.reserve_units), (256, 4));
+    let t = run(
+        0x95..0x96,
+        Options {
+            cuts: 400,
+            ..Options::default()
+        },
+    );
+    assert!(t.cuts >= 400, "{t:?}");
+}
