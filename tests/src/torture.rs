@@ -31,10 +31,13 @@
 
 use std::fmt::Write as _;
 
-use cowftl::{Config, Error, Ftl, Geometry};
+use std::marker::PhantomData;
+
+use cowftl::{Config, Error, Geometry};
 
 use cowftl_sim::{SimError, SimFlash, SplitMix64};
 
+use crate::api::{Api, Blocking, Volume};
 use crate::model::Model;
 use crate::parts::Part;
 use crate::pattern::{describe, fill_pattern};
@@ -248,7 +251,12 @@ pub fn choose_setup(seed: u64, part: Option<Part>) -> Setup {
 /// Run one seed. `Err` on the first contract violation (panics are not caught here; see
 /// [`run_seed_catching`]).
 pub fn run_seed(seed: u64, opts: &Options) -> Result<Summary, Failure> {
-    run_with(seed, None, opts)
+    run_with::<Blocking>(seed, None, opts)
+}
+
+/// [`run_seed`] over the API `A` ([`crate::api::Blocking`] or [`crate::api::Async`]).
+pub fn run_seed_on<A: Api>(seed: u64, opts: &Options) -> Result<Summary, Failure> {
+    run_with::<A>(seed, None, opts)
 }
 
 /// Fuzzing entry point: like [`run_seed`] but every decision (op, block, cut point) after
@@ -258,14 +266,14 @@ pub fn run_bytes(data: &[u8], opts: &Options) -> Result<Summary, Failure> {
     let mut seed = [0u8; 8];
     let n = data.len().min(8);
     seed[..n].copy_from_slice(&data[..n]);
-    run_with(u64::from_le_bytes(seed), Some(&data[n..]), opts)
+    run_with::<Blocking>(u64::from_le_bytes(seed), Some(&data[n..]), opts)
 }
 
-fn run_with(seed: u64, bytes: Option<&[u8]>, opts: &Options) -> Result<Summary, Failure> {
+fn run_with<A: Api>(seed: u64, bytes: Option<&[u8]>, opts: &Options) -> Result<Summary, Failure> {
     let setup = setup_for(seed, opts);
     macro_rules! go {
         ($r:literal, $w:literal, $e:literal) => {{
-            let mut r = Runner::<$r, $w, $e>::new(seed, setup, opts);
+            let mut r = Runner::<A, $r, $w, $e>::new(seed, setup, opts);
             if let Some(b) = bytes {
                 r.rng = Entropy::Bytes(b.to_vec(), 0);
             }
@@ -336,8 +344,9 @@ impl Entropy {
     }
 }
 
-type Vol<'a, const R: usize, const W: usize, const E: usize> =
-    Ftl<&'a mut SimFlash<R, W, E>, MAX_UNITS, MAX_BLOCKS>;
+/// The volume under test: `A`'s FTL over the simulator.
+type Vol<'a, A, const R: usize, const W: usize, const E: usize> =
+    <A as Api>::Vol<&'a mut SimFlash<R, W, E>, MAX_UNITS, MAX_BLOCKS, 0>;
 type FtlErr = Error<SimError>;
 
 #[derive(Clone, Debug)]
@@ -378,7 +387,8 @@ enum End {
     Idle,
 }
 
-struct Runner<'o, const R: usize, const W: usize, const E: usize> {
+struct Runner<'o, A: Api, const R: usize, const W: usize, const E: usize> {
+    api: PhantomData<A>,
     seed: u64,
     setup: Setup,
     opts: &'o Options,
@@ -401,10 +411,11 @@ struct Runner<'o, const R: usize, const W: usize, const E: usize> {
     log: String,
 }
 
-impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
+impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R, W, E> {
     fn new(seed: u64, setup: Setup, opts: &'o Options) -> Self {
         let flash = SimFlash::new(setup.part.small_spec(setup.capacity), seed);
         Runner {
+            api: PhantomData,
             seed,
             setup,
             opts,
@@ -445,7 +456,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
 
     fn run(mut self) -> Result<Summary, String> {
         let cfg = self.setup.cfg;
-        match Vol::<R, W, E>::format(self.flash.as_mut().expect("flash"), cfg) {
+        match Vol::<A, R, W, E>::format(self.flash.as_mut().expect("flash"), cfg) {
             Ok(f) => self.blocks = f.block_count(),
             Err(e) => return Err(format!("format: {e:?}")),
         }
@@ -563,7 +574,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
         copy.cancel_cut();
         copy.power_restore();
         let before = copy.ops();
-        let _ = Vol::<R, W, E>::mount(&mut copy, cfg);
+        let _ = Vol::<A, R, W, E>::mount(&mut copy, cfg);
         copy.ops() - before
     }
 
@@ -652,10 +663,10 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
     fn with_mount<T>(
         &mut self,
         flash: &mut SimFlash<R, W, E>,
-        body: impl FnOnce(&mut Self, &mut Vol<'_, R, W, E>) -> Result<T, String>,
+        body: impl FnOnce(&mut Self, &mut Vol<'_, A, R, W, E>) -> Result<T, String>,
     ) -> Result<Option<T>, String> {
         let cfg = self.setup.cfg;
-        let e = match Vol::<R, W, E>::mount(&mut *flash, cfg) {
+        let e = match Vol::<A, R, W, E>::mount(&mut *flash, cfg) {
             Ok(mut f) => {
                 if f.flash().was_cut() {
                     return Err(
@@ -678,7 +689,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
 
     /// Read every block and compare with the model (the pending op's block may hold the old
     /// or the new contents); resolve the pending op.
-    fn check(&mut self, ftl: &mut Vol<'_, R, W, E>) -> Result<(), String> {
+    fn check(&mut self, ftl: &mut Vol<'_, A, R, W, E>) -> Result<(), String> {
         let blocks = self.blocks;
         let bs = self.bs;
         // docs/DESIGN.md "Space invariant": holds after every mount, whatever the cuts left.
@@ -851,7 +862,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
     }
 
     /// Check the freshly mounted volume, then run operations until the cut fires.
-    fn work(&mut self, ftl: &mut Vol<'_, R, W, E>) -> Result<End, String> {
+    fn work(&mut self, ftl: &mut Vol<'_, A, R, W, E>) -> Result<End, String> {
         self.check(ftl)?;
         if self.full {
             return Ok(End::Idle);
@@ -937,8 +948,14 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
 }
 
 /// What is stored for `lba` (a weak record reads differently now and then), for failures.
-fn stored_record<const R: usize, const W: usize, const E: usize>(
-    ftl: &Vol<'_, R, W, E>,
+fn stored_record<
+    'a,
+    V: Volume<&'a mut SimFlash<R, W, E>>,
+    const R: usize,
+    const W: usize,
+    const E: usize,
+>(
+    ftl: &V,
     lba: u32,
 ) -> String {
     let Some((u, sl)) = ftl.mapping(lba).location() else {
@@ -962,11 +979,11 @@ fn stored_record<const R: usize, const W: usize, const E: usize>(
 }
 
 /// Stage `parts` (generation 0 = trim) in one transaction and commit it.
-fn commit_txn<const R: usize, const W: usize, const E: usize>(
-    ftl: &mut Vol<'_, R, W, E>,
+fn commit_txn<F: embedded_storage::nor_flash::ErrorType>(
+    ftl: &mut impl Volume<F>,
     parts: &[(u32, u64)],
     bs: usize,
-) -> Result<(), FtlErr> {
+) -> crate::api::Res<(), F> {
     let data: Vec<Vec<u8>> = parts
         .iter()
         .map(|&(l, g)| {
@@ -975,20 +992,18 @@ fn commit_txn<const R: usize, const W: usize, const E: usize>(
             b
         })
         .collect();
-    let mut tx = ftl.transaction();
-    for (&(l, g), d) in parts.iter().zip(&data) {
-        match g {
-            0 => tx.trim(l)?,
-            _ => tx.write(l, d)?,
-        }
-    }
-    tx.commit()
+    let ops: Vec<(u32, Option<&[u8]>)> = parts
+        .iter()
+        .zip(&data)
+        .map(|(&(l, g), d)| (l, (g != 0).then_some(&d[..])))
+        .collect();
+    ftl.commit(&ops)
 }
 
 /// One line per unit (state, valid/used, wear) for failure messages.
-fn unit_dump<const R: usize, const W: usize, const E: usize>(ftl: &Vol<'_, R, W, E>) -> String {
+fn unit_dump<F: embedded_storage::nor_flash::ErrorType>(ftl: &impl Volume<F>) -> String {
     let mut s = String::new();
-    for (i, u) in ftl.units().enumerate() {
+    for (i, u) in ftl.units().into_iter().enumerate() {
         let _ = write!(
             s,
             "\n    {i:2}: {:?} valid {} used {} wear {}",
@@ -999,12 +1014,20 @@ fn unit_dump<const R: usize, const W: usize, const E: usize>(ftl: &Vol<'_, R, W,
 }
 
 /// The raw records of the partly used units (for traces).
-fn record_dump<const R: usize, const W: usize, const E: usize>(ftl: &Vol<'_, R, W, E>) -> String {
+fn record_dump<
+    'a,
+    V: Volume<&'a mut SimFlash<R, W, E>>,
+    const R: usize,
+    const W: usize,
+    const E: usize,
+>(
+    ftl: &V,
+) -> String {
     use cowftl::layout::RecordRead;
     let g = *ftl.geometry();
     let img = ftl.flash().image();
     let mut s = String::new();
-    for (u, info) in ftl.units().enumerate() {
+    for (u, info) in ftl.units().into_iter().enumerate() {
         let partly_used = info.state == cowftl::UnitState::Open
             || (info.used as u32) < g.slots_per_unit && info.used > 0;
         if !partly_used && std::env::var("TORTURE_ALL_UNITS").is_err() {
