@@ -39,18 +39,20 @@ fn workload<A: Api>(seed: u64) -> (Flash, u64) {
     let mut buf = vec![0u8; bs];
     for i in 0..600u64 {
         let r = rng.next_u64();
-        let lba = (r >> 8) as u32 % n;
+        // The first half of the volume: a snapshot needs room for what only it holds.
+        let half = n / 2;
+        let lba = (r >> 8) as u32 % half;
         match r % 16 {
             0 => {
                 ftl.trim(lba).unwrap();
                 model.trim(lba);
             }
             1 => {
-                let (a, b) = (pattern(lba, i, bs), pattern((lba + 1) % n, i, bs));
-                ftl.commit(&[(lba, Some(&a)), ((lba + 1) % n, Some(&b))])
+                let (a, b) = (pattern(lba, i, bs), pattern((lba + 1) % half, i, bs));
+                ftl.commit(&[(lba, Some(&a)), ((lba + 1) % half, Some(&b))])
                     .unwrap();
                 model.write(lba, i);
-                model.write((lba + 1) % n, i);
+                model.write((lba + 1) % half, i);
             }
             2 if i % 5 == 0 => {
                 // Snapshot, change, read the snapshot, roll back, delete.
