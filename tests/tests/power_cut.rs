@@ -170,11 +170,9 @@ fn formatted<A: Api>(seed: u64) -> Flash {
 
 fn cut_at_every_operation_of_a_gc_and_wl_workload_on<A: Api>() {
     let base = formatted::<A>(11);
-    let n = {
-        let mut f = base.clone();
-        let n = Vol::<A>::mount(&mut f, cfg()).unwrap().block_count();
-        n
-    };
+    let n = Vol::<A>::mount(&mut base.clone(), cfg())
+        .unwrap()
+        .block_count();
     let ops = workload(n, 0xC0FFEE);
     assert!(ops.len() >= 300);
     // Dry run: count flash operations, and prove the workload exercises GC and static WL.
