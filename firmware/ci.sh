@@ -101,6 +101,17 @@ set -e
 echo "qemu-tests exit code: $rc"
 ((rc == 0)) || fail=1
 
+echo "== QEMU: the async API (cowftl::asynch over the RAM flash's async NorFlash impl)"
+cargo build --release --no-default-features --features qemu --bin qemu-async
+set +e
+timeout 120 qemu-system-arm -cpu cortex-m4 -machine mps2-an386 -nographic \
+    -semihosting-config enable=on,target=native \
+    -kernel "$CARGO_TARGET_DIR/$T/release/qemu-async"
+rc=$?
+set -e
+echo "qemu-async exit code: $rc"
+((rc == 0)) || fail=1
+
 echo "== code size and RAM"
 ./size.sh
 

@@ -3,7 +3,8 @@
 # opt-level "z", fat LTO, codegen-units 1, panic = abort: the `size` profile in Cargo.toml).
 #
 #   size-base: cortex-m-rt + the RAM NorFlash doing erase/program/read directly
-#   size-ftl : the same + cowftl format/mount/write/read/trim over that flash
+#   size-ftl : the same + cowftl format/mount/write/read/trim over that flash (blocking API)
+#   size-ftl-async: the same calls through the async API (cowftl::asynch, block_on per call)
 #
 # The difference in .text (and .rodata: CRC table, constants) is the FTL. Then the per-module
 # breakdown of .text (size-breakdown.sh, from the symbol tables), and the RAM the FTL state takes
@@ -21,7 +22,7 @@ export CARGO_TARGET_DIR="$TD"
 readme=0
 [ "${1:-}" = --readme ] && readme=1
 
-cargo build -q --profile size --no-default-features --features size --bin size-base --bin size-ftl
+cargo build -q --profile size --no-default-features --features size --bin size-base --bin size-ftl --bin size-ftl-async
 OUT="$TD/thumbv7em-none-eabihf/size"
 
 # section_size ELF SECTION -> bytes (0 if absent)
@@ -40,7 +41,7 @@ section_size() {
 }
 
 declare -A T R FL
-for b in size-base size-ftl; do
+for b in size-base size-ftl size-ftl-async; do
     t=$(section_size "$OUT/$b" .text)
     r=$(section_size "$OUT/$b" .rodata)
     v=$(section_size "$OUT/$b" .vector_table)
@@ -52,12 +53,17 @@ done
 dt=$((T[size-ftl] - T[size-base]))
 dr=$((R[size-ftl] - R[size-base]))
 df=$((FL[size-ftl] - FL[size-base]))
+dta=$((T[size-ftl-async] - T[size-base]))
+dra=$((R[size-ftl-async] - R[size-base]))
+dfa=$((FL[size-ftl-async] - FL[size-base]))
 
 printf '%-10s %8s %8s %8s\n' "binary" ".text" ".rodata" "flash"
 for b in size-base size-ftl; do
     printf '%-10s %8d %8d %8d\n' "$b" "${T[$b]}" "${R[$b]}" "${FL[$b]}"
 done
 printf '%-10s %8d %8d %8d\n' "FTL adds" "$dt" "$dr" "$df"
+printf '%-14s %8d %8d %8d\n' "size-ftl-async" "${T[size-ftl-async]}" "${R[size-ftl-async]}" "${FL[size-ftl-async]}"
+printf '%-14s %8d %8d %8d\n' "async FTL adds" "$dta" "$dra" "$dfa"
 printf 'cowftl core: .text +%d B (%d.%02d KiB), .rodata +%d B (opt-level z, LTO, thumbv7em-none-eabihf)\n' \
     "$dt" $((dt / 1024)) $((dt * 100 / 1024 % 100)) "$dr"
 
@@ -96,6 +102,8 @@ if ((readme)); then
         echo "| size-base (cortex-m-rt + RAM NorFlash) | ${T[size-base]} | ${R[size-base]} | ${FL[size-base]} |"
         echo "| size-ftl (+ cowftl) | ${T[size-ftl]} | ${R[size-ftl]} | ${FL[size-ftl]} |"
         echo "| **cowftl core adds** | **$dt** | **$dr** | **$df** |"
+        echo "| size-ftl-async (+ cowftl::asynch, block_on) | ${T[size-ftl-async]} | ${R[size-ftl-async]} | ${FL[size-ftl-async]} |"
+        echo "| **async core adds** | **$dta** | **$dra** | **$dfa** |"
         echo
         echo "Measured with cowftl at commit \`$rev\`$dirty."
         echo

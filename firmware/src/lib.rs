@@ -6,9 +6,24 @@
 //!   self-test and the QEMU test binary.
 //! - [`log!`]: logs via defmt on a board, via semihosting on QEMU, and compiles to nothing in the
 //!   size probes.
+//! - [`block_on`]: runs a future to its end on this core (for the async API's probes and
+//!   examples; a flash future that is ready on the first poll, like the RAM flash's, costs
+//!   one poll).
 #![no_std]
 
 pub mod ramflash;
+
+/// Poll `fut` until it is ready, with a waker that does nothing (the RAM flash never
+/// returns `Pending`; a real async driver would want an executor such as embassy's).
+pub fn block_on<F: core::future::Future>(fut: F) -> F::Output {
+    let mut fut = core::pin::pin!(fut);
+    let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+    loop {
+        if let core::task::Poll::Ready(r) = fut.as_mut().poll(&mut cx) {
+            return r;
+        }
+    }
+}
 
 #[cfg(not(feature = "size"))]
 pub mod checks;

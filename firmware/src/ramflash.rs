@@ -261,3 +261,33 @@ impl<const W: usize, const E: usize> NorFlash for RamFlash<'_, W, E> {
         Ok(())
     }
 }
+
+/// The async traits: the same operations, ready at once (for the async API on QEMU).
+impl<const W: usize, const E: usize> embedded_storage_async::nor_flash::ReadNorFlash
+    for RamFlash<'_, W, E>
+{
+    const READ_SIZE: usize = 1;
+
+    async fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        ReadNorFlash::read(self, offset, bytes)
+    }
+
+    fn capacity(&self) -> usize {
+        self.data.len()
+    }
+}
+
+impl<const W: usize, const E: usize> embedded_storage_async::nor_flash::NorFlash
+    for RamFlash<'_, W, E>
+{
+    const WRITE_SIZE: usize = W;
+    const ERASE_SIZE: usize = E;
+
+    async fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        NorFlash::write(self, offset, bytes)
+    }
+
+    async fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        NorFlash::erase(self, from, to)
+    }
+}

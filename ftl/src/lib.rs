@@ -14,7 +14,8 @@
 //! - `log`: unit table, map, frontiers, version counter and the append;
 //! - `gc`: garbage collection (cost-benefit), wear levelling, retirement;
 //! - `scan`: mount (reads only) and format;
-//! - [`volume`]: the public [`Ftl`] API; [`transaction`]: atomic multi-block
+//! - [`volume`]: the public [`Ftl`] API (blocking; [`asynch`]: the same over
+//!   `embedded_storage_async`, from the same source); [`transaction`]: atomic multi-block
 //!   [`Transaction`]s; [`snapshot`]: instant snapshots and rollback; [`storage`], `blockdev`
 //!   and [`overlay`] (a volume over a read-only base image): adapters.
 //!
@@ -58,18 +59,31 @@
 #![warn(missing_debug_implementations)]
 
 pub mod error;
-mod flash;
-mod gc;
 pub mod geometry;
 pub mod layout;
-mod log;
 pub mod map;
-mod scan;
-pub mod snapshot;
 pub mod table;
-pub mod transaction;
+mod types;
 pub mod units;
-pub mod volume;
+
+// The blocking core: `engine/` with `async` and `.await` taken out at compile time
+// (`engine/mod.rs` says why; `ftl-macros` does it). Same module names and paths as before the
+// async API existed.
+cowftl_macros::blocking! {
+    mod flash = "src/engine/flash.rs";
+    mod gc = "src/engine/gc.rs";
+    mod log = "src/engine/log.rs";
+    mod scan = "src/engine/scan.rs";
+    #[doc = include_str!("doc/snapshot-example.md")]
+    pub mod snapshot = "src/engine/snapshot.rs";
+    #[doc = include_str!("doc/transaction-example.md")]
+    pub mod transaction = "src/engine/transaction.rs";
+    pub mod volume = "src/engine/volume.rs";
+}
+
+/// The async core, compiled from `engine/` as written.
+#[path = "engine/mod.rs"]
+pub mod asynch;
 
 mod adapters;
 #[cfg(feature = "sdmmc")]

@@ -3,6 +3,7 @@
 //! One of each, used by the integration tests (`tests/tests/`), the fuzz targets (`fuzz/`),
 //! the command-line tool (`cli/`) and, for [`pattern`] alone, the firmware's on-target checks:
 //!
+//! - [`api`]: the FTL's calls over either API (blocking or async), for contract tests run on both;
 //! - [`pattern`]: the deterministic contents of a block at a generation (`no_std`);
 //! - [`model`]: the reference model of what every block must read back;
 //! - [`parts`]: the catalog of simulated flash parts;
@@ -16,6 +17,8 @@
 
 pub mod pattern;
 
+#[cfg(feature = "std")]
+pub mod api;
 #[cfg(feature = "std")]
 pub mod image;
 #[cfg(feature = "std")]

@@ -31,10 +31,13 @@
 
 use std::fmt::Write as _;
 
-use cowftl::{Config, Error, Ftl, Geometry, SnapshotId};
+use std::marker::PhantomData;
+
+use cowftl::{Config, Error, Geometry, SnapshotId};
 
 use cowftl_sim::{SimError, SimFlash, SplitMix64};
 
+use crate::api::{Api, Blocking, Volume};
 use crate::model::Model;
 use crate::parts::Part;
 use crate::pattern::{describe, fill_pattern};
@@ -269,7 +272,12 @@ pub fn choose_setup(seed: u64, part: Option<Part>) -> Setup {
 /// Run one seed. `Err` on the first contract violation (panics are not caught here; see
 /// [`run_seed_catching`]).
 pub fn run_seed(seed: u64, opts: &Options) -> Result<Summary, Failure> {
-    run_with(seed, None, opts)
+    run_with::<Blocking>(seed, None, opts)
+}
+
+/// [`run_seed`] over the API `A` ([`crate::api::Blocking`] or [`crate::api::Async`]).
+pub fn run_seed_on<A: Api>(seed: u64, opts: &Options) -> Result<Summary, Failure> {
+    run_with::<A>(seed, None, opts)
 }
 
 /// Fuzzing entry point: like [`run_seed`] but every decision (op, block, cut point) after
@@ -279,14 +287,14 @@ pub fn run_bytes(data: &[u8], opts: &Options) -> Result<Summary, Failure> {
     let mut seed = [0u8; 8];
     let n = data.len().min(8);
     seed[..n].copy_from_slice(&data[..n]);
-    run_with(u64::from_le_bytes(seed), Some(&data[n..]), opts)
+    run_with::<Blocking>(u64::from_le_bytes(seed), Some(&data[n..]), opts)
 }
 
-fn run_with(seed: u64, bytes: Option<&[u8]>, opts: &Options) -> Result<Summary, Failure> {
+fn run_with<A: Api>(seed: u64, bytes: Option<&[u8]>, opts: &Options) -> Result<Summary, Failure> {
     let setup = setup_for(seed, opts);
     macro_rules! go {
         ($r:literal, $w:literal, $e:literal) => {{
-            let mut r = Runner::<$r, $w, $e>::new(seed, setup, opts);
+            let mut r = Runner::<A, $r, $w, $e>::new(seed, setup, opts);
             if let Some(b) = bytes {
                 r.rng = Entropy::Bytes(b.to_vec(), 0);
             }
@@ -357,8 +365,9 @@ impl Entropy {
     }
 }
 
-type Vol<'a, const R: usize, const W: usize, const E: usize> =
-    Ftl<&'a mut SimFlash<R, W, E>, MAX_UNITS, MAX_BLOCKS, MAX_SNAPSHOTS>;
+/// The volume under test: `A`'s FTL over the simulator.
+type Vol<'a, A, const R: usize, const W: usize, const E: usize> =
+    <A as Api>::Vol<&'a mut SimFlash<R, W, E>, MAX_UNITS, MAX_BLOCKS, MAX_SNAPSHOTS>;
 type FtlErr = Error<SimError>;
 
 #[derive(Clone, Debug)]
@@ -423,7 +432,8 @@ enum End {
     Idle,
 }
 
-struct Runner<'o, const R: usize, const W: usize, const E: usize> {
+struct Runner<'o, A: Api, const R: usize, const W: usize, const E: usize> {
+    api: PhantomData<A>,
     seed: u64,
     setup: Setup,
     opts: &'o Options,
@@ -454,10 +464,11 @@ struct Runner<'o, const R: usize, const W: usize, const E: usize> {
     log: String,
 }
 
-impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
+impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R, W, E> {
     fn new(seed: u64, setup: Setup, opts: &'o Options) -> Self {
         let flash = SimFlash::new(setup.part.small_spec(setup.capacity), seed);
         Runner {
+            api: PhantomData,
             seed,
             setup,
             opts,
@@ -506,7 +517,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
 
     fn run(mut self) -> Result<Summary, String> {
         let cfg = self.setup.cfg;
-        match Vol::<R, W, E>::format(self.flash.as_mut().expect("flash"), cfg) {
+        match Vol::<A, R, W, E>::format(self.flash.as_mut().expect("flash"), cfg) {
             Ok(f) => self.blocks = f.block_count(),
             Err(e) => return Err(format!("format: {e:?}")),
         }
@@ -624,7 +635,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
         copy.cancel_cut();
         copy.power_restore();
         let before = copy.ops();
-        let _ = Vol::<R, W, E>::mount(&mut copy, cfg);
+        let _ = Vol::<A, R, W, E>::mount(&mut copy, cfg);
         copy.ops() - before
     }
 
@@ -713,10 +724,10 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
     fn with_mount<T>(
         &mut self,
         flash: &mut SimFlash<R, W, E>,
-        body: impl FnOnce(&mut Self, &mut Vol<'_, R, W, E>) -> Result<T, String>,
+        body: impl FnOnce(&mut Self, &mut Vol<'_, A, R, W, E>) -> Result<T, String>,
     ) -> Result<Option<T>, String> {
         let cfg = self.setup.cfg;
-        let e = match Vol::<R, W, E>::mount(&mut *flash, cfg) {
+        let e = match Vol::<A, R, W, E>::mount(&mut *flash, cfg) {
             Ok(mut f) => {
                 if f.flash().was_cut() {
                     return Err(
@@ -739,7 +750,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
 
     /// Read every block and compare with the model (the pending op's block may hold the old
     /// or the new contents); resolve the pending op.
-    fn check(&mut self, ftl: &mut Vol<'_, R, W, E>) -> Result<(), String> {
+    fn check(&mut self, ftl: &mut Vol<'_, A, R, W, E>) -> Result<(), String> {
         let blocks = self.blocks;
         let bs = self.bs;
         // docs/DESIGN.md "Space invariant": holds after every mount, whatever the cuts left.
@@ -830,8 +841,8 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
     /// After a mount: the live snapshots are exactly the held ones, or (an interrupted snapshot
     /// operation) exactly the ones before it or after it. `Some(landed)` resolves that
     /// operation (the model of the snapshots follows); `None` if the set cannot tell.
-    fn resolve_snap_set(&mut self, ftl: &Vol<'_, R, W, E>) -> Result<Option<bool>, String> {
-        let live = sorted_ids(ftl.snapshots());
+    fn resolve_snap_set(&mut self, ftl: &Vol<'_, A, R, W, E>) -> Result<Option<bool>, String> {
+        let live = sorted_ids(ftl.snapshots().into_iter());
         let Some(p) = self.pending_snaps.take() else {
             let held = sorted_ids(self.snaps.iter().map(|h| h.0));
             if live != held {
@@ -857,6 +868,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
             Some(m) if one_more => {
                 let new = ftl
                     .snapshots()
+                    .into_iter()
                     .find(|id| !p.before.iter().any(|h| h.0 == *id));
                 self.snaps = p.before;
                 self.snaps.extend(new.map(|id| (id, m)));
@@ -899,7 +911,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
     }
 
     /// Every block of every live snapshot reads the model of the snapshot's moment.
-    fn check_snapshot_views(&mut self, ftl: &mut Vol<'_, R, W, E>) -> Result<(), String> {
+    fn check_snapshot_views(&mut self, ftl: &mut Vol<'_, A, R, W, E>) -> Result<(), String> {
         let mut got = vec![0u8; self.bs];
         let mut want = vec![0u8; self.bs];
         for i in 0..self.snaps.len() {
@@ -1063,7 +1075,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
     }
 
     /// Check the freshly mounted volume, then run operations until the cut fires.
-    fn work(&mut self, ftl: &mut Vol<'_, R, W, E>) -> Result<End, String> {
+    fn work(&mut self, ftl: &mut Vol<'_, A, R, W, E>) -> Result<End, String> {
         self.check(ftl)?;
         if self.full {
             return Ok(End::Idle);
@@ -1122,7 +1134,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
     /// `Some(end)` when the session ends.
     fn settle(
         &mut self,
-        ftl: &mut Vol<'_, R, W, E>,
+        ftl: &mut Vol<'_, A, R, W, E>,
         op: &Op,
         r: Result<(), FtlErr>,
         ops_before: u64,
@@ -1200,13 +1212,13 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
     /// snapshots, and the blocks it would have changed still read the model.
     fn check_refusal(
         &mut self,
-        ftl: &mut Vol<'_, R, W, E>,
+        ftl: &mut Vol<'_, A, R, W, E>,
         what: String,
         lbas: &[u32],
         ops_before: u64,
     ) -> Result<(), String> {
         let ops = ftl.flash().ops() - ops_before;
-        let live = sorted_ids(ftl.snapshots());
+        let live = sorted_ids(ftl.snapshots().into_iter());
         let held = sorted_ids(self.snaps.iter().map(|h| h.0));
         if ops != 0 || live != held {
             return Err(self.fail(format!(
@@ -1246,7 +1258,11 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
     }
 
     /// Run snapshot operation `op` and check its outcome. `Some(end)` when the session ends.
-    fn snap_op(&mut self, ftl: &mut Vol<'_, R, W, E>, op: SnapOp) -> Result<Option<End>, String> {
+    fn snap_op(
+        &mut self,
+        ftl: &mut Vol<'_, A, R, W, E>,
+        op: SnapOp,
+    ) -> Result<Option<End>, String> {
         let ops_before = ftl.flash().ops();
         let expected = self.snap_refusal(op);
         let r = match op {
@@ -1296,7 +1312,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
     /// refused with `NoSnapshot`.
     fn snap_read(
         &mut self,
-        ftl: &mut Vol<'_, R, W, E>,
+        ftl: &mut Vol<'_, A, R, W, E>,
         id: SnapshotId,
         l: u32,
         ops_before: u64,
@@ -1330,7 +1346,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
     /// volume must list exactly the held ones.
     fn snap_done(
         &mut self,
-        ftl: &Vol<'_, R, W, E>,
+        ftl: &Vol<'_, A, R, W, E>,
         op: SnapOp,
         new: Option<SnapshotId>,
     ) -> Result<(), String> {
@@ -1361,7 +1377,7 @@ impl<'o, const R: usize, const W: usize, const E: usize> Runner<'o, R, W, E> {
             }
             _ => return Err(self.fail(format!("{op:?} returned {new:?}: an id already held"))),
         }
-        let live = sorted_ids(ftl.snapshots());
+        let live = sorted_ids(ftl.snapshots().into_iter());
         let held = sorted_ids(self.snaps.iter().map(|h| h.0));
         if live != held {
             return Err(self.fail(format!(
@@ -1425,8 +1441,14 @@ fn sorted_ids(ids: impl Iterator<Item = SnapshotId>) -> Vec<(usize, u64)> {
 }
 
 /// What is stored for `lba` (a weak record reads differently now and then), for failures.
-fn stored_record<const R: usize, const W: usize, const E: usize>(
-    ftl: &Vol<'_, R, W, E>,
+fn stored_record<
+    'a,
+    V: Volume<&'a mut SimFlash<R, W, E>>,
+    const R: usize,
+    const W: usize,
+    const E: usize,
+>(
+    ftl: &V,
     lba: u32,
 ) -> String {
     let Some((u, sl)) = ftl.mapping(lba).location() else {
@@ -1450,11 +1472,11 @@ fn stored_record<const R: usize, const W: usize, const E: usize>(
 }
 
 /// Stage `parts` (generation 0 = trim) in one transaction and commit it.
-fn commit_txn<const R: usize, const W: usize, const E: usize>(
-    ftl: &mut Vol<'_, R, W, E>,
+fn commit_txn<F: embedded_storage::nor_flash::ErrorType>(
+    ftl: &mut impl Volume<F>,
     parts: &[(u32, u64)],
     bs: usize,
-) -> Result<(), FtlErr> {
+) -> crate::api::Res<(), F> {
     let data: Vec<Vec<u8>> = parts
         .iter()
         .map(|&(l, g)| {
@@ -1463,20 +1485,18 @@ fn commit_txn<const R: usize, const W: usize, const E: usize>(
             b
         })
         .collect();
-    let mut tx = ftl.transaction();
-    for (&(l, g), d) in parts.iter().zip(&data) {
-        match g {
-            0 => tx.trim(l)?,
-            _ => tx.write(l, d)?,
-        }
-    }
-    tx.commit()
+    let ops: Vec<(u32, Option<&[u8]>)> = parts
+        .iter()
+        .zip(&data)
+        .map(|(&(l, g), d)| (l, (g != 0).then_some(&d[..])))
+        .collect();
+    ftl.commit(&ops)
 }
 
 /// One line per unit (state, valid/used, wear) for failure messages.
-fn unit_dump<const R: usize, const W: usize, const E: usize>(ftl: &Vol<'_, R, W, E>) -> String {
+fn unit_dump<F: embedded_storage::nor_flash::ErrorType>(ftl: &impl Volume<F>) -> String {
     let mut s = String::new();
-    for (i, u) in ftl.units().enumerate() {
+    for (i, u) in ftl.units().into_iter().enumerate() {
         let _ = write!(
             s,
             "\n    {i:2}: {:?} valid {} used {} wear {}",
@@ -1487,12 +1507,20 @@ fn unit_dump<const R: usize, const W: usize, const E: usize>(ftl: &Vol<'_, R, W,
 }
 
 /// The raw records of the partly used units (for traces).
-fn record_dump<const R: usize, const W: usize, const E: usize>(ftl: &Vol<'_, R, W, E>) -> String {
+fn record_dump<
+    'a,
+    V: Volume<&'a mut SimFlash<R, W, E>>,
+    const R: usize,
+    const W: usize,
+    const E: usize,
+>(
+    ftl: &V,
+) -> String {
     use cowftl::layout::RecordRead;
     let g = *ftl.geometry();
     let img = ftl.flash().image();
     let mut s = String::new();
-    for (u, info) in ftl.units().enumerate() {
+    for (u, info) in ftl.units().into_iter().enumerate() {
         let partly_used = info.state == cowftl::UnitState::Open
             || (info.used as u32) < g.slots_per_unit && info.used > 0;
         if !partly_used && std::env::var("TORTURE_ALL_UNITS").is_err() {

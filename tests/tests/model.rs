@@ -2,8 +2,9 @@
 //! the real-part presets and on tiny geometries that force GC all the time. The simulator
 //! panics on any flash rule violation (double program, 0->1 program, misaligned access).
 
-use cowftl::{Config, Ftl};
+use cowftl::Config;
 use cowftl_sim::{presets, PartSpec, SimFlash};
+use cowftl_testkit::api::{Api, Async, Blocking, Volume};
 use cowftl_testkit::{pattern, Model};
 use proptest::prelude::*;
 
@@ -34,10 +35,8 @@ fn pick(raw: u32, n: u32) -> u32 {
     }
 }
 
-fn check_all<F: embedded_storage::nor_flash::NorFlash, const U: usize, const B: usize>(
-    ftl: &mut Ftl<F, U, B>,
-    model: &Model,
-) where
+fn check_all<F: embedded_storage::nor_flash::ErrorType>(ftl: &mut impl Volume<F>, model: &Model)
+where
     F::Error: core::fmt::Debug,
 {
     let bs = ftl.block_size() as usize;
@@ -51,7 +50,7 @@ fn check_all<F: embedded_storage::nor_flash::NorFlash, const U: usize, const B: 
     }
 }
 
-fn run<const R: usize, const W: usize, const E: usize>(
+fn run<A: Api, const R: usize, const W: usize, const E: usize>(
     spec: PartSpec,
     cfg: Config,
     ops: &[Op],
@@ -61,7 +60,7 @@ fn run<const R: usize, const W: usize, const E: usize>(
     const B: usize = 4096;
     let mut flash = SimFlash::<R, W, E>::new(spec, 7);
     let mut model = Model::default();
-    let mut ftl = Ftl::<_, U, B>::format(&mut flash, cfg).unwrap();
+    let mut ftl = A::Vol::<_, U, B, 0>::format(&mut flash, cfg).unwrap();
     let n = ftl.block_count();
     let bs = ftl.block_size() as usize;
     let mut buf = vec![0u8; bs];
@@ -91,14 +90,15 @@ fn run<const R: usize, const W: usize, const E: usize>(
             }
             Op::Remount => {
                 drop(ftl);
-                ftl = Ftl::<_, U, B>::mount(&mut flash, cfg).unwrap();
+                ftl = A::Vol::<_, U, B, 0>::mount(&mut flash, cfg).unwrap();
                 check_all(&mut ftl, &model);
             }
         }
     }
     drop(ftl);
-    let mut ftl = Ftl::<_, U, B>::mount(&mut flash, cfg).unwrap();
+    let mut ftl = A::Vol::<_, U, B, 0>::mount(&mut flash, cfg).unwrap();
     check_all(&mut ftl, &model);
+    drop(ftl);
     assert!(flash.violations().is_empty());
 }
 
@@ -115,7 +115,8 @@ proptest! {
 
     #[test]
     fn stm32l476(ops in prop::collection::vec(op(), 1..400)) {
-        run::<1, 8, 2048>(presets::stm32l476(128 * 1024), Config::new(0, 128 * 1024), &ops, true);
+        run::<Blocking, 1, 8, 2048>(presets::stm32l476(128 * 1024), Config::new(0, 128 * 1024), &ops, true);
+        run::<Async, 1, 8, 2048>(presets::stm32l476(128 * 1024), Config::new(0, 128 * 1024), &ops, true);
     }
 
     #[test]
@@ -124,23 +125,27 @@ proptest! {
         // One program per word enforced, although the F411 itself has no ECC.
         let spec = PartSpec { one_program_per_word: true, ..presets::stm32f411(384 * 1024) };
         let cfg = Config { reserve_units: 2, ..Config::new(0, 384 * 1024) };
-        run::<1, 4, 131072>(spec, cfg, &ops, true);
+        run::<Blocking, 1, 4, 131072>(spec.clone(), cfg, &ops, true);
+        run::<Async, 1, 4, 131072>(spec, cfg, &ops, true);
     }
 
     #[test]
     fn stm32f411_sectors_dual_stream(ops in prop::collection::vec(op(), 1..300)) {
         let spec = PartSpec { one_program_per_word: true, ..presets::stm32f411(1024 * 1024) };
-        run::<1, 4, 131072>(spec, Config::new(0, 1024 * 1024), &ops, true);
+        run::<Blocking, 1, 4, 131072>(spec.clone(), Config::new(0, 1024 * 1024), &ops, true);
+        run::<Async, 1, 4, 131072>(spec, Config::new(0, 1024 * 1024), &ops, true);
     }
 
     #[test]
     fn stm32h743(ops in prop::collection::vec(op(), 1..300)) {
-        run::<1, 32, 131072>(presets::stm32h743(1024 * 1024), Config::new(0, 1024 * 1024), &ops, true);
+        run::<Blocking, 1, 32, 131072>(presets::stm32h743(1024 * 1024), Config::new(0, 1024 * 1024), &ops, true);
+        run::<Async, 1, 32, 131072>(presets::stm32h743(1024 * 1024), Config::new(0, 1024 * 1024), &ops, true);
     }
 
     #[test]
     fn w25q_spi_nor(ops in prop::collection::vec(op(), 1..400)) {
-        run::<1, 1, 4096>(presets::w25q128(128 * 1024), Config::new(0, 128 * 1024), &ops, true);
+        run::<Blocking, 1, 1, 4096>(presets::w25q128(128 * 1024), Config::new(0, 128 * 1024), &ops, true);
+        run::<Async, 1, 1, 4096>(presets::w25q128(128 * 1024), Config::new(0, 128 * 1024), &ops, true);
     }
 
     #[test]
@@ -149,7 +154,8 @@ proptest! {
         // every write.
         let spec = PartSpec::custom("tiny", 6 * 4096, 1, 8, 2048);
         let cfg = Config { unit_size: Some(4096), reserve_units: 4, ..Config::new(0, 6 * 4096) };
-        run::<1, 8, 2048>(spec, cfg, &ops, false);
+        run::<Blocking, 1, 8, 2048>(spec.clone(), cfg, &ops, false);
+        run::<Async, 1, 8, 2048>(spec, cfg, &ops, false);
     }
 
     #[test]
@@ -157,6 +163,7 @@ proptest! {
         // 128-byte blocks, a region that does not start at 0, 1 KiB erase pages.
         let spec = PartSpec::custom("small", 40 * 1024, 1, 8, 1024);
         let cfg = Config { block_size: 128, unit_size: Some(1024), reserve_units: 4, ..Config::new(8 * 1024, 16 * 1024) };
-        run::<1, 8, 1024>(spec, cfg, &ops, true);
+        run::<Blocking, 1, 8, 1024>(spec.clone(), cfg, &ops, true);
+        run::<Async, 1, 8, 1024>(spec, cfg, &ops, true);
     }
 }

@@ -7,13 +7,15 @@
 //! Also: a cut at every index of format, and of the first write after a cut (mount itself
 //! performs no flash operation).
 
-use cowftl::{Config, Ftl};
+use cowftl::Config;
 use cowftl_sim::{PartSpec, SimError, SimFlash, SplitMix64};
+use cowftl_testkit::api::{Api, Async, Blocking, Volume};
 
 use cowftl_testkit::{pattern, Model};
 
 type Flash = SimFlash<1, 8, 2048>;
-type Vol<'a> = Ftl<&'a mut Flash, 16, 256>;
+/// The volume under test: API `A`'s FTL over the simulator.
+type Vol<'a, A> = <A as Api>::Vol<&'a mut Flash, 16, 256, 0>;
 type Err = cowftl::Error<SimError>;
 
 const UNITS: usize = 8;
@@ -66,7 +68,7 @@ fn apply(m: &mut Model, op: Op) {
     }
 }
 
-fn exec(ftl: &mut Vol<'_>, op: Op) -> Result<(), Err> {
+fn exec<'a>(ftl: &mut impl Volume<&'a mut Flash>, op: Op) -> Result<(), Err> {
     let bs = ftl.block_size() as usize;
     match op {
         Op::Write(l, g) => ftl.write(l, &pattern(l, g, bs)),
@@ -74,7 +76,7 @@ fn exec(ftl: &mut Vol<'_>, op: Op) -> Result<(), Err> {
     }
 }
 
-fn read_all(ftl: &mut Vol<'_>) -> Vec<Vec<u8>> {
+fn read_all<'a>(ftl: &mut impl Volume<&'a mut Flash>) -> Vec<Vec<u8>> {
     let bs = ftl.block_size() as usize;
     (0..ftl.block_count())
         .map(|l| {
@@ -91,8 +93,8 @@ fn state_of(m: &Model, n: u32, bs: usize) -> Vec<Vec<u8>> {
 }
 
 /// Run `ops` until the armed cut fires. Returns (acknowledged count, whether a cut hit).
-fn run_until_cut(flash: &mut Flash, ops: &[Op]) -> (usize, bool) {
-    let mut ftl = match Vol::mount(&mut *flash, cfg()) {
+fn run_until_cut<A: Api>(flash: &mut Flash, ops: &[Op]) -> (usize, bool) {
+    let mut ftl = match Vol::<A>::mount(&mut *flash, cfg()) {
         Ok(f) => f,
         Err(cowftl::Error::Flash(SimError::PowerLost)) => return (0, true),
         Err(e) => panic!("mount: {e:?}"),
@@ -111,7 +113,7 @@ fn run_until_cut(flash: &mut Flash, ops: &[Op]) -> (usize, bool) {
 
 /// After a cut: mount twice, check the state is old-or-new for the interrupted op and
 /// identical across the two mounts, then check the volume still works.
-fn verify_after_cut(flash: &mut Flash, ops: &[Op], acked: usize, what: &str) {
+fn verify_after_cut<A: Api>(flash: &mut Flash, ops: &[Op], acked: usize, what: &str) {
     flash.power_restore();
     let bs = 512;
     let mut before = Model::default();
@@ -122,7 +124,7 @@ fn verify_after_cut(flash: &mut Flash, ops: &[Op], acked: usize, what: &str) {
     if acked < ops.len() {
         apply(&mut after, ops[acked]);
     }
-    let mut ftl = Vol::mount(flash, cfg()).unwrap_or_else(|e| panic!("{what}: mount: {e:?}"));
+    let mut ftl = Vol::<A>::mount(flash, cfg()).unwrap_or_else(|e| panic!("{what}: mount: {e:?}"));
     let n = ftl.block_count();
     let got = read_all(&mut ftl);
     let (old, new) = (state_of(&before, n, bs), state_of(&after, n, bs));
@@ -131,7 +133,8 @@ fn verify_after_cut(flash: &mut Flash, ops: &[Op], acked: usize, what: &str) {
         "{what}: state is neither before nor after op {acked}"
     );
     drop(ftl);
-    let mut ftl = Vol::mount(flash, cfg()).unwrap_or_else(|e| panic!("{what}: 2nd mount: {e:?}"));
+    let mut ftl =
+        Vol::<A>::mount(flash, cfg()).unwrap_or_else(|e| panic!("{what}: 2nd mount: {e:?}"));
     assert!(
         read_all(&mut ftl) == got,
         "{what}: second mount shows a different state"
@@ -150,41 +153,40 @@ fn verify_after_cut(flash: &mut Flash, ops: &[Op], acked: usize, what: &str) {
         m.write(l, g);
     }
     drop(ftl);
-    let mut ftl = Vol::mount(flash, cfg()).unwrap();
+    let mut ftl = Vol::<A>::mount(flash, cfg()).unwrap();
     assert!(
         read_all(&mut ftl) == state_of(&m, n, bs),
         "{what}: writes after recovery lost"
     );
+    drop(ftl);
     assert!(flash.violations().is_empty());
 }
 
-fn formatted(seed: u64) -> Flash {
+fn formatted<A: Api>(seed: u64) -> Flash {
     let mut flash = Flash::new(spec(), seed);
-    Vol::format(&mut flash, cfg()).unwrap();
+    Vol::<A>::format(&mut flash, cfg()).unwrap();
     flash
 }
 
-#[test]
-fn cut_at_every_operation_of_a_gc_and_wl_workload() {
-    let base = formatted(11);
-    let n = {
-        let mut f = base.clone();
-        Vol::mount(&mut f, cfg()).unwrap().block_count()
-    };
+fn cut_at_every_operation_of_a_gc_and_wl_workload_on<A: Api>() {
+    let base = formatted::<A>(11);
+    let n = Vol::<A>::mount(&mut base.clone(), cfg())
+        .unwrap()
+        .block_count();
     let ops = workload(n, 0xC0FFEE);
     assert!(ops.len() >= 300);
     // Dry run: count flash operations, and prove the workload exercises GC and static WL.
     let mut dry = base.clone();
     let start = dry.ops();
-    let (acked, cut) = run_until_cut(&mut dry, &ops);
+    let (acked, cut) = run_until_cut::<A>(&mut dry, &ops);
     assert!(!cut && acked == ops.len());
     let total = dry.ops() - start;
     let mut f = dry.clone();
-    let ftl = Vol::mount(&mut f, cfg()).unwrap();
+    let ftl = Vol::<A>::mount(&mut f, cfg()).unwrap();
     let _ = ftl;
     // Count GC/WL activity in a single uninterrupted session.
     let mut g = base.clone();
-    let mut v = Vol::mount(&mut g, cfg()).unwrap();
+    let mut v = Vol::<A>::mount(&mut g, cfg()).unwrap();
     for &op in &ops {
         exec(&mut v, op).unwrap();
     }
@@ -194,6 +196,7 @@ fn cut_at_every_operation_of_a_gc_and_wl_workload() {
         "workload too gentle: {c:?} {:?} {:?}",
         v.stats().wear,
         v.units()
+            .into_iter()
             .map(|u| (u.wear, u.valid, u.state))
             .collect::<Vec<_>>()
     );
@@ -201,20 +204,21 @@ fn cut_at_every_operation_of_a_gc_and_wl_workload() {
     for i in 0..total {
         let mut flash = base.clone();
         flash.cut_after_ops(i);
-        let (acked, cut) = run_until_cut(&mut flash, &ops);
+        let (acked, cut) = run_until_cut::<A>(&mut flash, &ops);
         assert!(cut, "cut {i} never fired");
-        verify_after_cut(&mut flash, &ops, acked, &format!("cut at op {i}"));
+        verify_after_cut::<A>(&mut flash, &ops, acked, &format!("cut at op {i}"));
     }
 }
 
-#[test]
-fn cut_at_every_operation_of_the_first_write_after_a_cut() {
+fn cut_at_every_operation_of_the_first_write_after_a_cut_on<A: Api>() {
     // Cut the workload at a spread of points. Mount only reads (docs/DESIGN.md, "Recovery"),
     // so what a cut left is dealt with by the first write after the mount (probing the slot
     // it programs, a GC round): retry the interrupted operation and cut that retry at every
     // flash operation it performs, then mount again and check.
-    let base = formatted(12);
-    let n = Vol::mount(&mut base.clone(), cfg()).unwrap().block_count();
+    let base = formatted::<A>(12);
+    let n = Vol::<A>::mount(&mut base.clone(), cfg())
+        .unwrap()
+        .block_count();
     let ops = workload(n, 0xBEEF);
     let mut cases = 0;
     for k in (0..3000u64).step_by(3) {
@@ -223,14 +227,14 @@ fn cut_at_every_operation_of_the_first_write_after_a_cut() {
         }
         let mut flash = base.clone();
         flash.cut_after_ops(k);
-        let (acked, cut) = run_until_cut(&mut flash, &ops);
+        let (acked, cut) = run_until_cut::<A>(&mut flash, &ops);
         if !cut || acked == ops.len() {
             break;
         }
         flash.power_restore();
         let mut probe = flash.clone();
         let start = probe.ops();
-        let mut v = Vol::mount(&mut probe, cfg()).unwrap();
+        let mut v = Vol::<A>::mount(&mut probe, cfg()).unwrap();
         exec(&mut v, ops[acked]).unwrap();
         drop(v);
         let retry_ops = probe.ops() - start;
@@ -242,14 +246,14 @@ fn cut_at_every_operation_of_the_first_write_after_a_cut() {
             let mut f = flash.clone();
             // Armed before the mount: the mount performs no flash operation.
             f.cut_after_ops(j);
-            let mut v = Vol::mount(&mut f, cfg()).unwrap();
+            let mut v = Vol::<A>::mount(&mut f, cfg()).unwrap();
             match exec(&mut v, ops[acked]) {
                 Err(cowftl::Error::Flash(SimError::PowerLost)) => {}
                 other => panic!("retry cut {j} did not surface: {other:?}"),
             }
             drop(v);
             assert!(f.was_cut());
-            verify_after_cut(
+            verify_after_cut::<A>(
                 &mut f,
                 &ops,
                 acked,
@@ -260,13 +264,12 @@ fn cut_at_every_operation_of_the_first_write_after_a_cut() {
     assert!(cases >= 30, "too few cut points with work: test is vacuous");
 }
 
-#[test]
-fn cut_at_every_operation_of_format() {
+fn cut_at_every_operation_of_format_on<A: Api>() {
     // From blank, and over an existing volume with data.
-    let mut used = formatted(13);
+    let mut used = formatted::<A>(13);
     let mut model = Model::default();
     {
-        let mut ftl = Vol::mount(&mut used, cfg()).unwrap();
+        let mut ftl = Vol::<A>::mount(&mut used, cfg()).unwrap();
         for l in 0..ftl.block_count() {
             ftl.write(l, &pattern(l, 3, 512)).unwrap();
             model.write(l, 3);
@@ -275,15 +278,15 @@ fn cut_at_every_operation_of_format() {
     for (name, base) in [("blank", Flash::new(spec(), 14)), ("used", used)] {
         let mut dry = base.clone();
         let s = dry.ops();
-        drop(Vol::format(&mut dry, cfg()).unwrap());
+        drop(Vol::<A>::format(&mut dry, cfg()).unwrap());
         let total = dry.ops() - s;
         assert!(total >= UNITS as u64);
         for i in 0..total {
             let mut f = base.clone();
             f.cut_after_ops(i);
-            assert!(Vol::format(&mut f, cfg()).is_err());
+            assert!(Vol::<A>::format(&mut f, cfg()).is_err());
             f.power_restore();
-            match Vol::mount(&mut f, cfg()) {
+            match Vol::<A>::mount(&mut f, cfg()) {
                 Ok(mut ftl) => {
                     let n = ftl.block_count();
                     let got = read_all(&mut ftl);
@@ -298,10 +301,10 @@ fn cut_at_every_operation_of_format() {
                 Err(e) => panic!("{name} format cut {i}: mount error {e:?}"),
             }
             // Formatting again always works and gives an empty, working volume.
-            let mut ftl = Vol::format(&mut f, cfg()).unwrap();
+            let mut ftl = Vol::<A>::format(&mut f, cfg()).unwrap();
             ftl.write(0, &pattern(0, 9, 512)).unwrap();
             drop(ftl);
-            let mut ftl = Vol::mount(&mut f, cfg()).unwrap();
+            let mut ftl = Vol::<A>::mount(&mut f, cfg()).unwrap();
             let mut b = vec![0u8; 512];
             ftl.read(0, &mut b).unwrap();
             assert_eq!(b, pattern(0, 9, 512));
@@ -312,4 +315,36 @@ fn cut_at_every_operation_of_format() {
             );
         }
     }
+}
+
+// The same contract tests on both APIs (docs/DESIGN.md contracts 2-4).
+
+#[test]
+fn cut_at_every_operation_of_a_gc_and_wl_workload() {
+    cut_at_every_operation_of_a_gc_and_wl_workload_on::<Blocking>();
+}
+
+#[test]
+fn async_cut_at_every_operation_of_a_gc_and_wl_workload() {
+    cut_at_every_operation_of_a_gc_and_wl_workload_on::<Async>();
+}
+
+#[test]
+fn cut_at_every_operation_of_the_first_write_after_a_cut() {
+    cut_at_every_operation_of_the_first_write_after_a_cut_on::<Blocking>();
+}
+
+#[test]
+fn async_cut_at_every_operation_of_the_first_write_after_a_cut() {
+    cut_at_every_operation_of_the_first_write_after_a_cut_on::<Async>();
+}
+
+#[test]
+fn cut_at_every_operation_of_format() {
+    cut_at_every_operation_of_format_on::<Blocking>();
+}
+
+#[test]
+fn async_cut_at_every_operation_of_format() {
+    cut_at_every_operation_of_format_on::<Async>();
 }

@@ -11,16 +11,18 @@
 //! Boot-loop mode (docs/DESIGN.md contract 9, liveness): `boot_loop_every_part` below; long run
 //! `cargo run --release -p cowftl-cli --bin cowftl -- torture --boot-loop --seeds 1000 --jobs 2`
 
-use cowftl_testkit::torture::{run_seed, Options, Summary, BOOT_LOOP_MIN_CUTS};
+use cowftl_testkit::api::{Api, Async, Blocking};
+use cowftl_testkit::torture::{run_seed_on, Options, Summary, BOOT_LOOP_MIN_CUTS};
 use cowftl_testkit::Part;
 
-fn run(seeds: std::ops::Range<u64>, opts: Options) -> Summary {
+fn run<A: Api>(seeds: std::ops::Range<u64>, opts: Options) -> Summary {
     let mut total = Summary::default();
     for seed in seeds {
-        match run_seed(seed, &opts) {
+        match run_seed_on::<A>(seed, &opts) {
             Ok(s) => total.add(&s),
             Err(f) => panic!(
-                "{f}\nreplay: cargo run --release -p cowftl-cli --bin cowftl -- torture --seed {seed:#x} --seeds 1 --cuts {}{}{} --trace",
+                "{} API: {f}\nreplay: cargo run --release -p cowftl-cli --bin cowftl -- torture --seed {seed:#x} --seeds 1 --cuts {}{}{} --trace",
+                A::NAME,
                 opts.cuts,
                 opts.part.map(|p| format!(" --preset {}", p.name())).unwrap_or_default(),
                 if opts.boot_loop { " --boot-loop" } else { "" }
@@ -32,7 +34,7 @@ fn run(seeds: std::ops::Range<u64>, opts: Options) -> Summary {
 
 #[test]
 fn random_power_cuts_random_parts() {
-    let t = run(
+    let t = run::<Blocking>(
         1..126,
         Options {
             cuts: 20,
@@ -47,13 +49,30 @@ fn random_power_cuts_random_parts() {
     assert!(t.landed > 0 && t.landed < t.cuts, "{t:?}");
 }
 
+/// The same torture, shorter, over the async API (`cowftl::asynch::Ftl` on the simulator's
+/// async `NorFlash`, each call driven by `block_on`).
+#[test]
+fn async_random_power_cuts_random_parts() {
+    let t = run::<Async>(
+        1..41,
+        Options {
+            cuts: 20,
+            ..Options::default()
+        },
+    );
+    println!("{t:?}");
+    assert!(t.cuts >= 600, "too few cuts fired: {t:?}");
+    assert_eq!(t.mount_cuts, 0, "a mount wrote to flash: {t:?}");
+    assert!(t.landed > 0 && t.landed < t.cuts, "{t:?}");
+}
+
 #[test]
 fn random_power_cuts_every_part() {
     // Every part gets its share, whatever the random pick does.
     let mut total = Summary::default();
     for (i, part) in Part::ALL.into_iter().enumerate() {
         let base = 1000 + 100 * i as u64;
-        let t = run(
+        let t = run::<Blocking>(
             base..base + 4,
             Options {
                 cuts: 15,
@@ -81,7 +100,7 @@ fn boot_loop_every_part() {
         .enumerate()
     {
         let base = 5000 + 100 * i as u64;
-        let t = run(
+        let t = run::<Blocking>(
             base..base + 2,
             Options {
                 part,
@@ -113,7 +132,7 @@ fn long_run() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
     let t0 = std::time::Instant::now();
-    let t = run(
+    let t = run::<Blocking>(
         start..start + seeds,
         Options {
             cuts: 20,
@@ -137,7 +156,7 @@ fn long_run() {
 /// `cargo run --release -p cowftl-cli --bin cowftl -- torture --seed 0x2 --seeds 1 --cuts 20 --trace`
 #[test]
 fn nospace_after_cuts_regression() {
-    run(
+    run::<Blocking>(
         2..3,
         Options {
             cuts: 20,
@@ -160,7 +179,7 @@ fn wedge_regression(seed: u64, part: Part, units: u32, unit_size: u32, block: u3
         reserve_units: reserve,
         ..cowftl::Config::new(0, capacity as u32)
     };
-    let t = run(
+    let t = run::<Blocking>(
         seed..seed + 1,
         Options {
             cuts: 2000,
@@ -194,7 +213,7 @@ fn copy_rule_regression_seed_0x58_stm32h743_10_units_of_8k() {
     let setup = cowftl_testkit::torture::choose_setup(0x58, None);
     assert_eq!((setup.part, setup.capacity), (Part::Stm32h743, 10 * 8192));
     assert_eq!((setup.cfg.block_size, setup.cfg.reserve_units), (256, 4));
-    let t = run(
+    let t = run::<Blocking>(
         0x58..0x59,
         Options {
             cuts: 191,
@@ -215,7 +234,7 @@ fn stale_copies_regression_seed_0x95_stm32h743_12_units_of_8k() {
     let setup = cowftl_testkit::torture::choose_setup(0x95, None);
     assert_eq!((setup.part, setup.capacity), (Part::Stm32h743, 12 * 8192));
     assert_eq!((setup.cfg.block_size, setup.cfg.reserve_units), (256, 4));
-    let t = run(
+    let t = run::<Blocking>(
         0x95..0x96,
         Options {
             cuts: 400,

@@ -10,74 +10,23 @@
 //! record inside one. Records held only by snapshots count against the capacity: a write that
 //! would need more live records than the volume exports fails with
 //! [`Error::SnapshotFull`] and changes nothing. docs/DESIGN.md, "Snapshots", has the rules.
-//!
-//! ```
-//! # use embedded_storage::nor_flash::*;
-//! # struct Ram(Vec<u8>);
-//! # #[derive(Debug)] struct E;
-//! # impl NorFlashError for E { fn kind(&self) -> NorFlashErrorKind { NorFlashErrorKind::Other } }
-//! # impl ErrorType for Ram { type Error = E; }
-//! # impl ReadNorFlash for Ram { const READ_SIZE: usize = 1;
-//! #   fn read(&mut self, o: u32, b: &mut [u8]) -> Result<(), E> { b.copy_from_slice(&self.0[o as usize..o as usize + b.len()]); Ok(()) }
-//! #   fn capacity(&self) -> usize { self.0.len() } }
-//! # impl NorFlash for Ram { const WRITE_SIZE: usize = 8; const ERASE_SIZE: usize = 2048;
-//! #   fn write(&mut self, o: u32, b: &[u8]) -> Result<(), E> { for (i, x) in b.iter().enumerate() { self.0[o as usize + i] &= x; } Ok(()) }
-//! #   fn erase(&mut self, f: u32, t: u32) -> Result<(), E> { self.0[f as usize..t as usize].fill(0xFF); Ok(()) } }
-//! # fn main() -> Result<(), cowftl::Error<E>> {
-//! use cowftl::{Config, Ftl};
-//! // Up to 4 snapshots at once.
-//! let mut ftl: Ftl<_, 64, 1024, 4> =
-//!     Ftl::mount_or_format(Ram(vec![0xFF; 256 * 1024]), Config::new(0, 256 * 1024))?;
-//! ftl.write(0, &[1; 512])?; // the configuration that works
-//! let before_update = ftl.snapshot()?;
-//! ftl.write(0, &[2; 512])?; // the new firmware's configuration
-//! let mut buf = [0u8; 512];
-//! ftl.read_snapshot(before_update, 0, &mut buf)?;
-//! assert_eq!(buf, [1; 512]);
-//! // The new firmware does not boot: back to the snapshot, atomically.
-//! ftl.rollback(before_update)?;
-//! ftl.read(0, &mut buf)?;
-//! assert_eq!(buf, [1; 512]);
-//! ftl.delete_snapshot(before_update)?;
-//! # Ok(())
-//! # }
-//! ```
 
-use embedded_storage::nor_flash::NorFlash;
+use embedded_storage_async::nor_flash::NorFlash;
 
+use super::flash::Res;
+use super::log::Entry;
+use super::volume::Ftl;
 use crate::error::Error;
-use crate::flash::Res;
 use crate::layout::RecordRead;
-use crate::log::Entry;
 use crate::table::{VolumeTable, PENDING, TABLE_BYTES, TABLE_HOLES, TABLE_SNAPSHOTS};
-use crate::volume::Ftl;
 
-/// Names one snapshot: its slot and the version it was taken at (a slot taken again later
-/// names another snapshot, and the old id is refused with `NoSnapshot`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct SnapshotId {
-    slot: u8,
-    version: u64,
-}
-
-impl SnapshotId {
-    /// The snapshot slot (below `MAX_SNAPSHOTS`).
-    pub fn slot(&self) -> usize {
-        usize::from(self.slot)
-    }
-
-    /// The version the snapshot was taken at: it sees every record older than this.
-    pub fn version(&self) -> u64 {
-        self.version
-    }
-}
+pub use crate::types::SnapshotId;
 
 impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S> {
     /// Take a snapshot of the whole volume: one table record, no data copied. Fails with
     /// `SnapshotLimit` when all `MAX_SNAPSHOTS` slots are taken (or blocks are smaller than
     /// the 256-byte table).
-    pub fn snapshot(&mut self) -> Res<SnapshotId, F> {
+    pub async fn snapshot(&mut self) -> Res<SnapshotId, F> {
         self.check_writable()?;
         let free = (0..S.min(TABLE_SNAPSHOTS)).find(|&k| self.log.table.snaps[k] == 0);
         let slot = free
@@ -85,7 +34,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
             .ok_or(Error::SnapshotLimit)?;
         let mut t = self.log.table;
         t.snaps[slot] = PENDING;
-        self.commit_table(&t)?;
+        self.commit_table(&t).await?;
         Ok(SnapshotId {
             slot: slot as u8,
             version: self.log.table.snaps[slot],
@@ -104,17 +53,17 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
     }
 
     /// Read block `lba` as it was when snapshot `id` was taken.
-    pub fn read_snapshot(&mut self, id: SnapshotId, lba: u32, buf: &mut [u8]) -> Res<(), F> {
+    pub async fn read_snapshot(&mut self, id: SnapshotId, lba: u32, buf: &mut [u8]) -> Res<(), F> {
         let k = self.live_slot(id)?;
         self.check_args(lba, buf.len())?;
         let m = self.log.snaps[k].get(lba);
-        self.read_mapping(lba, m, buf)
+        self.read_mapping(lba, m, buf).await
     }
 
     /// Make the volume equal to snapshot `id` again, atomically (one table record, whatever
     /// changed since). The snapshot stays; snapshots taken after it are deleted (their
     /// versions are rolled back too).
-    pub fn rollback(&mut self, id: SnapshotId) -> Res<(), F> {
+    pub async fn rollback(&mut self, id: SnapshotId) -> Res<(), F> {
         self.check_writable()?;
         self.live_slot(id)?;
         let mut t = self.log.table;
@@ -128,21 +77,21 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
             .filter(|h| h.0 >= id.version)
             .for_each(|h| *h = (0, 0));
         if !t.holes.iter().any(|h| h.0 == 0) {
-            self.forget_dead_holes(&mut t)?;
+            self.forget_dead_holes(&mut t).await?;
         }
         let free = t.holes.iter().position(|h| h.0 == 0);
         let free = free.ok_or(Error::SnapshotLimit)?;
         t.holes[free] = (id.version, PENDING);
-        self.commit_table(&t)
+        self.commit_table(&t).await
     }
 
     /// Delete snapshot `id`: the records only it held become garbage for GC.
-    pub fn delete_snapshot(&mut self, id: SnapshotId) -> Res<(), F> {
+    pub async fn delete_snapshot(&mut self, id: SnapshotId) -> Res<(), F> {
         self.check_writable()?;
         let k = self.live_slot(id)?;
         let mut t = self.log.table;
         t.snaps[k] = 0;
-        self.commit_table(&t)
+        self.commit_table(&t).await
     }
 
     fn live_slot(&self, id: SnapshotId) -> Res<usize, F> {
@@ -153,17 +102,17 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
         }
     }
 
-    fn commit_table(&mut self, t: &VolumeTable) -> Res<(), F> {
-        self.host_commit(&[Entry::table(t)])
+    async fn commit_table(&mut self, t: &VolumeTable) -> Res<(), F> {
+        self.host_commit(&[Entry::table(t)]).await
     }
 
     /// A hole is needed while some record inside it is still on flash (mount would count
     /// it otherwise). Read every record table once and drop the holes nothing is left in.
-    fn forget_dead_holes(&mut self, t: &mut VolumeTable) -> Res<(), F> {
+    async fn forget_dead_holes(&mut self, t: &mut VolumeTable) -> Res<(), F> {
         let mut needed = [false; TABLE_HOLES];
         for unit in 0..self.log.io.geo.unit_count {
             for slot in 0..u32::from(self.log.units.get(unit).used) {
-                let RecordRead::Valid(r) = self.log.io.read_record(unit, slot)? else {
+                let RecordRead::Valid(r) = self.log.io.read_record(unit, slot).await? else {
                     continue;
                 };
                 let v = r.claim.version;

@@ -10,10 +10,10 @@
 //! The log never decides what to collect or retire: a failed program is returned to the
 //! caller (GC layer), which retires the unit and retries.
 
-use embedded_storage::nor_flash::NorFlash;
+use embedded_storage_async::nor_flash::NorFlash;
 
+use super::flash::{FlashIo, Res, META_BUF, PROBE_READS};
 use crate::error::Error;
-use crate::flash::{FlashIo, Res, META_BUF, PROBE_READS};
 use crate::layout::{encode_commit, encode_seal, Claim, RecordKind, TxnMark, UnitHeader};
 use crate::layout::{CLAIM_BYTES, COMMIT_BYTES, FORMAT_VERSION, HEADER_BYTES};
 use crate::layout::{NO_HOP, NO_VICTIM, VERSION_CEILING};
@@ -264,7 +264,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
     /// erased this session, read its claim many times (a program cut before any bit landed
     /// reads erased most of the time) and its commit and data once; give up each slot that
     /// is not reliably blank.
-    pub fn probe(&mut self, unit: u32) -> Res<(), F> {
+    pub async fn probe(&mut self, unit: u32) -> Res<(), F> {
         let n = self.slots();
         loop {
             let info = self.units.get(unit);
@@ -275,9 +275,12 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
             let mut buf = [0u8; META_BUF];
             let c = self.io.geo.claim_size;
             let addr = self.io.geo.record_addr(unit, slot);
-            let stable = self.io.read_stable(addr, &mut buf, c, PROBE_READS)?;
+            let stable = self.io.read_stable(addr, &mut buf, c, PROBE_READS).await?;
             let c = c as usize;
-            if stable && crate::layout::is_erased(&buf[..c]) && self.rest_is_blank(unit, slot)? {
+            if stable
+                && crate::layout::is_erased(&buf[..c])
+                && self.rest_is_blank(unit, slot).await?
+            {
                 self.units.get_mut(unit).probed = slot as u16;
             } else {
                 self.units.get_mut(unit).used += 1;
@@ -293,11 +296,14 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
     /// Commit and data of a slot whose claim is blank are blank too, unless the image was
     /// crafted or rotted: one read each, so such a slot is given up rather than programmed
     /// twice.
-    fn rest_is_blank(&mut self, unit: u32, slot: u32) -> Res<bool, F> {
+    async fn rest_is_blank(&mut self, unit: u32, slot: u32) -> Res<bool, F> {
         let g = self.io.geo;
         let commit = g.record_size - g.claim_size;
-        Ok(self.io.is_blank(g.commit_addr(unit, slot), commit)?
-            && self.io.is_blank(g.data_addr(unit, slot), g.block_size)?)
+        Ok(self.io.is_blank(g.commit_addr(unit, slot), commit).await?
+            && self
+                .io
+                .is_blank(g.data_addr(unit, slot), g.block_size)
+                .await?)
     }
 
     /// A unit with no slot left (or a failed one) stops being a frontier.
@@ -314,16 +320,16 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
 
     /// Make an available unit the frontier of `s`: erase it if it is not known blank, write
     /// its header. `Err` from the flash means the caller should retire `unit`.
-    pub fn open(&mut self, s: Stream, unit: u32) -> Res<(), F> {
+    pub async fn open(&mut self, s: Stream, unit: u32) -> Res<(), F> {
         debug_assert!(self.units.get(unit).is_available());
         let usable = match self.units.get(unit).state {
             UnitState::Free { verified: true } => true,
             // Free at mount: usable as is if its header is not a weak program.
-            UnitState::Free { verified: false } => self.header_is_stable(unit)?,
+            UnitState::Free { verified: false } => self.header_is_stable(unit).await?,
             _ => false,
         };
         if !usable {
-            self.erase(unit)?;
+            self.erase(unit).await?;
         }
         let copies = self.stream_of(s) != Stream::Host;
         let info = self.units.get_mut(unit);
@@ -333,30 +339,30 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
         Ok(())
     }
 
-    fn header_is_stable(&mut self, unit: u32) -> Res<bool, F> {
-        let h = self.io.read_header_stable(unit)?;
+    async fn header_is_stable(&mut self, unit: u32) -> Res<bool, F> {
+        let h = self.io.read_header_stable(unit).await?;
         Ok(matches!(h, Some(crate::layout::HeaderRead::Valid(_))))
     }
 
     /// Erase `unit`, count the erase in its header, leave it verified free.
-    pub fn erase(&mut self, unit: u32) -> Res<(), F> {
-        let r = self.erase_unit(unit);
+    pub async fn erase(&mut self, unit: u32) -> Res<(), F> {
+        let r = self.erase_unit(unit).await;
         self.guard(unit, r)
     }
 
-    fn erase_unit(&mut self, unit: u32) -> Res<(), F> {
+    async fn erase_unit(&mut self, unit: u32) -> Res<(), F> {
         if self.io.geo.no_erase {
             return Err(Error::NoSpace);
         }
         debug_assert!(self.units.get(unit).valid == 0);
         let wear = self.units.get(unit).wear.saturating_add(1);
         self.units.get_mut(unit).wear = wear;
-        self.io.erase(unit)?;
+        self.io.erase(unit).await?;
         let g = self.io.geo;
-        if self.io.verify && !self.io.is_blank(g.unit_addr(unit), g.unit_size)? {
+        if self.io.verify && !self.io.is_blank(g.unit_addr(unit), g.unit_size).await? {
             return Err(Error::Corrupt);
         }
-        self.write_header(unit)?;
+        self.write_header(unit).await?;
         let info = self.units.get_mut(unit);
         info.state = UnitState::Free { verified: true };
         info.used = 0;
@@ -367,7 +373,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
         Ok(())
     }
 
-    pub fn write_header(&mut self, unit: u32) -> Res<(), F> {
+    pub async fn write_header(&mut self, unit: u32) -> Res<(), F> {
         let g = self.io.geo;
         let h = UnitHeader {
             version: FORMAT_VERSION,
@@ -380,8 +386,12 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
         let mut buf = [0xFFu8; META_BUF];
         buf[..HEADER_BYTES].copy_from_slice(&h.to_bytes());
         let n = g.header_size;
-        self.io.program_checked(g.header_addr(unit, 0), &buf, n)?;
-        self.io.program_checked(g.header_addr(unit, 1), &buf, n)
+        self.io
+            .program_checked(g.header_addr(unit, 0), &buf, n)
+            .await?;
+        self.io
+            .program_checked(g.header_addr(unit, 1), &buf, n)
+            .await
     }
 
     fn take_version(&mut self) -> Res<u64, F> {
@@ -398,7 +408,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
 
     /// Append `e` to the frontier of `s` (which must have room after `probe`) and update
     /// the map. Returns the slot's (unit, slot).
-    pub fn append(&mut self, s: Stream, e: &Entry<'_>) -> Res<(u32, u32), F> {
+    pub async fn append(&mut self, s: Stream, e: &Entry<'_>) -> Res<(u32, u32), F> {
         let unit = self.frontier(s).ok_or(Error::NoSpace)?;
         let e = match e.kind {
             // A host reset stands for its own version: every record issued before it is older.
@@ -410,7 +420,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
             _ => *e,
         };
         let e = &e;
-        let (slot, version) = self.place(s, unit, e, TxnMark::None)?;
+        let (slot, version) = self.place(s, unit, e, TxnMark::None).await?;
         debug_assert!(
             e.kind != RecordKind::Reset || reset_version_of(e.lba, e.data_crc) < self.next_version
         );
@@ -418,7 +428,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
         if e.moved.is_none() && e.kind != RecordKind::Retire {
             self.host_records += 1;
         }
-        self.seal_if_full(unit, slot)?;
+        self.seal_if_full(unit, slot).await?;
         Ok((unit, slot))
     }
 
@@ -426,10 +436,10 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
     /// frontier of `s`, which must have room for all of them; the last record commits them
     /// and only then does the map change. On an error nothing is visible, now or after a
     /// remount, and the next append here voids the records already placed.
-    pub fn append_txn(&mut self, s: Stream, entries: &[Entry<'_>]) -> Res<(), F> {
+    pub async fn append_txn(&mut self, s: Stream, entries: &[Entry<'_>]) -> Res<(), F> {
         debug_assert!(entries.len() <= MAX_TXN_RECORDS);
         if let [e] = entries {
-            return self.append(s, e).map(|_| ());
+            return self.append(s, e).await.map(|_| ());
         }
         let unit = self.frontier(s).ok_or(Error::NoSpace)?;
         let before = self.units.get(unit).last_valid;
@@ -439,7 +449,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
                 true => TxnMark::End,
                 false => TxnMark::Part,
             };
-            match self.place(s, unit, e, mark) {
+            match self.place(s, unit, e, mark).await {
                 Ok((slot, version)) => slots.push((slot, version)).map_err(|_| Error::NoSpace)?,
                 Err(err) => {
                     // The placed records stay invisible (no end); void them next time.
@@ -457,13 +467,19 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
         }
         self.host_records += 1;
         let last = slots.last().map_or(0, |s| s.0);
-        self.seal_if_full(unit, last)
+        self.seal_if_full(unit, last).await
     }
 
     /// Program `e` into the next slot of `unit`, the frontier of `s`; the map is left to
     /// the caller. Returns the slot and the record's version.
-    fn place(&mut self, s: Stream, unit: u32, e: &Entry<'_>, txn: TxnMark) -> Res<(u32, u64), F> {
-        self.probe(unit)?;
+    async fn place(
+        &mut self,
+        s: Stream,
+        unit: u32,
+        e: &Entry<'_>,
+        txn: TxnMark,
+    ) -> Res<(u32, u64), F> {
+        self.probe(unit).await?;
         let slot = self.units.get(unit).used as u32;
         if self.frontier(s) != Some(unit) || slot >= self.slots() {
             return Err(Error::NoSpace);
@@ -474,7 +490,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
         };
         // The slot is consumed whatever happens next: a failed program leaves it used.
         self.units.get_mut(unit).used += 1;
-        let r = self.program_slot(unit, slot, version, e, txn);
+        let r = self.program_slot(unit, slot, version, e, txn).await;
         self.guard(unit, r)?;
         let info = self.units.get_mut(unit);
         info.last_valid = slot as u16;
@@ -482,16 +498,16 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
         Ok((slot, version))
     }
 
-    fn seal_if_full(&mut self, unit: u32, slot: u32) -> Res<(), F> {
+    async fn seal_if_full(&mut self, unit: u32, slot: u32) -> Res<(), F> {
         if slot + 1 == self.slots() {
-            let r = self.seal(unit, slot);
+            let r = self.seal(unit, slot).await;
             self.guard(unit, r)?;
         }
         Ok(())
     }
 
     /// Program claim, data, commit of (unit, slot); verify if configured.
-    fn program_slot(
+    async fn program_slot(
         &mut self,
         unit: u32,
         slot: u32,
@@ -516,59 +532,67 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
         let mut buf = [0xFFu8; META_BUF];
         buf[..CLAIM_BYTES].copy_from_slice(&bytes);
         self.io
-            .program_checked(g.record_addr(unit, slot), &buf, g.claim_size)?;
-        let data_crc = self.program_data(g.data_addr(unit, slot), e, version)?;
+            .program_checked(g.record_addr(unit, slot), &buf, g.claim_size)
+            .await?;
+        let data_crc = self
+            .program_data(g.data_addr(unit, slot), e, version)
+            .await?;
         // The same buffer, all 0xFF again, holds the padded commit.
         buf[..CLAIM_BYTES].fill(0xFF);
         encode_commit(&bytes, data_crc, &mut buf[..COMMIT_BYTES]);
         let m = g.record_size - g.claim_size;
-        self.io.program_checked(g.commit_addr(unit, slot), &buf, m)
+        self.io
+            .program_checked(g.commit_addr(unit, slot), &buf, m)
+            .await
     }
 
     /// Program the slot's data; returns the CRC its commit carries.
-    fn program_data(&mut self, addr: u32, e: &Entry<'_>, version: u64) -> Res<u32, F> {
+    async fn program_data(&mut self, addr: u32, e: &Entry<'_>, version: u64) -> Res<u32, F> {
         // A copy keeps its source's CRC in its record (a rotten source stays detectable,
         // never laundered); verification compares with what was actually read.
         let (written, crc) = match e.src {
             Source::Buffer(d) => {
-                self.io.program(addr, d)?;
+                self.io.program(addr, d).await?;
                 (e.data_crc, e.data_crc)
             }
             Source::Slot { unit, slot } => {
                 let from = self.io.geo.data_addr(unit, slot);
-                (self.io.stream_block(from, Some(addr))?, e.data_crc)
+                (self.io.stream_block(from, Some(addr)).await?, e.data_crc)
             }
             Source::Table(_) if S == 0 => return Err(Error::SnapshotLimit),
             Source::Table(t) => {
                 let bytes = t.stamped(version).to_bytes();
-                self.io.program(addr, &bytes)?;
+                self.io.program(addr, &bytes).await?;
                 let crc = table_crc(&bytes, self.io.geo.block_size);
                 (crc, crc)
             }
             Source::None => return Ok(e.data_crc),
         };
-        if self.io.verify && self.io.stream_block(addr, None)? != written {
+        if self.io.verify && self.io.stream_block(addr, None).await? != written {
             return Err(Error::Corrupt);
         }
         Ok(crc)
     }
 
     /// Program the seal of a full unit: its last record is stable, mount may trust it.
-    fn seal(&mut self, unit: u32, slot: u32) -> Res<(), F> {
+    async fn seal(&mut self, unit: u32, slot: u32) -> Res<(), F> {
         let g = self.io.geo;
         let mut cbuf = [0u8; META_BUF];
         let c = g.claim_size as usize;
-        self.io.read(g.record_addr(unit, slot), &mut cbuf[..c])?;
+        self.io
+            .read(g.record_addr(unit, slot), &mut cbuf[..c])
+            .await?;
         let mut sbuf = [0xFFu8; META_BUF];
         // The seal covers the claim's 16 bytes, not its padding.
         encode_seal(&cbuf[..CLAIM_BYTES], &mut sbuf);
         self.close_full(unit);
-        if !self.io.is_blank(g.seal_addr(unit), g.seal_size)? {
+        if !self.io.is_blank(g.seal_addr(unit), g.seal_size).await? {
             // Only a crafted or rotten image gets here: the seal is optional, skip it.
             return Ok(());
         }
         self.io
             .program_checked(g.seal_addr(unit), &sbuf, g.seal_size)
+            .await
     }
 
     /// Point the maps (or the retire table, or the table) at a new record. A host record

@@ -6,40 +6,15 @@
 //! their end (docs/DESIGN.md, "Transactions"). So after a power cut at any instant either
 //! every block of the transaction reads new or every one reads old, and no extra record is
 //! written for it. Dropping a transaction without `commit` writes nothing.
-//!
-//! ```
-//! # use embedded_storage::nor_flash::*;
-//! # struct Ram(Vec<u8>);
-//! # #[derive(Debug)] struct E;
-//! # impl NorFlashError for E { fn kind(&self) -> NorFlashErrorKind { NorFlashErrorKind::Other } }
-//! # impl ErrorType for Ram { type Error = E; }
-//! # impl ReadNorFlash for Ram { const READ_SIZE: usize = 1;
-//! #   fn read(&mut self, o: u32, b: &mut [u8]) -> Result<(), E> { b.copy_from_slice(&self.0[o as usize..o as usize + b.len()]); Ok(()) }
-//! #   fn capacity(&self) -> usize { self.0.len() } }
-//! # impl NorFlash for Ram { const WRITE_SIZE: usize = 8; const ERASE_SIZE: usize = 2048;
-//! #   fn write(&mut self, o: u32, b: &[u8]) -> Result<(), E> { for (i, x) in b.iter().enumerate() { self.0[o as usize + i] &= x; } Ok(()) }
-//! #   fn erase(&mut self, f: u32, t: u32) -> Result<(), E> { self.0[f as usize..t as usize].fill(0xFF); Ok(()) } }
-//! # fn main() -> Result<(), cowftl::Error<E>> {
-//! use cowftl::{Config, Ftl};
-//! let mut ftl: Ftl<_, 64, 1024> = Ftl::mount_or_format(Ram(vec![0xFF; 256 * 1024]), Config::new(0, 256 * 1024))?;
-//! let (header, body) = ([1u8; 512], [2u8; 512]);
-//! let mut tx = ftl.transaction();
-//! tx.write(0, &header)?;
-//! tx.write(1, &body)?;
-//! tx.trim(2)?;
-//! tx.commit()?; // blocks 0, 1 and 2 change together, or not at all
-//! # Ok(())
-//! # }
-//! ```
 
-use embedded_storage::nor_flash::NorFlash;
+use embedded_storage_async::nor_flash::NorFlash;
 
+use super::flash::Res;
+use super::log::Entry;
+use super::volume::Ftl;
 use crate::error::Error;
-use crate::flash::Res;
 use crate::geometry::MAX_TRANSACTION_BLOCKS;
 use crate::layout::RecordKind;
-use crate::log::Entry;
-use crate::volume::Ftl;
 
 /// Writes and trims staged for one atomic commit. Borrowing the volume, it cannot outlive
 /// it, and nothing reaches flash before [`Transaction::commit`].
@@ -106,7 +81,7 @@ impl<'d, F: NorFlash, const U: usize, const B: usize, const S: usize>
     /// Write everything staged as one: when this returns `Ok` all of it is durable; after
     /// a power cut during the call every block reads either all old or all new contents.
     /// On an error nothing changed (as a remount will also show).
-    pub fn commit(self) -> Res<(), F> {
+    pub async fn commit(self) -> Res<(), F> {
         self.ftl.check_writable()?;
         let mut entries = heapless::Vec::<Entry<'d>, { MAX_TRANSACTION_BLOCKS as usize }>::new();
         for (i, &(lba, data)) in self.ops.iter().enumerate() {
@@ -122,7 +97,7 @@ impl<'d, F: NorFlash, const U: usize, const B: usize, const S: usize>
         if entries.is_empty() {
             return Ok(());
         }
-        self.ftl.host_commit(&entries)
+        self.ftl.host_commit(&entries).await
     }
 
     /// Does `lba` read anything but zeros before op `i` of this transaction?

@@ -11,14 +11,14 @@
 //!   the copy's victim unit (same block, same data): a round cut before its victim was erased
 //!   leaves the unit it copied into with nothing live, so it is reused, not lost.
 
-use embedded_storage::nor_flash::NorFlash;
+use embedded_storage_async::nor_flash::NorFlash;
 
+use super::flash::{FlashIo, Res, META_BUF, STABLE_READS};
+use super::log::{reset_version_of, Log, NO_RECORD};
 use crate::error::Error;
-use crate::flash::{FlashIo, Res, META_BUF, STABLE_READS};
 use crate::layout::TxnMark;
 use crate::layout::{decode_commit, seal_matches, Claim, HeaderRead, RecordKind, RecordRead};
 use crate::layout::{SlotRecord, FORMAT_VERSION, NO_HOP, NO_VICTIM, VERSION_CEILING};
-use crate::log::{reset_version_of, Log, NO_RECORD};
 use crate::map::Mapping;
 use crate::table::{VolumeTable, TABLE_BYTES};
 use crate::units::{UnitState, NO_SLOT};
@@ -43,7 +43,7 @@ struct Scratch {
 /// Junk where a healthy unit cannot have any makes the scan check the unit's header with many
 /// reads; if it is unstable the unit is left out and the scan starts over (once per such
 /// unit, so at most `unit_count + 1` passes).
-pub(crate) fn mount<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+pub(crate) async fn mount<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
 ) -> Res<(), F> {
     let blank = Scratch {
@@ -58,7 +58,7 @@ pub(crate) fn mount<F: NorFlash, const U: usize, const B: usize, const S: usize>
     let mut known = VolumeTable::EMPTY;
     for _ in 0..2 * (log.io.geo.unit_count + 1) {
         log.reset();
-        log.epoch = find_epoch(log)?;
+        log.epoch = find_epoch(log).await?;
         for s in scratch.iter_mut() {
             *s = Scratch {
                 header_stable: s.header_stable,
@@ -66,7 +66,7 @@ pub(crate) fn mount<F: NorFlash, const U: usize, const B: usize, const S: usize>
             };
         }
         let mut max_version = 0;
-        if scan_units(log, &mut scratch, &mut max_version, &known)? {
+        if scan_units(log, &mut scratch, &mut max_version, &known).await? {
             continue;
         }
         if log.table.version != known.version && (log.table.shapes_views() || known.shapes_views())
@@ -83,7 +83,7 @@ pub(crate) fn mount<F: NorFlash, const U: usize, const B: usize, const S: usize>
             return Err(Error::Corrupt);
         }
         log.next_version = max_version + 1;
-        apply_reset(log, &scratch)?;
+        apply_reset(log, &scratch).await?;
         count_valid(log);
         estimate_lost_wear(log);
         pick_frontiers(log, &scratch);
@@ -94,7 +94,7 @@ pub(crate) fn mount<F: NorFlash, const U: usize, const B: usize, const S: usize>
 }
 
 /// Scan every unit of the volume; `true` if a unit turned out torn (start over without it).
-fn scan_units<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn scan_units<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     scratch: &mut [Scratch],
     max_version: &mut u64,
@@ -105,8 +105,8 @@ fn scan_units<F: NorFlash, const U: usize, const B: usize, const S: usize>(
             log.units.get_mut(unit).state = UnitState::Dirty;
             continue;
         }
-        let odd = scan_unit(log, unit, scratch, max_version, known)?;
-        if odd && !intact(log, unit, scratch)? {
+        let odd = scan_unit(log, unit, scratch, max_version, known).await?;
+        if odd && !intact(log, unit, scratch).await? {
             return Ok(true);
         }
     }
@@ -114,7 +114,7 @@ fn scan_units<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 }
 
 /// The newest epoch among this build's headers; classifies regions without one.
-fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
 ) -> Res<u32, F> {
     let g = log.io.geo;
@@ -123,7 +123,7 @@ fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     let mut best: Option<(u32, bool)> = None;
     let mut other_version = None;
     for unit in 0..g.unit_count {
-        match log.io.read_header(unit)? {
+        match log.io.read_header(unit).await? {
             HeaderRead::Valid(h) if h.version == FORMAT_VERSION => {
                 // Remembered for `adopt_header` (one header read per unit at mount).
                 let ours = matches_geometry(log, &h);
@@ -145,7 +145,7 @@ fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         if let Some(v) = other_version {
             return Err(Error::UnsupportedVersion(v));
         }
-        let blank = log.io.is_blank(g.region_offset, g.region_len)?;
+        let blank = log.io.is_blank(g.region_offset, g.region_len).await?;
         return Err(if blank {
             Error::Blank
         } else {
@@ -195,7 +195,7 @@ fn adopt_header<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 /// offer every valid record to the map.
 // Kept out of line: inlined into `mount` it makes the image bigger (measured).
 #[inline(never)]
-fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     unit: u32,
     scratch: &mut [Scratch],
@@ -212,9 +212,9 @@ fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     // "Transactions"): its parts count.
     let mut in_txn = false;
     for slot in (0..n).rev() {
-        let mut rec = log.io.read_record(unit, slot)?;
+        let mut rec = log.io.read_record(unit, slot).await?;
         if slot + 1 == n {
-            sealed = seal_holds(log, unit, &rec)?;
+            sealed = seal_holds(log, unit, &rec).await?;
         }
         if used == 0 {
             if matches!(rec, RecordRead::Blank) {
@@ -223,7 +223,7 @@ fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize>(
             used = slot + 1;
         }
         if !anchored {
-            judge_top(log, unit, slot, &mut rec, sealed && slot + 1 == n)?;
+            judge_top(log, unit, slot, &mut rec, sealed && slot + 1 == n).await?;
             if !matches!(rec, RecordRead::Valid(_) | RecordRead::Claimed(_)) {
                 continue;
             }
@@ -248,7 +248,7 @@ fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize>(
                     TxnMark::Part if !in_txn => continue,
                     TxnMark::Part => true,
                 };
-                take_record(log, unit, slot, r, scratch, known)?;
+                take_record(log, unit, slot, r, scratch, known).await?;
             }
             // Below the top every slot is valid or voided by a skip, unless the unit rotted
             // or its erase was cut: a junk, blank or uncommitted slot here is odd.
@@ -269,7 +269,7 @@ fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 
 /// True if the unit's seal matches its last record (read once as `last`): that record is
 /// then stable.
-fn seal_holds<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn seal_holds<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     unit: u32,
     last: &RecordRead,
@@ -280,7 +280,7 @@ fn seal_holds<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     let g = &log.io.geo;
     let (addr, n) = (g.seal_addr(unit), g.seal_size as usize);
     let mut seal = [0u8; META_BUF];
-    log.io.read(addr, &mut seal[..n])?;
+    log.io.read(addr, &mut seal[..n]).await?;
     // The seal covers the claim's 16 bytes, not its padding.
     Ok(seal_matches(&r.claim.to_bytes(), &seal[..n]))
 }
@@ -294,7 +294,7 @@ fn seal_holds<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 /// registers for every call (measured: a few hundred bytes of code).
 // Kept out of line: inlined into `mount` it makes the image bigger (measured).
 #[inline(never)]
-fn judge_top<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn judge_top<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     unit: u32,
     slot: u32,
@@ -314,19 +314,24 @@ fn judge_top<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     if let RecordRead::Valid(r) = *rec {
         let stable = log
             .io
-            .read_stable(commit_at, &mut commit, m, STABLE_READS)?;
+            .read_stable(commit_at, &mut commit, m, STABLE_READS)
+            .await?;
         if stable && decode_commit(&r.claim.to_bytes(), &commit[..m as usize]) == Some(r.data_crc) {
             return Ok(());
         }
     }
-    let stable = log.io.read_stable(claim_at, &mut claim, c, STABLE_READS)?;
+    let stable = log
+        .io
+        .read_stable(claim_at, &mut claim, c, STABLE_READS)
+        .await?;
     let Some(cl) = Claim::decode(&claim[..c as usize]).filter(|_| stable) else {
         *rec = RecordRead::Junk;
         return Ok(());
     };
     let stable = log
         .io
-        .read_stable(commit_at, &mut commit, m, STABLE_READS)?;
+        .read_stable(commit_at, &mut commit, m, STABLE_READS)
+        .await?;
     *rec = match decode_commit(&claim[..c as usize], &commit[..m as usize]) {
         Some(data_crc) if stable => RecordRead::Valid(SlotRecord {
             claim: cl,
@@ -340,7 +345,7 @@ fn judge_top<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 /// A valid record of `unit`: update the unit's facts and offer it to the map.
 // Kept out of line (measured: smaller).
 #[inline(never)]
-fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     unit: u32,
     slot: u32,
@@ -360,9 +365,9 @@ fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         }
     }
     match r.claim.kind {
-        RecordKind::Retire => offer_retire(log, unit, slot, r)?,
-        RecordKind::Reset | RecordKind::Table => offer_meta(log, unit, slot, r, scratch)?,
-        _ => offer_block(log, unit, slot, r, scratch, known)?,
+        RecordKind::Retire => offer_retire(log, unit, slot, r).await?,
+        RecordKind::Reset | RecordKind::Table => offer_meta(log, unit, slot, r, scratch).await?,
+        _ => offer_block(log, unit, slot, r, scratch, known).await?,
     }
     // After the offers: while offering, `floor` is the lowest version above this slot.
     let s = &mut scratch[unit as usize];
@@ -376,14 +381,14 @@ fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 /// victim was erased then leaves the unit it copied into with nothing live).
 // Kept out of line: a rare record, inlined into every record's path it costs code (measured).
 #[inline(never)]
-fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     unit: u32,
     slot: u32,
     r: &SlotRecord,
     scratch: &mut [Scratch],
 ) -> Res<(), F> {
-    let Some(t) = read_meta(log, unit, slot, r)? else {
+    let Some(t) = read_meta(log, unit, slot, r).await? else {
         return Ok(());
     };
     // A table stands for its own version or, copied, an older one: anything else is crafted.
@@ -396,12 +401,12 @@ fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         _ if t.version > log.table.version => true,
         at => {
             let (cu, cs) = (at / n, at % n);
-            match log.io.read_record(cu, cs)? {
+            match log.io.read_record(cu, cs).await? {
                 // The lower claim version is the original.
                 RecordRead::Valid(c) if r.claim.version < c.claim.version => {
-                    intact(log, unit, scratch)?
+                    intact(log, unit, scratch).await?
                 }
-                RecordRead::Valid(_) => !intact(log, cu, scratch)?,
+                RecordRead::Valid(_) => !intact(log, cu, scratch).await?,
                 _ => true,
             }
         }
@@ -415,7 +420,7 @@ fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 
 /// The table a reset or table record stands for; `None` if it does not check out (a table
 /// whose data fails its CRC, or holds fields cowftl never writes, is ignored).
-fn read_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn read_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     unit: u32,
     slot: u32,
@@ -430,18 +435,18 @@ fn read_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         return Ok(None);
     }
     let addr = g.data_addr(unit, slot);
-    if log.io.stream_block(addr, None)? != r.data_crc {
+    if log.io.stream_block(addr, None).await? != r.data_crc {
         return Ok(None);
     }
     let mut b = [0u8; TABLE_BYTES];
-    log.io.read(addr, &mut b)?;
+    log.io.read(addr, &mut b).await?;
     Ok(VolumeTable::decode(&b))
 }
 
 /// After the scan: blocks whose newest record is older than the reset read the base again.
 /// Units entirely newer or older are decided by their version range; only units written
 /// across the reset (its frontiers then) have records read back.
-fn apply_reset<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn apply_reset<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     scratch: &[Scratch],
 ) -> Res<(), F> {
@@ -458,7 +463,7 @@ fn apply_reset<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         let older = match (scratch[u as usize].floor, log.units.get(u).stamp) {
             (floor, _) if floor >= v => false,
             (_, stamp) if stamp < v => true,
-            _ => match log.io.read_record(u, s)? {
+            _ => match log.io.read_record(u, s).await? {
                 RecordRead::Valid(r) => r.claim.version < v,
                 _ => true,
             },
@@ -471,7 +476,7 @@ fn apply_reset<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 }
 
 /// A retire record: the newest one for each unit is kept (and carried forward by GC).
-fn offer_retire<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn offer_retire<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     unit: u32,
     slot: u32,
@@ -483,7 +488,7 @@ fn offer_retire<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     };
     let newer = match cur {
         NO_RECORD => true,
-        at => match log.io.read_record(at / n, at % n)? {
+        at => match log.io.read_record(at / n, at % n).await? {
             RecordRead::Valid(o) => o.claim.version < r.claim.version,
             _ => true,
         },
@@ -497,7 +502,7 @@ fn offer_retire<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 /// A data, trim or revert record: it becomes the block's mapping if it beats the current
 /// one, and the same in every snapshot's map that sees it (a snapshot sees the records older
 /// than itself). Records a rollback made dead (in a hole) count nowhere.
-fn offer_block<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn offer_block<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     unit: u32,
     slot: u32,
@@ -521,7 +526,7 @@ fn offer_block<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         let wins = match log.map_at(k).get(lba).location() {
             _ if !sees => false,
             None => true,
-            Some((cu, cs)) => beats(log, unit, r, cu, cs, scratch)?,
+            Some((cu, cs)) => beats(log, unit, r, cu, cs, scratch).await?,
         };
         if wins {
             log.map_at_mut(k).set(lba, new);
@@ -534,7 +539,7 @@ fn offer_block<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 /// version wins, except that a GC copy loses to its original while the original is still in
 /// the copy's victim unit. Reads the current record only when the units' version ranges
 /// overlap or the copy rule may apply.
-fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     unit: u32,
     r: &SlotRecord,
@@ -549,7 +554,7 @@ fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         if v < scratch[unit as usize].floor {
             return Ok(false);
         }
-        return match log.io.read_record(cu, cs)? {
+        return match log.io.read_record(cu, cs).await? {
             RecordRead::Valid(cur) => Ok(r.claim.is_newer_than(&cur.claim)),
             _ => Ok(true),
         };
@@ -567,18 +572,18 @@ fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     if !copy_rule && v < scratch[cu as usize].floor {
         return Ok(false);
     }
-    let cur = log.io.read_record(cu, cs)?;
+    let cur = log.io.read_record(cu, cs).await?;
     let RecordRead::Valid(cur) = &cur else {
         return Ok(true);
     };
     // An original is older than its copy; a newer record in the victim unit is not one.
     let same = cur.claim.kind == r.claim.kind && cur.data_crc == r.data_crc;
     let newer = r.claim.is_newer_than(&cur.claim);
-    if same && newer && copy_of(&r.claim, &cur.claim, cu) && intact(log, cu, scratch)? {
+    if same && newer && copy_of(&r.claim, &cur.claim, cu) && intact(log, cu, scratch).await? {
         return Ok(false);
     }
     if same && !newer && copy_of(&cur.claim, &r.claim, unit) {
-        return intact(log, unit, scratch);
+        return intact(log, unit, scratch).await;
     }
     Ok(newer)
 }
@@ -598,7 +603,7 @@ fn copy_of(copy: &Claim, orig: &Claim, orig_unit: u32) -> bool {
 
 /// Is a victim unit still intact (its erase never started)? A cut erase can leave the old
 /// contents in place but every word unstable: its header then reads differently now and then.
-fn intact<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn intact<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     unit: u32,
     scratch: &mut [Scratch],
@@ -607,7 +612,7 @@ fn intact<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     if let Some(stable) = s.header_stable {
         return Ok(stable);
     }
-    let stable = log.io.read_header_stable(unit)?.is_some();
+    let stable = log.io.read_header_stable(unit).await?.is_some();
     scratch[unit as usize].header_stable = Some(stable);
     Ok(stable)
 }
@@ -672,8 +677,8 @@ fn pick_frontiers<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 ) {
     let n = log.slots();
     for (stream, copy) in [
-        (crate::log::Stream::Host, false),
-        (crate::log::Stream::Gc, true),
+        (super::log::Stream::Host, false),
+        (super::log::Stream::Gc, true),
     ] {
         // The newest such unit; on equal stamps the last one (as `max_by_key` would pick).
         let mut newest: Option<(u32, u64)> = None;
@@ -700,11 +705,11 @@ fn pick_frontiers<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 /// epoch. The first unit erased holds nothing live in the old volume, so a cut before its
 /// header lands leaves the old volume intact, and once any new header is on flash the newest
 /// epoch is the new, empty volume.
-pub(crate) fn format<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+pub(crate) async fn format<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     io: FlashIo<F>,
 ) -> Res<Log<F, U, B, S>, F> {
     let mut log: Log<F, U, B, S> = Log::new(io);
-    let first = match mount(&mut log) {
+    let first = match mount(&mut log).await {
         Ok(()) => log.units.pick_available(false, false).unwrap_or(0),
         Err(Error::Flash(e)) => return Err(Error::Flash(e)),
         Err(_) => 0,
@@ -713,15 +718,15 @@ pub(crate) fn format<F: NorFlash, const U: usize, const B: usize, const S: usize
     // `Log`: mount wrote nothing, so a reset log is a new one.
     log.reset();
     let mut fresh = log;
-    let epoch = carry_wear(&mut fresh)?;
+    let epoch = carry_wear(&mut fresh).await?;
     fresh.epoch = epoch;
     let count = fresh.io.geo.unit_count;
     for i in 0..count {
         let unit = (first + i) % count;
         if fresh.io.geo.no_erase {
-            prepare_write_once(&mut fresh, unit)?;
+            prepare_write_once(&mut fresh, unit).await?;
         } else {
-            fresh.erase(unit)?;
+            fresh.erase(unit).await?;
         }
     }
     fresh.failed = None;
@@ -729,12 +734,12 @@ pub(crate) fn format<F: NorFlash, const U: usize, const B: usize, const S: usize
 }
 
 /// Wear counters from the old headers (mean for the unreadable ones); the new epoch.
-fn carry_wear<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn carry_wear<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
 ) -> Res<u32, F> {
     let mut max_epoch = 0u32;
     for unit in 0..log.io.geo.unit_count {
-        let state = match log.io.read_header(unit)? {
+        let state = match log.io.read_header(unit).await? {
             HeaderRead::Valid(h) if h.version == FORMAT_VERSION => {
                 max_epoch = max_epoch.max(h.epoch);
                 log.units.get_mut(unit).wear = h.wear;
@@ -750,15 +755,15 @@ fn carry_wear<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 
 /// Write-once media cannot be erased: a blank unit gets its header, anything else is an
 /// error (a write-once volume is formatted once).
-fn prepare_write_once<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn prepare_write_once<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     unit: u32,
 ) -> Res<(), F> {
     let g = log.io.geo;
-    if !log.io.is_blank(g.unit_addr(unit), g.unit_size)? {
+    if !log.io.is_blank(g.unit_addr(unit), g.unit_size).await? {
         return Err(Error::NoSpace);
     }
-    log.write_header(unit)?;
+    log.write_header(unit).await?;
     let info = log.units.get_mut(unit);
     info.state = UnitState::Free { verified: true };
     info.fresh = true;

@@ -6,11 +6,12 @@
 //! where the FTL must know that something will read the same at every later mount (the
 //! last record of a unit, the slot it is about to program), it reads it many times.
 
-use embedded_storage::nor_flash::NorFlash;
+use embedded_storage_async::nor_flash::NorFlash;
 
 use crate::error::Error;
 use crate::geometry::{Geometry, CHUNK};
 use crate::layout::{HeaderRead, RecordRead, UnitHeader, CRC};
+use crate::types::Counters;
 
 /// Reads of a unit's last record that must all agree before mount trusts it. A word left
 /// unstable by a cut reads back its stored value about half the time (the simulator's and
@@ -24,29 +25,6 @@ pub const META_BUF: usize = 128;
 /// A buffer for one padded claim, commit, header or seal.
 pub type Meta = [u8; META_BUF];
 
-/// Counters since mount (RAM only; the wear counters are on flash).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Counters {
-    /// Every byte handed to `NorFlash::write` (data, records, headers, copies).
-    pub bytes_programmed: u64,
-    /// Every byte read from flash.
-    pub bytes_read: u64,
-    pub erases: u64,
-    /// Blocks written or trimmed by the user.
-    pub host_writes: u64,
-    /// Slots copied by GC, static wear levelling or retirement.
-    pub relocations: u64,
-    /// Units reclaimed by GC.
-    pub gc_victims: u64,
-    /// Units emptied by static wear levelling.
-    pub wl_moves: u64,
-    /// Units retired after a failed program, erase or verification.
-    pub retired: u64,
-    /// Slots given up because a probe found them not reliably blank.
-    pub probe_skips: u64,
-}
-
 pub(crate) type Res<T, F> = Result<T, Error<<F as embedded_storage::nor_flash::ErrorType>::Error>>;
 
 /// The flash driver plus addressing and counters.
@@ -59,28 +37,28 @@ pub(crate) struct FlashIo<F> {
 }
 
 impl<F: NorFlash> FlashIo<F> {
-    pub fn read(&mut self, addr: u32, buf: &mut [u8]) -> Res<(), F> {
+    pub async fn read(&mut self, addr: u32, buf: &mut [u8]) -> Res<(), F> {
         self.counters.bytes_read += buf.len() as u64;
-        self.flash.read(addr, buf).map_err(Error::Flash)
+        self.flash.read(addr, buf).await.map_err(Error::Flash)
     }
 
-    pub fn program(&mut self, addr: u32, data: &[u8]) -> Res<(), F> {
+    pub async fn program(&mut self, addr: u32, data: &[u8]) -> Res<(), F> {
         let w = self.geo.write_size;
         debug_assert!(addr % w == 0 && data.len() as u32 % w == 0);
         self.counters.bytes_programmed += data.len() as u64;
-        self.flash.write(addr, data).map_err(Error::Flash)
+        self.flash.write(addr, data).await.map_err(Error::Flash)
     }
 
     /// Program the first `len` bytes of `buf` (a padded header, claim, commit or seal) and,
     /// when verifying, read them back: a mismatch is `Corrupt` (the caller retires the unit).
     /// Sliced here rather than at every caller.
-    pub fn program_checked(&mut self, addr: u32, buf: &Meta, len: u32) -> Res<(), F> {
+    pub async fn program_checked(&mut self, addr: u32, buf: &Meta, len: u32) -> Res<(), F> {
         let data = &buf[..len as usize];
-        self.program(addr, data)?;
+        self.program(addr, data).await?;
         if self.verify {
             let mut back = [0u8; META_BUF];
             let back = &mut back[..data.len()];
-            self.read(addr, back)?;
+            self.read(addr, back).await?;
             if !same(back, data) {
                 return Err(Error::Corrupt);
             }
@@ -88,25 +66,32 @@ impl<F: NorFlash> FlashIo<F> {
         Ok(())
     }
 
-    pub fn erase(&mut self, unit: u32) -> Res<(), F> {
+    pub async fn erase(&mut self, unit: u32) -> Res<(), F> {
         let from = self.geo.unit_addr(unit);
         self.counters.erases += 1;
         self.flash
             .erase(from, from + self.geo.unit_size)
+            .await
             .map_err(Error::Flash)
     }
 
     /// Read `len` bytes at `addr` into `buf` `times` times; `true` if every read was
     /// identical (the first one is left in `buf`). Takes the whole buffer and slices it here,
     /// once, rather than at every caller.
-    pub fn read_stable(&mut self, addr: u32, buf: &mut Meta, len: u32, times: u32) -> Res<bool, F> {
+    pub async fn read_stable(
+        &mut self,
+        addr: u32,
+        buf: &mut Meta,
+        len: u32,
+        times: u32,
+    ) -> Res<bool, F> {
         let buf = &mut buf[..len as usize];
         let mut first = [0u8; META_BUF];
         let first = &mut first[..buf.len()];
-        self.read(addr, first)?;
+        self.read(addr, first).await?;
         let mut stable = true;
         for _ in 1..times {
-            self.read(addr, buf)?;
+            self.read(addr, buf).await?;
             stable &= same(buf, first);
         }
         buf.copy_from_slice(first);
@@ -114,12 +99,12 @@ impl<F: NorFlash> FlashIo<F> {
     }
 
     /// True if `len` bytes from `addr` all read 0xFF.
-    pub fn is_blank(&mut self, addr: u32, len: u32) -> Res<bool, F> {
+    pub async fn is_blank(&mut self, addr: u32, len: u32) -> Res<bool, F> {
         let mut buf = [0u8; CHUNK];
         let mut off = 0;
         while off < len {
             let n = (CHUNK as u32).min(len - off) as usize;
-            self.read(addr + off, &mut buf[..n])?;
+            self.read(addr + off, &mut buf[..n]).await?;
             if !crate::layout::is_erased(&buf[..n]) {
                 return Ok(false);
             }
@@ -131,14 +116,14 @@ impl<F: NorFlash> FlashIo<F> {
     /// `unit`'s header: copy 0 if it is valid and of this format version, else the better
     /// of the two (this version first, then the newer epoch); `Blank` only if both are.
     /// Both copies are written together, so they differ only after rot or on a crafted image.
-    pub fn read_header(&mut self, unit: u32) -> Res<HeaderRead, F> {
-        let first = self.read_header_copy(unit, 0)?;
+    pub async fn read_header(&mut self, unit: u32) -> Res<HeaderRead, F> {
+        let first = self.read_header_copy(unit, 0).await?;
         if let HeaderRead::Valid(h) = first {
             if h.version == crate::layout::FORMAT_VERSION {
                 return Ok(first);
             }
         }
-        let second = self.read_header_copy(unit, 1)?;
+        let second = self.read_header_copy(unit, 1).await?;
         let rank = |h: &UnitHeader| (h.version == crate::layout::FORMAT_VERSION, h.epoch);
         // One of the two reads as it is (no header rebuilt from its fields).
         Ok(match (&first, &second) {
@@ -151,40 +136,42 @@ impl<F: NorFlash> FlashIo<F> {
 
     /// Header copy 0 of `unit`, read `STABLE_READS` times: `None` unless every read agreed
     /// (a cut erase or header program leaves words that read differently now and then).
-    pub fn read_header_stable(&mut self, unit: u32) -> Res<Option<HeaderRead>, F> {
+    pub async fn read_header_stable(&mut self, unit: u32) -> Res<Option<HeaderRead>, F> {
         let mut buf = [0u8; META_BUF];
         let (addr, n) = (self.geo.header_addr(unit, 0), self.geo.header_size);
-        let stable = self.read_stable(addr, &mut buf, n, STABLE_READS)?;
+        let stable = self.read_stable(addr, &mut buf, n, STABLE_READS).await?;
         Ok(stable.then(|| UnitHeader::decode(&buf[..n as usize])))
     }
 
-    fn read_header_copy(&mut self, unit: u32, copy: u32) -> Res<HeaderRead, F> {
+    async fn read_header_copy(&mut self, unit: u32, copy: u32) -> Res<HeaderRead, F> {
         let mut buf = [0u8; META_BUF];
         let n = self.geo.header_size as usize;
-        self.read(self.geo.header_addr(unit, copy), &mut buf[..n])?;
+        self.read(self.geo.header_addr(unit, copy), &mut buf[..n])
+            .await?;
         Ok(UnitHeader::decode(&buf[..n]))
     }
 
     /// One read of a slot's record (claim and commit).
-    pub fn read_record(&mut self, unit: u32, slot: u32) -> Res<RecordRead, F> {
+    pub async fn read_record(&mut self, unit: u32, slot: u32) -> Res<RecordRead, F> {
         let mut buf = [0u8; 2 * META_BUF];
         let (c, n) = (self.geo.claim_size as usize, self.geo.record_size as usize);
-        self.read(self.geo.record_addr(unit, slot), &mut buf[..n])?;
+        self.read(self.geo.record_addr(unit, slot), &mut buf[..n])
+            .await?;
         Ok(RecordRead::decode(&buf[..c], &buf[c..n]))
     }
 
     /// CRC of the block at `src`; with `dst`, program each chunk there as it goes (a copy).
-    pub fn stream_block(&mut self, src: u32, dst: Option<u32>) -> Res<u32, F> {
+    pub async fn stream_block(&mut self, src: u32, dst: Option<u32>) -> Res<u32, F> {
         let mut buf = [0u8; CHUNK];
         let mut digest = CRC.digest();
         let bs = self.geo.block_size;
         let mut off = 0;
         while off < bs {
             let n = (CHUNK as u32).min(bs - off) as usize;
-            self.read(src + off, &mut buf[..n])?;
+            self.read(src + off, &mut buf[..n]).await?;
             digest.update(&buf[..n]);
             if let Some(dst) = dst {
-                self.program(dst + off, &buf[..n])?;
+                self.program(dst + off, &buf[..n]).await?;
             }
             off += n as u32;
         }

@@ -12,12 +12,12 @@
 //! copies' originals in place, and mount prefers an original to a copy of it, so the unit
 //! the round spilled into holds nothing live afterwards: cuts never use up available units.
 
-use embedded_storage::nor_flash::NorFlash;
+use embedded_storage_async::nor_flash::NorFlash;
 
+use super::flash::Res;
+use super::log::{Entry, Log, Source, Stream, NO_RECORD};
 use crate::error::Error;
-use crate::flash::Res;
 use crate::layout::{RecordKind, RecordRead, NO_HOP};
-use crate::log::{Entry, Log, Source, Stream, NO_RECORD};
 use crate::units::UnitState;
 
 /// Available units the host must leave to GC: one to copy into, and while a spare is left
@@ -32,24 +32,24 @@ pub(crate) fn headroom<F: NorFlash, const U: usize, const B: usize, const S: usi
 /// Make sure a frontier has `need` slots for the host (a transaction's records all go to
 /// one unit); returns its stream. The GC frontier takes host writes only when GC cannot
 /// make a unit available.
-pub(crate) fn room_for_host<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+pub(crate) async fn room_for_host<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     need: u32,
 ) -> Res<Stream, F> {
     let rounds = 2 * log.io.geo.unit_count + 4 + need;
-    restore_available(log)?;
+    restore_available(log).await?;
     for _ in 0..rounds {
         if log.read_only {
             return Err(Error::ReadOnly);
         }
-        if has_room(log, Stream::Host, need)? {
+        if has_room(log, Stream::Host, need).await? {
             return Ok(Stream::Host);
         }
         if log.io.geo.no_erase || log.units.available() > headroom(log) {
-            open_fresh(log, Stream::Host)?;
+            open_fresh(log, Stream::Host).await?;
             continue;
         }
-        if collect_one(log)? {
+        if collect_one(log).await? {
             continue;
         }
         // No victim: what is free sits in the GC frontiers. Use one with room, or seal one
@@ -57,7 +57,7 @@ pub(crate) fn room_for_host<F: NorFlash, const U: usize, const B: usize, const S
         let mut sealed = false;
         for s in [Stream::Gc, Stream::Cold] {
             if log.frontier(s).is_some() {
-                if has_room(log, s, need)? {
+                if has_room(log, s, need).await? {
                     return Ok(s);
                 }
                 sealed = true;
@@ -72,7 +72,7 @@ pub(crate) fn room_for_host<F: NorFlash, const U: usize, const B: usize, const S
 
 /// True if `s`'s frontier has `need` slots after probing; a frontier with less is sealed
 /// (GC may take it: its unused slots count as free space like any garbage).
-fn has_room<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn has_room<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     s: Stream,
     need: u32,
@@ -80,7 +80,7 @@ fn has_room<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     let Some(unit) = log.frontier(s) else {
         return Ok(false);
     };
-    log.probe(unit)?;
+    log.probe(unit).await?;
     if log.room(s) >= need {
         return Ok(true);
     }
@@ -93,7 +93,7 @@ fn has_room<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 /// (best effort; GC rounds below then make more room).
 // Kept out of line: a rare path, and inlined into the host append it costs more (measured).
 #[inline(never)]
-fn restore_available<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn restore_available<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
 ) -> Res<(), F> {
     for _ in 0..log.io.geo.unit_count {
@@ -112,7 +112,7 @@ fn restore_available<F: NorFlash, const U: usize, const B: usize, const S: usize
         let Some((victim, _)) = best else {
             break;
         };
-        collect(log, victim)?;
+        collect(log, victim).await?;
         log.io.counters.gc_victims += 1;
     }
     Ok(())
@@ -120,7 +120,7 @@ fn restore_available<F: NorFlash, const U: usize, const B: usize, const S: usize
 
 /// Open an available unit as `stream`'s frontier: the least-worn for host writes, the
 /// most-worn for GC copies (cold data lets worn units rest).
-fn open_fresh<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn open_fresh<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     stream: Stream,
 ) -> Res<u32, F> {
@@ -129,7 +129,7 @@ fn open_fresh<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     let unit = pick.ok_or(Error::NoSpace)?;
     // A unit whose records all went stale is reclaimed without copying: GC's cheapest round.
     let reclaimed = log.units.get(unit).state == UnitState::Sealed;
-    log.open(stream, unit)?;
+    log.open(stream, unit).await?;
     if reclaimed {
         log.io.counters.gc_victims += 1;
     }
@@ -137,31 +137,31 @@ fn open_fresh<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 }
 
 /// Run one GC round if there is a victim; `false` if there is none.
-pub(crate) fn collect_one<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+pub(crate) async fn collect_one<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
 ) -> Res<bool, F> {
     let Some(victim) = pick_victim(log) else {
         return Ok(false);
     };
-    collect(log, victim)?;
+    collect(log, victim).await?;
     log.io.counters.gc_victims += 1;
     Ok(true)
 }
 
 /// Copy the live slots of `victim` out and erase it (retired units are emptied, not erased).
-pub(crate) fn collect<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+pub(crate) async fn collect<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     victim: u32,
 ) -> Res<(), F> {
-    let kept_versions = relocate(log, victim)?;
+    let kept_versions = relocate(log, victim).await?;
     if log.units.get(victim).state == UnitState::Retired || log.io.geo.no_erase {
         return Ok(());
     }
     debug_assert_eq!(log.units.get(victim).valid, 0);
     if kept_versions {
-        erase_stale_copies(log, victim)?;
+        erase_stale_copies(log, victim).await?;
     }
-    log.erase(victim)
+    log.erase(victim).await
 }
 
 /// Before erasing a victim some of whose copies kept their versions: a unit holding copies
@@ -169,7 +169,7 @@ pub(crate) fn collect<F: NorFlash, const U: usize, const B: usize, const S: usiz
 /// yet) has those copies under newer versions, and once the victim is gone a mount would
 /// take them over the copies that kept their versions, leaving that unit live. Erase such
 /// units first (they are erased before reuse anyway). docs/DESIGN.md, recovery rule 10.
-fn erase_stale_copies<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn erase_stale_copies<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     victim: u32,
 ) -> Res<(), F> {
@@ -179,9 +179,9 @@ fn erase_stale_copies<F: NorFlash, const U: usize, const B: usize, const S: usiz
             continue;
         }
         for slot in 0..u32::from(u.used) {
-            if let RecordRead::Valid(r) = log.io.read_record(unit, slot)? {
+            if let RecordRead::Valid(r) = log.io.read_record(unit, slot).await? {
                 if r.claim.copy && u32::from(r.claim.victim) == victim {
-                    log.erase(unit)?;
+                    log.erase(unit).await?;
                     break;
                 }
             }
@@ -245,7 +245,7 @@ fn copy_stream(u: &crate::units::UnitInfo) -> Stream {
 /// Copy every live slot of `unit` to the GC frontier (same contents; each copy names `unit`
 /// as its victim). Records snapshots see, retire and table records move too. Returns
 /// whether a copy kept its version.
-fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     unit: u32,
 ) -> Res<bool, F> {
@@ -256,7 +256,7 @@ fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         if log.units.get(unit).valid == 0 {
             break;
         }
-        let RecordRead::Valid(r) = log.io.read_record(unit, slot)? else {
+        let RecordRead::Valid(r) = log.io.read_record(unit, slot).await? else {
             continue;
         };
         let c = r.claim;
@@ -267,7 +267,7 @@ fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize>(
             true => Source::Slot { unit, slot },
             false => Source::None,
         };
-        room_for_copy(log, stream)?;
+        room_for_copy(log, stream).await?;
         // A record a snapshot sees keeps its version, so mount can tell which snapshots
         // see the copy, and so does every later copy of it (mount's copy rule relies on
         // that); any other copy gets a new one (docs/DESIGN.md, "Snapshots").
@@ -282,7 +282,7 @@ fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize>(
             moved: Some((unit, slot)),
             origin: pinned.then_some((c.version, c.hop.wrapping_add(1))),
         };
-        log.append(stream, &e)?;
+        log.append(stream, &e).await?;
         log.io.counters.relocations += 1;
     }
     if log.units.get(unit).valid != 0 {
@@ -294,27 +294,27 @@ fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 }
 
 /// A slot in `stream`'s frontier, opening an available unit when it is full.
-fn room_for_copy<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn room_for_copy<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     stream: Stream,
 ) -> Res<(), F> {
     if let Some(g) = log.frontier(stream) {
-        log.probe(g)?;
+        log.probe(g).await?;
         if log.room(stream) > 0 {
             return Ok(());
         }
     }
-    open_fresh(log, stream).map(|_| ())
+    open_fresh(log, stream).await.map(|_| ())
 }
 
 /// A slot for a record without data, collecting a unit if no frontier has one (also in
 /// read-only mode: the last retirement must reach flash too).
-fn room_for_record<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+async fn room_for_record<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
 ) -> Res<(), F> {
     for _ in 0..log.io.geo.unit_count {
-        match room_for_copy(log, Stream::Gc) {
-            Err(Error::NoSpace) if collect_one(log)? => {}
+        match room_for_copy(log, Stream::Gc).await {
+            Err(Error::NoSpace) if collect_one(log).await? => {}
             r => return r,
         }
     }
@@ -324,7 +324,7 @@ fn room_for_record<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 /// Static wear levelling: when the erase-count spread exceeds `threshold` and the least-worn
 /// unit holds (cold) data, collect it so it returns to the pool; GC copies go to the
 /// most-worn available unit.
-pub(crate) fn level_wear<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+pub(crate) async fn level_wear<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     threshold: u32,
 ) -> Res<(), F> {
@@ -358,7 +358,7 @@ pub(crate) fn level_wear<F: NorFlash, const U: usize, const B: usize, const S: u
         // The least-worn unit is available: dynamic wear levelling picks it next.
         return Ok(());
     }
-    collect(log, unit)?;
+    collect(log, unit).await?;
     log.io.counters.wl_moves += 1;
     Ok(())
 }
@@ -384,7 +384,7 @@ pub(crate) fn retire<F: NorFlash, const U: usize, const B: usize, const S: usize
 
 /// Move the live data out of retired units and record each retirement on flash (a retire
 /// record in the GC frontier, carried forward by GC), so a remount keeps them out.
-pub(crate) fn tidy_retired<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+pub(crate) async fn tidy_retired<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
 ) -> Res<(), F> {
     for unit in 0..log.io.geo.unit_count {
@@ -393,11 +393,12 @@ pub(crate) fn tidy_retired<F: NorFlash, const U: usize, const B: usize, const S:
         }
         if log.units.get(unit).valid > 0 {
             // A retired unit is never erased: no stale copy can outlive it.
-            relocate(log, unit)?;
+            relocate(log, unit).await?;
         }
         if log.retire_at[unit as usize] == NO_RECORD {
-            room_for_record(log)?;
-            log.append(Stream::Gc, &Entry::record(RecordKind::Retire, unit))?;
+            room_for_record(log).await?;
+            log.append(Stream::Gc, &Entry::record(RecordKind::Retire, unit))
+                .await?;
         }
     }
     Ok(())
