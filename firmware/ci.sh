@@ -101,7 +101,7 @@ set -e
 echo "qemu-tests exit code: $rc"
 ((rc == 0)) || fail=1
 
-echo "== QEMU: the async API (cowftl::asynch over the RAM flash's async NorFlash impl)"
+echo "== QEMU: the async API (cowftl::asynch over the RAM flash's async NorFlash impl, on embassy's executor)"
 cargo build --release --no-default-features --features qemu --bin qemu-async
 set +e
 timeout 120 qemu-system-arm -cpu cortex-m4 -machine mps2-an386 -nographic \

@@ -1,5 +1,6 @@
 //! The async API on target: `cowftl::asynch::Ftl` over the RAM flash's async `NorFlash` impl
-//! (QEMU mps2-an386; no flash controller is emulated), driven by `cowftl_firmware::block_on`.
+//! (QEMU mps2-an386; no flash controller is emulated), run as a task of embassy's executor
+//! (`embassy-executor`, thread mode, no timers), as an embassy application would.
 //! Format, write, a transaction, a snapshot and rollback, a power cut in the middle of a write,
 //! remount with the async and then the blocking API, and check what every block reads. Exit
 //! code 0 on success; output via semihosting. Run by `ci.sh`.
@@ -8,10 +9,8 @@
 
 use core::panic::PanicInfo;
 use cortex_m as _; // critical-section implementation
-use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use cowftl::{asynch, Config, Ftl};
-use cowftl_firmware::block_on;
 use cowftl_firmware::ramflash::RamFlash;
 use cowftl_testkit::fill_pattern;
 
@@ -100,8 +99,8 @@ async fn run(
     Ok(())
 }
 
-#[entry]
-fn main() -> ! {
+#[embassy_executor::main]
+async fn main(_spawner: embassy_executor::Spawner) {
     // SAFETY: the only references to these buffers.
     let mut flash: RamFlash<'static, 8, 2048> = unsafe {
         RamFlash::new(
@@ -110,7 +109,7 @@ fn main() -> ! {
             &mut *core::ptr::addr_of_mut!(WEAR),
         )
     };
-    match block_on(run(&mut flash)) {
+    match run(&mut flash).await {
         Ok(()) => {
             hprintln!("qemu-async: ok");
             debug::exit(debug::EXIT_SUCCESS);
