@@ -845,7 +845,7 @@ fn apply_one(img: &mut Img, what: u8, sel: u32, field: u8, raw: u64) -> String {
                 return "claim: none".into();
             };
             let mut c = cur;
-            let name = match field % 6 {
+            let name = match field % 7 {
                 0 => {
                     c.kind = [
                         RecordKind::Data,
@@ -853,8 +853,14 @@ fn apply_one(img: &mut Img, what: u8, sel: u32, field: u8, raw: u64) -> String {
                         RecordKind::Retire,
                         RecordKind::Revert,
                         RecordKind::Reset,
-                    ][(raw % 5) as usize];
+                        RecordKind::Table,
+                    ][(raw % 6) as usize];
                     "kind"
+                }
+                6 => {
+                    // The hop of a copy that kept its version (0xFF on every other record).
+                    c.hop = pick_value(raw, 8, c.hop.into(), 0xFF) as u8;
+                    "hop"
                 }
                 1 => {
                     // Copy flag and transaction marks (a copy is never in a transaction).
