@@ -611,3 +611,92 @@ fn stale_table_copy_out_of_an_erased_victim_takes_the_last_available_unit() {
     r.map_err(|e| e.lines().next().unwrap().to_string())
         .expect("a unit is available to GC after every mount");
 }
+
+/// Every valid kept copy (hop != 0xFF) or wrapped one: (unit, slot, lba, version, hop, copy).
+fn records<const E: usize>(g: &cowftl::Geometry, flash: &mut SimFlash<1, 8, E>) -> Vec<(u32, u32, u32, u64, u8, bool, u16)> {
+    use cowftl::layout::RecordRead;
+    use embedded_storage::nor_flash::ReadNorFlash;
+    let mut out = Vec::new();
+    for u in 0..g.unit_count {
+        for s in 0..g.slots_per_unit {
+            let mut c = vec![0u8; g.claim_size as usize];
+            let mut m = vec![0u8; (g.record_size - g.claim_size) as usize];
+            flash.read(g.record_addr(u, s), &mut c).unwrap();
+            flash.read(g.commit_addr(u, s), &mut m).unwrap();
+            if let RecordRead::Valid(r) = RecordRead::decode(&c, &m) {
+                out.push((u, s, r.claim.lba, r.claim.version, r.claim.hop, r.claim.copy, r.claim.victim));
+            }
+        }
+    }
+    out
+}
+
+/// CONFIRMED: the hop byte wraps (0xFE + 1 = 0xFF = NO_HOP) after 255 moves of a record a
+/// long-held snapshot pins. The copy with hop 0xFF is not recognised as a copy of its
+/// hop-0xFE source (`copy_of` takes the NO_HOP branch, which needs a lower source version),
+/// and `is_newer_than` ranks it newer: a GC round cut after that copy, before its victim is
+/// erased, leaves the copy live in the unit it copied into (recovery rule 4 broken).
+#[test]
+fn hop_wraps_and_a_cut_round_leaves_its_copy_live() {
+    let rig = main_rig();
+    let mut flash = rig.base::<2048, 4>(5);
+    let bs = 512;
+    let g = {
+        let mut v = rig.mount::<2048, 4>(&mut flash, "h");
+        for l in 0..21 {
+            v.write(l, &pattern(l, 1, bs)).unwrap();
+        }
+        v.snapshot().unwrap();
+        *v.geometry()
+    };
+    let mut gen = 2u64;
+    for _ in 0..40_000 {
+        let l = ((gen * 7919) % 20) as u32;
+        let before = flash.clone();
+        let start = flash.ops();
+        {
+            let mut v = VolE::<2048, 4>::mount(&mut flash, rig.cfg).unwrap();
+            v.write(l, &pattern(l, gen, bs)).unwrap();
+        }
+        let ops = flash.ops() - start;
+        gen += 1;
+        let wrapped: Vec<_> = records(&g, &mut flash)
+            .into_iter()
+            .filter(|r| r.5 && r.4 == 0xFF && r.3 < 30)
+            .collect();
+        if wrapped.is_empty() {
+            continue;
+        }
+        let (du, ds, lba, ver, _, _, victim) = wrapped[0];
+        println!("write {gen}: wrapped copy of lba {lba} v{ver} at ({du},{ds}), victim {victim}");
+        // Replay the write cut after each of its operations; after the cut that leaves the
+        // wrapped copy on flash with its victim intact, which record does a mount map?
+        for k in 0..ops {
+            let mut f = before.clone();
+            f.cut_after_ops(k);
+            {
+                let mut v = VolE::<2048, 4>::mount(&mut f, rig.cfg).unwrap();
+                let _ = v.write(l, &pattern(l, gen - 1, bs));
+            }
+            f.power_restore();
+            let recs = records(&g, &mut f);
+            let copy_there = recs.iter().any(|r| (r.0, r.1) == (du, ds) && r.4 == 0xFF);
+            let source_there = recs.iter().any(|r| r.0 == victim as u32 && r.2 == lba && r.3 == ver && r.4 == 0xFE);
+            if !(copy_there && source_there) {
+                continue;
+            }
+            let v = VolE::<2048, 4>::mount(&mut f, rig.cfg).unwrap();
+            let held: Vec<_> = (0..1).map(|_| v.units().nth(du as usize).unwrap()).collect();
+            println!("cut {k}: copy and intact source both on flash; unit {du} after mount: {:?}", held[0]);
+            let inv = v.check_invariants();
+            println!("invariants: {inv:?}");
+            assert_eq!(inv, Ok(()), "cut {k}: invariants after the mount");
+            assert_eq!(
+                held[0].valid, 0,
+                "cut {k}: the unit a cut GC round copied into holds a live record (rule 4)"
+            );
+        }
+        return;
+    }
+    panic!("no wrapped hop seen");
+}
