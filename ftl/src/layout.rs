@@ -222,8 +222,8 @@ pub const NO_VICTIM: u16 = 0xFFFF;
 ///  lba      logical block (retire: the retired unit; reset: low 32 bits of the reset version)
 ///  version  global sequence number, never reused within an epoch (but by a GC copy of a
 ///           record a snapshot sees, which keeps its original's version)
-///  hop      0xFF, or for such a copy its source's hop + 1 (wrapping): the later copy of two
-///           with one version has the higher hop
+///  hop      0xFF, or for such a copy its source's hop + 1 modulo 255 (never 0xFF): the
+///           later copy of two with one version is the one a few hops ahead
 ///  crc16    low 16 bits of the CRC-32C of bytes 0..14
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,6 +243,26 @@ pub struct Claim {
 /// No hop count: a record with its own version.
 pub const NO_HOP: u8 = 0xFF;
 
+/// Hops count modulo 255 (0..=0xFE) and never reach `NO_HOP`, which stands one before 0, as
+/// 0xFE does: a record kept through 255 moves is still a copy that kept its version.
+fn hop_rank(h: u8) -> u16 {
+    if h == NO_HOP {
+        0xFE
+    } else {
+        u16::from(h)
+    }
+}
+
+/// The hop of a copy (that keeps its version) of a record whose hop is `h`.
+pub fn next_hop(h: u8) -> u8 {
+    ((hop_rank(h) + 1) % 255) as u8
+}
+
+/// How many hops `a` is after `b` (modulo 255).
+fn hops_after(a: u8, b: u8) -> u16 {
+    (hop_rank(a) + 255 - hop_rank(b)) % 255
+}
+
 impl Claim {
     /// Is this claim newer than `other`? The higher version, or with equal versions (a copy
     /// that kept its source's version, and that source) the later hop: a copy and its
@@ -250,7 +270,7 @@ impl Claim {
     pub fn is_newer_than(&self, other: &Claim) -> bool {
         self.version > other.version
             || (self.version == other.version
-                && (1..128).contains(&self.hop.wrapping_sub(other.hop)))
+                && (1..128).contains(&hops_after(self.hop, other.hop)))
     }
 
     pub fn encode(&self, buf: &mut [u8]) {

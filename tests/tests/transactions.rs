@@ -439,3 +439,46 @@ fn a_full_volume_with_a_reset_record_still_commits_its_largest_transaction() {
         v.check_invariants().unwrap();
     }
 }
+
+/// Single-stream volumes (fewer than 4 units, the F411 layout) too: 3 units of 7 slots, 7
+/// blocks, transactions of 6. Before GC kept the one frontier open while it ran, every round
+/// ended with a unit as short of room as before and the transaction failed with `NoSpace`.
+#[test]
+fn a_full_single_stream_volume_still_commits_its_largest_transaction() {
+    let spec = PartSpec::custom("txn-3", 3 * 4096, 1, 8, 2048);
+    let cfg = Config {
+        unit_size: Some(4096),
+        ..Config::new(0, 3 * 4096)
+    };
+    let mut flash = Flash::new(spec, 8);
+    let mut v = Vol::format(&mut flash, cfg).unwrap();
+    assert!(v.geometry().single_stream);
+    let (n, max) = (v.block_count(), v.max_transaction_blocks());
+    assert_eq!((n, max), (7, 6));
+    let mut m = Model::default();
+    for l in 0..n {
+        v.write(l, &pattern(l, 1, BS)).unwrap();
+        m.write(l, 1);
+    }
+    let mut rng = SplitMix64::new(9);
+    for round in 0..100u64 {
+        let first = (rng.next_u64() % u64::from(n - max + 1)) as u32;
+        let data: Vec<Vec<u8>> = (0..max)
+            .map(|i| pattern(first + i, round + 2, BS))
+            .collect();
+        let mut tx = v.transaction();
+        for (i, d) in data.iter().enumerate() {
+            tx.write(first + i as u32, d).unwrap();
+        }
+        tx.commit()
+            .unwrap_or_else(|e| panic!("round {round}: full volume refused a transaction: {e:?}"));
+        for i in 0..max {
+            m.write(first + i, round + 2);
+        }
+        v.check_invariants().unwrap();
+    }
+    let got = read_all(&mut v);
+    for l in 0..n {
+        assert!(got[l as usize] == m.expected(l, BS), "block {l}");
+    }
+}

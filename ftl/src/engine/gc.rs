@@ -17,7 +17,7 @@ use embedded_storage_async::nor_flash::NorFlash;
 use super::flash::Res;
 use super::log::{Entry, Log, Source, Stream, NO_RECORD};
 use crate::error::Error;
-use crate::layout::{RecordKind, RecordRead, NO_HOP};
+use crate::layout::{next_hop, RecordKind, RecordRead, NO_HOP};
 use crate::units::UnitState;
 
 /// Available units the host must leave to GC: one to copy into, and while a spare is left
@@ -42,7 +42,11 @@ pub(crate) async fn room_for_host<F: NorFlash, const U: usize, const B: usize, c
         if log.read_only {
             return Err(Error::ReadOnly);
         }
-        if has_room(log, Stream::Host, need).await? {
+        // One frontier for everything (fewer than 4 units): keep it open while GC runs, so
+        // a victim's records fill its free slots and spill into a fresh unit that then has
+        // room; sealed first, every round would end with a unit as short of room as before.
+        let seal = !log.io.geo.single_stream;
+        if has_room(log, Stream::Host, need, seal).await? {
             return Ok(Stream::Host);
         }
         if log.io.geo.no_erase || log.units.available() > headroom(log) {
@@ -57,7 +61,7 @@ pub(crate) async fn room_for_host<F: NorFlash, const U: usize, const B: usize, c
         let mut sealed = false;
         for s in [Stream::Gc, Stream::Cold] {
             if log.frontier(s).is_some() {
-                if has_room(log, s, need).await? {
+                if has_room(log, s, need, true).await? {
                     return Ok(s);
                 }
                 sealed = true;
@@ -70,12 +74,13 @@ pub(crate) async fn room_for_host<F: NorFlash, const U: usize, const B: usize, c
     Err(Error::NoSpace)
 }
 
-/// True if `s`'s frontier has `need` slots after probing; a frontier with less is sealed
-/// (GC may take it: its unused slots count as free space like any garbage).
+/// True if `s`'s frontier has `need` slots after probing; a frontier with less is sealed if
+/// `seal` (GC may take it: its unused slots count as free space like any garbage).
 async fn has_room<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     s: Stream,
     need: u32,
+    seal: bool,
 ) -> Res<bool, F> {
     let Some(unit) = log.frontier(s) else {
         return Ok(false);
@@ -84,7 +89,9 @@ async fn has_room<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     if log.room(s) >= need {
         return Ok(true);
     }
-    log.set_frontier(s, None);
+    if seal {
+        log.set_frontier(s, None);
+    }
     Ok(false)
 }
 
@@ -280,7 +287,7 @@ async fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize>(
             src,
             data_crc: r.data_crc,
             moved: Some((unit, slot)),
-            origin: pinned.then_some((c.version, c.hop.wrapping_add(1))),
+            origin: pinned.then_some((c.version, next_hop(c.hop))),
         };
         log.append(stream, &e).await?;
         log.io.counters.relocations += 1;

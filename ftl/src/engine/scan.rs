@@ -18,7 +18,7 @@ use super::log::{reset_version_of, Log, NO_RECORD};
 use crate::error::Error;
 use crate::layout::TxnMark;
 use crate::layout::{decode_commit, seal_matches, Claim, HeaderRead, RecordKind, RecordRead};
-use crate::layout::{SlotRecord, FORMAT_VERSION, NO_HOP, NO_VICTIM, VERSION_CEILING};
+use crate::layout::{next_hop, SlotRecord, FORMAT_VERSION, NO_HOP, NO_VICTIM, VERSION_CEILING};
 use crate::map::Mapping;
 use crate::table::{VolumeTable, TABLE_BYTES};
 use crate::units::{UnitState, NO_SLOT};
@@ -401,12 +401,17 @@ async fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>
         _ if t.version > log.table.version => true,
         at => {
             let (cu, cs) = (at / n, at % n);
+            // The same table: a copy loses to its exact source while the source's unit is
+            // intact; between copies of it (stale ones left by cut rounds, and the live one)
+            // the latest stands (table copies always take new versions).
             match log.io.read_record(cu, cs).await? {
-                // The lower claim version is the original.
-                RecordRead::Valid(c) if r.claim.version < c.claim.version => {
+                RecordRead::Valid(c) if copy_of(&r.claim, &c.claim, cu) => {
+                    !intact(log, cu, scratch).await?
+                }
+                RecordRead::Valid(c) if copy_of(&c.claim, &r.claim, unit) => {
                     intact(log, unit, scratch).await?
                 }
-                RecordRead::Valid(_) => !intact(log, cu, scratch).await?,
+                RecordRead::Valid(c) => r.claim.version > c.claim.version,
                 _ => true,
             }
         }
@@ -596,7 +601,7 @@ async fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 fn copy_of(copy: &Claim, orig: &Claim, orig_unit: u32) -> bool {
     let exact = match copy.hop {
         NO_HOP => orig.hop == NO_HOP && orig.version < copy.version,
-        hop => orig.version == copy.version && orig.hop == hop.wrapping_sub(1),
+        hop => orig.version == copy.version && next_hop(orig.hop) == hop,
     };
     copy.copy && u32::from(copy.victim) == orig_unit && exact
 }
