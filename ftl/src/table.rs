@@ -92,6 +92,22 @@ impl VolumeTable {
         t
     }
 
+    /// The data CRC of a table record: its bytes, then the rest of the block still erased.
+    /// Mount checks the table bytes against it without reading the erased rest (what
+    /// matters is that the table is intact).
+    pub fn data_crc(bytes: &[u8; TABLE_BYTES], block_size: u32) -> u32 {
+        let mut d = crate::layout::CRC.digest();
+        d.update(bytes);
+        let erased = [0xFFu8; 64];
+        let mut left = block_size.saturating_sub(TABLE_BYTES as u32) as usize;
+        while left > 0 {
+            let n = left.min(erased.len());
+            d.update(&erased[..n]);
+            left -= n;
+        }
+        d.finalize()
+    }
+
     /// The encoded bytes (after `stamped`).
     pub fn to_bytes(&self) -> [u8; TABLE_BYTES] {
         let mut b = [0xFF; TABLE_BYTES];

@@ -18,7 +18,7 @@ use crate::layout::{encode_commit, encode_seal, Claim, RecordKind, TxnMark, Unit
 use crate::layout::{CLAIM_BYTES, COMMIT_BYTES, FORMAT_VERSION, HEADER_BYTES};
 use crate::layout::{NO_HOP, NO_VICTIM, VERSION_CEILING};
 use crate::map::{BlockMap, Mapping};
-use crate::table::{VolumeTable, TABLE_BYTES, TABLE_SNAPSHOTS};
+use crate::table::{VolumeTable, TABLE_SNAPSHOTS};
 use crate::units::{UnitState, UnitTable, NO_SLOT};
 
 /// Volumes with fewer units send copies out of GC units to the GC frontier too.
@@ -115,20 +115,6 @@ impl<'a> Entry<'a> {
             origin: None,
         }
     }
-}
-
-/// The data CRC of a table record: its bytes, then the rest of the block still erased.
-fn table_crc(bytes: &[u8; TABLE_BYTES], block_size: u32) -> u32 {
-    let mut d = crate::layout::CRC.digest();
-    d.update(bytes);
-    let erased = [0xFFu8; 64];
-    let mut left = block_size.saturating_sub(TABLE_BYTES as u32) as usize;
-    while left > 0 {
-        let n = left.min(erased.len());
-        d.update(&erased[..n]);
-        left -= n;
-    }
-    d.finalize()
 }
 
 /// The log's state. Every other layer reads it; only the log and GC change it.
@@ -563,7 +549,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
             Source::Table(t) => {
                 let bytes = t.stamped(version).to_bytes();
                 self.io.program(addr, &bytes).await?;
-                let crc = table_crc(&bytes, self.io.geo.block_size);
+                let crc = VolumeTable::data_crc(&bytes, self.io.geo.block_size);
                 (crc, crc)
             }
             Source::None => return Ok(e.data_crc),

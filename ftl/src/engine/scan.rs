@@ -439,12 +439,11 @@ async fn read_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     if (g.block_size as usize) < TABLE_BYTES {
         return Ok(None);
     }
-    let addr = g.data_addr(unit, slot);
-    if log.io.stream_block(addr, None).await? != r.data_crc {
+    let mut b = [0u8; TABLE_BYTES];
+    log.io.read(g.data_addr(unit, slot), &mut b).await?;
+    if VolumeTable::data_crc(&b, g.block_size) != r.data_crc {
         return Ok(None);
     }
-    let mut b = [0u8; TABLE_BYTES];
-    log.io.read(addr, &mut b).await?;
     Ok(VolumeTable::decode(&b))
 }
 
