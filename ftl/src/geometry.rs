@@ -25,6 +25,8 @@ pub const MAX_SLOTS_PER_UNIT: u32 = 255;
 pub const MAX_TRANSACTION_BLOCKS: u32 = 16;
 /// Default `Config::max_transaction_blocks`.
 pub const DEFAULT_TRANSACTION_BLOCKS: u32 = 8;
+/// Volumes with fewer units send copies out of GC units to the GC frontier too.
+pub const COLD_STREAM_UNITS: u32 = 32;
 /// With automatic reserve, one spare unit per this many units.
 pub const UNITS_PER_AUTO_SPARE: u32 = 64;
 /// Slots the capacity keeps for the volume's one live reset or table record (snapshots,
@@ -326,6 +328,17 @@ impl Geometry {
     /// Units that may fail before the volume turns read-only.
     pub fn spare_units(&self) -> u32 {
         self.reserve_units.saturating_sub(GC_RESERVE_UNITS)
+    }
+
+    /// Write frontiers the log keeps open: host writes, copies out of host units, copies out
+    /// of copy units. One on tiny and write-once volumes; no cold one below
+    /// `COLD_STREAM_UNITS` units (a third partly filled unit costs them more than it gains).
+    pub fn streams(&self) -> u32 {
+        match self.unit_count {
+            _ if self.single_stream => 1,
+            n if n < COLD_STREAM_UNITS => 2,
+            _ => 3,
+        }
     }
 
     /// Logical capacity in bytes.

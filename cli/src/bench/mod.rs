@@ -18,6 +18,7 @@ use cowftl_testkit::Part;
 use crate::common::{self, SimFtl};
 
 mod greedy;
+mod layout_model;
 mod plot;
 mod print;
 mod report;

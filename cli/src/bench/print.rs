@@ -45,6 +45,7 @@ pub fn print_human(r: &Report) {
         analytic_greedy_wa(0.8),
         analytic_greedy_wa(0.9)
     );
+    print_layout_model(r);
     println!("targets:");
     for t in &r.targets {
         println!(
@@ -158,6 +159,28 @@ fn print_snapshots(r: &Report) {
             w.wa,
             w.erases,
             w.host_writes
+        );
+    }
+}
+
+/// The slot-level model of cowftl's own layout (bench/layout_model.rs) beside the measured
+/// slot WA: what the layout costs, apart from the GC policy.
+fn print_layout_model(r: &Report) {
+    let g = &r.geometry;
+    println!(
+        "layout model (slot WA; {} units x {} slots, {} frontiers, {} units held for GC, cost-benefit):",
+        g.unit_count, g.slots_per_unit, g.streams, g.gc_headroom
+    );
+    for w in &r.workloads {
+        let Some(model) = w.layout_model_wa else {
+            continue;
+        };
+        let oracle = w.oracle_model_wa.map_or(String::new(), |o| {
+            format!(", with oracle hot/cold placement {o:.2}")
+        });
+        println!(
+            "  {:<20} cowftl {:.2}, model {:.2}{}",
+            w.name, w.wa_slots, model, oracle
         );
     }
 }

@@ -23,6 +23,11 @@ pub struct GeometryOut {
     pub exported_fraction: f64,
     /// RAM of `Ftl<F, unit_count, block_count>`: 4*blocks + 12*units + ~120 bytes (+ the flash).
     pub ram_bytes: u64,
+    /// Write frontiers the log keeps open (`Geometry::streams`).
+    pub streams: u32,
+    /// Available units the host leaves to GC on a fresh volume (1, plus 1 while a spare is
+    /// left: docs/DESIGN.md, "Space invariant").
+    pub gc_headroom: u32,
 }
 
 #[derive(Serialize, Clone, Debug, Default)]
@@ -71,6 +76,10 @@ pub struct Workload {
     /// wa / greedy_sim_wa (byte WA, metadata included, against the slot-level greedy model).
     pub wa_vs_greedy_sim: Option<f64>,
     pub analytic_wa: Option<f64>,
+    /// Slot WA of the model of cowftl's layout (bench/layout_model.rs) on the same writes.
+    pub layout_model_wa: Option<f64>,
+    /// The same model with an oracle that sends cold blocks to the cold frontier (hot/cold).
+    pub oracle_model_wa: Option<f64>,
     pub erases: u64,
     pub erases_per_logical_mib: f64,
     pub wear: Wear,
@@ -115,6 +124,11 @@ pub fn wear_of(unit_wear: &[u32]) -> Wear {
     }
 }
 
+/// Available units the host leaves to GC while no unit has failed (cowftl's `gc::headroom`).
+pub fn gc_headroom(geo: &Geometry) -> u32 {
+    1 + u32::from(geo.spare_units() > 0)
+}
+
 pub fn geometry_out(geo: &Geometry, preset: Part, chip_bytes: usize) -> GeometryOut {
     let exported = geo.capacity_bytes();
     let region = u64::from(geo.region_len);
@@ -131,6 +145,8 @@ pub fn geometry_out(geo: &Geometry, preset: Part, chip_bytes: usize) -> Geometry
         region_bytes: region,
         exported_fraction: exported as f64 / region.max(1) as f64,
         ram_bytes: 4 * u64::from(geo.block_count) + 12 * u64::from(geo.unit_count) + 120,
+        streams: geo.streams(),
+        gc_headroom: gc_headroom(geo),
     }
 }
 

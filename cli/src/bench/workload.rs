@@ -8,7 +8,8 @@ use cowftl_sim::{SimFlash, SplitMix64};
 use cowftl_testkit::fill_pattern;
 
 use super::greedy::{analytic_greedy_wa, greedy_sim};
-use super::report::{wear_of, Mount, Workload};
+use super::layout_model::LayoutModel;
+use super::report::{gc_headroom, wear_of, Mount, Workload};
 use crate::common::SimFtl;
 
 /// Which blocks a workload writes (and reads).
@@ -209,6 +210,26 @@ fn mount_cost<const R: usize, const W: usize, const E: usize>(
     })
 }
 
+/// The slot-level model of cowftl's layout on the same writes (`layout_model`): as cowftl
+/// places blocks and, for hot/cold, with an oracle that sends cold blocks to the cold frontier.
+fn layout_references(w: &mut Workload, geo: &Geometry, kind: Kind, live: u32, seed: u64) {
+    let model = LayoutModel {
+        units: geo.unit_count as usize,
+        slots: geo.slots_per_unit as usize,
+        headroom: gc_headroom(geo) as usize,
+        streams: geo.streams(),
+        live,
+    };
+    let picker = Picker::new(kind, live);
+    let pick = |rng: &mut SplitMix64| picker.pick(rng);
+    let measured = w.host_writes.max(1);
+    w.layout_model_wa = Some(model.run(measured, seed, pick, None));
+    if kind == Kind::HotCold {
+        let cold = |lba: u32| lba >= picker.hot;
+        w.oracle_model_wa = Some(model.run(measured, seed, pick, Some(&cold)));
+    }
+}
+
 /// Run workload `name` on a freshly formatted `flash`.
 #[allow(clippy::too_many_arguments)]
 pub fn one<const R: usize, const W: usize, const E: usize>(
@@ -264,6 +285,9 @@ pub fn one<const R: usize, const W: usize, const E: usize>(
         w.analytic_wa = Some(analytic_greedy_wa(w.fill_raw));
         w.greedy_sim_wa = Some(greedy);
         w.wa_vs_greedy_sim = Some(w.wa / greedy);
+    }
+    if matches!(kind, Kind::Uniform | Kind::Mixed | Kind::HotCold) {
+        layout_references(&mut w, geo, kind, live, seed);
     }
     let flash = d.ftl.release();
     w.mount = mount_cost(flash, cfg, name)?;

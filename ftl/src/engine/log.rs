@@ -21,9 +21,6 @@ use crate::map::{BlockMap, Mapping};
 use crate::table::{VolumeTable, TABLE_SNAPSHOTS};
 use crate::units::{UnitState, UnitTable, NO_SLOT};
 
-/// Volumes with fewer units send copies out of GC units to the GC frontier too.
-pub const COLD_STREAM_UNITS: u32 = 32;
-
 /// Most records one transaction may hold (they must also fit in one unit).
 pub const MAX_TXN_RECORDS: usize = 16;
 
@@ -205,15 +202,12 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
         self.io.geo.slots_per_unit
     }
 
-    /// The stream an append really goes to: one frontier for everything on tiny volumes,
-    /// and no separate cold frontier below `COLD_STREAM_UNITS` units (a third partly filled
-    /// unit costs small volumes more than the separation gains).
+    /// The stream an append really goes to (`Geometry::streams` frontiers).
     fn stream_of(&self, s: Stream) -> Stream {
-        let g = &self.io.geo;
-        match s {
-            _ if g.single_stream => Stream::Host,
-            Stream::Cold if g.unit_count < COLD_STREAM_UNITS => Stream::Gc,
-            s => s,
+        match (self.io.geo.streams(), s) {
+            (1, _) => Stream::Host,
+            (2, Stream::Cold) => Stream::Gc,
+            (_, s) => s,
         }
     }
 
