@@ -29,12 +29,14 @@ pub(crate) fn headroom<F: NorFlash, const U: usize, const B: usize, const S: usi
     1 + u32::from(spares_left)
 }
 
-/// Make sure a frontier has `need` slots for the host (a transaction's records all go to
+/// Make sure a frontier has `need` slots for the host, `stream`'s (`host_stream`) unless GC
+/// cannot make a unit available (a transaction's records all go to
 /// one unit); returns its stream. The GC frontier takes host writes only when GC cannot
 /// make a unit available.
 pub(crate) async fn room_for_host<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     need: u32,
+    stream: Stream,
 ) -> Res<Stream, F> {
     let rounds = 2 * log.io.geo.unit_count + 4 + need;
     restore_available(log).await?;
@@ -46,11 +48,11 @@ pub(crate) async fn room_for_host<F: NorFlash, const U: usize, const B: usize, c
         // a victim's records fill its free slots and spill into a fresh unit that then has
         // room; sealed first, every round would end with a unit as short of room as before.
         let seal = !log.io.geo.single_stream;
-        if has_room(log, Stream::Host, need, seal).await? {
-            return Ok(Stream::Host);
+        if has_room(log, stream, need, seal).await? {
+            return Ok(stream);
         }
         if log.io.geo.no_erase || log.units.available() > headroom(log) {
-            open_fresh(log, Stream::Host).await?;
+            open_fresh(log, stream).await?;
             continue;
         }
         if collect_one(log).await? {
@@ -72,6 +74,33 @@ pub(crate) async fn room_for_host<F: NorFlash, const U: usize, const B: usize, c
         }
     }
     Err(Error::NoSpace)
+}
+
+/// The frontier a host write of `entries` goes to. A block whose record has sat untouched
+/// for half the volume's slots of writes is cold: with three frontiers its new record joins
+/// the cold frontier, so host units hold hot blocks that die young and cold units stay
+/// full (docs/DESIGN.md, "Garbage collection"). Transactions stay on the host frontier.
+pub(crate) fn host_stream<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &Log<F, U, B, S>,
+    entries: &[Entry<'_>],
+) -> Stream {
+    let [e] = entries else {
+        return Stream::Host;
+    };
+    let g = &log.io.geo;
+    if g.streams() < 3 || e.kind.is_meta() {
+        return Stream::Host;
+    }
+    let Some((unit, _)) = log.map.get(e.lba).location() else {
+        return Stream::Host;
+    };
+    // The unit's newest version bounds the record's from above: the block is at least
+    // this old.
+    let age = log.next_version.saturating_sub(log.units.get(unit).stamp);
+    match age > u64::from(g.unit_count * g.slots_per_unit / 2) {
+        true => Stream::Cold,
+        false => Stream::Host,
+    }
 }
 
 /// True if `s`'s frontier has `need` slots after probing; a frontier with less is sealed if

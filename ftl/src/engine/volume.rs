@@ -355,7 +355,8 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
     async fn append_once(&mut self, entries: &[Entry<'_>]) -> Res<(), F> {
         let log = &mut self.log;
         gc::tidy_retired(log).await?;
-        let s = gc::room_for_host(log, entries.len() as u32).await?;
+        let to = gc::host_stream(log, entries);
+        let s = gc::room_for_host(log, entries.len() as u32, to).await?;
         log.append_txn(s, entries).await?;
         gc::level_wear(log, self.cfg.static_wl_threshold).await
     }
