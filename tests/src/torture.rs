@@ -258,15 +258,41 @@ pub fn choose_setup(seed: u64, part: Option<Part>) -> Setup {
                 1 => Shape::HotCold,
                 _ => Shape::Sequential,
             };
-            return Setup {
+            let narrow = Setup {
                 part,
                 capacity,
                 cfg,
                 workload,
             };
+            return widen(narrow, &mut rng);
         }
     }
     unreachable!("no valid geometry found for {part:?}")
+}
+
+/// One erasable setup in eight spreads over 32-48 units of the same size, so the cold
+/// frontier (three frontiers from `COLD_STREAM_UNITS` units) and the host writes routed to it
+/// run under cuts too. Drawn after everything else: the other seeds keep their setups.
+fn widen(narrow: Setup, rng: &mut SplitMix64) -> Setup {
+    if narrow.part == Part::Worm || rng.below(8) != 0 {
+        return narrow;
+    }
+    let unit_size = narrow.cfg.unit_size.unwrap_or(narrow.cfg.region_len);
+    let units = cowftl::geometry::COLD_STREAM_UNITS + rng.below(17) as u32;
+    let capacity = (units * unit_size) as usize;
+    let cfg = Config {
+        region_len: capacity as u32,
+        ..narrow.cfg
+    };
+    let (w, erase) = (narrow.part.word_size(), narrow.part.small_erase_size());
+    match Geometry::new(&cfg, capacity, 1, w, erase, MAX_UNITS, MAX_BLOCKS) {
+        Ok(_) => Setup {
+            capacity,
+            cfg,
+            ..narrow
+        },
+        Err(_) => narrow,
+    }
 }
 
 /// Run one seed. `Err` on the first contract violation (panics are not caught here; see

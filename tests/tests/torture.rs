@@ -243,3 +243,17 @@ fn stale_copies_regression_seed_0x95_stm32h743_12_units_of_8k() {
     );
     assert!(t.cuts >= 400, "{t:?}");
 }
+
+/// Some seeds spread over enough units for three frontiers (the cold one, and the host
+/// writes of cold blocks routed to it) to run under cuts.
+#[test]
+fn some_seeds_run_three_frontiers() {
+    let wide = (1..=200u64)
+        .map(|seed| cowftl_testkit::torture::choose_setup(seed, None))
+        .filter(|s| {
+            let unit = s.cfg.unit_size.unwrap_or(s.cfg.region_len);
+            s.cfg.region_len / unit >= cowftl::geometry::COLD_STREAM_UNITS
+        })
+        .count();
+    assert!((10..=50).contains(&wide), "{wide} of 200 seeds");
+}
