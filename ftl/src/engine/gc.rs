@@ -229,44 +229,36 @@ async fn erase_stale_copies<F: NorFlash, const U: usize, const B: usize, const S
 /// Victim choice. Retired units holding data go first. Otherwise cost-benefit (Rosenblum &
 /// Ousterhout): the most `age * free / (slots + live)`, where age is how many versions ago
 /// the unit was last written, so cold units are collected when moderately full and hot ones
-/// when nearly empty. Frontiers and full units are never victims.
+/// when nearly empty; among equals the least worn, then the lowest index. Frontiers and full
+/// units are never victims. Below headroom a victim whose live slots fit in its copy
+/// frontier comes first: its round needs no available unit, so it gives one back.
 fn pick_victim<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &Log<F, U, B, S>,
 ) -> Option<u32> {
-    let n = log.slots() as u64;
-    let retired = log
-        .units
-        .iter()
-        .find(|(_, u)| u.state == UnitState::Retired && u.valid > 0);
-    if let Some((i, _)) = retired {
-        return Some(i);
-    }
-    // Below headroom, prefer a victim whose live slots fit in the GC frontier: its round
-    // needs no available unit, so it gives one back.
+    let n = log.slots();
     let short = log.units.available() <= headroom(log);
     let now = log.next_version;
-    let candidates = || {
-        log.units
-            .iter()
-            .filter(|(_, u)| u.state == UnitState::Sealed && (u.valid as u64) < n)
-    };
-    // 32-bit arithmetic (no 64-bit division routine on Cortex-M): ages beyond 2^23 versions
-    // all count as "very old", and 2^23 * 255 free slots fits.
-    let score = |(i, u): &(u32, &crate::units::UnitInfo)| {
-        let (n, live) = (n as u32, u32::from(u.valid));
+    // (fits, score, unworn) of the best so far: plain loop and tuple compare (the iterator
+    // form with closures measured larger).
+    let mut best: Option<(u32, (bool, u32, u32))> = None;
+    for (i, u) in log.units.iter() {
+        if u.state == UnitState::Retired && u.valid > 0 {
+            return Some(i);
+        }
+        let live = u32::from(u.valid);
+        if u.state != UnitState::Sealed || live >= n {
+            continue;
+        }
+        // 32-bit arithmetic (no 64-bit division routine on Cortex-M): ages beyond 2^23
+        // versions all count as "very old", and 2^23 * 255 free slots fits.
         let age = now.saturating_sub(u.stamp).clamp(1, 1 << 23) as u32;
-        (
-            age * (n - live) / (n + live),
-            u32::MAX - u.wear,
-            u32::MAX - i,
-        )
-    };
-    let fitting = candidates()
-        .filter(|(_, u)| short && u32::from(u.valid) <= log.room(copy_stream(u)))
-        .max_by_key(score);
-    fitting
-        .or_else(|| candidates().max_by_key(score))
-        .map(|(i, _)| i)
+        let fits = short && live <= log.room(copy_stream(u));
+        let key = (fits, age * (n - live) / (n + live), u32::MAX - u.wear);
+        if best.is_none_or(|(_, b)| key > b) {
+            best = Some((i, key));
+        }
+    }
+    best.map(|(i, _)| i)
 }
 
 /// Where the survivors of a unit go: copies out of a unit of copies are the coldest.
