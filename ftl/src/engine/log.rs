@@ -601,7 +601,8 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
             }
             return;
         };
-        for k in 0..=S {
+        // `0..S + 1`, not `0..=S`: an inclusive range does not fold away when S is 0.
+        for k in 0..S + 1 {
             if self.map_at(k).get(e.lba).location() == Some(from) {
                 self.map_at_mut(k).set(e.lba, new);
             }
@@ -688,7 +689,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
     /// Call `f` once for every distinct (unit, slot) some map (the block map or a
     /// snapshot's) points `lba` at. (Plain loops: with no snapshot slots they fold away.)
     pub fn for_each_location(&self, lba: u32, mut f: impl FnMut((u32, u32))) {
-        for k in 0..=S {
+        for k in 0..S + 1 {
             let Some(loc) = self.map_at(k).get(lba).location() else {
                 continue;
             };
@@ -700,7 +701,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
 
     /// Does some map point `lba` at `loc`?
     pub fn references(&self, lba: u32, loc: (u32, u32)) -> bool {
-        (0..=S).any(|k| self.map_at(k).get(lba).location() == Some(loc))
+        (0..S + 1).any(|k| self.map_at(k).get(lba).location() == Some(loc))
     }
 
     /// The block's old record: garbage unless a snapshot still sees it.
