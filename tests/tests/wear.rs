@@ -179,3 +179,43 @@ fn an_idle_gc_frontier_does_not_stop_static_levelling() {
         assert!(b == m.expected(l, 512), "cold block {l}");
     }
 }
+
+/// docs/DESIGN.md, "Garbage collection": with three frontiers, a rewrite of a block whose
+/// record sat untouched for more than half the volume's slots of writes goes to the cold
+/// frontier (a unit opened for copies), a rewrite of a hot block to the host frontier; with
+/// two frontiers every host write goes to the host frontier.
+#[test]
+fn rewrites_of_cold_blocks_go_to_the_cold_frontier() {
+    for (units, routes) in [(32u32, true), (16, false)] {
+        let len = units * UNIT;
+        let mut flash = Flash::new(PartSpec::custom("route", len as usize, 1, 8, 2048), 3);
+        let cfg = Config {
+            unit_size: Some(UNIT),
+            ..Config::new(0, len)
+        };
+        let mut ftl = Ftl::<_, 32, 512>::format(&mut flash, cfg).unwrap();
+        let slots = ftl.geometry().unit_count * ftl.geometry().slots_per_unit;
+        let bs = ftl.block_size() as usize;
+        // Block 0 is cold: written once, then `slots` writes to the hot blocks 1..=8.
+        ftl.write(0, &pattern(0, 1, bs)).unwrap();
+        for i in 0..slots {
+            let l = 1 + i % 8;
+            ftl.write(l, &pattern(l, u64::from(i) + 2, bs)).unwrap();
+        }
+        let opened_for_copies = |ftl: &Ftl<_, 32, 512>, lba: u32| {
+            let (unit, _) = ftl.mapping(lba).location().expect("written");
+            ftl.units().nth(unit as usize).expect("a unit").copies
+        };
+        ftl.write(0, &pattern(0, 9, bs)).unwrap();
+        ftl.write(1, &pattern(1, 9, bs)).unwrap();
+        assert_eq!(
+            opened_for_copies(&ftl, 0),
+            routes,
+            "{units} units: the cold block"
+        );
+        assert!(!opened_for_copies(&ftl, 1), "{units} units: a hot block");
+        let mut buf = vec![0u8; bs];
+        ftl.read(0, &mut buf).unwrap();
+        assert_eq!(buf, pattern(0, 9, bs));
+    }
+}
