@@ -459,21 +459,24 @@ async fn apply_reset<F: NorFlash, const U: usize, const B: usize, const S: usize
         return Ok(());
     }
     // Every map: a snapshot is newer than the reset, but older records may still be on flash.
+    // Plain nested loops: an iterator chain (`flat_map`) costs more code (measured).
     let blocks = log.map.len();
-    for (k, lba) in (0..=S).flat_map(|k| (0..blocks).map(move |lba| (k, lba))) {
-        let Some((u, s)) = log.map_at(k).get(lba).location() else {
-            continue;
-        };
-        let older = match (scratch[u as usize].floor, log.units.get(u).stamp) {
-            (floor, _) if floor >= v => false,
-            (_, stamp) if stamp < v => true,
-            _ => match log.io.read_record(u, s).await? {
-                RecordRead::Valid(r) => r.claim.version < v,
-                _ => true,
-            },
-        };
-        if older {
-            log.map_at_mut(k).set(lba, Mapping::Unmapped);
+    for k in 0..=S {
+        for lba in 0..blocks {
+            let Some((u, s)) = log.map_at(k).get(lba).location() else {
+                continue;
+            };
+            let older = match (scratch[u as usize].floor, log.units.get(u).stamp) {
+                (floor, _) if floor >= v => false,
+                (_, stamp) if stamp < v => true,
+                _ => match log.io.read_record(u, s).await? {
+                    RecordRead::Valid(r) => r.claim.version < v,
+                    _ => true,
+                },
+            };
+            if older {
+                log.map_at_mut(k).set(lba, Mapping::Unmapped);
+            }
         }
     }
     Ok(())
@@ -635,13 +638,15 @@ fn count_valid<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         }
     }
     for lba in 0..log.map.len() {
-        // A record the block map and snapshots share counts once.
-        let mut held = heapless::Vec::<u32, { crate::table::TABLE_SNAPSHOTS + 1 }>::new();
-        log.for_each_location(lba, |(u, _)| {
-            let _ = held.push(u);
-        });
-        for u in held {
-            log.units.get_mut(u).valid += 1;
+        // A record the block map and snapshots share counts once (plain loops, no
+        // collected list: with no snapshot slots they fold to one lookup).
+        for k in 0..=S {
+            let Some(loc) = log.map_at(k).get(lba).location() else {
+                continue;
+            };
+            if (0..k).all(|j| log.map_at(j).get(lba).location() != Some(loc)) {
+                log.units.get_mut(loc.0).valid += 1;
+            }
         }
     }
     if log.meta_at != NO_RECORD {
