@@ -546,6 +546,8 @@ async fn offer_block<F: NorFlash, const U: usize, const B: usize, const S: usize
 /// version wins, except that a GC copy loses to its original while the original is still in
 /// the copy's victim unit. Reads the current record only when the units' version ranges
 /// overlap or the copy rule may apply.
+// Kept out of line: inlined into `offer_block` it makes the image bigger (measured).
+#[inline(never)]
 async fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     unit: u32,
@@ -555,37 +557,39 @@ async fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     scratch: &mut [Scratch],
 ) -> Res<bool, F> {
     let v = r.claim.version;
-    if cu == unit {
+    let same_unit = cu == unit;
+    if same_unit {
         // Scanned from the top down: the current one, above, is newer; unless a copy that
         // kept an older version (one a snapshot sees) lies above, then versions decide.
         if v < scratch[unit as usize].floor {
             return Ok(false);
         }
-        return match log.io.read_record(cu, cs).await? {
-            RecordRead::Valid(cur) => Ok(r.claim.is_newer_than(&cur.claim)),
-            _ => Ok(true),
-        };
+    } else {
+        let other = log.units.get(cu);
+        // The copy rule needs an original older than its copy in the copy's victim unit: a
+        // unit erased after the copy was made holds only newer records.
+        let copy_of_cur =
+            r.claim.copy && u32::from(r.claim.victim) == cu && scratch[cu as usize].floor < v;
+        let copied_from_here = v < scratch[unit as usize].victim_of;
+        let copy_rule = copy_of_cur || copied_from_here;
+        if !copy_rule && v > other.stamp {
+            return Ok(true);
+        }
+        if !copy_rule && v < scratch[cu as usize].floor {
+            return Ok(false);
+        }
     }
-    let other = log.units.get(cu);
-    // The copy rule needs an original older than its copy in the copy's victim unit: a unit
-    // erased after the copy was made holds only newer records.
-    let copy_of_cur =
-        r.claim.copy && u32::from(r.claim.victim) == cu && scratch[cu as usize].floor < v;
-    let copied_from_here = v < scratch[unit as usize].victim_of;
-    let copy_rule = copy_of_cur || copied_from_here;
-    if !copy_rule && v > other.stamp {
-        return Ok(true);
-    }
-    if !copy_rule && v < scratch[cu as usize].floor {
-        return Ok(false);
-    }
+    // One read of the current record for both cases (one call site: less code).
     let cur = log.io.read_record(cu, cs).await?;
     let RecordRead::Valid(cur) = &cur else {
         return Ok(true);
     };
+    let newer = r.claim.is_newer_than(&cur.claim);
+    if same_unit {
+        return Ok(newer);
+    }
     // An original is older than its copy; a newer record in the victim unit is not one.
     let same = cur.claim.kind == r.claim.kind && cur.data_crc == r.data_crc;
-    let newer = r.claim.is_newer_than(&cur.claim);
     if same && newer && copy_of(&r.claim, &cur.claim, cu) && intact(log, cu, scratch).await? {
         return Ok(false);
     }
