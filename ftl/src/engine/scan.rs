@@ -118,8 +118,11 @@ async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>
     log: &mut Log<F, U, B, S>,
 ) -> Res<u32, F> {
     let g = log.io.geo;
-    // The newest epoch and whether its (first) header matches this geometry: all that is
+    // The newest epoch and whether every header of it matches this geometry: all that is
     // needed of the best header (keeping the whole header costs code to copy it around).
+    // Any header of the volume's epoch that disagrees on the geometry makes the volume
+    // incompatible: silently leaving that unit out would lose its data. (Tracked here
+    // rather than in a second pass over the units: less code.)
     let mut best: Option<(u32, bool)> = None;
     let mut other_version = None;
     for unit in 0..g.unit_count {
@@ -127,8 +130,10 @@ async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>
             HeaderRead::Valid(h) if h.version == FORMAT_VERSION => {
                 // Remembered for `adopt_header` (one header read per unit at mount).
                 let ours = matches_geometry(log, &h);
-                if best.is_none_or(|(epoch, _)| h.epoch > epoch) {
-                    best = Some((h.epoch, ours));
+                match &mut best {
+                    Some((epoch, all_ours)) if *epoch == h.epoch => *all_ours &= ours,
+                    Some((epoch, _)) if *epoch > h.epoch => {}
+                    _ => best = Some((h.epoch, ours)),
                 }
                 let info = log.units.get_mut(unit);
                 info.wear = h.wear;
@@ -141,7 +146,7 @@ async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>
             _ => {}
         }
     }
-    let Some((best_epoch, best_ours)) = best else {
+    let Some((best_epoch, all_ours)) = best else {
         if let Some(v) = other_version {
             return Err(Error::UnsupportedVersion(v));
         }
@@ -152,14 +157,7 @@ async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>
             Error::NotFormatted
         });
     };
-    // Any header of the volume's epoch that disagrees on the geometry makes the volume
-    // incompatible: silently leaving that unit out would lose its data.
-    let epoch = u64::from(best_epoch) + 1;
-    let odd = log
-        .units
-        .iter()
-        .any(|(_, u)| u.stamp == epoch && u.state != UnitState::Free { verified: false });
-    if !best_ours || odd {
+    if !all_ours {
         return Err(Error::Incompatible);
     }
     Ok(best_epoch)
