@@ -402,15 +402,17 @@ async fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>
             // The same table: a copy loses to its exact source while the source's unit is
             // intact; between copies of it (stale ones left by cut rounds, and the live one)
             // the latest stands (table copies always take new versions).
-            match log.io.read_record(cu, cs).await? {
-                RecordRead::Valid(c) if copy_of(&r.claim, &c.claim, cu) => {
-                    !intact(log, cu, scratch).await?
-                }
-                RecordRead::Valid(c) if copy_of(&c.claim, &r.claim, unit) => {
-                    intact(log, unit, scratch).await?
-                }
-                RecordRead::Valid(c) => r.claim.version > c.claim.version,
-                _ => true,
+            // `check`: the unit whose intactness decides (`win` if it is intact); one
+            // `intact` call site, less code.
+            let (check, win) = match log.io.read_record(cu, cs).await? {
+                RecordRead::Valid(c) if copy_of(&r.claim, &c.claim, cu) => (Some(cu), false),
+                RecordRead::Valid(c) if copy_of(&c.claim, &r.claim, unit) => (Some(unit), true),
+                RecordRead::Valid(c) => (None, r.claim.version > c.claim.version),
+                _ => (None, true),
+            };
+            match check {
+                Some(u) => intact(log, u, scratch).await? == win,
+                None => win,
             }
         }
     };
@@ -587,14 +589,18 @@ async fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         return Ok(newer);
     }
     // An original is older than its copy; a newer record in the victim unit is not one.
+    // A copy (the newer one) loses to its original while the original's unit is intact:
+    // `check` is that unit (one `intact` call site, less code).
     let same = cur.claim.kind == r.claim.kind && cur.data_crc == r.data_crc;
-    if same && newer && copy_of(&r.claim, &cur.claim, cu) && intact(log, cu, scratch).await? {
-        return Ok(false);
+    let check = match same {
+        true if newer && copy_of(&r.claim, &cur.claim, cu) => Some(cu),
+        true if !newer && copy_of(&cur.claim, &r.claim, unit) => Some(unit),
+        _ => None,
+    };
+    match check {
+        Some(u) => Ok(intact(log, u, scratch).await? != newer),
+        None => Ok(newer),
     }
-    if same && !newer && copy_of(&cur.claim, &r.claim, unit) {
-        return intact(log, unit, scratch).await;
-    }
-    Ok(newer)
 }
 
 /// Can `copy` be a GC copy of `orig`, a record in unit `orig_unit`? A copy that kept its
