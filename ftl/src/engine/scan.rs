@@ -461,7 +461,8 @@ async fn apply_reset<F: NorFlash, const U: usize, const B: usize, const S: usize
     // Every map: a snapshot is newer than the reset, but older records may still be on flash.
     // Plain nested loops: an iterator chain (`flat_map`) costs more code (measured).
     let blocks = log.map.len();
-    for k in 0..=S {
+    // `0..S + 1`, not `0..=S`: an inclusive range does not fold away when S is 0.
+    for k in 0..S + 1 {
         for lba in 0..blocks {
             let Some((u, s)) = log.map_at(k).get(lba).location() else {
                 continue;
@@ -527,7 +528,8 @@ async fn offer_block<F: NorFlash, const U: usize, const B: usize, const S: usize
         RecordKind::Revert => Mapping::Reverted { unit, slot },
         RecordKind::Retire | RecordKind::Reset | RecordKind::Table => return Ok(()),
     };
-    for k in 0..=S {
+    // `0..S + 1`, not `0..=S`: an inclusive range does not fold away when S is 0.
+    for k in 0..S + 1 {
         // Map 0 is the block map, map k the view of snapshot k - 1.
         let sees = k == 0 || known.snaps.get(k - 1).is_some_and(|&s| v < s);
         let wins = match log.map_at(k).get(lba).location() {
@@ -648,7 +650,8 @@ fn count_valid<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     for lba in 0..log.map.len() {
         // A record the block map and snapshots share counts once (plain loops, no
         // collected list: with no snapshot slots they fold to one lookup).
-        for k in 0..=S {
+        // `0..S + 1`, not `0..=S`: an inclusive range does not fold away when S is 0.
+        for k in 0..S + 1 {
             let Some(loc) = log.map_at(k).get(lba).location() else {
                 continue;
             };
