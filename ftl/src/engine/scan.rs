@@ -232,34 +232,32 @@ async fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         }
         // Only claims that are stable count for the version counter: a torn claim can pass
         // its CRC-16 on one read with any version in it, and never becomes a valid record.
-        if let Some(c) = rec.claim() {
+        // (The claim is borrowed where it lies: copying it out costs code.)
+        let claim = match &rec {
+            RecordRead::Valid(r) => Some(&r.claim),
+            RecordRead::Claimed(c) => Some(c),
+            _ => None,
+        };
+        if let Some(c) = claim {
             *max_version = (*max_version).max(c.version);
+            void_run = u32::from(c.skip);
         }
-        match &rec {
-            RecordRead::Valid(r) => {
-                void_run = u32::from(r.claim.skip);
-                in_txn = match r.claim.txn {
-                    TxnMark::None => false,
-                    TxnMark::End => true,
-                    // A part without its end: a transaction cut or abandoned, invisible
-                    // (and not `last_valid`, so the next append here voids it).
-                    TxnMark::Part if !in_txn => continue,
-                    TxnMark::Part => true,
-                };
-                take_record(log, unit, slot, r, scratch, known).await?;
-            }
+        let RecordRead::Valid(r) = &rec else {
             // Below the top every slot is valid or voided by a skip, unless the unit rotted
             // or its erase was cut: a junk, blank or uncommitted slot here is odd.
-            RecordRead::Claimed(c) => {
-                void_run = u32::from(c.skip);
-                in_txn = false;
-                odd |= slot + 1 < used;
-            }
-            _ => {
-                in_txn = false;
-                odd |= slot + 1 < used;
-            }
-        }
+            in_txn = false;
+            odd |= slot + 1 < used;
+            continue;
+        };
+        in_txn = match r.claim.txn {
+            TxnMark::None => false,
+            TxnMark::End => true,
+            // A part without its end: a transaction cut or abandoned, invisible (and not
+            // `last_valid`, so the next append here voids it).
+            TxnMark::Part if !in_txn => continue,
+            TxnMark::Part => true,
+        };
+        take_record(log, unit, slot, r, scratch, known).await?;
     }
     log.units.get_mut(unit).used = used as u16;
     Ok(odd)
