@@ -91,7 +91,7 @@ impl UnitHeader {
         b[4] = self.version;
         b[5] = self.block_shift;
         put32(&mut b, 8, self.unit_size);
-        b[12..14].copy_from_slice(&self.unit_count.to_le_bytes());
+        put16(&mut b, 12, self.unit_count);
         put32(&mut b, 16, self.epoch);
         put32(&mut b, 20, self.wear);
         let crc = CRC.checksum(&b[..28]);
@@ -289,14 +289,14 @@ impl Claim {
         };
         b[0] = self.kind.code() | if self.copy { FLAG_COPY } else { 0 } | txn;
         b[1] = self.skip;
-        b[2..4].copy_from_slice(&self.victim.to_le_bytes());
+        put16(&mut b, 2, self.victim);
         put32(&mut b, 4, self.lba);
         // The 40-bit version, little-endian: low 32 bits, then bits 32..40.
         put32(&mut b, 8, self.version as u32);
         b[12] = (self.version >> 32) as u8;
         b[13] = self.hop;
         let crc = CRC.checksum(&b[..14]) as u16;
-        b[14..16].copy_from_slice(&crc.to_le_bytes());
+        put16(&mut b, 14, crc);
         b
     }
 
@@ -455,9 +455,18 @@ fn le32<const N: usize>(b: &[u8; N], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+/// Byte by byte at constant offsets: a sub-slice `copy_from_slice` stays two calls (range
+/// index, copy) at opt-level "z" (measured).
 #[inline(always)]
 fn put32<const N: usize>(b: &mut [u8; N], at: usize, v: u32) {
-    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    let x = v.to_le_bytes();
+    (b[at], b[at + 1], b[at + 2], b[at + 3]) = (x[0], x[1], x[2], x[3]);
+}
+
+#[inline(always)]
+fn put16<const N: usize>(b: &mut [u8; N], at: usize, v: u16) {
+    let x = v.to_le_bytes();
+    (b[at], b[at + 1]) = (x[0], x[1]);
 }
 
 #[cfg(test)]
@@ -545,7 +554,7 @@ mod tests {
             b[4..8].copy_from_slice(&1u32.to_le_bytes());
             b[8..13].copy_from_slice(&[1, 0, 0, 0, 0]);
             let crc = CRC.checksum(&b[..14]) as u16;
-            b[14..16].copy_from_slice(&crc.to_le_bytes());
+            put16(&mut b, 14, crc);
             assert_eq!(Claim::decode(&b), None, "flags {flags:#x}");
         }
     }
