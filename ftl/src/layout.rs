@@ -346,7 +346,7 @@ pub fn encode_commit(claim_bytes: &[u8], data_crc: u32, buf: &mut [u8]) {
     let mut b = [0xFF; COMMIT_BYTES];
     put32(&mut b, 0, data_crc);
     put32(&mut b, 4, commit_crc(claim_bytes, data_crc));
-    buf[..COMMIT_BYTES].copy_from_slice(&b);
+    put(buf, &b);
 }
 
 /// The data CRC if `commit` commits `claim_bytes`.
@@ -423,7 +423,7 @@ pub fn encode_seal(last_claim: &[u8], buf: &mut [u8]) {
     let mut b = [0u8; SEAL_BYTES];
     put32(&mut b, 0, SEAL_MAGIC);
     put32(&mut b, 4, seal_crc(last_claim));
-    buf[..SEAL_BYTES].copy_from_slice(&b);
+    put(buf, &b);
 }
 
 /// True if `seal` seals a unit whose last claim is `last_claim`.
@@ -437,6 +437,14 @@ fn seal_crc(last_claim: &[u8]) -> u32 {
     d.update(&SEAL_MAGIC.to_le_bytes());
     d.update(&last_claim[..CLAIM_BYTES.min(last_claim.len())]);
     d.finalize()
+}
+
+/// `buf[..N] = b` as a plain loop (a sub-slice `copy_from_slice` stays two calls at
+/// opt-level "z"). Panics if `buf` is shorter, as the slice copy would.
+fn put<const N: usize>(buf: &mut [u8], b: &[u8; N]) {
+    for (d, s) in buf[..N].iter_mut().zip(b) {
+        *d = *s;
+    }
 }
 
 /// True if every byte is 0xFF.
