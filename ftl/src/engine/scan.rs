@@ -401,8 +401,9 @@ async fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>
             // intact; between copies of it (stale ones left by cut rounds, and the live one)
             // the latest stands (table copies always take new versions).
             // `check`: the unit whose intactness decides (`win` if it is intact); one
-            // `intact` call site, less code.
-            let (check, win) = match log.io.read_record(cu, cs).await? {
+            // `intact` call site, and the record matched where it lies: less code.
+            let cur = log.io.read_record(cu, cs).await?;
+            let (check, win) = match &cur {
                 RecordRead::Valid(c) if copy_of(&r.claim, &c.claim, cu) => (Some(cu), false),
                 RecordRead::Valid(c) if copy_of(&c.claim, &r.claim, unit) => (Some(unit), true),
                 RecordRead::Valid(c) => (None, r.claim.version > c.claim.version),
