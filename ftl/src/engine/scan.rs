@@ -384,9 +384,10 @@ async fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>
     r: &SlotRecord,
     scratch: &mut [Scratch],
 ) -> Res<(), F> {
-    let Some(t) = read_meta(log, unit, slot, r).await? else {
+    let mut t = VolumeTable::EMPTY;
+    if !read_meta(log, unit, slot, r, &mut t).await? {
         return Ok(());
-    };
+    }
     // A table stands for its own version or, copied, an older one: anything else is crafted.
     if t.version > r.claim.version || t.version < log.table.version {
         return Ok(());
@@ -422,28 +423,32 @@ async fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>
     Ok(())
 }
 
-/// The table a reset or table record stands for; `None` if it does not check out (a table
-/// whose data fails its CRC, or holds fields cowftl never writes, is ignored).
+/// Decode into `t` (which starts `EMPTY`) the table a reset or table record stands for;
+/// `false` if it does not check out (a table whose data fails its CRC, or holds fields
+/// cowftl never writes, is ignored).
 async fn read_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     unit: u32,
     slot: u32,
     r: &SlotRecord,
-) -> Res<Option<VolumeTable>, F> {
+    t: &mut VolumeTable,
+) -> Res<bool, F> {
     if r.claim.kind == RecordKind::Reset {
         let v = reset_version_of(r.claim.lba, r.data_crc);
-        return Ok((v != 0).then(|| VolumeTable::reset(v)));
+        // `VolumeTable::reset(v)`, on the empty table.
+        (t.version, t.reset_version) = (v, v);
+        return Ok(v != 0);
     }
     let g = log.io.geo;
     if (g.block_size as usize) < TABLE_BYTES {
-        return Ok(None);
+        return Ok(false);
     }
     let mut b = [0u8; TABLE_BYTES];
     log.io.read(g.data_addr(unit, slot), &mut b).await?;
     if VolumeTable::data_crc(&b, g.block_size) != r.data_crc {
-        return Ok(None);
+        return Ok(false);
     }
-    Ok(VolumeTable::decode(&b))
+    Ok(t.decode_into(&b))
 }
 
 /// After the scan: blocks whose newest record is older than the reset read the base again.
