@@ -741,20 +741,19 @@ pub(crate) async fn format<F: NorFlash, const U: usize, const B: usize, const S:
     // Start over from the same state (and flash counters) instead of building a second
     // `Log`: mount wrote nothing, so a reset log is a new one.
     log.reset();
-    let mut fresh = log;
-    let epoch = carry_wear(&mut fresh).await?;
-    fresh.epoch = epoch;
-    let count = fresh.io.geo.unit_count;
+    let epoch = carry_wear(&mut log).await?;
+    log.epoch = epoch;
+    let count = log.io.geo.unit_count;
     for i in 0..count {
         let unit = (first + i) % count;
-        if fresh.io.geo.no_erase {
-            prepare_write_once(&mut fresh, unit).await?;
+        if log.io.geo.no_erase {
+            prepare_write_once(&mut log, unit).await?;
         } else {
-            fresh.erase(unit).await?;
+            log.erase(unit).await?;
         }
     }
-    fresh.failed = None;
-    Ok(fresh)
+    log.failed = None;
+    Ok(log)
 }
 
 /// Wear counters from the old headers (mean for the unreadable ones); the new epoch.
