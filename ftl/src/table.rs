@@ -128,34 +128,45 @@ impl VolumeTable {
     /// Decode a table read from flash; `None` unless every field is one cowftl writes
     /// (versions below the ceiling, nothing newer than the table itself, holes ordered).
     pub fn decode(b: &[u8; TABLE_BYTES]) -> Option<Self> {
+        let mut t = Self::EMPTY;
+        t.decode_into(b).then_some(t)
+    }
+
+    /// `decode` in place: every field from `b`; `false` (fields unspecified) unless `b` is
+    /// a table cowftl writes. Mount decodes into its own table this way: no table-sized
+    /// `Option` is built and copied (less code).
+    pub fn decode_into(&mut self, b: &[u8; TABLE_BYTES]) -> bool {
         if b[..4] != TABLE_MAGIC.to_le_bytes() {
-            return None;
+            return false;
         }
-        let mut t = VolumeTable {
-            version: get64(b, 8),
-            reset_version: get64(b, 16),
-            ..Self::EMPTY
-        };
-        for (i, s) in t.snaps.iter_mut().enumerate() {
+        self.version = get64(b, 8);
+        self.reset_version = get64(b, 16);
+        for (i, s) in self.snaps.iter_mut().enumerate() {
             *s = get64(b, SNAPS_AT + 8 * i);
         }
-        for (i, h) in t.holes.iter_mut().enumerate() {
+        for (i, h) in self.holes.iter_mut().enumerate() {
             *h = (get64(b, HOLES_AT + 16 * i), get64(b, HOLES_AT + 16 * i + 8));
         }
-        t.is_sane().then_some(t)
+        self.is_sane()
     }
 
     fn is_sane(&self) -> bool {
         let v = self.version;
-        let snaps_ok = self
-            .snaps
-            .iter()
-            .all(|&s| s == 0 || (self.reset_version < s && s <= v));
-        let holes_ok = self
-            .holes
-            .iter()
-            .all(|&(f, t)| (f, t) == (0, 0) || (0 < f && f < t && t <= v));
-        v != 0 && v < VERSION_CEILING && self.reset_version <= v && snaps_ok && holes_ok
+        if v == 0 || v >= VERSION_CEILING || self.reset_version > v {
+            return false;
+        }
+        // Plain loops with early returns (less code than `all` over two iterators).
+        for &s in &self.snaps {
+            if s != 0 && (s <= self.reset_version || s > v) {
+                return false;
+            }
+        }
+        for &(f, t) in &self.holes {
+            if (f, t) != (0, 0) && (f == 0 || f >= t || t > v) {
+                return false;
+            }
+        }
+        true
     }
 }
 

@@ -137,18 +137,28 @@ impl<F: NorFlash> FlashIo<F> {
     /// Header copy 0 of `unit`, read `STABLE_READS` times: `None` unless every read agreed
     /// (a cut erase or header program leaves words that read differently now and then).
     pub async fn read_header_stable(&mut self, unit: u32) -> Res<Option<HeaderRead>, F> {
-        let mut buf = [0u8; META_BUF];
-        let (addr, n) = (self.geo.header_addr(unit, 0), self.geo.header_size);
-        let stable = self.read_stable(addr, &mut buf, n, STABLE_READS).await?;
-        Ok(stable.then(|| UnitHeader::decode(&buf[..n as usize])))
+        self.read_header_times(unit, 0, STABLE_READS).await
     }
 
+    /// Header copy `copy` of `unit`, read once.
     async fn read_header_copy(&mut self, unit: u32, copy: u32) -> Res<HeaderRead, F> {
+        // One read always agrees with itself: never `None`.
+        let h = self.read_header_times(unit, copy, 1).await?;
+        Ok(h.unwrap_or(HeaderRead::Invalid))
+    }
+
+    /// Header copy `copy` of `unit`, read `times` times: `None` unless every read agreed.
+    /// (One function for the single and the repeated read: less code.)
+    async fn read_header_times(
+        &mut self,
+        unit: u32,
+        copy: u32,
+        times: u32,
+    ) -> Res<Option<HeaderRead>, F> {
         let mut buf = [0u8; META_BUF];
-        let n = self.geo.header_size as usize;
-        self.read(self.geo.header_addr(unit, copy), &mut buf[..n])
-            .await?;
-        Ok(UnitHeader::decode(&buf[..n]))
+        let (addr, n) = (self.geo.header_addr(unit, copy), self.geo.header_size);
+        let stable = self.read_stable(addr, &mut buf, n, times).await?;
+        Ok(stable.then(|| UnitHeader::decode(&buf[..n as usize])))
     }
 
     /// One read of a slot's record (claim and commit).

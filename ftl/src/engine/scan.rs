@@ -118,8 +118,11 @@ async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>
     log: &mut Log<F, U, B, S>,
 ) -> Res<u32, F> {
     let g = log.io.geo;
-    // The newest epoch and whether its (first) header matches this geometry: all that is
+    // The newest epoch and whether every header of it matches this geometry: all that is
     // needed of the best header (keeping the whole header costs code to copy it around).
+    // Any header of the volume's epoch that disagrees on the geometry makes the volume
+    // incompatible: silently leaving that unit out would lose its data. (Tracked here
+    // rather than in a second pass over the units: less code.)
     let mut best: Option<(u32, bool)> = None;
     let mut other_version = None;
     for unit in 0..g.unit_count {
@@ -127,8 +130,10 @@ async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>
             HeaderRead::Valid(h) if h.version == FORMAT_VERSION => {
                 // Remembered for `adopt_header` (one header read per unit at mount).
                 let ours = matches_geometry(log, &h);
-                if best.is_none_or(|(epoch, _)| h.epoch > epoch) {
-                    best = Some((h.epoch, ours));
+                match &mut best {
+                    Some((epoch, all_ours)) if *epoch == h.epoch => *all_ours &= ours,
+                    Some((epoch, _)) if *epoch > h.epoch => {}
+                    _ => best = Some((h.epoch, ours)),
                 }
                 let info = log.units.get_mut(unit);
                 info.wear = h.wear;
@@ -141,7 +146,7 @@ async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>
             _ => {}
         }
     }
-    let Some((best_epoch, best_ours)) = best else {
+    let Some((best_epoch, all_ours)) = best else {
         if let Some(v) = other_version {
             return Err(Error::UnsupportedVersion(v));
         }
@@ -152,14 +157,7 @@ async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>
             Error::NotFormatted
         });
     };
-    // Any header of the volume's epoch that disagrees on the geometry makes the volume
-    // incompatible: silently leaving that unit out would lose its data.
-    let epoch = u64::from(best_epoch) + 1;
-    let odd = log
-        .units
-        .iter()
-        .any(|(_, u)| u.stamp == epoch && u.state != UnitState::Free { verified: false });
-    if !best_ours || odd {
+    if !all_ours {
         return Err(Error::Incompatible);
     }
     Ok(best_epoch)
@@ -234,34 +232,32 @@ async fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         }
         // Only claims that are stable count for the version counter: a torn claim can pass
         // its CRC-16 on one read with any version in it, and never becomes a valid record.
-        if let Some(c) = rec.claim() {
+        // (The claim is borrowed where it lies: copying it out costs code.)
+        let claim = match &rec {
+            RecordRead::Valid(r) => Some(&r.claim),
+            RecordRead::Claimed(c) => Some(c),
+            _ => None,
+        };
+        if let Some(c) = claim {
             *max_version = (*max_version).max(c.version);
+            void_run = u32::from(c.skip);
         }
-        match &rec {
-            RecordRead::Valid(r) => {
-                void_run = u32::from(r.claim.skip);
-                in_txn = match r.claim.txn {
-                    TxnMark::None => false,
-                    TxnMark::End => true,
-                    // A part without its end: a transaction cut or abandoned, invisible
-                    // (and not `last_valid`, so the next append here voids it).
-                    TxnMark::Part if !in_txn => continue,
-                    TxnMark::Part => true,
-                };
-                take_record(log, unit, slot, r, scratch, known).await?;
-            }
+        let RecordRead::Valid(r) = &rec else {
             // Below the top every slot is valid or voided by a skip, unless the unit rotted
             // or its erase was cut: a junk, blank or uncommitted slot here is odd.
-            RecordRead::Claimed(c) => {
-                void_run = u32::from(c.skip);
-                in_txn = false;
-                odd |= slot + 1 < used;
-            }
-            _ => {
-                in_txn = false;
-                odd |= slot + 1 < used;
-            }
-        }
+            in_txn = false;
+            odd |= slot + 1 < used;
+            continue;
+        };
+        in_txn = match r.claim.txn {
+            TxnMark::None => false,
+            TxnMark::End => true,
+            // A part without its end: a transaction cut or abandoned, invisible (and not
+            // `last_valid`, so the next append here voids it).
+            TxnMark::Part if !in_txn => continue,
+            TxnMark::Part => true,
+        };
+        take_record(log, unit, slot, r, scratch, known).await?;
     }
     log.units.get_mut(unit).used = used as u16;
     Ok(odd)
@@ -388,9 +384,10 @@ async fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>
     r: &SlotRecord,
     scratch: &mut [Scratch],
 ) -> Res<(), F> {
-    let Some(t) = read_meta(log, unit, slot, r).await? else {
+    let mut t = VolumeTable::EMPTY;
+    if !read_meta(log, unit, slot, r, &mut t).await? {
         return Ok(());
-    };
+    }
     // A table stands for its own version or, copied, an older one: anything else is crafted.
     if t.version > r.claim.version || t.version < log.table.version {
         return Ok(());
@@ -404,15 +401,18 @@ async fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>
             // The same table: a copy loses to its exact source while the source's unit is
             // intact; between copies of it (stale ones left by cut rounds, and the live one)
             // the latest stands (table copies always take new versions).
-            match log.io.read_record(cu, cs).await? {
-                RecordRead::Valid(c) if copy_of(&r.claim, &c.claim, cu) => {
-                    !intact(log, cu, scratch).await?
-                }
-                RecordRead::Valid(c) if copy_of(&c.claim, &r.claim, unit) => {
-                    intact(log, unit, scratch).await?
-                }
-                RecordRead::Valid(c) => r.claim.version > c.claim.version,
-                _ => true,
+            // `check`: the unit whose intactness decides (`win` if it is intact); one
+            // `intact` call site, and the record matched where it lies: less code.
+            let cur = log.io.read_record(cu, cs).await?;
+            let (check, win) = match &cur {
+                RecordRead::Valid(c) if copy_of(&r.claim, &c.claim, cu) => (Some(cu), false),
+                RecordRead::Valid(c) if copy_of(&c.claim, &r.claim, unit) => (Some(unit), true),
+                RecordRead::Valid(c) => (None, r.claim.version > c.claim.version),
+                _ => (None, true),
+            };
+            match check {
+                Some(u) => intact(log, u, scratch).await? == win,
+                None => win,
             }
         }
     };
@@ -423,28 +423,32 @@ async fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>
     Ok(())
 }
 
-/// The table a reset or table record stands for; `None` if it does not check out (a table
-/// whose data fails its CRC, or holds fields cowftl never writes, is ignored).
+/// Decode into `t` (which starts `EMPTY`) the table a reset or table record stands for;
+/// `false` if it does not check out (a table whose data fails its CRC, or holds fields
+/// cowftl never writes, is ignored).
 async fn read_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     unit: u32,
     slot: u32,
     r: &SlotRecord,
-) -> Res<Option<VolumeTable>, F> {
+    t: &mut VolumeTable,
+) -> Res<bool, F> {
     if r.claim.kind == RecordKind::Reset {
         let v = reset_version_of(r.claim.lba, r.data_crc);
-        return Ok((v != 0).then(|| VolumeTable::reset(v)));
+        // `VolumeTable::reset(v)`, on the empty table.
+        (t.version, t.reset_version) = (v, v);
+        return Ok(v != 0);
     }
     let g = log.io.geo;
     if (g.block_size as usize) < TABLE_BYTES {
-        return Ok(None);
+        return Ok(false);
     }
     let mut b = [0u8; TABLE_BYTES];
     log.io.read(g.data_addr(unit, slot), &mut b).await?;
     if VolumeTable::data_crc(&b, g.block_size) != r.data_crc {
-        return Ok(None);
+        return Ok(false);
     }
-    Ok(VolumeTable::decode(&b))
+    Ok(t.decode_into(&b))
 }
 
 /// After the scan: blocks whose newest record is older than the reset read the base again.
@@ -459,21 +463,25 @@ async fn apply_reset<F: NorFlash, const U: usize, const B: usize, const S: usize
         return Ok(());
     }
     // Every map: a snapshot is newer than the reset, but older records may still be on flash.
+    // Plain nested loops: an iterator chain (`flat_map`) costs more code (measured).
     let blocks = log.map.len();
-    for (k, lba) in (0..=S).flat_map(|k| (0..blocks).map(move |lba| (k, lba))) {
-        let Some((u, s)) = log.map_at(k).get(lba).location() else {
-            continue;
-        };
-        let older = match (scratch[u as usize].floor, log.units.get(u).stamp) {
-            (floor, _) if floor >= v => false,
-            (_, stamp) if stamp < v => true,
-            _ => match log.io.read_record(u, s).await? {
-                RecordRead::Valid(r) => r.claim.version < v,
-                _ => true,
-            },
-        };
-        if older {
-            log.map_at_mut(k).set(lba, Mapping::Unmapped);
+    // `0..S + 1`, not `0..=S`: an inclusive range does not fold away when S is 0.
+    for k in 0..S + 1 {
+        for lba in 0..blocks {
+            let Some((u, s)) = log.map_at(k).get(lba).location() else {
+                continue;
+            };
+            let older = match (scratch[u as usize].floor, log.units.get(u).stamp) {
+                (floor, _) if floor >= v => false,
+                (_, stamp) if stamp < v => true,
+                _ => match log.io.read_record(u, s).await? {
+                    RecordRead::Valid(r) => r.claim.version < v,
+                    _ => true,
+                },
+            };
+            if older {
+                log.map_at_mut(k).set(lba, Mapping::Unmapped);
+            }
         }
     }
     Ok(())
@@ -524,7 +532,8 @@ async fn offer_block<F: NorFlash, const U: usize, const B: usize, const S: usize
         RecordKind::Revert => Mapping::Reverted { unit, slot },
         RecordKind::Retire | RecordKind::Reset | RecordKind::Table => return Ok(()),
     };
-    for k in 0..=S {
+    // `0..S + 1`, not `0..=S`: an inclusive range does not fold away when S is 0.
+    for k in 0..S + 1 {
         // Map 0 is the block map, map k the view of snapshot k - 1.
         let sees = k == 0 || known.snaps.get(k - 1).is_some_and(|&s| v < s);
         let wins = match log.map_at(k).get(lba).location() {
@@ -543,6 +552,8 @@ async fn offer_block<F: NorFlash, const U: usize, const B: usize, const S: usize
 /// version wins, except that a GC copy loses to its original while the original is still in
 /// the copy's victim unit. Reads the current record only when the units' version ranges
 /// overlap or the copy rule may apply.
+// Kept out of line: inlined into `offer_block` it makes the image bigger (measured).
+#[inline(never)]
 async fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     unit: u32,
@@ -552,44 +563,50 @@ async fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     scratch: &mut [Scratch],
 ) -> Res<bool, F> {
     let v = r.claim.version;
-    if cu == unit {
+    let same_unit = cu == unit;
+    if same_unit {
         // Scanned from the top down: the current one, above, is newer; unless a copy that
         // kept an older version (one a snapshot sees) lies above, then versions decide.
         if v < scratch[unit as usize].floor {
             return Ok(false);
         }
-        return match log.io.read_record(cu, cs).await? {
-            RecordRead::Valid(cur) => Ok(r.claim.is_newer_than(&cur.claim)),
-            _ => Ok(true),
-        };
+    } else {
+        let other = log.units.get(cu);
+        // The copy rule needs an original older than its copy in the copy's victim unit: a
+        // unit erased after the copy was made holds only newer records.
+        let copy_of_cur =
+            r.claim.copy && u32::from(r.claim.victim) == cu && scratch[cu as usize].floor < v;
+        let copied_from_here = v < scratch[unit as usize].victim_of;
+        let copy_rule = copy_of_cur || copied_from_here;
+        if !copy_rule && v > other.stamp {
+            return Ok(true);
+        }
+        if !copy_rule && v < scratch[cu as usize].floor {
+            return Ok(false);
+        }
     }
-    let other = log.units.get(cu);
-    // The copy rule needs an original older than its copy in the copy's victim unit: a unit
-    // erased after the copy was made holds only newer records.
-    let copy_of_cur =
-        r.claim.copy && u32::from(r.claim.victim) == cu && scratch[cu as usize].floor < v;
-    let copied_from_here = v < scratch[unit as usize].victim_of;
-    let copy_rule = copy_of_cur || copied_from_here;
-    if !copy_rule && v > other.stamp {
-        return Ok(true);
-    }
-    if !copy_rule && v < scratch[cu as usize].floor {
-        return Ok(false);
-    }
+    // One read of the current record for both cases (one call site: less code).
     let cur = log.io.read_record(cu, cs).await?;
     let RecordRead::Valid(cur) = &cur else {
         return Ok(true);
     };
-    // An original is older than its copy; a newer record in the victim unit is not one.
-    let same = cur.claim.kind == r.claim.kind && cur.data_crc == r.data_crc;
     let newer = r.claim.is_newer_than(&cur.claim);
-    if same && newer && copy_of(&r.claim, &cur.claim, cu) && intact(log, cu, scratch).await? {
-        return Ok(false);
+    if same_unit {
+        return Ok(newer);
     }
-    if same && !newer && copy_of(&cur.claim, &r.claim, unit) {
-        return intact(log, unit, scratch).await;
+    // An original is older than its copy; a newer record in the victim unit is not one.
+    // A copy (the newer one) loses to its original while the original's unit is intact:
+    // `check` is that unit (one `intact` call site, less code).
+    let same = cur.claim.kind == r.claim.kind && cur.data_crc == r.data_crc;
+    let check = match same {
+        true if newer && copy_of(&r.claim, &cur.claim, cu) => Some(cu),
+        true if !newer && copy_of(&cur.claim, &r.claim, unit) => Some(unit),
+        _ => None,
+    };
+    match check {
+        Some(u) => Ok(intact(log, u, scratch).await? != newer),
+        None => Ok(newer),
     }
-    Ok(newer)
 }
 
 /// Can `copy` be a GC copy of `orig`, a record in unit `orig_unit`? A copy that kept its
@@ -635,13 +652,16 @@ fn count_valid<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         }
     }
     for lba in 0..log.map.len() {
-        // A record the block map and snapshots share counts once.
-        let mut held = heapless::Vec::<u32, { crate::table::TABLE_SNAPSHOTS + 1 }>::new();
-        log.for_each_location(lba, |(u, _)| {
-            let _ = held.push(u);
-        });
-        for u in held {
-            log.units.get_mut(u).valid += 1;
+        // A record the block map and snapshots share counts once (plain loops, no
+        // collected list: with no snapshot slots they fold to one lookup).
+        // `0..S + 1`, not `0..=S`: an inclusive range does not fold away when S is 0.
+        for k in 0..S + 1 {
+            let Some(loc) = log.map_at(k).get(lba).location() else {
+                continue;
+            };
+            if (0..k).all(|j| log.map_at(j).get(lba).location() != Some(loc)) {
+                log.units.get_mut(loc.0).valid += 1;
+            }
         }
     }
     if log.meta_at != NO_RECORD {
@@ -721,20 +741,19 @@ pub(crate) async fn format<F: NorFlash, const U: usize, const B: usize, const S:
     // Start over from the same state (and flash counters) instead of building a second
     // `Log`: mount wrote nothing, so a reset log is a new one.
     log.reset();
-    let mut fresh = log;
-    let epoch = carry_wear(&mut fresh).await?;
-    fresh.epoch = epoch;
-    let count = fresh.io.geo.unit_count;
+    let epoch = carry_wear(&mut log).await?;
+    log.epoch = epoch;
+    let count = log.io.geo.unit_count;
     for i in 0..count {
         let unit = (first + i) % count;
-        if fresh.io.geo.no_erase {
-            prepare_write_once(&mut fresh, unit).await?;
+        if log.io.geo.no_erase {
+            prepare_write_once(&mut log, unit).await?;
         } else {
-            fresh.erase(unit).await?;
+            log.erase(unit).await?;
         }
     }
-    fresh.failed = None;
-    Ok(fresh)
+    log.failed = None;
+    Ok(log)
 }
 
 /// Wear counters from the old headers (mean for the unreadable ones); the new epoch.
