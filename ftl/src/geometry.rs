@@ -228,25 +228,7 @@ impl Geometry {
         if unit_count as usize > max_units || unit_count >= u16::MAX as u32 {
             return Err(ConfigError::TooManyUnits);
         }
-        let reserve = reserve_units(cfg, unit_count);
-        if unit_count < reserve + 1 {
-            return Err(ConfigError::TooFewUnits);
-        }
-        // The space invariant (docs/DESIGN.md): live slots (blocks, plus one retire record
-        // per spare used, plus the live reset/table record) stay below what the units outside
-        // the GC unit and the retired ones hold, so GC always finds a victim that is not full.
-        // A transaction's records must find room in one unit even on a full volume: the
-        // slack is its size (1 for single writes).
-        if cfg.max_transaction_blocks > MAX_TRANSACTION_BLOCKS {
-            return Err(ConfigError::TransactionTooLarge);
-        }
-        let txn_blocks = cfg.max_transaction_blocks.min(slots - 1).max(1);
-        let spares = reserve.saturating_sub(GC_RESERVE_UNITS);
-        let block_count =
-            ((unit_count - reserve) * slots).saturating_sub(txn_blocks + spares + META_RECORDS);
-        if block_count == 0 {
-            return Err(ConfigError::TooFewUnits);
-        }
+        let (reserve, txn_blocks, block_count) = exported_blocks(cfg, unit_count, slots)?;
         if block_count as usize > max_blocks || unit_count as u64 * slots as u64 >= 1 << 30 {
             return Err(ConfigError::TooManyBlocks);
         }
@@ -379,6 +361,34 @@ fn check_region(cfg: &Config, capacity: usize, erase_size: u32) -> Result<u32, C
         return Err(ConfigError::RegionNotUnitMultiple);
     }
     Ok(unit_size)
+}
+
+/// Reserve, transaction slack and exported blocks of `unit_count` units of `slots` slots.
+/// The space invariant (docs/DESIGN.md): live slots (blocks, plus one retire record per spare
+/// used, plus the live reset/table record) stay below what the units outside the GC unit and
+/// the retired ones hold, so GC always finds a victim that is not full. A transaction's
+/// records must find room in one unit even on a full volume: the slack is its size (1 for
+/// single writes).
+fn exported_blocks(
+    cfg: &Config,
+    unit_count: u32,
+    slots: u32,
+) -> Result<(u32, u32, u32), ConfigError> {
+    let reserve = reserve_units(cfg, unit_count);
+    if unit_count < reserve + 1 {
+        return Err(ConfigError::TooFewUnits);
+    }
+    if cfg.max_transaction_blocks > MAX_TRANSACTION_BLOCKS {
+        return Err(ConfigError::TransactionTooLarge);
+    }
+    let txn_blocks = cfg.max_transaction_blocks.min(slots - 1).max(1);
+    let spares = reserve.saturating_sub(GC_RESERVE_UNITS);
+    let block_count =
+        ((unit_count - reserve) * slots).saturating_sub(txn_blocks + spares + META_RECORDS);
+    if block_count == 0 {
+        return Err(ConfigError::TooFewUnits);
+    }
+    Ok((reserve, txn_blocks, block_count))
 }
 
 /// Reserve actually used: write-once media need none beyond the last slot (no GC);
