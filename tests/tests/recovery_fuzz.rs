@@ -7,13 +7,12 @@ use std::collections::BTreeMap;
 
 use cowftl::{Config, Error, SnapshotId};
 use cowftl_sim::{PartSpec, SimError, SimFlash, SplitMix64, ViolationMode};
-use cowftl_testkit::{pattern, Model};
+use cowftl_testkit::pattern;
 
 /// Any erase size and snapshot count (the smallest geometries use 1 KiB pages).
 #[path = "support/snapviews.rs"]
 mod snapviews;
-use snapviews::{key, model_gens, seen, Seen, VolE};
-type Err = Error<SimError>;
+use snapviews::{exec, key, seen, Op, VolE, World};
 
 const UNITS: usize = 8;
 
@@ -30,96 +29,6 @@ fn cfg() -> Config {
 
 // ---------------------------------------------------------------------------------------
 // Workload ops and the reference world (current model + one model per live snapshot).
-
-#[derive(Clone, Debug)]
-enum Op {
-    Write(u32, u64),
-    Trim(u32),
-    /// (block, Some(generation) = write, None = trim), committed as one.
-    Txn(Vec<(u32, Option<u64>)>),
-    /// Take snapshot number `n` (names are handed out in order: a higher name is newer).
-    Snap(usize),
-    Delete(usize),
-    Rollback(usize),
-}
-
-#[derive(Clone, Debug, Default)]
-struct World {
-    cur: Model,
-    snaps: BTreeMap<usize, Model>,
-}
-
-impl World {
-    fn apply(&mut self, op: &Op) {
-        match op {
-            Op::Write(l, g) => self.cur.write(*l, *g),
-            Op::Trim(l) => self.cur.trim(*l),
-            Op::Txn(parts) => {
-                for &(l, g) in parts {
-                    match g {
-                        Some(g) => self.cur.write(l, g),
-                        None => self.cur.trim(l),
-                    }
-                }
-            }
-            Op::Snap(n) => {
-                self.snaps.insert(*n, self.cur.clone());
-            }
-            Op::Delete(n) => {
-                self.snaps.remove(n);
-            }
-            Op::Rollback(n) => {
-                self.cur = self.snaps[n].clone();
-                self.snaps.retain(|k, _| k <= n);
-            }
-        }
-    }
-
-    /// Does the volume show exactly this world, snapshot `n` being `ids[n]`?
-    fn shown_by(&self, s: &Seen, ids: &BTreeMap<usize, SnapshotId>, n: u32) -> bool {
-        if s.cur != model_gens(&self.cur, n) || s.snaps.len() != self.snaps.len() {
-            return false;
-        }
-        self.snaps.iter().all(|(name, m)| {
-            ids.get(name)
-                .and_then(|id| s.snaps.get(&key(*id)))
-                .is_some_and(|v| *v == model_gens(m, n))
-        })
-    }
-}
-
-fn exec<const E: usize, const S: usize>(
-    ftl: &mut VolE<'_, E, S>,
-    op: &Op,
-    ids: &mut BTreeMap<usize, SnapshotId>,
-) -> Result<(), Err> {
-    let bs = ftl.block_size() as usize;
-    match op {
-        Op::Write(l, g) => ftl.write(*l, &pattern(*l, *g, bs)),
-        Op::Trim(l) => ftl.trim(*l),
-        Op::Txn(parts) => {
-            let data: Vec<Option<Vec<u8>>> = parts
-                .iter()
-                .map(|&(l, g)| g.map(|g| pattern(l, g, bs)))
-                .collect();
-            let mut tx = ftl.transaction();
-            for (&(l, _), d) in parts.iter().zip(&data) {
-                match d {
-                    Some(d) => tx.write(l, d)?,
-                    None => tx.trim(l)?,
-                }
-            }
-            tx.commit()
-        }
-        Op::Snap(n) => {
-            let id = ftl.snapshot()?;
-            ids.insert(*n, id);
-            Ok(())
-        }
-        Op::Delete(n) => ftl.delete_snapshot(ids[n]),
-        Op::Rollback(n) => ftl.rollback(ids[n]),
-    }
-}
 
 /// A test rig: part, configuration.
 #[derive(Clone, Copy)]
