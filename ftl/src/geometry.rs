@@ -312,6 +312,13 @@ impl Geometry {
         self.reserve_units.saturating_sub(GC_RESERVE_UNITS)
     }
 
+    /// Available units the host leaves to GC once `retired` units have failed: one to copy
+    /// into, and while a spare is left one more, so that a unit failing in the middle of a
+    /// round does not leave GC without one (docs/DESIGN.md, "Space invariant").
+    pub fn gc_headroom(&self, retired: u32) -> u32 {
+        1 + u32::from(self.spare_units() > retired)
+    }
+
     /// Write frontiers the log keeps open: host writes, copies out of host units, copies out
     /// of copy units. One on tiny and write-once volumes; no cold one below
     /// `COLD_STREAM_UNITS` units (a third partly filled unit costs them more than it gains).

@@ -125,11 +125,6 @@ pub fn wear_of(unit_wear: &[u32]) -> Wear {
     }
 }
 
-/// Available units the host leaves to GC while no unit has failed (cowftl's `gc::headroom`).
-pub fn gc_headroom(geo: &Geometry) -> u32 {
-    1 + u32::from(geo.spare_units() > 0)
-}
-
 pub fn geometry_out(geo: &Geometry, preset: Part, chip_bytes: usize) -> GeometryOut {
     let exported = geo.capacity_bytes();
     let region = u64::from(geo.region_len);
@@ -147,7 +142,7 @@ pub fn geometry_out(geo: &Geometry, preset: Part, chip_bytes: usize) -> Geometry
         exported_fraction: exported as f64 / region.max(1) as f64,
         ram_bytes: 4 * u64::from(geo.block_count) + 28 * u64::from(geo.unit_count) + 428,
         streams: geo.streams(),
-        gc_headroom: gc_headroom(geo),
+        gc_headroom: geo.gc_headroom(0),
     }
 }
 

@@ -9,7 +9,7 @@ use cowftl_testkit::fill_pattern;
 
 use super::greedy::{analytic_greedy_wa, greedy_sim};
 use super::layout_model::LayoutModel;
-use super::report::{gc_headroom, wear_of, Mount, Workload};
+use super::report::{wear_of, Mount, Workload};
 use crate::common::SimFtl;
 
 /// Which blocks a workload writes (and reads).
@@ -216,7 +216,7 @@ fn layout_references(w: &mut Workload, geo: &Geometry, kind: Kind, live: u32, se
     let model = LayoutModel {
         units: geo.unit_count as usize,
         slots: geo.slots_per_unit as usize,
-        headroom: gc_headroom(geo) as usize,
+        headroom: geo.gc_headroom(0) as usize,
         streams: geo.streams(),
         live,
     };

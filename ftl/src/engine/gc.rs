@@ -20,13 +20,11 @@ use crate::error::Error;
 use crate::layout::{next_hop, RecordKind, RecordRead, NO_HOP};
 use crate::units::UnitState;
 
-/// Available units the host must leave to GC: one to copy into, and while a spare is left
-/// one more, so that a unit failing in the middle of a round does not leave GC without one.
+/// Available units the host must leave to GC now (`Geometry::gc_headroom`).
 pub(crate) fn headroom<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &Log<F, U, B, S>,
 ) -> u32 {
-    let spares_left = log.io.geo.spare_units() > log.units.retired();
-    1 + u32::from(spares_left)
+    log.io.geo.gc_headroom(log.units.retired())
 }
 
 /// Make sure a frontier has `need` slots for the host, `stream`'s (`host_stream`) unless GC
