@@ -270,7 +270,7 @@ fn print_units<const R: usize, const W: usize, const E: usize>(
     println!();
     println!("unit  state     wear  valid  used  garbage  last  newest");
     for (u, info) in ftl.units().enumerate() {
-        let versions = match info.stamp {
+        let versions = match info.stamp() {
             0 => "-".to_string(),
             v => v.to_string(),
         };

@@ -20,9 +20,9 @@
 //!   and [`overlay`] (a volume over a read-only base image): adapters.
 //!
 //! ## RAM
-//! `size_of::<Ftl<F, U, B, S>>() = size_of::<F>() + 4*B*(1 + S) + 28*U + fixed` bytes on x86-64
+//! `size_of::<Ftl<F, U, B, S>>() = size_of::<F>() + 4*B*(1 + S) + 20*U + fixed` bytes on x86-64
 //! (less on 32-bit): map entries are `u32` (one map, plus one per snapshot slot `S`, 0 by
-//! default); per unit a 24-byte `UnitInfo` and a 4-byte retire-table entry; `fixed` (geometry,
+//! default); per unit a 16-byte `UnitInfo` and a 4-byte retire-table entry; `fixed` (geometry,
 //! config, counters, the volume table) is about 350 bytes. Mount adds a scratch table
 //! of `U` 24-byte entries on the stack; the call stack adds a few 128-byte buffers. No heap.
 //!

@@ -31,38 +31,66 @@ pub enum UnitState {
     Retired,
 }
 
-/// Slot index meaning "none" in `UnitInfo::last_valid`.
-pub const NO_SLOT: u16 = u16::MAX;
+/// Slot index meaning "none" in `UnitInfo::last_valid` and `probed`: a unit holds at most
+/// `MAX_SLOTS_PER_UNIT` (255) slots, numbered 0..=254, so 255 is never a slot.
+pub const NO_SLOT: u8 = u8::MAX;
 
-/// Everything the FTL keeps in RAM about one unit.
+const _: () = assert!(crate::geometry::MAX_SLOTS_PER_UNIT <= NO_SLOT as u32);
+
+/// Everything the FTL keeps in RAM about one unit: 16 bytes (slot counts fit a byte, the
+/// 40-bit stamp is split so that nothing needs 8-byte alignment; docs/DESIGN.md, "RAM").
+///
+/// ```text
+///  0        4          8    9      10     11          12       13      14     15      16
+///  +--------+----------+----+------+------+-----------+--------+-------+------+-------+
+///  | wear   | stamp lo | hi | valid| used | last_valid| probed | fresh |copies| state |
+///  +--------+----------+----+------+------+-----------+--------+-------+------+-------+
+/// ```
+/// (Field order as declared; the compiler may reorder, `size_of` is what is asserted.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct UnitInfo {
     /// Erase count (from the header; estimated as the mean when the header was lost).
     pub wear: u32,
+    /// Low 32 bits of the stamp (`stamp()`).
+    stamp_lo: u32,
+    /// High 8 bits of the stamp: versions are 40-bit (`VERSION_LIMIT`).
+    stamp_hi: u8,
     /// Slots holding the newest record of some block (or a retire record still needed).
-    pub valid: u16,
+    pub valid: u8,
     /// Slots consumed (programmed, torn or given up) from the start of the unit.
-    pub used: u16,
+    pub used: u8,
     /// The last slot holding a record this session counts as valid (`NO_SLOT`: none). The
     /// next append voids the slots between it and itself (its claim's `skip`).
-    pub last_valid: u16,
-    /// Highest version in the unit: the age of its data for cost-benefit GC.
-    pub stamp: u64,
+    pub last_valid: u8,
+    /// In a unit not erased this session, the slot last checked blank (`NO_SLOT`: none);
+    /// each slot is checked just before it is programmed.
+    pub probed: u8,
     /// Erased this session: slots from `used` on are known blank.
     pub fresh: bool,
     /// Opened for GC copies (its survivors go to the cold frontier).
     pub copies: bool,
-    /// In a unit not erased this session, the slot last checked blank (`NO_SLOT`: none);
-    /// each slot is checked just before it is programmed.
-    pub probed: u16,
     pub state: UnitState,
 }
+
+const _: () = assert!(core::mem::size_of::<UnitInfo>() == 16);
 
 impl UnitInfo {
     /// Neither live data nor a frontier: can be erased and reused without copying.
     pub fn is_available(&self) -> bool {
         self.valid == 0 && !matches!(self.state, UnitState::Retired | UnitState::Open)
+    }
+
+    /// Highest version in the unit: the age of its data for cost-benefit GC.
+    pub fn stamp(&self) -> u64 {
+        (u64::from(self.stamp_hi) << 32) | u64::from(self.stamp_lo)
+    }
+
+    /// Set the stamp. Versions are 40-bit on flash (a claim has no room for more), so the
+    /// high part fits its byte.
+    pub fn set_stamp(&mut self, version: u64) {
+        debug_assert!(version < crate::layout::VERSION_LIMIT);
+        (self.stamp_lo, self.stamp_hi) = (version as u32, (version >> 32) as u8);
     }
 }
 
@@ -80,13 +108,14 @@ pub struct WearSummary {
 /// A unit nothing is known about yet.
 const BLANK: UnitInfo = UnitInfo {
     wear: 0,
+    stamp_lo: 0,
+    stamp_hi: 0,
     valid: 0,
     used: 0,
     last_valid: NO_SLOT,
-    stamp: 0,
+    probed: NO_SLOT,
     fresh: false,
     copies: false,
-    probed: NO_SLOT,
     state: UnitState::Dirty,
 };
 

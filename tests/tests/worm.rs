@@ -64,13 +64,13 @@ fn worm_writes_until_no_space_without_erasing() {
 
 #[test]
 fn ram_is_the_documented_function_of_the_geometry() {
-    // map: 4 bytes per block; per unit 24 bytes of unit table and 4 of retire table; plus a
+    // map: 4 bytes per block; per unit 16 bytes of unit table and 4 of retire table; plus a
     // fixed part (geometry, config, counters, the 144-byte volume table) independent of the
     // capacities.
     type Small = Ftl<WormFlash, 16, 256>;
     type Big = Ftl<WormFlash, 64, 4096>;
-    let fixed = core::mem::size_of::<Small>() - 4 * 256 - 28 * 16;
-    assert_eq!(core::mem::size_of::<Big>(), fixed + 4 * 4096 + 28 * 64);
+    let fixed = core::mem::size_of::<Small>() - 4 * 256 - 20 * 16;
+    assert_eq!(core::mem::size_of::<Big>(), fixed + 4 * 4096 + 20 * 64);
     // Snapshots (the fourth parameter): one more map each (4 bytes per block plus its
     // length and slot count, 16 bytes on x86-64).
     type Snaps = Ftl<WormFlash, 16, 256, 4>;
@@ -78,7 +78,7 @@ fn ram_is_the_documented_function_of_the_geometry() {
         core::mem::size_of::<Snaps>(),
         core::mem::size_of::<Small>() + 4 * (4 * 256 + 16)
     );
-    assert_eq!(core::mem::size_of::<cowftl::UnitInfo>(), 24);
+    assert_eq!(core::mem::size_of::<cowftl::UnitInfo>(), 16);
     let flash_part = core::mem::size_of::<WormFlash>();
     println!("fixed part without the flash: {} bytes", fixed - flash_part);
     assert!(

@@ -21,8 +21,8 @@ pub struct GeometryOut {
     pub region_bytes: u64,
     /// exported_bytes / region_bytes.
     pub exported_fraction: f64,
-    /// RAM of `Ftl<F, unit_count, block_count>` on Cortex-M4: 4*blocks + 28*units + 428 bytes
-    /// (the fixed part as firmware/size.sh measures it: `size_of::<Ftl<_, 16, 441>>()` = 2640).
+    /// RAM of `Ftl<F, unit_count, block_count>` on Cortex-M4: 4*blocks + 20*units + 420 bytes
+    /// (the fixed part as firmware/size.sh measures it: `size_of::<Ftl<_, 16, 441>>()` = 2504).
     pub ram_bytes: u64,
     /// Write frontiers the log keeps open (`Geometry::streams`).
     pub streams: u32,
@@ -140,7 +140,7 @@ pub fn geometry_out(geo: &Geometry, preset: Part, chip_bytes: usize) -> Geometry
         exported_bytes: exported,
         region_bytes: region,
         exported_fraction: exported as f64 / region.max(1) as f64,
-        ram_bytes: 4 * u64::from(geo.block_count) + 28 * u64::from(geo.unit_count) + 428,
+        ram_bytes: 4 * u64::from(geo.block_count) + 20 * u64::from(geo.unit_count) + 420,
         streams: geo.streams(),
         gc_headroom: geo.gc_headroom(0),
     }

@@ -94,7 +94,7 @@ pub(crate) fn host_stream<F: NorFlash, const U: usize, const B: usize, const S: 
     };
     // The unit's newest version bounds the record's from above: the block is at least
     // this old.
-    let age = log.next_version.saturating_sub(log.units.get(unit).stamp);
+    let age = log.next_version.saturating_sub(log.units.get(unit).stamp());
     match age > u64::from(g.unit_count * g.slots_per_unit / 2) {
         true => Stream::Cold,
         false => Stream::Host,
@@ -135,7 +135,7 @@ async fn restore_available<F: NorFlash, const U: usize, const B: usize, const S:
             break;
         }
         // The sealed unit with the fewest live slots that fit, the first among equals.
-        let mut best: Option<(u32, u16)> = None;
+        let mut best: Option<(u32, u8)> = None;
         for (i, u) in log.units.iter() {
             let fits =
                 u.state == UnitState::Sealed && u32::from(u.valid) <= log.room(copy_stream(u));
@@ -249,7 +249,7 @@ fn pick_victim<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         }
         // 32-bit arithmetic (no 64-bit division routine on Cortex-M): ages beyond 2^23
         // versions all count as "very old", and 2^23 * 255 free slots fits.
-        let age = now.saturating_sub(u.stamp).clamp(1, 1 << 23) as u32;
+        let age = now.saturating_sub(u.stamp()).clamp(1, 1 << 23) as u32;
         let fits = short && live <= log.room(copy_stream(u));
         let key = (fits, age * (n - live) / (n + live), u32::MAX - u.wear);
         if best.is_none_or(|(_, b)| key > b) {

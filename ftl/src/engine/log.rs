@@ -261,7 +261,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
                 && crate::layout::is_erased(&buf[..c])
                 && self.rest_is_blank(unit, slot).await?
             {
-                self.units.get_mut(unit).probed = slot as u16;
+                self.units.get_mut(unit).probed = slot as u8;
             } else {
                 self.units.get_mut(unit).used += 1;
                 self.io.counters.probe_skips += 1;
@@ -347,7 +347,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
         info.state = UnitState::Free { verified: true };
         info.used = 0;
         info.last_valid = NO_SLOT;
-        info.stamp = 0;
+        info.set_stamp(0);
         info.fresh = true;
         info.probed = NO_SLOT;
         Ok(())
@@ -473,8 +473,8 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
         let r = self.program_slot(unit, slot, version, e, txn).await;
         self.guard(unit, r)?;
         let info = self.units.get_mut(unit);
-        info.last_valid = slot as u16;
-        info.stamp = info.stamp.max(version);
+        info.last_valid = slot as u8;
+        info.set_stamp(info.stamp().max(version));
         Ok((slot, version))
     }
 

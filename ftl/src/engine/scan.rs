@@ -137,7 +137,7 @@ async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>
                 }
                 let info = log.units.get_mut(unit);
                 info.wear = h.wear;
-                info.stamp = u64::from(h.epoch) + 1;
+                info.set_stamp(u64::from(h.epoch) + 1);
                 if ours {
                     info.state = UnitState::Free { verified: false };
                 }
@@ -181,8 +181,8 @@ fn adopt_header<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 ) -> bool {
     let epoch = u64::from(log.epoch) + 1;
     let info = log.units.get_mut(unit);
-    let ours = info.state == UnitState::Free { verified: false } && info.stamp == epoch;
-    info.stamp = 0;
+    let ours = info.state == UnitState::Free { verified: false } && info.stamp() == epoch;
+    info.set_stamp(0);
     if !ours {
         info.state = UnitState::Dirty;
     }
@@ -259,7 +259,7 @@ async fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         };
         take_record(log, unit, slot, r, scratch, known).await?;
     }
-    log.units.get_mut(unit).used = used as u16;
+    log.units.get_mut(unit).used = used as u8;
     Ok(odd)
 }
 
@@ -351,10 +351,10 @@ async fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize
 ) -> Res<(), F> {
     let info = log.units.get_mut(unit);
     if info.last_valid == NO_SLOT {
-        info.last_valid = slot as u16;
+        info.last_valid = slot as u8;
         scratch[unit as usize].top_is_copy = r.claim.copy;
     }
-    info.stamp = info.stamp.max(r.claim.version);
+    info.set_stamp(info.stamp().max(r.claim.version));
     if r.claim.copy && r.claim.victim != NO_VICTIM {
         if let Some(s) = scratch.get_mut(r.claim.victim as usize) {
             s.victim_of = s.victim_of.max(r.claim.version);
@@ -471,7 +471,7 @@ async fn apply_reset<F: NorFlash, const U: usize, const B: usize, const S: usize
             let Some((u, s)) = log.map_at(k).get(lba).location() else {
                 continue;
             };
-            let older = match (scratch[u as usize].floor, log.units.get(u).stamp) {
+            let older = match (scratch[u as usize].floor, log.units.get(u).stamp()) {
                 (floor, _) if floor >= v => false,
                 (_, stamp) if stamp < v => true,
                 _ => match log.io.read_record(u, s).await? {
@@ -578,7 +578,7 @@ async fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize>(
             r.claim.copy && u32::from(r.claim.victim) == cu && scratch[cu as usize].floor < v;
         let copied_from_here = v < scratch[unit as usize].victim_of;
         let copy_rule = copy_of_cur || copied_from_here;
-        if !copy_rule && v > other.stamp {
+        if !copy_rule && v > other.stamp() {
             return Ok(true);
         }
         if !copy_rule && v < scratch[cu as usize].floor {
@@ -711,8 +711,8 @@ fn pick_frontiers<F: NorFlash, const U: usize, const B: usize, const S: usize>(
                 && u.valid > 0
                 && (u.used as u32) < n
                 && scratch[i as usize].top_is_copy == copy;
-            if resumable && newest.is_none_or(|(_, stamp)| u.stamp >= stamp) {
-                newest = Some((i, u.stamp));
+            if resumable && newest.is_none_or(|(_, stamp)| u.stamp() >= stamp) {
+                newest = Some((i, u.stamp()));
             }
         }
         if let Some((u, _)) = newest {

@@ -443,14 +443,14 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
             if info.used as u32 > n {
                 return Err("a unit uses more slots than it has");
             }
-            if live.get(u as usize) != Some(&info.valid) {
+            if live.get(u as usize) != Some(&u16::from(info.valid)) {
                 return Err("a unit's valid count disagrees with the map");
             }
             let frontier = [log.host, log.gc, log.cold].contains(&Some(u));
             if frontier != (info.state == UnitState::Open) {
                 return Err("open units and write frontiers disagree");
             }
-            if info.stamp >= log.next_version {
+            if info.stamp() >= log.next_version {
                 return Err("a record is newer than the version counter");
             }
         }
