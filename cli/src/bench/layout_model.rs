@@ -22,15 +22,15 @@ pub struct LayoutModel {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Stream {
+pub(super) enum Stream {
     Host = 0,
     Gc = 1,
     Cold = 2,
 }
 
-struct State {
+pub(super) struct State {
     slots: usize,
-    streams: u32,
+    pub(super) streams: u32,
     /// The lba in each written slot of each unit (`u32::MAX`: overwritten since).
     owner: Vec<Vec<u32>>,
     valid: Vec<usize>,
@@ -45,7 +45,11 @@ struct State {
     free: std::collections::VecDeque<usize>,
     frontier: [Option<usize>; 3],
     clock: u64,
-    copies: u64,
+    pub(super) copies: u64,
+    /// Every lba GC copied, in order, when `track_moves` is set (the map model's map
+    /// updates: bench/map_model.rs).
+    pub(super) moved: Vec<u32>,
+    pub(super) track_moves: bool,
 }
 
 impl LayoutModel {
@@ -82,7 +86,7 @@ impl LayoutModel {
 }
 
 impl State {
-    fn new(units: usize, slots: usize, live: u32) -> Self {
+    pub(super) fn new(units: usize, slots: usize, live: u32) -> Self {
         State {
             slots,
             streams: 3,
@@ -96,6 +100,8 @@ impl State {
             frontier: [None; 3],
             clock: 0,
             copies: 0,
+            moved: Vec::new(),
+            track_moves: false,
         }
     }
 
@@ -113,11 +119,21 @@ impl State {
         self.frontier[s as usize].is_some_and(|u| self.owner[u].len() < self.slots)
     }
 
-    fn host_write(&mut self, headroom: usize, s: Stream, lba: u32) {
+    pub(super) fn host_write(&mut self, headroom: usize, s: Stream, lba: u32) {
         while !self.has_room(s) && self.free.len() <= headroom {
             self.collect();
         }
         self.place(s, lba);
+    }
+
+    /// Drop `lba`'s record: its slot becomes garbage (the map model's obsolete delta records).
+    pub(super) fn trim(&mut self, lba: u32) {
+        let (old, slot) = self.map[lba as usize];
+        if old != usize::MAX {
+            self.valid[old] -= 1;
+            self.owner[old][slot] = u32::MAX;
+            self.map[lba as usize] = (usize::MAX, 0);
+        }
     }
 
     fn place(&mut self, s: Stream, lba: u32) {
@@ -170,6 +186,9 @@ impl State {
         for lba in survivors {
             self.place(to, lba);
             self.copies += 1;
+            if self.track_moves {
+                self.moved.push(lba);
+            }
         }
         self.owner[victim].clear();
         self.free.push_back(victim);

@@ -19,6 +19,7 @@ use crate::common::{self, SimFtl};
 
 mod greedy;
 mod layout_model;
+mod map_model;
 mod plot;
 mod print;
 mod report;
@@ -27,6 +28,7 @@ mod targets;
 mod txn;
 mod workload;
 
+use map_model::MapPolicy;
 use report::Report;
 use workload::Kind;
 
@@ -59,6 +61,11 @@ pub struct Args {
     /// Seed for the workloads.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Instead of the benchmark, run the slot-level model of the block map kept on flash
+    /// (docs/MAP-ON-FLASH.md; a proposal, not built) on this geometry: WA for RAM caches of
+    /// 8 to 64 map pages against the map in RAM.
+    #[arg(long)]
+    pub map_model: bool,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
@@ -71,6 +78,9 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     let t0 = Instant::now();
     let cfg = common::config(size, args.unit_size, args.reserve);
+    if args.map_model {
+        return map_model_table(args.preset.spec(size), cfg, &args);
+    }
     let mut report = bench_all(args.preset.spec(size), cfg, &args, size)?;
     report.host_seconds = t0.elapsed().as_secs_f64();
     report.targets = targets::targets(&report);
@@ -140,4 +150,114 @@ fn bench_all(
         targets: Vec::new(),
         host_seconds: 0.0,
     })
+}
+
+/// `--map-model`: the map-on-flash model (bench/map_model.rs) on the bench's geometry, for
+/// uniform random writes at 50 and 80 % fill, hot/cold at 80 % and sequential rewrites.
+fn map_model_table(spec: cowftl_sim::PartSpec, cfg: Config, args: &Args) -> Result<(), String> {
+    let geo = cowftl::Geometry::new(
+        &cfg,
+        spec.capacity,
+        spec.read_size,
+        spec.write_size,
+        spec.erase_size,
+        usize::MAX,
+        usize::MAX,
+    )
+    .map_err(|e| format!("geometry: {e}"))?;
+    // A page is one block of 4-byte entries, less a header (content version, page index).
+    let entries = geo.block_size / 4 - 2;
+    let pages = geo.block_count.div_ceil(entries);
+    let passes = u64::from(args.passes.unwrap_or(if args.quick { 2 } else { 5 }));
+    println!(
+        "map-on-flash model (docs/MAP-ON-FLASH.md, not built): {} units x {} slots, {} blocks, \
+         {} entries per page, {} pages, 10 root records; slot WA over {} passes; cache: a \
+         checkpoint every 4096 writes; runs B x R: B changes per run, a merge every R runs",
+        geo.unit_count, geo.slots_per_unit, geo.block_count, entries, pages, passes
+    );
+    println!(
+        "{:<20} {:<24} {:>7} {:>7} {:>8} {:>6} {:>8} {:>8}",
+        "workload", "map kept as", "RAM B", "WA ram", "WA flash", "ratio", "map/wr", "hit rate"
+    );
+    let runs: &[(&str, Kind, f64)] = &[
+        ("uniform_50", Kind::Uniform, 0.5),
+        ("uniform_80", Kind::Uniform, 0.8),
+        ("hotcold_90_10_at_80", Kind::HotCold, 0.8),
+        ("sequential_80", Kind::Sequential, 0.8),
+    ];
+    for &(name, kind, fill) in runs {
+        let live = (f64::from(geo.block_count) * fill) as u32;
+        let picker = workload::Picker::new(kind, live);
+        let pick = |rng: &mut cowftl_sim::SplitMix64, i: u64| match kind {
+            Kind::Sequential => (i % u64::from(live)) as u32,
+            _ => picker.pick(rng),
+        };
+        let model = |policy| map_model::MapModel {
+            layout: layout_model::LayoutModel {
+                units: geo.unit_count as usize,
+                slots: geo.slots_per_unit as usize,
+                headroom: geo.gc_headroom(0) as usize,
+                streams: geo.streams(),
+                live,
+            },
+            blocks: geo.block_count,
+            entries_per_page: entries,
+            policy,
+            root_records: 10,
+        };
+        let measured = passes * u64::from(live);
+        let ram = model(MapPolicy::Ram).run(measured, args.seed, pick);
+        for (policy, ram_bytes) in policies(&geo, pages) {
+            let r = model(policy).run(measured, args.seed, pick);
+            println!(
+                "{name:<20} {:<24} {ram_bytes:>7} {:>7.3} {:>8.3} {:>6.3} {:>8.3} {:>8}",
+                describe(policy),
+                ram.wa,
+                r.wa,
+                r.wa / ram.wa,
+                r.map_writes,
+                match policy {
+                    MapPolicy::Cache { .. } => format!("{:.3}", r.hit_rate),
+                    _ => "-".into(),
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The map policies `--map-model` compares, each with its RAM: the page directory (4 B per
+/// page), the policy's own buffers, the unit table (20 B per unit) and the fixed part.
+fn policies(geo: &cowftl::Geometry, pages: u32) -> Vec<(MapPolicy, u32)> {
+    let page = geo.block_size + 8;
+    let base = 4 * pages + 20 * geo.unit_count + 420;
+    // A delta is 8 bytes (block, location); a record holds a block of them less a header.
+    let per_record = geo.block_size / 8 - 1;
+    let mut out = Vec::new();
+    for c in [8u32, 16, 32] {
+        let policy = MapPolicy::Cache {
+            pages: c as usize,
+            checkpoint_every: 4096,
+        };
+        out.push((policy, base + c * page));
+    }
+    for (buffer, runs) in [(512u32, 8u32), (512, 16), (1024, 16)] {
+        let policy = MapPolicy::Runs {
+            buffer,
+            per_record,
+            runs,
+        };
+        // The buffer, one page buffer for lookups and merges, the runs' first-page index.
+        let index = 4 * buffer.div_ceil(per_record) * runs;
+        out.push((policy, base + 8 * buffer + page + index));
+    }
+    out
+}
+
+fn describe(p: MapPolicy) -> String {
+    match p {
+        MapPolicy::Ram => "RAM".into(),
+        MapPolicy::Cache { pages, .. } => format!("cache {pages} pages"),
+        MapPolicy::Runs { buffer, runs, .. } => format!("runs {buffer} x {runs}"),
+    }
 }

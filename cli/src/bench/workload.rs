@@ -84,7 +84,7 @@ impl<const R: usize, const W: usize, const E: usize> Driver<'_, '_, R, W, E> {
 }
 
 /// Which logical block the next host operation of a workload touches.
-struct Picker {
+pub(super) struct Picker {
     kind: Kind,
     live: u32,
     /// HotCold: the first `hot` blocks take 90% of the writes.
@@ -94,7 +94,7 @@ struct Picker {
 }
 
 impl Picker {
-    fn new(kind: Kind, live: u32) -> Self {
+    pub(super) fn new(kind: Kind, live: u32) -> Self {
         let (hot, cold_static) = ((live / 10).max(1), live / 2);
         Picker {
             kind,
@@ -104,7 +104,7 @@ impl Picker {
         }
     }
 
-    fn pick(&self, rng: &mut SplitMix64) -> u32 {
+    pub(super) fn pick(&self, rng: &mut SplitMix64) -> u32 {
         let (live, hot, cold) = (
             u64::from(self.live),
             u64::from(self.hot),
