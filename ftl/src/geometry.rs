@@ -35,6 +35,9 @@ pub const META_RECORDS: u32 = 1;
 /// Units smaller than this (in bytes) are grouped from several erase pages when `unit_size`
 /// is not given: per-unit overhead (2 headers) and slot rounding waste less in bigger units.
 pub const DEFAULT_MIN_UNIT_BYTES: u32 = 16 * 1024;
+/// With `unit_size` not given, units grow past `DEFAULT_MIN_UNIT_BYTES` until the region has
+/// at most this many (a 16 MiB SPI NOR part: 256 units of 64 KiB, 5 KiB of unit table).
+pub const DEFAULT_MAX_UNITS: u32 = 256;
 
 /// What the user chooses. Everything else is derived in [`Geometry`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,7 +362,7 @@ fn check_region(cfg: &Config, capacity: usize, erase_size: u32) -> Result<u32, C
     }
     let unit_size = match cfg.unit_size {
         Some(u) => u,
-        None => default_unit_size(cfg.region_len, erase_size),
+        None => default_unit_size(cfg.region_len, erase_size, cfg.block_size),
     };
     if unit_size == 0 || unit_size % erase_size != 0 {
         return Err(ConfigError::BadUnitSize);
@@ -411,15 +414,60 @@ fn reserve_units(cfg: &Config, unit_count: u32) -> u32 {
 }
 
 /// Smallest multiple of the erase size that reaches `DEFAULT_MIN_UNIT_BYTES`, but keep at
-/// least 16 units in the region when the pages allow it (GC needs units to choose from).
-fn default_unit_size(region_len: u32, erase_size: u32) -> u32 {
+/// least 16 units in the region when the pages allow it (GC needs units to choose from), and
+/// at most `DEFAULT_MAX_UNITS` on large regions while a unit's slots fit its record table
+/// (the unit table costs RAM per unit, and GC scans it per round).
+fn default_unit_size(region_len: u32, erase_size: u32, block_size: u32) -> u32 {
     let mut pages = DEFAULT_MIN_UNIT_BYTES.div_ceil(erase_size).max(1);
     while pages > 1 && region_len / (pages * erase_size) < 16 {
         pages /= 2;
+    }
+    // A slot costs its block and a record (claim and commit) at least.
+    let slot_bytes = block_size.saturating_add((CLAIM_BYTES + COMMIT_BYTES) as u32);
+    while region_len / (pages * erase_size) > DEFAULT_MAX_UNITS
+        && 2 * pages * erase_size / slot_bytes.max(1) <= MAX_SLOTS_PER_UNIT
+    {
+        pages *= 2;
     }
     // Prefer a unit size that divides the region exactly.
     while pages > 1 && region_len % (pages * erase_size) != 0 {
         pages -= 1;
     }
     pages * erase_size
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auto(region_len: u32, erase: u32, block_size: u32) -> (u32, u32) {
+        let mut cfg = Config::new(0, region_len);
+        cfg.block_size = block_size;
+        let g = Geometry::new(
+            &cfg,
+            region_len as usize,
+            1,
+            8,
+            erase as usize,
+            4096,
+            1 << 20,
+        )
+        .expect("default geometry");
+        (g.unit_size, g.unit_count)
+    }
+
+    #[test]
+    fn default_units_are_16_kib_with_16_to_256_of_them() {
+        // Internal flash: 2 KiB pages grouped to 16 KiB.
+        assert_eq!(auto(256 * 1024, 2048, 512), (16 * 1024, 16));
+        assert_eq!(auto(1024 * 1024, 2048, 512), (16 * 1024, 64));
+        // A small region keeps 16 units: smaller units.
+        assert_eq!(auto(64 * 1024, 4096, 512), (4096, 16));
+        // SPI NOR: 4 MiB stays at 256 units of 16 KiB, 16 MiB grows to 256 of 64 KiB.
+        assert_eq!(auto(4 << 20, 4096, 512), (16 * 1024, 256));
+        assert_eq!(auto(16 << 20, 4096, 512), (64 * 1024, 256));
+        // Small blocks: a 32 KiB unit would need 372 slots of 88 bytes (at most 255), so
+        // units stay at 16 KiB and the count above 256.
+        assert_eq!(auto(16 << 20, 4096, 64), (16 * 1024, 1024));
+    }
 }
