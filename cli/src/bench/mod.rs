@@ -28,7 +28,7 @@ mod targets;
 mod txn;
 mod workload;
 
-use map_model::MapPolicy;
+use map_model::{MapPolicy, Runs};
 use report::Report;
 use workload::Kind;
 
@@ -172,11 +172,13 @@ fn map_model_table(spec: cowftl_sim::PartSpec, cfg: Config, args: &Args) -> Resu
     println!(
         "map-on-flash model (docs/MAP-ON-FLASH.md, not built): {} units x {} slots, {} blocks, \
          {} entries per page, {} pages, 10 root records; slot WA over {} passes; cache: a \
-         checkpoint every 4096 writes; runs B x R: B changes per run, a merge every R runs",
+         checkpoint every 4096 writes; runs B x R: B changes per run, a merge every R runs \
+         (then the full root); root N: an incremental root of N records after every run that \
+         does not finish a merge; slice S: a merge rewrites S pages after each run until done",
         geo.unit_count, geo.slots_per_unit, geo.block_count, entries, pages, passes
     );
     println!(
-        "{:<20} {:<24} {:>7} {:>7} {:>8} {:>6} {:>8} {:>8}",
+        "{:<20} {:<32} {:>7} {:>7} {:>8} {:>6} {:>8} {:>8}",
         "workload", "map kept as", "RAM B", "WA ram", "WA flash", "ratio", "map/wr", "hit rate"
     );
     let runs: &[(&str, Kind, f64)] = &[
@@ -210,7 +212,7 @@ fn map_model_table(spec: cowftl_sim::PartSpec, cfg: Config, args: &Args) -> Resu
         for (policy, ram_bytes) in policies(&geo, pages) {
             let r = model(policy).run(measured, args.seed, pick);
             println!(
-                "{name:<20} {:<24} {ram_bytes:>7} {:>7.3} {:>8.3} {:>6.3} {:>8.3} {:>8}",
+                "{name:<20} {:<32} {ram_bytes:>7} {:>7.3} {:>8.3} {:>6.3} {:>8.3} {:>8}",
                 describe(policy),
                 ram.wa,
                 r.wa,
@@ -241,15 +243,29 @@ fn policies(geo: &cowftl::Geometry, pages: u32) -> Vec<(MapPolicy, u32)> {
         };
         out.push((policy, base + c * page));
     }
-    for (buffer, runs) in [(512u32, 8u32), (512, 16), (1024, 16)] {
-        let policy = MapPolicy::Runs {
+    // (B, R, incremental root records, merge slice): the design's 512 x 16 with the
+    // incremental root it needs (1 or 2 records), and with its merge in slices of 32 pages
+    // (about a quarter of a 64 KiB unit instead of all 243 pages at once at 16 MiB).
+    let variants = [
+        (512u32, 8u32, 0u32, 0u32),
+        (512, 16, 0, 0),
+        (512, 16, 1, 0),
+        (512, 16, 2, 0),
+        (512, 16, 2, 32),
+        (1024, 16, 0, 0),
+    ];
+    for (buffer, runs, incremental_root, merge_slice) in variants {
+        let policy = Runs {
             buffer,
             per_record,
             runs,
+            incremental_root,
+            merge_slice,
         };
-        // The buffer, one page buffer for lookups and merges, the runs' first-page index.
-        let index = 4 * buffer.div_ceil(per_record) * runs;
-        out.push((policy, base + 8 * buffer + page + index));
+        // The buffer, one page buffer for lookups and merges, the first-page index of every
+        // run live at once (more while a sliced merge's runs wait for its last slice).
+        let index = 4 * policy.records() * policy.most_live_runs(pages);
+        out.push((MapPolicy::Runs(policy), base + 8 * buffer + page + index));
     }
     out
 }
@@ -258,6 +274,15 @@ fn describe(p: MapPolicy) -> String {
     match p {
         MapPolicy::Ram => "RAM".into(),
         MapPolicy::Cache { pages, .. } => format!("cache {pages} pages"),
-        MapPolicy::Runs { buffer, runs, .. } => format!("runs {buffer} x {runs}"),
+        MapPolicy::Runs(r) => {
+            let mut s = format!("runs {} x {}", r.buffer, r.runs);
+            if r.incremental_root > 0 {
+                s += &format!(", root {}", r.incremental_root);
+            }
+            if r.merge_slice > 0 {
+                s += &format!(", slice {}", r.merge_slice);
+            }
+            s
+        }
     }
 }
