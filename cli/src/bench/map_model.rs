@@ -82,6 +82,13 @@ pub struct Runs {
     /// them. A merge still under way when the next is due is finished at once, so at most
     /// `2 * runs` runs are ever live.
     pub merge_slice: u32,
+    /// The run is written once the buffer holds `buffer - reserve_changes` changes, so that
+    /// the changes one GC round makes always fit (docs/MAP-ON-FLASH.md, review rule 1: a
+    /// unit's slot count); 0: at a full buffer.
+    pub reserve_changes: u32,
+    /// Units held back for map writers on top of GC's headroom (review rule 1's map reserve:
+    /// a run never waits for GC). The model holds whole units, an upper bound on its cost.
+    pub map_reserve_units: u32,
 }
 
 impl Runs {
@@ -179,8 +186,12 @@ impl Run<'_> {
 
     /// Append one record (any kind) through the layout; then the map changes it caused.
     fn append(&mut self, id: u32, work: &mut VecDeque<u32>) {
+        let reserve = match self.m.policy {
+            MapPolicy::Runs(p) => p.map_reserve_units as usize,
+            _ => 0,
+        };
         self.state
-            .host_write(self.m.layout.headroom, Stream::Host, id);
+            .host_write(self.m.layout.headroom + reserve, Stream::Host, id);
         for lba in self.state.moved.drain(..) {
             // A moved data block changes its page; a moved page or root only the directory.
             if lba < self.m.layout.live {
@@ -213,7 +224,7 @@ impl Run<'_> {
                 MapPolicy::Runs(p) => {
                     self.touched[page as usize] = true;
                     self.buffered += 1;
-                    if self.buffered == p.buffer {
+                    if self.buffered >= p.buffer.saturating_sub(p.reserve_changes).max(1) {
                         self.buffered = 0;
                         self.write_run(&p, work);
                     }
@@ -441,7 +452,32 @@ mod tests {
             runs: 4,
             incremental_root,
             merge_slice,
+            reserve_changes: 0,
+            map_reserve_units: 0,
         }
+    }
+
+    #[test]
+    fn writing_runs_early_and_holding_a_reserve_cost_write_amplification() {
+        let uniform = |rng: &mut SplitMix64, _| rng.below(700) as u32;
+        let plain = runs(2, 0);
+        let early = Runs {
+            reserve_changes: 50,
+            ..plain
+        };
+        let held = Runs {
+            map_reserve_units: 1,
+            ..plain
+        };
+        let [plain, early, held] =
+            [plain, early, held].map(|r| model(MapPolicy::Runs(r)).run(20_000, 3, uniform));
+        // Runs of 50 changes instead of 100: about twice the delta and root records.
+        assert!(
+            early.map_writes > 1.5 * plain.map_writes,
+            "{early:?} {plain:?}"
+        );
+        // One unit of 32 fewer for GC: more copies, the same map records per change.
+        assert!(held.wa > plain.wa, "{held:?} {plain:?}");
     }
 
     fn cache(pages: usize) -> MapPolicy {

@@ -165,20 +165,23 @@ fn map_model_table(spec: cowftl_sim::PartSpec, cfg: Config, args: &Args) -> Resu
         usize::MAX,
     )
     .map_err(|e| format!("geometry: {e}"))?;
-    // A page is one block of 4-byte entries, less a header (content version, page index).
-    let entries = geo.block_size / 4 - 2;
+    // A page is one block of 4-byte entries, less its header (content version, page index):
+    // 12 bytes (docs/MAP-ON-FLASH.md, "On flash").
+    let entries = geo.block_size / 4 - 3;
     let pages = geo.block_count.div_ceil(entries);
     let passes = u64::from(args.passes.unwrap_or(if args.quick { 2 } else { 5 }));
     println!(
         "map-on-flash model (docs/MAP-ON-FLASH.md, not built): {} units x {} slots, {} blocks, \
-         {} entries per page, {} pages, 10 root records; slot WA over {} passes; cache: a \
+         {} entries per page, {} pages, roots of 6 records; slot WA over {} passes; cache: a \
          checkpoint every 4096 writes; runs B x R: B changes per run, a merge every R runs \
-         (then the full root); root N: an incremental root of N records after every run that \
-         does not finish a merge; slice S: a merge rewrites S pages after each run until done",
+         (then a root); root N: a root of N records after every run that does not finish a \
+         merge; slice S: a merge rewrites S pages after each run until done; early N: the run \
+         written N changes before the buffer is full; held N: units held for map writers \
+         (review rule 1)",
         geo.unit_count, geo.slots_per_unit, geo.block_count, entries, pages, passes
     );
     println!(
-        "{:<20} {:<32} {:>7} {:>7} {:>8} {:>6} {:>8} {:>8}",
+        "{:<20} {:<44} {:>7} {:>7} {:>8} {:>6} {:>8} {:>8}",
         "workload", "map kept as", "RAM B", "WA ram", "WA flash", "ratio", "map/wr", "hit rate"
     );
     let runs: &[(&str, Kind, f64)] = &[
@@ -205,14 +208,14 @@ fn map_model_table(spec: cowftl_sim::PartSpec, cfg: Config, args: &Args) -> Resu
             blocks: geo.block_count,
             entries_per_page: entries,
             policy,
-            root_records: 10,
+            root_records: 6,
         };
         let measured = passes * u64::from(live);
         let ram = model(MapPolicy::Ram).run(measured, args.seed, pick);
         for (policy, ram_bytes) in policies(&geo, pages) {
             let r = model(policy).run(measured, args.seed, pick);
             println!(
-                "{name:<20} {:<32} {ram_bytes:>7} {:>7.3} {:>8.3} {:>6.3} {:>8.3} {:>8}",
+                "{name:<20} {:<44} {ram_bytes:>7} {:>7.3} {:>8.3} {:>6.3} {:>8.3} {:>8}",
                 describe(policy),
                 ram.wa,
                 r.wa,
@@ -233,8 +236,9 @@ fn map_model_table(spec: cowftl_sim::PartSpec, cfg: Config, args: &Args) -> Resu
 fn policies(geo: &cowftl::Geometry, pages: u32) -> Vec<(MapPolicy, u32)> {
     let page = geo.block_size + 8;
     let base = 4 * pages + 20 * geo.unit_count + 420;
-    // A delta is 8 bytes (block, location); a record holds a block of them less a header.
-    let per_record = geo.block_size / 8 - 1;
+    // A delta is 8 bytes (block, location); a record holds a block of them less its
+    // 16-byte header (content version, run, part, parts).
+    let per_record = (geo.block_size - 16) / 8;
     let mut out = Vec::new();
     for c in [8u32, 16, 32] {
         let policy = MapPolicy::Cache {
@@ -243,24 +247,32 @@ fn policies(geo: &cowftl::Geometry, pages: u32) -> Vec<(MapPolicy, u32)> {
         };
         out.push((policy, base + c * page));
     }
-    // (B, R, incremental root records, merge slice): the design's 512 x 16 with the
-    // incremental root it needs (1 or 2 records), and with its merge in slices of 32 pages
-    // (about a quarter of a 64 KiB unit instead of all 243 pages at once at 16 MiB).
+    // (B, R, root records after every run, merge slice, reviewed): runs alone; then the
+    // design as the second review fixed it (docs/MAP-ON-FLASH.md, "Review of the runs
+    // design"): a full root (6 records) after every run, merges in slices of a unit's slots,
+    // the run written `n` changes early, one unit held for map writers.
+    // The reviewed rows add its rules one at a time, so that each one's cost shows.
+    let n = geo.slots_per_unit;
     let variants = [
-        (512u32, 8u32, 0u32, 0u32),
-        (512, 16, 0, 0),
-        (512, 16, 1, 0),
-        (512, 16, 2, 0),
-        (512, 16, 2, 32),
-        (1024, 16, 0, 0),
+        (512u32, 8u32, 0u32, 0u32, 0u32, 0u32),
+        (512, 16, 0, 0, 0, 0),
+        (1024, 16, 0, 0, 0, 0),
+        (512, 16, 6, 0, 0, 0),
+        (512, 16, 6, n, 0, 0),
+        (512, 16, 6, n, n, 0),
+        (512, 16, 6, n, n, 1),
+        // The largest buffer whose run and root fit one transaction of 16 records.
+        (620, 16, 6, n, n, 1),
     ];
-    for (buffer, runs, incremental_root, merge_slice) in variants {
+    for (buffer, runs, incremental_root, merge_slice, early, held) in variants {
         let policy = Runs {
             buffer,
             per_record,
             runs,
             incremental_root,
             merge_slice,
+            reserve_changes: early,
+            map_reserve_units: held,
         };
         // The buffer, one page buffer for lookups and merges, the first-page index of every
         // run live at once (more while a sliced merge's runs wait for its last slice).
@@ -281,6 +293,12 @@ fn describe(p: MapPolicy) -> String {
             }
             if r.merge_slice > 0 {
                 s += &format!(", slice {}", r.merge_slice);
+            }
+            if r.reserve_changes > 0 {
+                s += &format!(", early {}", r.reserve_changes);
+            }
+            if r.map_reserve_units > 0 {
+                s += &format!(", held {}", r.map_reserve_units);
             }
             s
         }
