@@ -137,6 +137,11 @@ fn bench_json_shape() {
     }
     let u80 = ws.iter().find(|w| w["name"] == "uniform_80").unwrap();
     assert!(u80["greedy_sim_wa"].as_f64().unwrap() > 1.0);
+    // At 80 % fill GC runs during writes: some write makes copies besides its own record,
+    // and the sequential fill (an empty volume) never does.
+    assert!(u80["max_map_changes_per_write"].as_u64().unwrap() > 1, "{u80}");
+    let fill = ws.iter().find(|w| w["name"] == "seq_fill").unwrap();
+    assert_eq!(fill["max_map_changes_per_write"], 1, "{fill}");
     assert!(u80["analytic_wa"].as_f64().unwrap() > 1.0);
     assert!(v["targets"]
         .as_array()

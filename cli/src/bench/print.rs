@@ -183,4 +183,11 @@ fn print_layout_model(r: &Report) {
             w.name, w.wa_slots, model, oracle
         );
     }
+    let most = r.workloads.iter().map(|w| w.max_map_changes_per_write);
+    println!(
+        "most map changes in one write (its record + the copies made during it): {} \
+         (slots per unit: {})",
+        most.max().unwrap_or(0),
+        g.slots_per_unit
+    );
 }

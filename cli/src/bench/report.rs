@@ -81,6 +81,10 @@ pub struct Workload {
     pub layout_model_wa: Option<f64>,
     /// The same model with an oracle that sends cold blocks to the cold frontier (hot/cold).
     pub oracle_model_wa: Option<f64>,
+    /// The most block-map changes one host write made in the measured phase: its own record
+    /// plus every slot GC, wear levelling or retirement copied during it (what a map kept on
+    /// flash must buffer per operation: docs/MAP-ON-FLASH.md, review rule 1).
+    pub max_map_changes_per_write: u64,
     pub erases: u64,
     pub erases_per_logical_mib: f64,
     pub wear: Wear,

@@ -61,15 +61,22 @@ struct Driver<'f, 'n, const R: usize, const W: usize, const E: usize> {
     buf: Vec<u8>,
     ver: u64,
     name: &'n str,
+    /// The most map changes one write made (its record and the copies made during it)
+    /// since the measured phase began.
+    max_changes: u64,
 }
 
 impl<const R: usize, const W: usize, const E: usize> Driver<'_, '_, R, W, E> {
     fn write(&mut self, lba: u32) -> Result<(), String> {
         self.ver += 1;
         fill_pattern(lba, self.ver, &mut self.buf);
+        let before = self.ftl.counters().relocations;
         self.ftl
             .write(lba, &self.buf)
-            .map_err(|e| format!("{}: write {lba}: {e:?}", self.name))
+            .map_err(|e| format!("{}: write {lba}: {e:?}", self.name))?;
+        let changes = 1 + self.ftl.counters().relocations - before;
+        self.max_changes = self.max_changes.max(changes);
+        Ok(())
     }
 
     fn read(&mut self, lba: u32) -> Result<(), String> {
@@ -144,6 +151,7 @@ fn churn<const R: usize, const W: usize, const E: usize>(
     for i in 0..warm + measured {
         if i == warm {
             p.from = snap(&d.ftl);
+            d.max_changes = 0;
         }
         let counted = u64::from(i >= warm);
         let lba = picker.pick(rng);
@@ -259,6 +267,7 @@ pub fn one<const R: usize, const W: usize, const E: usize>(
         buf: vec![0u8; bs],
         ver: 1,
         name,
+        max_changes: 0,
     };
     // Phase 1: fill the live set sequentially (this is the measured phase of `seq_fill`).
     let start = snap(&d.ftl);
@@ -278,6 +287,7 @@ pub fn one<const R: usize, const W: usize, const E: usize>(
         churn(&mut d, kind, live, 2 * total_slots, measured, &mut rng)?
     };
     summarise(&mut w, phase, snap(&d.ftl), bs as u64);
+    w.max_map_changes_per_write = d.max_changes;
     w.unit_wear = d.ftl.unit_wear().collect();
     w.wear = wear_of(&w.unit_wear);
     if kind == Kind::Uniform || kind == Kind::Mixed {

@@ -160,6 +160,11 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
         self.log.units.iter().map(|(_, u)| *u)
     }
 
+    /// The activity counters alone (what `stats()` carries, without its scans).
+    pub fn counters(&self) -> Counters {
+        self.log.io.counters
+    }
+
     pub fn stats(&self) -> Stats {
         let mapped = self.log.map.iter();
         Stats {
