@@ -139,7 +139,13 @@ fn bench_json_shape() {
     assert!(u80["greedy_sim_wa"].as_f64().unwrap() > 1.0);
     // At 80 % fill GC runs during writes: some write makes copies besides its own record,
     // and the sequential fill (an empty volume) never does.
-    assert!(u80["max_map_changes_per_write"].as_u64().unwrap() > 1, "{u80}");
+    assert!(
+        u80["max_map_changes_per_write"].as_u64().unwrap() > 1,
+        "{u80}"
+    );
+    // Its slowest write ran GC: longer than the average write.
+    let slowest = u80["max_device_ns_per_write"].as_u64().unwrap() as f64;
+    assert!(slowest > u80["device_ns_per_op"].as_f64().unwrap(), "{u80}");
     let fill = ws.iter().find(|w| w["name"] == "seq_fill").unwrap();
     assert_eq!(fill["max_map_changes_per_write"], 1, "{fill}");
     assert!(u80["analytic_wa"].as_f64().unwrap() > 1.0);

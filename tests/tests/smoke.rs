@@ -35,7 +35,11 @@ fn write_read_remount_with_gc() {
         assert_eq!(buf, model.expected(lba, bs), "lba {lba}");
     }
     let s = ftl.stats();
-    assert_eq!(ftl.counters(), s.counters, "counters() is what stats() carries");
+    assert_eq!(
+        ftl.counters(),
+        s.counters,
+        "counters() is what stats() carries"
+    );
     assert!(
         s.counters.gc_victims > 0,
         "{s:?} {:?}",

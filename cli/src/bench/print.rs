@@ -190,4 +190,17 @@ fn print_layout_model(r: &Report) {
         most.max().unwrap_or(0),
         g.slots_per_unit
     );
+    let slowest: Vec<String> = (r.workloads.iter())
+        .map(|w| {
+            format!(
+                "{} {:.1} ms",
+                w.name,
+                w.max_device_ns_per_write as f64 / 1e6
+            )
+        })
+        .collect();
+    println!(
+        "slowest write (modelled device time, GC included): {}",
+        slowest.join(", ")
+    );
 }

@@ -85,6 +85,9 @@ pub struct Workload {
     /// plus every slot GC, wear levelling or retirement copied during it (what a map kept on
     /// flash must buffer per operation: docs/MAP-ON-FLASH.md, review rule 1).
     pub max_map_changes_per_write: u64,
+    /// The slowest host write of the measured phase, in modelled device time (programs,
+    /// reads and erases of the GC rounds it ran): the worst latency a caller saw.
+    pub max_device_ns_per_write: u64,
     pub erases: u64,
     pub erases_per_logical_mib: f64,
     pub wear: Wear,

@@ -64,6 +64,8 @@ struct Driver<'f, 'n, const R: usize, const W: usize, const E: usize> {
     /// The most map changes one write made (its record and the copies made during it)
     /// since the measured phase began.
     max_changes: u64,
+    /// The longest modelled device time one write took since the measured phase began.
+    max_write_ns: u64,
 }
 
 impl<const R: usize, const W: usize, const E: usize> Driver<'_, '_, R, W, E> {
@@ -71,11 +73,14 @@ impl<const R: usize, const W: usize, const E: usize> Driver<'_, '_, R, W, E> {
         self.ver += 1;
         fill_pattern(lba, self.ver, &mut self.buf);
         let before = self.ftl.counters().relocations;
+        let t0 = self.ftl.flash().stats().device_time_ns;
         self.ftl
             .write(lba, &self.buf)
             .map_err(|e| format!("{}: write {lba}: {e:?}", self.name))?;
         let changes = 1 + self.ftl.counters().relocations - before;
         self.max_changes = self.max_changes.max(changes);
+        let ns = self.ftl.flash().stats().device_time_ns - t0;
+        self.max_write_ns = self.max_write_ns.max(ns);
         Ok(())
     }
 
@@ -151,7 +156,7 @@ fn churn<const R: usize, const W: usize, const E: usize>(
     for i in 0..warm + measured {
         if i == warm {
             p.from = snap(&d.ftl);
-            d.max_changes = 0;
+            (d.max_changes, d.max_write_ns) = (0, 0);
         }
         let counted = u64::from(i >= warm);
         let lba = picker.pick(rng);
@@ -268,6 +273,7 @@ pub fn one<const R: usize, const W: usize, const E: usize>(
         ver: 1,
         name,
         max_changes: 0,
+        max_write_ns: 0,
     };
     // Phase 1: fill the live set sequentially (this is the measured phase of `seq_fill`).
     let start = snap(&d.ftl);
@@ -288,6 +294,7 @@ pub fn one<const R: usize, const W: usize, const E: usize>(
     };
     summarise(&mut w, phase, snap(&d.ftl), bs as u64);
     w.max_map_changes_per_write = d.max_changes;
+    w.max_device_ns_per_write = d.max_write_ns;
     w.unit_wear = d.ftl.unit_wear().collect();
     w.wear = wear_of(&w.unit_wear);
     if kind == Kind::Uniform || kind == Kind::Mixed {
