@@ -9,7 +9,7 @@
 //! - map pages (ids `live..live + P`, `P = ceil(blocks / E)`); GC moves them like data
 //!   (moving one only changes the page directory, which is in RAM);
 //! - root records (the next `root_records` ids), rewritten at every checkpoint;
-//! - with [`MapPolicy::Runs`], the incremental root's records (the next
+//! - with [`MapPolicy::Runs`], the per-run root's records (the next
 //!   [`Runs::incremental_root`] ids), then delta records (the ids after those).
 //!
 //! Every map change counts: a host write, and every data block GC copies (its location
@@ -23,8 +23,8 @@
 //!   entries; a full buffer is written, sorted, as `ceil(B / D)` delta records (`D` entries
 //!   each: one run, found again through a small RAM index of each record's first page); after
 //!   `runs` runs every page they touch is rewritten with them (the merge), the delta records
-//!   become garbage and the full root is written. Optionally an incremental root after every
-//!   run that does not finish a merge, and a merge spread over the runs that follow it
+//!   become garbage and the full root is written. Optionally a root after every run, a merge
+//!   spread over the runs that follow it, runs written early and units held for map writers
 //!   ([`Runs`]). A lookup reads at most one record per live run.
 //!
 //! WA counts every slot written (data, copies, pages, deltas, roots) per host write; with
@@ -68,10 +68,11 @@ pub struct Runs {
     pub per_record: u32,
     /// Runs per merge (at least 1).
     pub runs: u32,
-    /// Records of the incremental root written after every run that does not finish a
-    /// merge (the run index, the redo point, the valid counts that changed: so that mount
-    /// replays at most one buffer, docs/MAP-ON-FLASH.md, "Mount", step 5); it becomes garbage
-    /// at the next root. 0: none, a root only after a merge.
+    /// Records of the root written after every run that does not finish a merge, so that
+    /// mount replays at most one buffer (docs/MAP-ON-FLASH.md, "Mount", step 5); it becomes
+    /// garbage at the next root. The reviewed design writes a full root (6 records: the
+    /// directory, the run index, the counts) with every run; smaller, incremental roots were
+    /// the first idea (review rule 2 says why not). 0: a root only after a merge.
     pub incremental_root: u32,
     /// Pages a merge rewrites per run (0: all at once, when its last run is written). A
     /// sliced merge takes the pages its runs touched and rewrites `merge_slice` of them after
