@@ -42,10 +42,11 @@ use crate::model::Model;
 use crate::parts::Part;
 use crate::pattern::{describe, fill_pattern};
 
-/// FTL capacities used by the torture runs (small geometries only).
-pub const MAX_UNITS: usize = 64;
+/// FTL capacities used by the torture runs: small geometries, and 128-143 units for the
+/// seeds that collect ahead (`GC_AHEAD_MIN_UNITS`).
+pub const MAX_UNITS: usize = 160;
 /// See [`MAX_UNITS`].
-pub const MAX_BLOCKS: usize = 2048;
+pub const MAX_BLOCKS: usize = 4096;
 /// Snapshots a torture volume holds at most (`Ftl`'s fourth parameter).
 pub const MAX_SNAPSHOTS: usize = 4;
 /// Snapshot tables need blocks of at least this many bytes (smaller: `SnapshotLimit`).
@@ -264,7 +265,8 @@ pub fn choose_setup(seed: u64, part: Option<Part>) -> Setup {
                 cfg,
                 workload,
             };
-            return widen(narrow, &mut rng);
+            let wide = widen(narrow, &mut rng);
+            return ahead(wide, &mut rng);
         }
     }
     unreachable!("no valid geometry found for {part:?}")
@@ -292,6 +294,32 @@ fn widen(narrow: Setup, rng: &mut SplitMix64) -> Setup {
             ..narrow
         },
         Err(_) => narrow,
+    }
+}
+
+/// One erasable seed in eight collects ahead (`Config::gc_ahead`), which needs
+/// `GC_AHEAD_MIN_UNITS` units: it spreads over 128-143 units of the same size. Drawn last:
+/// the other seeds keep their setups.
+fn ahead(setup: Setup, rng: &mut SplitMix64) -> Setup {
+    if setup.part == Part::Worm || rng.below(8) != 0 {
+        return setup;
+    }
+    let unit_size = setup.cfg.unit_size.unwrap_or(setup.cfg.region_len);
+    let units = cowftl::geometry::GC_AHEAD_MIN_UNITS + rng.below(16) as u32;
+    let capacity = (units * unit_size) as usize;
+    let cfg = Config {
+        region_len: capacity as u32,
+        gc_ahead: true,
+        ..setup.cfg
+    };
+    let (w, erase) = (setup.part.word_size(), setup.part.small_erase_size());
+    match Geometry::new(&cfg, capacity, 1, w, erase, MAX_UNITS, MAX_BLOCKS) {
+        Ok(_) => Setup {
+            capacity,
+            cfg,
+            ..setup
+        },
+        Err(_) => setup,
     }
 }
 

@@ -257,3 +257,41 @@ fn some_seeds_run_three_frontiers() {
         .count();
     assert!((10..=50).contains(&wide), "{wide} of 200 seeds");
 }
+
+/// `Config::gc_ahead` is a configuration the FTL accepts, so torture runs it too: some
+/// seeds collect ahead, on at least `GC_AHEAD_MIN_UNITS` units (the FTL refuses fewer), and
+/// the first of them keeps every contract under its cuts and in a boot loop.
+#[test]
+fn some_seeds_collect_ahead() {
+    let ahead: Vec<u64> = (1..=200u64)
+        .filter(|&seed| {
+            cowftl_testkit::torture::choose_setup(seed, None)
+                .cfg
+                .gc_ahead
+        })
+        .collect();
+    assert!(
+        (8..=50).contains(&ahead.len()),
+        "{} of 200 seeds",
+        ahead.len()
+    );
+    for &seed in &ahead {
+        let s = cowftl_testkit::torture::choose_setup(seed, None);
+        let unit = s.cfg.unit_size.unwrap_or(s.cfg.region_len);
+        assert!(
+            s.cfg.region_len / unit >= cowftl::geometry::GC_AHEAD_MIN_UNITS,
+            "{s:?}"
+        );
+    }
+    // Cuts in its operations, then a brown-out boot loop on the same setup.
+    for boot_loop in [false, true] {
+        let opts = Options {
+            cuts: 40,
+            boot_loop,
+            ..Options::default()
+        };
+        if let Err(f) = run_seed_on::<Blocking>(ahead[0], &opts) {
+            panic!("seed {:#x} (boot loop: {boot_loop}): {f}", ahead[0]);
+        }
+    }
+}

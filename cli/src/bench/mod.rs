@@ -55,6 +55,9 @@ pub struct Args {
     /// FTL reserve units (default: the FTL's default).
     #[arg(long)]
     pub reserve: Option<u32>,
+    /// Collect ahead (`Config::gc_ahead`): lower worst-case write latency for more WA.
+    #[arg(long)]
+    pub gc_ahead: bool,
     /// Overwrites in the measured phase, as multiples of the live set (default 20, 5 with --quick).
     #[arg(long)]
     pub passes: Option<u32>,
@@ -77,7 +80,8 @@ pub fn run(args: Args) -> Result<(), String> {
         return Err("--passes must be at least 1".into());
     }
     let t0 = Instant::now();
-    let cfg = common::config(size, args.unit_size, args.reserve);
+    let mut cfg = common::config(size, args.unit_size, args.reserve);
+    cfg.gc_ahead = args.gc_ahead;
     if args.map_model {
         return map_model_table(args.preset.spec(size), cfg, &args);
     }
@@ -143,6 +147,7 @@ fn bench_all(
     Ok(Report {
         quick: args.quick,
         seed: args.seed,
+        gc_ahead: args.gc_ahead,
         geometry: report::geometry_out(&geo, args.preset, size),
         workloads,
         transactions,

@@ -9,7 +9,12 @@ pub fn print_human(r: &Report) {
     let g = &r.geometry;
     println!(
         "cowftl bench{}: {} {} KiB chip, {} units x {} B ({} slots/unit), reserve {}, {} blocks x {} B exported ({} KiB, {:.1}% of region), FTL RAM ~{} B",
-        if r.quick { " --quick" } else { "" },
+        match (r.quick, r.gc_ahead) {
+            (true, true) => " --quick --gc-ahead",
+            (true, false) => " --quick",
+            (false, true) => " --gc-ahead",
+            (false, false) => "",
+        },
         g.preset,
         g.chip_bytes / 1024,
         g.unit_count,

@@ -112,6 +112,8 @@ pub struct Target {
 pub struct Report {
     pub quick: bool,
     pub seed: u64,
+    /// `Config::gc_ahead` (`--gc-ahead`): GC collected ahead of need.
+    pub gc_ahead: bool,
     pub geometry: GeometryOut,
     pub workloads: Vec<Workload>,
     /// Bytes programmed for k blocks as one transaction against k single writes.

@@ -357,14 +357,18 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
         Err(first_fault.unwrap_or(Error::NoSpace))
     }
 
-    /// One attempt: tidy retired units, make room, append, level wear.
+    /// One attempt: tidy retired units, make room, append, level wear, collect ahead.
     async fn append_once(&mut self, entries: &[Entry<'_>]) -> Res<(), F> {
         let log = &mut self.log;
         gc::tidy_retired(log).await?;
         let to = gc::host_stream(log, entries);
         let s = gc::room_for_host(log, entries.len() as u32, to).await?;
         log.append_txn(s, entries).await?;
-        gc::level_wear(log, self.cfg.static_wl_threshold).await
+        gc::level_wear(log, self.cfg.static_wl_threshold).await?;
+        if self.cfg.gc_ahead {
+            gc::collect_ahead(log).await?;
+        }
+        Ok(())
     }
 
     /// Records that only snapshots hold count against the capacity (docs/DESIGN.md,
