@@ -50,6 +50,21 @@ torture() { # label, args...
     "$bin" compare --plot docs/compare.svg 2>/dev/null
     echo '```'
     echo
+    echo "## Write latency: the slowest write, without and with \`--gc-ahead\`"
+    echo
+    echo "docs/DESIGN.md, \"Write latency\". Lines of \`cowftl bench\` (human output): WA per workload, then the slowest write."
+    echo
+    for args in "--size 4M --passes 5" "--preset w25q128 --size 16M --passes 2"; do
+        for ahead in "" " --gc-ahead"; do
+            echo "\`cowftl bench $args$ahead\`:"
+            echo
+            echo '```text'
+            # shellcheck disable=SC2086
+            "$bin" bench $args$ahead | grep -E '^workload +fill|^(uniform_80|uniform_90|hotcold_90_10_at_80) .*[0-9]+/[0-9]+/[0-9]+|^slowest write'
+            echo '```'
+            echo
+        done
+    done
     echo "## Torture"
     echo
     echo "| run | result |"
