@@ -30,7 +30,7 @@
 //! WA counts every slot written (data, copies, pages, deltas, roots) per host write; with
 //! [`MapPolicy::Ram`] the map is in RAM (today's mode) on the same writes: the reference.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use cowftl_sim::SplitMix64;
 
@@ -118,6 +118,11 @@ pub struct MapRun {
     pub map_writes: f64,
     /// Map lookups that found their page in the cache.
     pub hit_rate: f64,
+    /// `Runs`: records a host write's lookup of its block read (delta records of the live
+    /// runs that touch its page, newest first until one holds the block, then the page if
+    /// none did; nothing if the buffer holds it): the read cost the map on flash adds to
+    /// every read and write.
+    pub reads_per_lookup: f64,
 }
 
 /// The page cache: `(page, dirty, last use)`, least recently used out first.
@@ -174,6 +179,12 @@ struct Run<'m> {
     /// of the runs it applies (garbage once it is done; empty: no merge under way).
     merging: VecDeque<u32>,
     merged_runs: Vec<u32>,
+    /// `Runs`: the blocks the buffer holds, and each live run's ring place, blocks and
+    /// pages, newest first (what a lookup reads through).
+    buffer_lbas: HashSet<u32>,
+    live_runs: VecDeque<(u32, HashSet<u32>, HashSet<u32>)>,
+    /// `Runs`: records host lookups read.
+    lookup_reads: u64,
 }
 
 impl Run<'_> {
@@ -196,7 +207,7 @@ impl Run<'_> {
         for lba in self.state.moved.drain(..) {
             // A moved data block changes its page; a moved page or root only the directory.
             if lba < self.m.layout.live {
-                work.push_back(lba / self.m.entries_per_page);
+                work.push_back(lba);
             }
         }
     }
@@ -211,10 +222,11 @@ impl Run<'_> {
         self.append(self.live() + id, work);
     }
 
-    /// Apply every map change in `work` (pages, in order), and those the map writes they
+    /// Apply every map change in `work` (blocks, in order), and those the map writes they
     /// cause make in turn (GC copies data while they are appended).
     fn settle(&mut self, work: &mut VecDeque<u32>) {
-        while let Some(page) = work.pop_front() {
+        while let Some(lba) = work.pop_front() {
+            let page = self.page_of(lba);
             match self.m.policy {
                 MapPolicy::Ram => {}
                 MapPolicy::Cache { .. } => {
@@ -224,6 +236,7 @@ impl Run<'_> {
                 }
                 MapPolicy::Runs(p) => {
                     self.touched[page as usize] = true;
+                    self.buffer_lbas.insert(lba);
                     self.buffered += 1;
                     if self.buffered >= p.buffer.saturating_sub(p.reserve_changes).max(1) {
                         self.buffered = 0;
@@ -250,6 +263,9 @@ impl Run<'_> {
     /// incremental one.
     fn write_run(&mut self, p: &Runs, work: &mut VecDeque<u32>) {
         let place = self.next_run;
+        let lbas = core::mem::take(&mut self.buffer_lbas);
+        let pages = lbas.iter().map(|&l| self.page_of(l)).collect();
+        self.live_runs.push_front((place, lbas, pages));
         for id in self.run_ids(p, place) {
             self.append_map(id, work);
         }
@@ -298,6 +314,9 @@ impl Run<'_> {
         if !self.merging.is_empty() {
             return false;
         }
+        let merged = &self.merged_runs;
+        self.live_runs
+            .retain(|(place, _, _)| !merged.contains(place));
         for place in core::mem::take(&mut self.merged_runs) {
             for id in self.run_ids(p, place) {
                 self.state.trim(self.live() + id);
@@ -317,9 +336,30 @@ impl Run<'_> {
         }
     }
 
+    /// `Runs`: records a lookup of `lba` reads (see `MapRun::reads_per_lookup`).
+    fn lookup_cost(&self, lba: u32) -> u64 {
+        if self.buffer_lbas.contains(&lba) {
+            return 0;
+        }
+        let page = self.page_of(lba);
+        let mut reads = 0;
+        for (_, lbas, pages) in &self.live_runs {
+            if pages.contains(&page) {
+                reads += 1;
+                if lbas.contains(&lba) {
+                    return reads;
+                }
+            }
+        }
+        reads + 1
+    }
+
     fn host_write(&mut self, lba: u32) {
+        if matches!(self.m.policy, MapPolicy::Runs(_)) {
+            self.lookup_reads += self.lookup_cost(lba);
+        }
         let mut work = VecDeque::new();
-        work.push_back(self.page_of(lba));
+        work.push_back(lba);
         self.append(lba, &mut work);
         self.settle(&mut work);
     }
@@ -348,11 +388,17 @@ impl MapModel {
         let l = &self.layout;
         let mut rng = SplitMix64::new(seed ^ 0x3A9);
         let warm = 2 * (l.units * l.slots) as u64;
-        let mut before = (0, 0, 0, 0);
+        let mut before = (0, 0, 0, 0, 0);
         for i in 0..warm + measured {
             if i == warm {
                 let c = &run.cache;
-                before = (run.state.copies, run.map_writes, c.hits, c.lookups);
+                before = (
+                    run.state.copies,
+                    run.map_writes,
+                    c.hits,
+                    c.lookups,
+                    run.lookup_reads,
+                );
             }
             run.host_write(pick(&mut rng, i));
             if (i + 1) % checkpoint_every == 0 {
@@ -367,6 +413,7 @@ impl MapModel {
             map_writes: map_writes as f64 / n,
             hit_rate: (run.cache.hits - before.2) as f64
                 / (run.cache.lookups - before.3).max(1) as f64,
+            reads_per_lookup: (run.lookup_reads - before.4) as f64 / n,
         }
     }
 
@@ -417,6 +464,9 @@ impl MapModel {
             touched: vec![false; pages as usize],
             merging: VecDeque::new(),
             merged_runs: Vec::new(),
+            buffer_lbas: HashSet::new(),
+            live_runs: VecDeque::new(),
+            lookup_reads: 0,
         };
         for id in 0..l.live + extra {
             run.append(id, &mut VecDeque::new());
@@ -456,6 +506,25 @@ mod tests {
             reserve_changes: 0,
             map_reserve_units: 0,
         }
+    }
+
+    #[test]
+    fn lookups_read_the_runs_that_touch_a_page_then_the_page() {
+        let uniform = |rng: &mut SplitMix64, _| rng.below(700) as u32;
+        let sequential = |_: &mut SplitMix64, i: u64| (i % 700) as u32;
+        let policy = MapPolicy::Runs(runs(0, 0));
+        let scattered = model(policy).run(20_000, 3, uniform);
+        let local = model(policy).run(20_000, 3, sequential);
+        // Uniform runs of 100 changes touch all 14 pages: a lookup reads the live runs (at
+        // most 3 between merges of 4) until one holds the block, then the page.
+        assert!(
+            (1.5..=4.0).contains(&scattered.reads_per_lookup),
+            "{scattered:?}"
+        );
+        // Sequential runs each touch 2-3 pages: most lookups read the page alone.
+        assert!(local.reads_per_lookup < 1.5, "{local:?}");
+        let ram = model(MapPolicy::Ram).run(2_000, 3, uniform);
+        assert_eq!(ram.reads_per_lookup, 0.0);
     }
 
     #[test]

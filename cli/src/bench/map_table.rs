@@ -35,12 +35,21 @@ pub fn print(spec: cowftl_sim::PartSpec, cfg: Config, args: &Args) -> Result<(),
          (then a root); root N: a root of N records after every run that does not finish a \
          merge; slice S: a merge rewrites S pages after each run until done; early N: the run \
          written N changes before the buffer is full; held N: units held for map writers \
-         (review rule 1)",
+         (review rule 1); rd/lookup: records a host write's lookup of its block reads (runs \
+         newest first, then the page)",
         geo.unit_count, geo.slots_per_unit, geo.block_count, entries, pages, passes
     );
     println!(
-        "{:<20} {:<44} {:>7} {:>7} {:>8} {:>6} {:>8} {:>8}",
-        "workload", "map kept as", "RAM B", "WA ram", "WA flash", "ratio", "map/wr", "hit rate"
+        "{:<20} {:<44} {:>7} {:>7} {:>8} {:>6} {:>8} {:>8} {:>9}",
+        "workload",
+        "map kept as",
+        "RAM B",
+        "WA ram",
+        "WA flash",
+        "ratio",
+        "map/wr",
+        "hit rate",
+        "rd/lookup"
     );
     let runs: &[(&str, Kind, f64)] = &[
         ("uniform_50", Kind::Uniform, 0.5),
@@ -87,12 +96,12 @@ fn rows(geo: &Geometry, entries: u32, name: &str, kind: Kind, live: u32, measure
     let ram = model(MapPolicy::Ram).run(measured, seed, pick);
     for (policy, ram_bytes) in policies(geo, geo.block_count.div_ceil(entries)) {
         let r = model(policy).run(measured, seed, pick);
-        let hits = match policy {
-            MapPolicy::Cache { .. } => format!("{:.3}", r.hit_rate),
-            _ => "-".into(),
+        let (hits, reads) = match policy {
+            MapPolicy::Cache { .. } => (format!("{:.3}", r.hit_rate), "-".into()),
+            _ => ("-".into(), format!("{:.2}", r.reads_per_lookup)),
         };
         println!(
-            "{name:<20} {:<44} {ram_bytes:>7} {:>7.3} {:>8.3} {:>6.3} {:>8.3} {hits:>8}",
+            "{name:<20} {:<44} {ram_bytes:>7} {:>7.3} {:>8.3} {:>6.3} {:>8.3} {hits:>8} {reads:>9}",
             describe(policy),
             ram.wa,
             r.wa,
