@@ -276,40 +276,29 @@ pub fn choose_setup(seed: u64, part: Option<Part>) -> Setup {
 /// frontier (three frontiers from `COLD_STREAM_UNITS` units) and the host writes routed to it
 /// run under cuts too. Drawn after everything else: the other seeds keep their setups.
 fn widen(narrow: Setup, rng: &mut SplitMix64) -> Setup {
-    if narrow.part == Part::Worm || rng.below(8) != 0 {
-        return narrow;
-    }
-    let unit_size = narrow.cfg.unit_size.unwrap_or(narrow.cfg.region_len);
-    let units = cowftl::geometry::COLD_STREAM_UNITS + rng.below(17) as u32;
-    let capacity = (units * unit_size) as usize;
-    let cfg = Config {
-        region_len: capacity as u32,
-        ..narrow.cfg
-    };
-    let (w, erase) = (narrow.part.word_size(), narrow.part.small_erase_size());
-    match Geometry::new(&cfg, capacity, 1, w, erase, MAX_UNITS, MAX_BLOCKS) {
-        Ok(_) => Setup {
-            capacity,
-            cfg,
-            ..narrow
-        },
-        Err(_) => narrow,
-    }
+    spread(narrow, rng, cowftl::geometry::COLD_STREAM_UNITS, 17, false)
 }
 
 /// One erasable seed in eight collects ahead (`Config::gc_ahead`), which needs
 /// `GC_AHEAD_MIN_UNITS` units: it spreads over 128-143 units of the same size. Drawn last:
 /// the other seeds keep their setups.
 fn ahead(setup: Setup, rng: &mut SplitMix64) -> Setup {
+    spread(setup, rng, cowftl::geometry::GC_AHEAD_MIN_UNITS, 16, true)
+}
+
+/// One erasable setup in eight (else `setup` as it is): the same units, `base` to
+/// `base + span - 1` of them, collecting ahead if `gc_ahead`; `setup` if that geometry is
+/// refused.
+fn spread(setup: Setup, rng: &mut SplitMix64, base: u32, span: u64, gc_ahead: bool) -> Setup {
     if setup.part == Part::Worm || rng.below(8) != 0 {
         return setup;
     }
     let unit_size = setup.cfg.unit_size.unwrap_or(setup.cfg.region_len);
-    let units = cowftl::geometry::GC_AHEAD_MIN_UNITS + rng.below(16) as u32;
+    let units = base + rng.below(span) as u32;
     let capacity = (units * unit_size) as usize;
     let cfg = Config {
         region_len: capacity as u32,
-        gc_ahead: true,
+        gc_ahead: gc_ahead || setup.cfg.gc_ahead,
         ..setup.cfg
     };
     let (w, erase) = (setup.part.word_size(), setup.part.small_erase_size());

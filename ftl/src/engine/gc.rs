@@ -173,12 +173,13 @@ async fn open_fresh<F: NorFlash, const U: usize, const B: usize, const S: usize>
 /// `Config::gc_ahead`: one round now if no more than `headroom + 1` units are available, so
 /// that the next unit a write needs is ready. A round needs at most one available unit and
 /// gives one back, as when a write runs it (the space invariant does not care when rounds
-/// run); single-stream and write-once volumes collect only when a write needs room.
+/// run); single-stream volumes (write-once ones among them) collect only when a write needs
+/// room.
 pub(crate) async fn collect_ahead<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
 ) -> Res<(), F> {
     let g = &log.io.geo;
-    if g.no_erase || g.single_stream || log.units.available() > headroom(log) + 1 {
+    if g.single_stream || log.units.available() > headroom(log) + 1 {
         return Ok(());
     }
     collect_one(log).await.map(|_| ())
