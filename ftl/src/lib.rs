@@ -59,6 +59,7 @@
 #![warn(missing_debug_implementations)]
 
 pub mod error;
+pub mod flashmap;
 pub mod geometry;
 pub mod layout;
 pub mod map;
