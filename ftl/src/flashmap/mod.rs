@@ -436,3 +436,158 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
 
 #[cfg(test)]
 mod tests;
+
+/// The checkpoint: the directory and the run index as a stream of `u32` words, which the
+/// engine packs into root records (docs/MAP-ON-FLASH.md, review rule 2: every root carries
+/// all of it). Fixed fields first, so every word's meaning follows from its index:
+///
+/// ```text
+///  word 0      1          2       3       4 ..         then 4 per run:           then 3 per part:
+///  +-------+----------+-------+-------+-------------+---------------------------+-----------------+
+///  | pages | next_run | runs  | parts | directory   | number covers_lo covers_hi| first last loc  |
+///  |       |          |       |       | (pages)     | parts                     |                 |
+///  +-------+----------+-------+-------+-------------+---------------------------+-----------------+
+/// ```
+const CHECKPOINT_HEAD: usize = 4;
+
+impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P, C, R, Q> {
+    /// Words in the checkpoint of the current state.
+    pub fn checkpoint_words(&self) -> usize {
+        CHECKPOINT_HEAD + self.dir.len() + 4 * self.runs.len() + 3 * self.parts.len()
+    }
+
+    /// Word `i` of the checkpoint (`i < checkpoint_words()`). The buffer is not in it: a
+    /// checkpoint is written with the run that empties the buffer.
+    pub fn checkpoint_word(&self, i: usize) -> u32 {
+        let (dir, runs) = (self.dir.len(), self.runs.len());
+        match i {
+            0 => dir as u32,
+            1 => self.next_run,
+            2 => runs as u32,
+            3 => self.parts.len() as u32,
+            i if i < CHECKPOINT_HEAD + dir => self.dir[i - CHECKPOINT_HEAD],
+            i if i < CHECKPOINT_HEAD + dir + 4 * runs => {
+                let j = i - CHECKPOINT_HEAD - dir;
+                let r = &self.runs[j / 4];
+                [
+                    r.number,
+                    r.covers as u32,
+                    (r.covers >> 32) as u32,
+                    u32::from(r.parts),
+                ][j % 4]
+            }
+            i => {
+                let j = i - CHECKPOINT_HEAD - dir - 4 * runs;
+                let p = &self.parts[j / 3];
+                [p.first, p.last, p.loc][j % 3]
+            }
+        }
+    }
+
+    /// Start loading a checkpoint: forget everything (the buffer too), then feed every
+    /// word in order to `load_word` and call `load_finish` with their count. On any error the map is left
+    /// empty and the caller must not use it (the root is not valid).
+    pub fn load_start(&mut self) {
+        self.dir.iter_mut().for_each(|l| *l = NO_LOC);
+        self.buffer.clear();
+        self.buffer_covers = 0;
+        self.runs.clear();
+        self.parts.clear();
+        self.merge = None;
+    }
+
+    /// Word `i` of a checkpoint read from flash. Every field is checked as it comes: the
+    /// counts against the capacities, locations inside the volume, ranges inside the map.
+    pub fn load_word(&mut self, i: usize, w: u32) -> Result<(), BadRecord> {
+        let s = self.shape;
+        let dir = self.dir.len();
+        let ok = match i {
+            0 => w as usize == dir,
+            1 => {
+                self.next_run = w;
+                true
+            }
+            // Runs and parts counts: the vectors are sized as the words arrive.
+            2 => (w as usize) <= R && self.runs.resize(w as usize, Run::EMPTY).is_ok(),
+            3 => (w as usize) <= Q && self.parts.resize(w as usize, Part::EMPTY).is_ok(),
+            i if i < CHECKPOINT_HEAD + dir => {
+                self.dir[i - CHECKPOINT_HEAD] = w;
+                w == NO_LOC || w < s.slots
+            }
+            i if i < CHECKPOINT_HEAD + dir + 4 * self.runs.len() => {
+                let j = i - CHECKPOINT_HEAD - dir;
+                let r = &mut self.runs[j / 4];
+                match j % 4 {
+                    0 => r.number = w,
+                    1 => r.covers = u64::from(w),
+                    2 => r.covers |= u64::from(w) << 32,
+                    _ => r.parts = w as u8,
+                }
+                j % 4 != 3 || (1..=MAX_PARTS as u32).contains(&w)
+            }
+            i if i < self.checkpoint_words() => {
+                let j = i - CHECKPOINT_HEAD - dir - 4 * self.runs.len();
+                let p = &mut self.parts[j / 3];
+                match j % 3 {
+                    0 => p.first = w,
+                    1 => p.last = w,
+                    _ => p.loc = w,
+                }
+                match j % 3 {
+                    0 => w < s.blocks,
+                    1 => p.first <= w && w < s.blocks,
+                    _ => w < s.slots,
+                }
+            }
+            _ => false,
+        };
+        match ok {
+            true => Ok(()),
+            false => {
+                self.load_start();
+                Err(BadRecord)
+            }
+        }
+    }
+
+    /// The whole checkpoint is in (`fed` words): check what no single word shows (every
+    /// word came, the runs' parts add up, numbers increase to `next_run`, each run's parts
+    /// are sorted and disjoint).
+    pub fn load_finish(&mut self, fed: usize) -> Result<(), BadRecord> {
+        let total: usize = self.runs.iter().map(|r| usize::from(r.parts)).sum();
+        let mut ok = fed == self.checkpoint_words() && total == self.parts.len();
+        let mut start = 0;
+        for (k, r) in self.runs.iter().enumerate() {
+            let next = self.runs.get(k + 1).map_or(self.next_run, |n| n.number);
+            ok &= next.wrapping_sub(r.number) >= 1 && next.wrapping_sub(r.number) <= R as u32;
+            let end = (start + usize::from(r.parts)).min(self.parts.len());
+            ok &= self.parts[start..end]
+                .windows(2)
+                .all(|w| w[0].last < w[1].first);
+            start = end;
+        }
+        match ok {
+            true => Ok(()),
+            false => {
+                self.load_start();
+                Err(BadRecord)
+            }
+        }
+    }
+}
+
+impl Run {
+    const EMPTY: Run = Run {
+        number: 0,
+        covers: 0,
+        parts: 0,
+    };
+}
+
+impl Part {
+    const EMPTY: Part = Part {
+        first: 0,
+        last: 0,
+        loc: NO_LOC,
+    };
+}

@@ -10,6 +10,7 @@ use super::record::{MapShape, UNMAPPED};
 use super::{FlashMap, Source, NO_LOC};
 
 const BLOCKS: u32 = 1000;
+const CHECKPOINT_HEAD_FOR_TESTS: usize = super::CHECKPOINT_HEAD;
 const SLOTS: u32 = 1 << 20;
 // 1000 blocks of 512 B: 8 pages of 125 entries; 64 buffered changes make 2 parts of 62.
 type Map = FlashMap<8, 64, 4, 8>;
@@ -253,4 +254,79 @@ fn the_shape_must_fit_the_capacities() {
     let shape = MapShape::new(256, 100, SLOTS).unwrap();
     // 64 changes of 30 per record: 3 parts, over Q = 2.
     assert!(FlashMap::<8, 64, 4, 2>::new(shape).is_none());
+}
+
+/// Load `words` into a fresh map of the toy's shape.
+fn load(words: &[u32]) -> Result<Map, super::record::BadRecord> {
+    let mut m = Map::new(MapShape::new(512, BLOCKS, SLOTS).unwrap()).unwrap();
+    m.load_start();
+    for (i, &w) in words.iter().enumerate() {
+        m.load_word(i, w)?;
+    }
+    m.load_finish(words.len())?;
+    Ok(m)
+}
+
+#[test]
+fn a_checkpoint_reloads_to_the_same_lookups() {
+    for seed in [1, 2, 3] {
+        let mut t = workload(seed, 200, 1500);
+        if t.map.buffered().0 > 0 {
+            t.write_run();
+        }
+        let words: Vec<u32> = (0..t.map.checkpoint_words())
+            .map(|i| t.map.checkpoint_word(i))
+            .collect();
+        let merging = t.map.merge;
+        t.map = load(&words).unwrap();
+        assert_eq!(t.map.checkpoint_words(), words.len());
+        // A merge in progress is not in the checkpoint: its runs are, so lookups still
+        // answer; the engine starts the merge again.
+        assert!(t.map.merge.is_none() || merging.is_none());
+        t.check_all();
+    }
+}
+
+#[test]
+fn crafted_checkpoint_words_are_refused() {
+    let mut t = workload(4, BLOCKS, 1200);
+    t.write_run();
+    let words: Vec<u32> = (0..t.map.checkpoint_words())
+        .map(|i| t.map.checkpoint_word(i))
+        .collect();
+    assert!(load(&words).is_ok());
+    let runs = words[2] as usize;
+    let first_run = CHECKPOINT_HEAD_FOR_TESTS + 8;
+    let first_part = first_run + 4 * runs;
+    let mut cases: Vec<(usize, u32)> = std::vec![
+        (0, 9),                  // another page count
+        (2, 5),                  // more runs than R = 4
+        (3, 9),                  // more parts than Q = 8
+        (3, words[3] - 1),       // parts do not add up
+        (4, SLOTS),              // a page outside the volume
+        (first_run + 3, 0),      // a run of no part
+        (first_run + 3, 17),     // a run over the transaction limit
+        (first_part, BLOCKS),    // a range outside the map
+        (first_part + 2, SLOTS), // a part outside the volume
+    ];
+    if words[first_part] > 0 {
+        cases.push((first_part + 1, words[first_part] - 1)); // last below first
+    }
+    if runs >= 2 {
+        cases.push((first_run + 4, words[first_run])); // run numbers must increase
+    }
+    cases.push((1, words[first_run + 4 * (runs - 1)])); // next_run must be past the last
+    for (i, w) in cases {
+        let mut bad = words.clone();
+        bad[i] = w;
+        if bad == words {
+            continue;
+        }
+        assert!(load(&bad).is_err(), "word {i} = {w:#x} accepted");
+    }
+    // Truncated or extended.
+    assert!(load(&words[..words.len() - 1]).is_err());
+    let mut longer = words.clone();
+    longer.push(0);
+    assert!(load(&longer).is_err());
 }
