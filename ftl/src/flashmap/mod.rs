@@ -13,7 +13,7 @@
 //!        page's location (the directory)                                oldest runs to pages
 //! ```
 //!
-//! RAM: `4*P + 8*C + 12*Q + 16*R` bytes plus a few words, for `P` pages, `C` buffered
+//! RAM: `4*P + 8*C + 12*Q + 16*R` bytes plus under 100 (lengths, shape, counters), for `P` pages, `C` buffered
 //! changes, `Q` delta records in all runs and `R` runs; nothing grows with capacity except the
 //! directory (4 bytes per `E` blocks: 980 bytes for 16 MiB of 512-byte blocks).
 //!

@@ -330,3 +330,13 @@ fn crafted_checkpoint_words_are_refused() {
     longer.push(0);
     assert!(load(&longer).is_err());
 }
+
+#[test]
+fn ram_follows_the_formula() {
+    // The 16 MiB W25Q128 with 512-byte blocks: 245 pages, 620 buffered changes, 18 runs of
+    // up to 10 records (docs/MAP-ON-FLASH.md, "What is built").
+    let formula = 4 * 245 + 8 * 620 + 16 * 18 + 12 * 180;
+    let size = core::mem::size_of::<FlashMap<245, 620, 18, 180>>();
+    // Plus the vectors' lengths, the shape and a few counters: under 100 bytes.
+    assert!(size >= formula && size <= formula + 100, "{size} vs {formula}");
+}
