@@ -15,8 +15,8 @@ const SLOTS: u32 = 1 << 20;
 // 1000 blocks of 512 B: 8 pages of 125 entries; 64 buffered changes make 2 parts of 62.
 type Map = FlashMap<8, 64, 4, 8>;
 
-struct Toy {
-    map: Map,
+struct Toy<const P: usize = 8, const C: usize = 64, const R: usize = 4, const Q: usize = 8> {
+    map: FlashMap<P, C, R, Q>,
     /// Each slot's bytes and version; a wiped slot is erased (version 0).
     slots: Vec<(Vec<u8>, u64)>,
     truth: Vec<u32>,
@@ -25,13 +25,13 @@ struct Toy {
     reads: u64,
 }
 
-impl Toy {
-    fn new(seed: u64) -> Self {
-        let shape = MapShape::new(512, BLOCKS, SLOTS).unwrap();
+impl<const P: usize, const C: usize, const R: usize, const Q: usize> Toy<P, C, R, Q> {
+    fn new(seed: u64, blocks: u32) -> Self {
+        let shape = MapShape::new(512, blocks, SLOTS).unwrap();
         Toy {
-            map: Map::new(shape).unwrap(),
+            map: FlashMap::new(shape).unwrap(),
             slots: Vec::new(),
-            truth: std::vec![UNMAPPED; BLOCKS as usize],
+            truth: std::vec![UNMAPPED; blocks as usize],
             version: 0,
             rng: seed | 1,
             reads: 0,
@@ -135,7 +135,8 @@ impl Toy {
     fn gc_move(&mut self) {
         let loc = self.rand(self.slots.len() as u64) as u32;
         let (rec, _) = self.slots[loc as usize].clone();
-        if let Some(page) = (0..8).find(|&p| self.map.page_live(p, loc)) {
+        let pages = self.map.shape().pages();
+        if let Some(page) = (0..pages).find(|&p| self.map.page_live(p, loc)) {
             let to = self.program(rec);
             self.map.page_moved(page, loc, to);
             self.wipe(loc);
@@ -155,17 +156,30 @@ impl Toy {
     }
 
     fn check_all(&mut self) {
-        for lba in 0..BLOCKS {
+        for lba in 0..self.truth.len() as u32 {
             assert_eq!(self.lookup(lba), self.truth[lba as usize], "lba {lba}");
         }
     }
 }
 
 fn workload(seed: u64, hot: u32, ops: u32) -> Toy {
-    let mut t = Toy::new(seed);
+    let mut t = Toy::new(seed, BLOCKS);
+    run(&mut t, hot, ops, 97);
+    t
+}
+
+/// `ops` random changes (nine in ten to the first `hot` blocks), random merge starts and
+/// slices and GC moves; every lookup checked every `check_every` changes and at the end.
+fn run<const P: usize, const C: usize, const R: usize, const Q: usize>(
+    t: &mut Toy<P, C, R, Q>,
+    hot: u32,
+    ops: u32,
+    check_every: u32,
+) {
+    let blocks = t.truth.len() as u64;
     for i in 0..ops {
         let lba = match t.rand(10) {
-            0 => t.rand(u64::from(BLOCKS)) as u32,
+            0 => t.rand(blocks) as u32,
             _ => t.rand(u64::from(hot)) as u32,
         };
         let e = match t.rand(20) {
@@ -186,12 +200,11 @@ fn workload(seed: u64, hot: u32, ops: u32) -> Toy {
             2 if !t.slots.is_empty() => t.gc_move(),
             _ => {}
         }
-        if i % 97 == 0 {
+        if i % check_every == 0 {
             t.check_all();
         }
     }
     t.check_all();
-    t
 }
 
 #[test]
@@ -338,5 +351,23 @@ fn ram_follows_the_formula() {
     let formula = 4 * 245 + 8 * 620 + 16 * 18 + 12 * 180;
     let size = core::mem::size_of::<FlashMap<245, 620, 18, 180>>();
     // Plus the vectors' lengths, the shape and a few counters: under 100 bytes.
-    assert!(size >= formula && size <= formula + 100, "{size} vs {formula}");
+    assert!(
+        size >= formula && size <= formula + 100,
+        "{size} vs {formula}"
+    );
+}
+
+#[test]
+fn the_16_mib_shape_keeps_every_lookup_exact() {
+    // 30 609 blocks (the W25Q128's export at 512 B), the capacities of the RAM formula.
+    let mut t: Toy<245, 620, 18, 180> = Toy::new(7, 30_609);
+    run(&mut t, 30_609, 60_000, 20_000);
+    assert!(t.map.next_run() >= 90, "{} runs", t.map.next_run());
+    let mut most = 0;
+    for lba in (0..30_609).step_by(7) {
+        t.reads = 0;
+        t.lookup(lba);
+        most = most.max(t.reads);
+    }
+    assert!(most <= 19, "{most} reads for one lookup");
 }
