@@ -68,8 +68,9 @@ pub struct UnitInfo {
     pub probed: u8,
     /// Erased this session: slots from `used` on are known blank.
     pub fresh: bool,
-    /// Opened for GC copies (its survivors go to the cold frontier).
-    pub copies: bool,
+    /// Opened as the cold frontier: a host rewrite of a block here goes cold unless the unit
+    /// is very young (`gc::host_stream`). Not kept across a mount (false: the general rule).
+    pub cold: bool,
     pub state: UnitState,
 }
 
@@ -115,7 +116,7 @@ const BLANK: UnitInfo = UnitInfo {
     last_valid: NO_SLOT,
     probed: NO_SLOT,
     fresh: false,
-    copies: false,
+    cold: false,
     state: UnitState::Dirty,
 };
 
@@ -244,5 +245,64 @@ impl<const U: usize> UnitTable<U> {
             .filter(|u| pred(u))
             .fold(0u32, |acc, u| acc.saturating_add(u.wear - min));
         Some(min + excess / n)
+    }
+}
+
+/// GC's age weight (`gc::pick_victim`): about `32 * age^0.625` for `1 <= age <= 2^23`, as
+/// `s = sqrt(256 * age)` times `s^(1/4)`; below 2^20, so times 255 free slots fits a u32.
+pub fn age_weight(age: u32) -> u32 {
+    let s = isqrt(age << 8);
+    s * isqrt(isqrt(s))
+}
+
+/// Integer square root, bit by bit (core's `isqrt` pulls in a table: more code). Out of
+/// line: three calls would otherwise each inline it.
+#[inline(never)]
+fn isqrt(x: u32) -> u32 {
+    let (mut rest, mut root, mut bit) = (x, 0u32, 1u32 << 30);
+    while bit > x {
+        bit >>= 2;
+    }
+    while bit != 0 {
+        if rest >= root + bit {
+            rest -= root + bit;
+            root = (root >> 1) + bit;
+        } else {
+            root >>= 1;
+        }
+        bit >>= 2;
+    }
+    root
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isqrt_is_the_floor_of_the_square_root() {
+        for x in (0..70_000u32).chain([u32::MAX, 1 << 31, (1 << 31) - 1, 46_340 * 46_340]) {
+            let r = isqrt(x);
+            assert!(u64::from(r) * u64::from(r) <= u64::from(x), "{x}");
+            assert!(u64::from(r + 1) * u64::from(r + 1) > u64::from(x), "{x}");
+        }
+    }
+
+    #[test]
+    fn age_weight_grows_like_age_to_the_0_625_and_stays_small() {
+        let mut last = 0;
+        for age in (1..=1u32 << 23).step_by(997).chain([1 << 23]) {
+            let w = age_weight(age);
+            assert!(w >= last, "not monotone at {age}");
+            last = w;
+            let ideal = 32.0 * f64::from(age).powf(0.625);
+            // Integer roots: within 40 % of the curve (closer as the age grows).
+            assert!(
+                (f64::from(w) - ideal).abs() <= 0.4 * ideal + 32.0,
+                "{age}: {w} vs {ideal}"
+            );
+        }
+        assert!(age_weight(1 << 23) < 1 << 20);
+        assert!(age_weight(1 << 23).checked_mul(255).is_some());
     }
 }

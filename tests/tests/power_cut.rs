@@ -206,14 +206,14 @@ fn cut_at_every_operation_of_a_gc_and_wl_workload_on<A: Api>(lay: &Layout) {
     // Count GC/WL activity in a single uninterrupted session.
     let mut g = base.clone();
     let mut v = Vol::<A>::mount(&mut g, cfg(lay)).unwrap();
-    // Host writes whose record landed in a unit opened for copies: on three frontiers,
+    // Host writes whose record landed in a unit opened as the cold frontier: on three frontiers,
     // rewrites of cold blocks routed to the cold frontier.
     let mut routed = 0;
     for &op in &ops {
         exec(&mut v, op).unwrap();
         if let Op::Write(l, _) = op {
             let (unit, _) = v.mapping(l).location().expect("just written");
-            routed += usize::from(v.units()[unit as usize].copies);
+            routed += usize::from(v.units()[unit as usize].cold);
         }
     }
     if v.geometry().streams() == 3 {

@@ -182,8 +182,9 @@ fn an_idle_gc_frontier_does_not_stop_static_levelling() {
 
 /// docs/DESIGN.md, "Garbage collection": with three frontiers, a rewrite of a block whose
 /// record sat untouched for more than half the volume's slots of writes goes to the cold
-/// frontier (a unit opened for copies), a rewrite of a hot block to the host frontier; with
-/// two frontiers every host write goes to the host frontier.
+/// frontier, a rewrite of a hot block to the host frontier; a block the cold frontier holds
+/// goes back to it once its unit is older than a sixteenth of the slots; with two frontiers
+/// every host write goes to the host frontier.
 #[test]
 fn rewrites_of_cold_blocks_go_to_the_cold_frontier() {
     for (units, routes) in [(32u32, true), (16, false)] {
@@ -202,20 +203,30 @@ fn rewrites_of_cold_blocks_go_to_the_cold_frontier() {
             let l = 1 + i % 8;
             ftl.write(l, &pattern(l, u64::from(i) + 2, bs)).unwrap();
         }
-        let opened_for_copies = |ftl: &Ftl<_, 32, 512>, lba: u32| {
+        let in_cold_unit = |ftl: &Ftl<_, 32, 512>, lba: u32| {
             let (unit, _) = ftl.mapping(lba).location().expect("written");
-            ftl.units().nth(unit as usize).expect("a unit").copies
+            ftl.units().nth(unit as usize).expect("a unit").cold
         };
         ftl.write(0, &pattern(0, 9, bs)).unwrap();
         ftl.write(1, &pattern(1, 9, bs)).unwrap();
         assert_eq!(
-            opened_for_copies(&ftl, 0),
+            in_cold_unit(&ftl, 0),
             routes,
             "{units} units: the cold block"
         );
-        assert!(!opened_for_copies(&ftl, 1), "{units} units: a hot block");
+        assert!(!in_cold_unit(&ftl, 1), "{units} units: a hot block");
+        // A tenth of the slots later (under half, over a sixteenth), block 0 is still cold
+        // (its unit was opened as the cold frontier); rewritten at once, it is hot.
+        for i in 0..slots / 10 {
+            let l = 1 + i % 8;
+            ftl.write(l, &pattern(l, u64::from(i) + 10, bs)).unwrap();
+        }
+        ftl.write(0, &pattern(0, 10, bs)).unwrap();
+        assert_eq!(in_cold_unit(&ftl, 0), routes, "{units} units: cold again");
+        ftl.write(0, &pattern(0, 11, bs)).unwrap();
+        assert!(!in_cold_unit(&ftl, 0), "{units} units: rewritten at once");
         let mut buf = vec![0u8; bs];
         ftl.read(0, &mut buf).unwrap();
-        assert_eq!(buf, pattern(0, 9, bs));
+        assert_eq!(buf, pattern(0, 11, bs));
     }
 }

@@ -10,6 +10,50 @@
 
 use cowftl_sim::SplitMix64;
 
+/// Where writes go and which unit GC empties (`run_with`). Thresholds are fractions of all
+/// slots, in the model's clock (one tick per slot written, as cowftl's versions).
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    /// A host rewrite of a block whose unit was last written more than `.0` ago (`.1` for a
+    /// unit the cold frontier opened) goes to the cold frontier (cowftl's `host_stream`).
+    pub host_cold: Option<(f64, f64)>,
+    /// Survivors go to the cold frontier iff the victim was last written more than this long
+    /// ago, else to the GC frontier; `None`: by who opened the victim (host: GC, else cold).
+    pub copy_by_age: Option<f64>,
+    /// Victim score `age^age_exp * (slots - live) / (slots + live)` (1: cost-benefit).
+    pub age_exp: f64,
+    /// A copy frontier not written for this long is sealed (its unused slots count as free).
+    pub seal_idle: Option<f64>,
+}
+
+impl Policy {
+    /// What `run` models (the map model runs on it): plain cost-benefit, survivors one
+    /// stream colder, no host rule.
+    pub const MODEL: Policy = Policy {
+        host_cold: None,
+        copy_by_age: None,
+        age_exp: 1.0,
+        seal_idle: None,
+    };
+    /// cowftl's engine until 2026-12-06: `MODEL` plus `host_stream`'s rule (half the
+    /// volume's slots). Kept for the test that compares it with `COWFTL`.
+    #[cfg(test)]
+    pub const BEFORE: Policy = Policy {
+        host_cold: Some((0.5, 0.5)),
+        ..Policy::MODEL
+    };
+    /// cowftl's engine (gc.rs): a block in a unit the cold frontier opened stays cold unless
+    /// rewritten within 1/16 of the volume's slots; copies go cold iff their victim is old by
+    /// the host rule's measure; a damped age in the score (the engine's integer weight grows
+    /// as age^0.625; 0.6 here); idle copy frontiers sealed.
+    pub const COWFTL: Policy = Policy {
+        host_cold: Some((0.5, 1.0 / 16.0)),
+        copy_by_age: Some(0.5),
+        age_exp: 0.6,
+        seal_idle: Some(1.0),
+    };
+}
+
 /// What the model runs.
 pub struct LayoutModel {
     pub units: usize,
@@ -50,13 +94,16 @@ pub(super) struct State {
     /// updates: bench/map_model.rs).
     pub(super) moved: Vec<u32>,
     pub(super) track_moves: bool,
+    policy: Policy,
 }
 
 impl LayoutModel {
-    /// Slot WA over `measured` writes after a warm-up of two writes per slot; `pick` chooses
-    /// each write's lba and `cold` says which lbas the oracle sends to the cold frontier.
-    pub fn run(
+    /// Slot WA under `policy` over `measured` writes after a warm-up of two writes per slot;
+    /// `pick` chooses each write's lba and `oracle`, if given, says which lbas go to the cold
+    /// frontier (instead of the policy's host rule).
+    pub fn run_with(
         &self,
+        policy: Policy,
         measured: u64,
         seed: u64,
         pick: impl Fn(&mut SplitMix64) -> u32,
@@ -64,6 +111,7 @@ impl LayoutModel {
     ) -> f64 {
         let mut s = State::new(self.units, self.slots, self.live);
         s.streams = self.streams;
+        s.policy = policy;
         for lba in 0..self.live {
             s.host_write(self.headroom, Stream::Host, lba);
         }
@@ -77,7 +125,8 @@ impl LayoutModel {
             let lba = pick(&mut rng);
             let stream = match oracle {
                 Some(cold) if cold(lba) => Stream::Cold,
-                _ => Stream::Host,
+                Some(_) => Stream::Host,
+                None => s.host_stream(lba),
             };
             s.host_write(self.headroom, stream, lba);
         }
@@ -102,6 +151,32 @@ impl State {
             copies: 0,
             moved: Vec::new(),
             track_moves: false,
+            policy: Policy::MODEL,
+        }
+    }
+
+    /// Clock ticks since unit `u` was last written, over all slots.
+    fn age(&self, u: usize) -> f64 {
+        (self.clock - self.stamp[u]) as f64 / (self.owner.len() * self.slots) as f64
+    }
+
+    /// The policy's frontier for a host write of `lba` (cowftl's `host_stream`).
+    fn host_stream(&self, lba: u32) -> Stream {
+        let (u, _) = self.map[lba as usize];
+        match self.policy.host_cold {
+            Some((t, in_cold)) if u != usize::MAX => {
+                let t = if self.opened_by[u] == Stream::Cold {
+                    in_cold
+                } else {
+                    t
+                };
+                if self.age(u) > t {
+                    Stream::Cold
+                } else {
+                    Stream::Host
+                }
+            }
+            _ => Stream::Host,
         }
     }
 
@@ -164,18 +239,27 @@ impl State {
     /// One GC round: the sealed unit with the most `age * free / (slots + live)` (as cowftl's
     /// `pick_victim`), its survivors one stream colder.
     fn collect(&mut self) {
+        if let Some(t) = self.policy.seal_idle {
+            for s in [Stream::Gc, Stream::Cold] {
+                if let Some(u) = self.frontier[s as usize].filter(|&u| self.age(u) > t) {
+                    (self.sealed[u], self.frontier[s as usize]) = (true, None);
+                }
+            }
+        }
         let n = self.slots as f64;
+        let e = self.policy.age_exp;
         let score = |u: usize| {
             let live = self.valid[u] as f64;
-            (self.clock - self.stamp[u]).max(1) as f64 * (n - live) / (n + live)
+            ((self.clock - self.stamp[u]).max(1) as f64).powf(e) * (n - live) / (n + live)
         };
         let victim = (0..self.owner.len())
             .filter(|&u| self.sealed[u] && self.valid[u] < self.slots)
             .max_by(|&a, &b| score(a).total_cmp(&score(b)))
             .expect("model found no victim");
-        let to = match self.opened_by[victim] {
-            Stream::Host => Stream::Gc,
-            Stream::Gc | Stream::Cold => Stream::Cold,
+        let to = match (self.policy.copy_by_age, self.opened_by[victim]) {
+            (Some(t), _) if self.age(victim) > t => Stream::Cold,
+            (Some(_), _) | (None, Stream::Host) => Stream::Gc,
+            (None, Stream::Gc | Stream::Cold) => Stream::Cold,
         };
         let survivors: Vec<u32> = self.owner[victim]
             .iter()
@@ -219,19 +303,63 @@ mod tests {
     #[test]
     fn every_copy_counts_and_held_units_cost_write_amplification() {
         let uniform = |rng: &mut SplitMix64| rng.below(400) as u32;
-        let one = model(1, 3).run(20_000, 7, uniform, None);
-        let two = model(2, 3).run(20_000, 7, uniform, None);
+        let one = model(1, 3).run_with(Policy::MODEL, 20_000, 7, uniform, None);
+        let two = model(2, 3).run_with(Policy::MODEL, 20_000, 7, uniform, None);
         // 400 of 512 slots live: GC must copy, and one more held unit leaves it less room.
         assert!(one > 1.5, "{one}");
         assert!(two > one, "{two} <= {one}");
     }
 
+    /// The default bench geometry (64 units of 30 slots, 2 held, 1850 blocks exported):
+    /// mean slot WA over seeds 1..=4, 20 passes, under `p`.
+    fn bench_geometry(p: Policy, live: u32, hot_cold: bool) -> f64 {
+        let m = LayoutModel {
+            units: 64,
+            slots: 30,
+            headroom: 2,
+            streams: 3,
+            live,
+        };
+        let hot = u64::from(live / 10);
+        let pick = |rng: &mut SplitMix64| match hot_cold {
+            true if rng.below(100) < 90 => rng.below(hot) as u32,
+            true => (hot + rng.below(u64::from(live) - hot)) as u32,
+            false => rng.below(u64::from(live)) as u32,
+        };
+        let seeds = 1..=4u64;
+        let sum: f64 = seeds
+            .clone()
+            .map(|sd| m.run_with(p, 20 * u64::from(live), sd, pick, None))
+            .sum();
+        sum / seeds.count() as f64
+    }
+
+    #[test]
+    fn cowftls_policy_cuts_hot_cold_wa_without_hurting_uniform() {
+        let (hc, u80, u90) = (
+            |p| bench_geometry(p, 1480, true),
+            |p| bench_geometry(p, 1480, false),
+            |p| bench_geometry(p, 1665, false),
+        );
+        let (e, p) = (Policy::BEFORE, Policy::COWFTL);
+        let (hc_e, hc_p) = (hc(e), hc(p));
+        let (u80_e, u80_p) = (u80(e), u80(p));
+        let (u90_e, u90_p) = (u90(e), u90(p));
+        println!("before hc {hc_e:.3} u80 {u80_e:.3} u90 {u90_e:.3}");
+        println!("cowftl hc {hc_p:.3} u80 {u80_p:.3} u90 {u90_p:.3}");
+        assert!(hc_p < hc_e - 0.05, "{hc_p} vs {hc_e}");
+        assert!(
+            u80_p < u80_e && u90_p < u90_e,
+            "{u80_p} {u90_p} vs {u80_e} {u90_e}"
+        );
+    }
+
     #[test]
     fn an_oracle_placement_beats_placing_every_write_alike() {
         let cold = |lba: u32| lba >= 40;
-        let as_cowftl = model(2, 3).run(20_000, 7, hot_cold, None);
-        let oracle = model(2, 3).run(20_000, 7, hot_cold, Some(&cold));
-        let one_stream = model(2, 1).run(20_000, 7, hot_cold, None);
+        let as_cowftl = model(2, 3).run_with(Policy::MODEL, 20_000, 7, hot_cold, None);
+        let oracle = model(2, 3).run_with(Policy::MODEL, 20_000, 7, hot_cold, Some(&cold));
+        let one_stream = model(2, 1).run_with(Policy::MODEL, 20_000, 7, hot_cold, None);
         assert!(oracle < as_cowftl, "{oracle} >= {as_cowftl}");
         assert!(as_cowftl < one_stream, "{as_cowftl} >= {one_stream}");
     }

@@ -173,7 +173,7 @@ fn print_snapshots(r: &Report) {
 fn print_layout_model(r: &Report) {
     let g = &r.geometry;
     println!(
-        "layout model (slot WA; {} units x {} slots, {} frontiers, {} units held for GC, cost-benefit):",
+        "layout model (slot WA; {} units x {} slots, {} frontiers, {} units held for GC, cowftl's GC policy):",
         g.unit_count, g.slots_per_unit, g.streams, g.gc_headroom
     );
     for w in &r.workloads {

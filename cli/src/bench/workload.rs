@@ -8,7 +8,7 @@ use cowftl_sim::{SimFlash, SplitMix64};
 use cowftl_testkit::fill_pattern;
 
 use super::greedy::{analytic_greedy_wa, greedy_sim};
-use super::layout_model::LayoutModel;
+use super::layout_model::{LayoutModel, Policy};
 use super::report::{wear_of, Mount, Workload};
 use crate::common::SimFtl;
 
@@ -223,8 +223,9 @@ fn mount_cost<const R: usize, const W: usize, const E: usize>(
     })
 }
 
-/// The slot-level model of cowftl's layout on the same writes (`layout_model`): as cowftl
-/// places blocks and, for hot/cold, with an oracle that sends cold blocks to the cold frontier.
+/// The slot-level model of cowftl's layout and GC policy on the same writes
+/// (`layout_model`): as cowftl places blocks and, for hot/cold, with an oracle that sends
+/// cold blocks to the cold frontier.
 fn layout_references(w: &mut Workload, geo: &Geometry, kind: Kind, live: u32, seed: u64) {
     let model = LayoutModel {
         units: geo.unit_count as usize,
@@ -236,10 +237,11 @@ fn layout_references(w: &mut Workload, geo: &Geometry, kind: Kind, live: u32, se
     let picker = Picker::new(kind, live);
     let pick = |rng: &mut SplitMix64| picker.pick(rng);
     let measured = w.host_writes.max(1);
-    w.layout_model_wa = Some(model.run(measured, seed, pick, None));
+    let p = Policy::COWFTL;
+    w.layout_model_wa = Some(model.run_with(p, measured, seed, pick, None));
     if kind == Kind::HotCold {
         let cold = |lba: u32| lba >= picker.hot;
-        w.oracle_model_wa = Some(model.run(measured, seed, pick, Some(&cold)));
+        w.oracle_model_wa = Some(model.run_with(p, measured, seed, pick, Some(&cold)));
     }
 }
 

@@ -18,7 +18,7 @@ use super::flash::Res;
 use super::log::{Entry, Log, Source, Stream, NO_RECORD};
 use crate::error::Error;
 use crate::layout::{next_hop, RecordKind, RecordRead, NO_HOP};
-use crate::units::UnitState;
+use crate::units::{age_weight, UnitState};
 
 /// Available units the host must leave to GC now (`Geometry::gc_headroom`).
 pub(crate) fn headroom<F: NorFlash, const U: usize, const B: usize, const S: usize>(
@@ -77,7 +77,9 @@ pub(crate) async fn room_for_host<F: NorFlash, const U: usize, const B: usize, c
 /// The frontier a host write of `entries` goes to. A block whose record has sat untouched
 /// for half the volume's slots of writes is cold: with three frontiers its new record joins
 /// the cold frontier, so host units hold hot blocks that die young and cold units stay
-/// full (docs/DESIGN.md, "Garbage collection"). Transactions stay on the host frontier.
+/// full. A block the cold frontier holds was judged cold once already: it stays cold unless
+/// its unit is younger than a sixteenth of the volume's slots (docs/DESIGN.md, "Garbage
+/// collection"). Transactions stay on the host frontier.
 pub(crate) fn host_stream<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &Log<F, U, B, S>,
     entries: &[Entry<'_>],
@@ -85,8 +87,7 @@ pub(crate) fn host_stream<F: NorFlash, const U: usize, const B: usize, const S: 
     let [e] = entries else {
         return Stream::Host;
     };
-    let g = &log.io.geo;
-    if g.streams() < 3 || e.kind.is_meta() {
+    if log.io.geo.streams() < 3 || e.kind.is_meta() {
         return Stream::Host;
     }
     let Some((unit, _)) = log.map.get(e.lba).location() else {
@@ -94,11 +95,23 @@ pub(crate) fn host_stream<F: NorFlash, const U: usize, const B: usize, const S: 
     };
     // The unit's newest version bounds the record's from above: the block is at least
     // this old.
-    let age = log.next_version.saturating_sub(log.units.get(unit).stamp());
-    match age > u64::from(g.unit_count * g.slots_per_unit / 2) {
+    let u = log.units.get(unit);
+    match is_old(log, u, if u.cold { 4 } else { 1 }) {
         true => Stream::Cold,
         false => Stream::Host,
     }
+}
+
+/// True if `u` was last written more than `total >> shift` versions ago, `total` being the
+/// volume's slots (about that many writes turn the whole volume over).
+fn is_old<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &Log<F, U, B, S>,
+    u: &crate::units::UnitInfo,
+    shift: u32,
+) -> bool {
+    let g = &log.io.geo;
+    let age = log.next_version.saturating_sub(u.stamp());
+    age > u64::from((g.unit_count * g.slots_per_unit) >> shift)
 }
 
 /// True if `s`'s frontier has `need` slots after probing; a frontier with less is sealed if
@@ -138,7 +151,7 @@ async fn restore_available<F: NorFlash, const U: usize, const B: usize, const S:
         let mut best: Option<(u32, u8)> = None;
         for (i, u) in log.units.iter() {
             let fits =
-                u.state == UnitState::Sealed && u32::from(u.valid) <= log.room(copy_stream(u));
+                u.state == UnitState::Sealed && u32::from(u.valid) <= log.room(copy_stream(log, u));
             if fits && best.is_none_or(|(_, valid)| u.valid < valid) {
                 best = Some((i, u.valid));
             }
@@ -192,9 +205,35 @@ pub(crate) async fn collect_one<F: NorFlash, const U: usize, const B: usize, con
     let Some(victim) = pick_victim(log) else {
         return Ok(false);
     };
+    seal_stale_copy_frontiers(log);
     collect(log, victim).await?;
     log.io.counters.gc_victims += 1;
     Ok(true)
+}
+
+/// A copy frontier not written for a whole volume's slots of writes ties up its unit's free
+/// slots for good: seal it, so they count as free space once it is a victim. Only before a
+/// round that has its victim (a frontier's room is never given up for nothing: a retire
+/// record may need it), not in read-only mode, and only while a unit is available: the
+/// round may then spill into it, as any round may. A unit's stamp is its newest record's
+/// version, which tells when it was last written only if copies take new versions: not in
+/// builds with snapshot slots, whose copies may keep old ones, so those keep their copy
+/// frontiers open.
+fn seal_stale_copy_frontiers<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &mut Log<F, U, B, S>,
+) {
+    if S > 0 || log.io.geo.streams() == 1 || log.read_only || log.units.available() == 0 {
+        return;
+    }
+    for s in [Stream::Gc, Stream::Cold] {
+        let Some(unit) = log.frontier(s) else {
+            continue;
+        };
+        let u = log.units.get(unit);
+        if u.used > 0 && is_old(log, u, 0) {
+            log.close_full(unit);
+        }
+    }
 }
 
 /// Copy the live slots of `victim` out and erase it (retired units are emptied, not erased).
@@ -240,11 +279,14 @@ async fn erase_stale_copies<F: NorFlash, const U: usize, const B: usize, const S
 }
 
 /// Victim choice. Retired units holding data go first. Otherwise cost-benefit (Rosenblum &
-/// Ousterhout): the most `age * free / (slots + live)`, where age is how many versions ago
-/// the unit was last written, so cold units are collected when moderately full and hot ones
-/// when nearly empty; among equals the least worn, then the lowest index. Frontiers and full
-/// units are never victims. Below headroom a victim whose live slots fit in its copy
-/// frontier comes first: its round needs no available unit, so it gives one back.
+/// Ousterhout) with a damped age: the most `w(age) * free / (slots + live)`, where age is
+/// how many versions ago the unit was last written and `w(age)` grows about as
+/// `age^0.625`, so cold units are collected when moderately full and hot ones when nearly
+/// empty, without starving the hot ones of victims (a plain `age` empties hot units too
+/// far: measured in `cli/examples/gc_lab.rs`); among equals the least worn, then the lowest
+/// index. Frontiers and full units are never victims. Below headroom a victim whose live
+/// slots fit in its copy frontier comes first: its round needs no available unit, so it
+/// gives one back.
 fn pick_victim<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &Log<F, U, B, S>,
 ) -> Option<u32> {
@@ -263,10 +305,14 @@ fn pick_victim<F: NorFlash, const U: usize, const B: usize, const S: usize>(
             continue;
         }
         // 32-bit arithmetic (no 64-bit division routine on Cortex-M): ages beyond 2^23
-        // versions all count as "very old", and 2^23 * 255 free slots fits.
+        // versions all count as "very old"; w < 2^20, and 2^20 * 255 free slots fits.
         let age = now.saturating_sub(u.stamp()).clamp(1, 1 << 23) as u32;
-        let fits = short && live <= log.room(copy_stream(u));
-        let key = (fits, age * (n - live) / (n + live), u32::MAX - u.wear);
+        let fits = short && live <= log.room(copy_stream(log, u));
+        let key = (
+            fits,
+            age_weight(age) * (n - live) / (n + live),
+            u32::MAX - u.wear,
+        );
         if best.is_none_or(|(_, b)| key > b) {
             best = Some((i, key));
         }
@@ -274,12 +320,17 @@ fn pick_victim<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     best.map(|(i, _)| i)
 }
 
-/// Where the survivors of a unit go: copies out of a unit of copies are the coldest.
-fn copy_stream(u: &crate::units::UnitInfo) -> Stream {
-    if u.copies {
-        Stream::Cold
-    } else {
-        Stream::Gc
+/// Where the survivors of a unit go: out of a unit last written more than half the
+/// volume's slots ago, to the cold frontier (they outlived a long time), else to the GC
+/// frontier. All of a round's survivors go to one stream, so a round still needs at most
+/// one available unit.
+fn copy_stream<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+    log: &Log<F, U, B, S>,
+    u: &crate::units::UnitInfo,
+) -> Stream {
+    match is_old(log, u, 1) {
+        true => Stream::Cold,
+        false => Stream::Gc,
     }
 }
 
@@ -292,7 +343,7 @@ async fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 ) -> Res<bool, F> {
     let mut kept_versions = false;
     let used = log.units.get(unit).used as u32;
-    let stream = copy_stream(log.units.get(unit));
+    let stream = copy_stream(log, log.units.get(unit));
     for slot in 0..used {
         if log.units.get(unit).valid == 0 {
             break;
@@ -348,15 +399,22 @@ async fn room_for_copy<F: NorFlash, const U: usize, const B: usize, const S: usi
     open_fresh(log, stream).await.map(|_| ())
 }
 
-/// A slot for a record without data, collecting a unit if no frontier has one (also in
-/// read-only mode: the last retirement must reach flash too).
+/// A slot for a record without data, and the stream it goes to: the GC frontier's, else
+/// the host frontier's (a record without data has no temperature), else collecting a unit
+/// (also in read-only mode: the last retirement must reach flash too).
 async fn room_for_record<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
-) -> Res<(), F> {
+) -> Res<Stream, F> {
     for _ in 0..log.io.geo.unit_count {
         match room_for_copy(log, Stream::Gc).await {
-            Err(Error::NoSpace) if collect_one(log).await? => {}
-            r => return r,
+            Err(Error::NoSpace) => {}
+            r => return r.map(|()| Stream::Gc),
+        }
+        if has_room(log, Stream::Host, 1, false).await? {
+            return Ok(Stream::Host);
+        }
+        if !collect_one(log).await? {
+            break;
         }
     }
     Err(Error::NoSpace)
@@ -437,8 +495,8 @@ pub(crate) async fn tidy_retired<F: NorFlash, const U: usize, const B: usize, co
             relocate(log, unit).await?;
         }
         if log.retire_at[unit as usize] == NO_RECORD {
-            room_for_record(log).await?;
-            log.append(Stream::Gc, &Entry::record(RecordKind::Retire, unit))
+            let s = room_for_record(log).await?;
+            log.append(s, &Entry::record(RecordKind::Retire, unit))
                 .await?;
         }
     }

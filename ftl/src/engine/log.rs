@@ -311,10 +311,10 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
         if !usable {
             self.erase(unit).await?;
         }
-        let copies = self.stream_of(s) != Stream::Host;
+        let cold = self.stream_of(s) == Stream::Cold;
         let info = self.units.get_mut(unit);
         info.state = UnitState::Open;
-        info.copies = copies;
+        info.cold = cold;
         self.set_frontier(s, Some(unit));
         Ok(())
     }

@@ -718,7 +718,6 @@ fn pick_frontiers<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         if let Some((u, _)) = newest {
             if log.frontier(stream).is_none() {
                 log.units.get_mut(u).state = UnitState::Open;
-                log.units.get_mut(u).copies = copy;
                 log.set_frontier(stream, Some(u));
             }
         }

@@ -343,13 +343,16 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
                 return Err(err);
             }
             gc::retire(&mut self.log, unit);
+            if self.log.read_only {
+                // Best effort: record the last retirement too, so a remount is read-only
+                // without failing on this unit first (also when the append itself landed
+                // and a later step, GC or wear levelling, met the failure).
+                let _ = gc::tidy_retired(&mut self.log).await;
+            }
             if self.log.host_records != before {
                 return self.acknowledge(need);
             }
             if self.log.read_only {
-                // Best effort: record the last retirement too, so a remount is read-only
-                // without failing on this unit first.
-                let _ = gc::tidy_retired(&mut self.log).await;
                 return Err(Error::ReadOnly);
             }
             first_fault.get_or_insert(err);
