@@ -354,6 +354,38 @@ mod tests {
         );
     }
 
+    /// docs/DESIGN.md, "Garbage collection": the four parts of cowftl's policy pay only
+    /// together. Each one alone, on top of the policy before it, stays far above all four.
+    #[test]
+    fn each_part_of_the_policy_alone_gains_much_less_than_all_four() {
+        let hc = |p| bench_geometry(p, 1480, true);
+        let (b, c) = (Policy::BEFORE, Policy::COWFTL);
+        let all = hc(c);
+        let alone = [
+            Policy {
+                host_cold: c.host_cold,
+                ..b
+            },
+            Policy {
+                copy_by_age: c.copy_by_age,
+                ..b
+            },
+            Policy {
+                age_exp: c.age_exp,
+                ..b
+            },
+            Policy {
+                seal_idle: c.seal_idle,
+                ..b
+            },
+        ];
+        for p in alone {
+            let one = hc(p);
+            println!("{p:?}: {one:.3} (all four {all:.3})");
+            assert!(one > all + 0.05, "{p:?} alone: {one} vs all four {all}");
+        }
+    }
+
     #[test]
     fn an_oracle_placement_beats_placing_every_write_alike() {
         let cold = |lba: u32| lba >= 40;
