@@ -183,7 +183,7 @@ fn an_idle_gc_frontier_does_not_stop_static_levelling() {
 /// docs/DESIGN.md, "Garbage collection": with three frontiers, a rewrite of a block whose
 /// record sat untouched for more than half the volume's slots of writes goes to the cold
 /// frontier, a rewrite of a hot block to the host frontier; a block the cold frontier holds
-/// goes back to it once its unit is older than a sixteenth of the slots; with two frontiers
+/// goes back to it once its unit is older than a thirty-second of the slots; with two frontiers
 /// every host write goes to the host frontier.
 #[test]
 fn rewrites_of_cold_blocks_go_to_the_cold_frontier() {
@@ -215,7 +215,7 @@ fn rewrites_of_cold_blocks_go_to_the_cold_frontier() {
             "{units} units: the cold block"
         );
         assert!(!in_cold_unit(&ftl, 1), "{units} units: a hot block");
-        // A tenth of the slots later (under half, over a sixteenth), block 0 is still cold
+        // A tenth of the slots later (under half, over a thirty-second), block 0 is still cold
         // (its unit was opened as the cold frontier); rewritten at once, it is hot.
         for i in 0..slots / 10 {
             let l = 1 + i % 8;

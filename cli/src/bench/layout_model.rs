@@ -43,11 +43,11 @@ impl Policy {
         ..Policy::MODEL
     };
     /// cowftl's engine (gc.rs): a block in a unit the cold frontier opened stays cold unless
-    /// rewritten within 1/16 of the volume's slots; copies go cold iff their victim is old by
+    /// rewritten within 1/32 of the volume's slots; copies go cold iff their victim is old by
     /// the host rule's measure; a damped age in the score (the engine's integer weight grows
     /// as age^0.625; 0.6 here); idle copy frontiers sealed.
     pub const COWFTL: Policy = Policy {
-        host_cold: Some((0.5, 1.0 / 16.0)),
+        host_cold: Some((0.5, 1.0 / 32.0)),
         copy_by_age: Some(0.5),
         age_exp: 0.6,
         seal_idle: Some(1.0),

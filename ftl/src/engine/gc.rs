@@ -78,7 +78,7 @@ pub(crate) async fn room_for_host<F: NorFlash, const U: usize, const B: usize, c
 /// for half the volume's slots of writes is cold: with three frontiers its new record joins
 /// the cold frontier, so host units hold hot blocks that die young and cold units stay
 /// full. A block the cold frontier holds was judged cold once already: it stays cold unless
-/// its unit is younger than a sixteenth of the volume's slots (docs/DESIGN.md, "Garbage
+/// its unit is younger than a thirty-second of the volume's slots (docs/DESIGN.md, "Garbage
 /// collection"). Transactions stay on the host frontier.
 pub(crate) fn host_stream<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &Log<F, U, B, S>,
@@ -96,7 +96,7 @@ pub(crate) fn host_stream<F: NorFlash, const U: usize, const B: usize, const S: 
     // The unit's newest version bounds the record's from above: the block is at least
     // this old.
     let u = log.units.get(unit);
-    match is_old(log, u, if u.cold { 4 } else { 1 }) {
+    match is_old(log, u, if u.cold { 5 } else { 1 }) {
         true => Stream::Cold,
         false => Stream::Host,
     }
