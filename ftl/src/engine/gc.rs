@@ -283,7 +283,7 @@ async fn erase_stale_copies<F: NorFlash, const U: usize, const B: usize, const S
 /// how many versions ago the unit was last written and `w(age)` grows about as
 /// `age^0.625`, so cold units are collected when moderately full and hot ones when nearly
 /// empty, without starving the hot ones of victims (a plain `age` empties hot units too
-/// far: measured in `cli/examples/gc_lab.rs`); among equals the least worn, then the lowest
+/// far: docs/DESIGN.md, "Garbage collection"); among equals the least worn, then the lowest
 /// index. Frontiers and full units are never victims. Below headroom a victim whose live
 /// slots fit in its copy frontier comes first: its round needs no available unit, so it
 /// gives one back.
