@@ -13,9 +13,10 @@
 //!        page's location (the directory)                                oldest runs to pages
 //! ```
 //!
-//! RAM: `4*P + 8*C + 12*Q + 16*R` bytes plus under 100 (lengths, shape, counters), for `P` pages, `C` buffered
-//! changes, `Q` delta records in all runs and `R` runs; nothing grows with capacity except the
-//! directory (4 bytes per `E` blocks: 980 bytes for 16 MiB of 512-byte blocks).
+//! RAM: `4*P + 8*C + 12*Q + 16*R` bytes plus under 100 (lengths, shape, counters), for `P`
+//! pages, `C` buffered changes, `Q` delta records in all runs and `R` runs; nothing grows
+//! with capacity except the directory (4 bytes per `E` blocks: 980 bytes for 16 MiB of
+//! 512-byte blocks).
 //!
 //! The engine does the I/O: it reads the records a lookup or a merge names, passes their
 //! bytes in, writes the records a run or a merge produces and reports where they landed.
@@ -442,11 +443,11 @@ mod tests;
 /// all of it). Fixed fields first, so every word's meaning follows from its index:
 ///
 /// ```text
-///  word 0      1          2       3       4 ..         then 4 per run:           then 3 per part:
-///  +-------+----------+-------+-------+-------------+---------------------------+-----------------+
-///  | pages | next_run | runs  | parts | directory   | number covers_lo covers_hi| first last loc  |
-///  |       |          |       |       | (pages)     | parts                     |                 |
-///  +-------+----------+-------+-------+-------------+---------------------------+-----------------+
+///  word 0    1          2      3       4 ..        then 4 per run:          then 3 per part:
+///  +-------+----------+------+-------+-----------+------------------------+----------------+
+///  | pages | next_run | runs | parts | directory | number covers_lo       | first last loc |
+///  |       |          |      |       | (pages)   | covers_hi parts        |                |
+///  +-------+----------+------+-------+-----------+------------------------+----------------+
 /// ```
 const CHECKPOINT_HEAD: usize = 4;
 
@@ -485,8 +486,8 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
     }
 
     /// Start loading a checkpoint: forget everything (the buffer too), then feed every
-    /// word in order to `load_word` and call `load_finish` with their count. On any error the map is left
-    /// empty and the caller must not use it (the root is not valid).
+    /// word in order to `load_word` and call `load_finish` with their count. On any error
+    /// the map is left empty and the caller must not use it (the root is not valid).
     pub fn load_start(&mut self) {
         self.dir.iter_mut().for_each(|l| *l = NO_LOC);
         self.buffer.clear();
