@@ -30,6 +30,19 @@
 //!  part: u8, this record's index in the run; parts: u8, the run's record count (<= 16: a
 //!  run is written as one transaction); count: u16 <= D; the pairs sorted by lba, strictly.
 //! ```
+//!
+//! A root record, one part of a root: a stream of u32 words (the checkpoint, `mod.rs`, and
+//! what the engine adds), `W = (block_size - 16) / 4` words per part (124 for 512 bytes):
+//!
+//! ```text
+//!  0          8      12     13      14      16                              block_size
+//!  +----------+------+------+-------+-------+-------------------------------+
+//!  | redo     | root | part | parts | words | words part*W .. part*W+words-1 | 0xFF...
+//!  +----------+------+------+-------+-------+-------------------------------+
+//!  redo: u64, the version mount replays the log from (every change before it is in the
+//!  root or in a run it names); root: u32, the root's number (the claim's lba); part < parts
+//!  <= 16 (a root is written in one transaction); words: u16, W in every part but the last.
+//! ```
 
 /// Bytes before a page's entries.
 pub const PAGE_HEAD: usize = 12;
@@ -236,6 +249,99 @@ pub fn delta_find(
     Ok(None)
 }
 
+/// Bytes before a root record's words.
+pub const ROOT_HEAD: usize = 16;
+
+/// A decoded root record's header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RootHead {
+    pub redo: u64,
+    pub root: u32,
+    pub part: u8,
+    pub parts: u8,
+    pub words: u16,
+}
+
+impl MapShape {
+    /// Words one root record carries (`W`).
+    pub fn root_words(&self) -> u32 {
+        (self.record_bytes - ROOT_HEAD as u32) / 4
+    }
+
+    /// Records a root of `words` words takes; `None` beyond one transaction's 16.
+    pub fn root_parts(&self, words: usize) -> Option<u8> {
+        let parts = words.div_ceil(self.root_words() as usize).max(1);
+        (parts <= MAX_PARTS).then_some(parts as u8)
+    }
+}
+
+/// Encode part `part` of a root of `total` words into `rec`; `word(i)` gives word `i`.
+pub fn encode_root(
+    shape: &MapShape,
+    rec: &mut [u8],
+    (redo, root): (u64, u32),
+    part: u8,
+    total: usize,
+    word: impl Fn(usize) -> u32,
+) {
+    let w = shape.root_words() as usize;
+    let parts = shape.root_parts(total).unwrap_or(0);
+    debug_assert!(part < parts);
+    let from = usize::from(part) * w;
+    let n = total.saturating_sub(from).min(w);
+    rec.fill(0xFF);
+    rec[..8].copy_from_slice(&redo.to_le_bytes());
+    rec[8..12].copy_from_slice(&root.to_le_bytes());
+    (rec[12], rec[13]) = (part, parts);
+    rec[14..16].copy_from_slice(&(n as u16).to_le_bytes());
+    for j in 0..n {
+        let at = ROOT_HEAD + 4 * j;
+        rec[at..at + 4].copy_from_slice(&word(from + j).to_le_bytes());
+    }
+}
+
+/// Decode and check a root record's header: the part inside the root, the root within one
+/// transaction, the word count within the record (full in every part but the last), `redo`
+/// not newer than its slot.
+pub fn root_head(shape: &MapShape, rec: &[u8], claim_version: u64) -> Result<RootHead, BadRecord> {
+    let h = RootHead {
+        redo: get64(rec, 0).ok_or(BadRecord)?,
+        root: get32(rec, 8).ok_or(BadRecord)?,
+        part: *rec.get(12).ok_or(BadRecord)?,
+        parts: *rec.get(13).ok_or(BadRecord)?,
+        words: u16::from_le_bytes([*rec.get(14).ok_or(BadRecord)?, rec[15]]),
+    };
+    let w = shape.root_words();
+    let last = h.part + 1 == h.parts;
+    let words_ok = (1..=w).contains(&u32::from(h.words)) && (last || u32::from(h.words) == w);
+    let part_ok = h.part < h.parts && usize::from(h.parts) <= MAX_PARTS;
+    let fits = rec.len() >= shape.record_bytes as usize;
+    match words_ok && part_ok && fits && h.redo <= claim_version {
+        true => Ok(h),
+        false => Err(BadRecord),
+    }
+}
+
+/// The parts of one root, in part order, agree: same root, redo and part count, each part
+/// once. Returns the root's word count.
+pub fn check_root(heads: &[RootHead]) -> Result<usize, BadRecord> {
+    let first = heads.first().ok_or(BadRecord)?;
+    let agree = heads.iter().enumerate().all(|(i, h)| {
+        (h.root, h.redo, h.parts) == (first.root, first.redo, first.parts)
+            && usize::from(h.part) == i
+    });
+    match agree && heads.len() == usize::from(first.parts) {
+        true => Ok(heads.iter().map(|h| usize::from(h.words)).sum()),
+        false => Err(BadRecord),
+    }
+}
+
+/// Word `j` of a root record whose header checked out (`j < words`).
+pub fn root_word(rec: &[u8], j: usize) -> Result<u32, BadRecord> {
+    get32(rec, ROOT_HEAD + 4 * j).ok_or(BadRecord)
+}
+
 fn get32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
@@ -326,6 +432,51 @@ mod tests {
             assert_eq!(check_delta(&s, &rec, &ok), Err(BadRecord), "{pairs:?}");
         }
         assert_eq!(delta_head(&s, &rec[..10], 9), Err(BadRecord));
+    }
+
+    #[test]
+    fn root_parts_round_trip_and_refusals() {
+        let s = shape();
+        assert_eq!(s.root_words(), 124);
+        assert_eq!(
+            (s.root_parts(1), s.root_parts(124), s.root_parts(125)),
+            (Some(1), Some(1), Some(2))
+        );
+        assert_eq!(s.root_parts(16 * 124 + 1), None);
+        let total = 300;
+        let parts = s.root_parts(total).unwrap();
+        let mut recs = [[0u8; 512]; 3];
+        for (p, rec) in recs.iter_mut().enumerate() {
+            encode_root(&s, rec, (77, 5), p as u8, total, |i| i as u32 * 3);
+        }
+        let heads: [RootHead; 3] = core::array::from_fn(|p| root_head(&s, &recs[p], 80).unwrap());
+        assert_eq!(parts, 3);
+        assert_eq!(check_root(&heads), Ok(total));
+        assert_eq!(heads[2].words, 300 - 248);
+        assert_eq!(root_word(&recs[1], 5), Ok((124 + 5) * 3));
+        // redo newer than the slot, a part out of place, a short middle part, parts over 16.
+        assert_eq!(root_head(&s, &recs[0], 76), Err(BadRecord));
+        assert_eq!(check_root(&[heads[1], heads[0], heads[2]]), Err(BadRecord));
+        assert_eq!(check_root(&heads[..2]), Err(BadRecord));
+        assert_eq!(
+            check_root(&[
+                heads[0],
+                RootHead {
+                    root: 6,
+                    ..heads[1]
+                },
+                heads[2]
+            ]),
+            Err(BadRecord)
+        );
+        let mut bad = recs[1];
+        bad[14..16].copy_from_slice(&100u16.to_le_bytes());
+        assert_eq!(root_head(&s, &bad, 80), Err(BadRecord));
+        bad = recs[0];
+        (bad[12], bad[13]) = (16, 17);
+        assert_eq!(root_head(&s, &bad, 80), Err(BadRecord));
+        bad[14..16].copy_from_slice(&0u16.to_le_bytes());
+        assert_eq!(root_head(&s, &bad, 80), Err(BadRecord));
     }
 
     #[test]

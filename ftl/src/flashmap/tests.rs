@@ -371,3 +371,39 @@ fn the_16_mib_shape_keeps_every_lookup_exact() {
     }
     assert!(most <= 19, "{most} reads for one lookup");
 }
+
+#[test]
+fn a_checkpoint_through_root_records_reloads_to_the_same_lookups() {
+    use super::record::{check_root, encode_root, root_head, root_word, RootHead};
+    let mut t: Toy<245, 620, 18, 180> = Toy::new(11, 30_609);
+    run(&mut t, 3_000, 20_000, 10_000);
+    t.write_run();
+    let s = *t.map.shape();
+    let total = t.map.checkpoint_words();
+    let parts = s.root_parts(total).expect("fits one transaction");
+    let recs: Vec<Vec<u8>> = (0..parts)
+        .map(|p| {
+            let mut rec = std::vec![0u8; 512];
+            encode_root(&s, &mut rec, (t.version, 9), p, total, |i| {
+                t.map.checkpoint_word(i)
+            });
+            rec
+        })
+        .collect();
+    let heads: Vec<RootHead> = recs
+        .iter()
+        .map(|r| root_head(&s, r, t.version).unwrap())
+        .collect();
+    assert_eq!(check_root(&heads), Ok(total));
+    let w = s.root_words() as usize;
+    t.map.load_start();
+    for i in 0..total {
+        t.map
+            .load_word(i, root_word(&recs[i / w], i % w).unwrap())
+            .unwrap();
+    }
+    t.map.load_finish(total).unwrap();
+    t.check_all();
+    // The 16 MiB map's checkpoint: a directory of 245 words plus the run index.
+    assert!(parts <= 16 && total > 245, "{parts} parts, {total} words");
+}
