@@ -21,7 +21,13 @@
 //! The engine does the I/O: it reads the records a lookup or a merge names, passes their
 //! bytes in, writes the records a run or a merge produces and reports where they landed.
 //! Sans-I/O keeps this testable against a plain array (below) and the same for the blocking
-//! and async engines.
+//! and async engines. Every call that changes the state checks its arguments against it and
+//! refuses ([`Refused`]) rather than change anything on a mistake; nothing here panics on
+//! bytes read from flash.
+//!
+//! **Garbage is the engine's to time.** A page a merge replaces and the records of merged
+//! runs are named by the last root on flash until a newer root is durable, so the engine
+//! keeps them live (counted, not erased) until then (docs/MAP-ON-FLASH.md, review rule 4).
 
 pub mod record;
 
@@ -63,6 +69,21 @@ pub enum Source {
     Unmapped,
 }
 
+/// Why the map refused a call. Nothing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Refused {
+    /// The buffer holds `C` changes: write a run first.
+    BufferFull,
+    /// A run is frozen (being written): no change until `run_written` or `run_thaw`.
+    RunFrozen,
+    /// The run index is full (`R` runs or `Q` records): merge first.
+    IndexFull,
+    /// The call does not fit the state: an lba or entry outside the volume, no change to
+    /// write, a wrong record count, a merge step out of order, a map not loaded.
+    Mismatch,
+}
+
 /// The map's RAM state. `P` pages, `C` buffered changes, `R` runs, `Q` delta records.
 #[derive(Debug)]
 pub struct FlashMap<const P: usize, const C: usize, const R: usize, const Q: usize> {
@@ -79,19 +100,33 @@ pub struct FlashMap<const P: usize, const C: usize, const R: usize, const Q: usi
     next_run: u32,
     /// A merge in progress: how many of the oldest runs it applies, and the next page.
     merge: Option<(u8, u32)>,
+    /// The buffer is being written as a run: it must not change until then.
+    frozen: bool,
+    /// False between `load_start` and a successful `load_finish`: lookups find nothing.
+    ready: bool,
 }
 
-/// The buffer holds `C` changes: the engine writes a run before it can overflow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct BufferFull;
+fn check(ok: bool, why: Refused) -> Result<(), Refused> {
+    match ok {
+        true => Ok(()),
+        false => Err(why),
+    }
+}
+
+fn valid(ok: bool) -> Result<(), BadRecord> {
+    match ok {
+        true => Ok(()),
+        false => Err(BadRecord),
+    }
+}
 
 impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P, C, R, Q> {
     /// An empty map (every block unmapped); `None` if the shape needs more pages than `P`,
-    /// or a full buffer would not fit one run.
+    /// a full buffer would not fit one run, or `R` is not in `1..=255`.
     pub fn new(shape: MapShape) -> Option<Self> {
         let run_max = C.div_ceil(shape.per_delta as usize);
-        if shape.pages() as usize > P || run_max > MAX_PARTS.min(Q) || R == 0 {
+        let fits = shape.pages() as usize <= P && run_max <= MAX_PARTS.min(Q);
+        if !fits || !(1..=255).contains(&R) {
             return None;
         }
         let mut dir = Vec::new();
@@ -105,6 +140,8 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
             parts: Vec::new(),
             next_run: 0,
             merge: None,
+            frozen: false,
+            ready: true,
         })
     }
 
@@ -115,14 +152,18 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
     // ---- the buffer ----
 
     /// Record that `lba` now maps to `entry`, by a record of `version`.
-    pub fn set(&mut self, lba: u32, entry: u32, version: u64) -> Result<(), BufferFull> {
-        debug_assert!(lba < self.shape.blocks && self.shape.entry_ok(entry));
+    pub fn set(&mut self, lba: u32, entry: u32, version: u64) -> Result<(), Refused> {
+        check(!self.frozen, Refused::RunFrozen)?;
+        check(
+            self.ready && lba < self.shape.blocks && self.shape.entry_ok(entry),
+            Refused::Mismatch,
+        )?;
         match self.buffer.binary_search_by_key(&lba, |&(l, _)| l) {
             Ok(i) => self.buffer[i].1 = entry,
             Err(i) => self
                 .buffer
                 .insert(i, (lba, entry))
-                .map_err(|_| BufferFull)?,
+                .map_err(|_| Refused::BufferFull)?,
         }
         self.buffer_covers = self.buffer_covers.max(version);
         Ok(())
@@ -142,11 +183,13 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
     }
 
     /// The records that may hold `lba`'s entry, newest first: the part of each run whose
-    /// range covers it, then its page. The first that has the entry answers.
+    /// range covers it, then its page. The first that has the entry answers; the last
+    /// source always does, so an iterator that ends without an answer (a map not loaded)
+    /// is an error for the caller.
     pub fn sources(&self, lba: u32) -> impl Iterator<Item = Source> + '_ {
         let mut end = self.parts.len();
         let runs = self.runs.iter().rev().filter_map(move |run| {
-            let start = end - usize::from(run.parts);
+            let start = end.saturating_sub(usize::from(run.parts));
             let parts = &self.parts[start..end];
             end = start;
             let part = parts.iter().position(|p| p.first <= lba && lba <= p.last)?;
@@ -157,15 +200,17 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
             })
         });
         let (page, _) = self.shape.page_of(lba);
-        let page = match self.dir.get(page as usize) {
-            Some(&loc) if loc != NO_LOC => Source::Page { page, loc },
-            _ => Source::Unmapped,
+        let page = match self.page_loc(page) {
+            Some(loc) => Source::Page { page, loc },
+            None => Source::Unmapped,
         };
-        runs.chain(core::iter::once(page))
+        let n = if self.ready { usize::MAX } else { 0 };
+        runs.chain(core::iter::once(page)).take(n)
     }
 
     /// Look for `lba` in the record `src` named, read back as `rec` from a slot of
-    /// `version`: `Some(entry)` if it answers, `None` to go on with the next source.
+    /// `version`: `Some(entry)` if it answers, `None` to go on with the next source. The
+    /// caller has checked the slot's claim (kind, and lba = page or run number).
     pub fn search(
         &self,
         src: Source,
@@ -181,14 +226,16 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
             Source::Page { page, .. } => {
                 record::page_head(rec, page, version)?;
                 let (p, i) = self.shape.page_of(lba);
-                debug_assert_eq!(p, page);
+                valid(p == page)?;
                 record::page_entry(&self.shape, rec, i).map(Some)
             }
             Source::Unmapped => Ok(Some(UNMAPPED)),
         }
     }
 
-    /// A delta record's header, which must be part `part` of run `run` as the index says.
+    /// A delta record's header and pairs, checked against the index: part `part` of run
+    /// `run`, the run's part count and covers, pairs sorted and spanning exactly the lba
+    /// range the index keeps for it (so a binary search over them is sound).
     fn delta_head(
         &self,
         rec: &[u8],
@@ -197,15 +244,24 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
         part: u8,
     ) -> Result<DeltaHead, BadRecord> {
         let h = record::delta_head(&self.shape, rec, version)?;
-        let parts = self.run(run).map(|r| r.parts);
-        match h.run == run && h.part == part && Some(h.parts) == parts {
-            true => Ok(h),
-            false => Err(BadRecord),
-        }
+        let i = self.part_index(run, part).ok_or(BadRecord)?;
+        let r = self.run(run).ok_or(BadRecord)?;
+        valid(h.run == run && h.part == part && h.parts == r.parts && h.covers == r.covers)?;
+        let range = record::check_delta(&self.shape, rec, &h)?;
+        valid(range == (self.parts[i].first, self.parts[i].last))?;
+        Ok(h)
     }
 
     fn run(&self, number: u32) -> Option<&Run> {
         self.runs.iter().find(|r| r.number == number)
+    }
+
+    /// The current record of `page`, if it was ever written.
+    pub fn page_loc(&self, page: u32) -> Option<u32> {
+        self.dir
+            .get(page as usize)
+            .copied()
+            .filter(|&l| l != NO_LOC)
     }
 
     // ---- runs ----
@@ -220,8 +276,28 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
         self.buffer.len().div_ceil(self.shape.per_delta as usize)
     }
 
-    /// Encode part `part` of the run the buffer makes into `rec` (`record_bytes` long).
-    pub fn encode_part(&self, part: usize, rec: &mut [u8]) {
+    /// Freeze the buffer to write it as a run; returns its record count. Until
+    /// `run_written` (the run's transaction committed) or `run_thaw` (it failed: the
+    /// changes stay buffered), `set` is refused.
+    pub fn run_freeze(&mut self) -> Result<usize, Refused> {
+        check(self.ready && !self.buffer.is_empty(), Refused::Mismatch)?;
+        check(self.run_fits(), Refused::IndexFull)?;
+        self.frozen = true;
+        Ok(self.run_parts())
+    }
+
+    /// The run's transaction did not commit: the changes stay in the buffer.
+    pub fn run_thaw(&mut self) {
+        self.frozen = false;
+    }
+
+    /// Encode part `part` of the frozen run into `rec` (`record_bytes` long).
+    pub fn encode_part(&self, part: usize, rec: &mut [u8]) -> Result<(), Refused> {
+        check(self.frozen && part < self.run_parts(), Refused::Mismatch)?;
+        check(
+            rec.len() >= self.shape.record_bytes as usize,
+            Refused::Mismatch,
+        )?;
         let d = self.shape.per_delta as usize;
         let pairs = &self.buffer[part * d..self.buffer.len().min(part * d + d)];
         let head = DeltaHead {
@@ -232,16 +308,22 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
             count: pairs.len() as u16,
         };
         record::encode_delta(rec, &head, pairs);
+        Ok(())
     }
 
-    /// The run's records landed at `locs` (in part order): they join the run index and the
-    /// buffer empties. The claim's lba of each record is the run's number (`next_run`).
-    pub fn run_written(&mut self, locs: &[u32]) {
-        debug_assert!(self.run_fits() && locs.len() == self.run_parts());
+    /// The frozen run's records landed at `locs` (in part order) and its transaction
+    /// committed: they join the run index and the buffer empties. The claim's lba of each
+    /// record is the run's number (`next_run`).
+    pub fn run_written(&mut self, locs: &[u32]) -> Result<(), Refused> {
+        let ok = self.frozen && locs.len() == self.run_parts();
+        check(
+            ok && locs.iter().all(|&l| l < self.shape.slots),
+            Refused::Mismatch,
+        )?;
         let d = self.shape.per_delta as usize;
         for (chunk, &loc) in self.buffer.chunks(d).zip(locs) {
             let (first, last) = (chunk[0].0, chunk[chunk.len() - 1].0);
-            // run_fits() said there is room.
+            // run_freeze() checked the room.
             let _ = self.parts.push(Part { first, last, loc });
         }
         let run = Run {
@@ -253,6 +335,8 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
         self.next_run = self.next_run.wrapping_add(1);
         self.buffer.clear();
         self.buffer_covers = 0;
+        self.frozen = false;
+        Ok(())
     }
 
     /// The run number the next run gets (its records' claim lba).
@@ -266,14 +350,22 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
 
     // ---- merges ----
 
-    /// Start merging the oldest `k` runs into pages (`k` at least 1, at most the runs
-    /// there are). Pages are then rewritten one at a time (`merge_next`, `merge_page`,
-    /// `page_written`), in slices between operations if the engine likes; until
-    /// `merge_finish` the merged runs stay in the index, and lookups, which read newer
-    /// records first, answer the same from the run or the rewritten page.
-    pub fn merge_start(&mut self, k: usize) {
-        debug_assert!(self.merge.is_none() && (1..=self.runs.len()).contains(&k));
+    /// Start merging the oldest `k` runs into pages (`1 <= k <= runs`). Pages are then
+    /// rewritten one at a time (`merge_next`, `page_begin`, `page_apply`, then
+    /// `page_written`, or `page_skip` when no applied change fell in the page), in slices
+    /// between operations if the engine likes; until `merge_finish` the merged runs stay in
+    /// the index, and lookups, which read newer records first, answer the same from the run
+    /// or the rewritten page. The merge's progress is in the checkpoint.
+    pub fn merge_start(&mut self, k: usize) -> Result<(), Refused> {
+        let ok = self.ready && self.merge.is_none() && (1..=self.runs.len()).contains(&k);
+        check(ok, Refused::Mismatch)?;
         self.merge = Some((k as u8, 0));
+        Ok(())
+    }
+
+    /// The merge in progress: how many runs it applies and the next page it looks at.
+    pub fn merging(&self) -> Option<(usize, u32)> {
+        self.merge.map(|(k, next)| (usize::from(k), next))
     }
 
     fn merged_parts(&self) -> &[Part] {
@@ -282,29 +374,34 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
         &self.parts[..n]
     }
 
-    /// The next page the merge must rewrite (one some merged part's range touches), or
+    /// `page`'s lba range, inclusive (`u64`: no overflow at the top of the map).
+    fn page_range(&self, page: u32) -> (u64, u64) {
+        let e = u64::from(self.shape.per_page);
+        (u64::from(page) * e, u64::from(page) * e + e - 1)
+    }
+
+    fn touches(&self, q: &Part, page: u32) -> bool {
+        let (lo, hi) = self.page_range(page);
+        u64::from(q.first) <= hi && lo <= u64::from(q.last)
+    }
+
+    /// The next page the merge must look at (one some merged part's range touches), or
     /// `None` when every such page is done.
     pub fn merge_next(&self) -> Option<u32> {
         let (_, from) = self.merge?;
-        let e = self.shape.per_page;
         let parts = self.merged_parts();
-        (from..self.shape.pages()).find(|&p| {
-            let (lo, hi) = (p * e, p * e + e - 1);
-            parts.iter().any(|q| q.first <= hi && lo <= q.last)
-        })
+        (from..self.shape.pages()).find(|&p| parts.iter().any(|q| self.touches(q, p)))
     }
 
     /// The merged parts whose range touches `page`, oldest first (apply them in order).
     pub fn merge_sources(&self, page: u32) -> impl Iterator<Item = Source> + '_ {
-        let e = self.shape.per_page;
-        let (lo, hi) = (page * e, page * e + e - 1);
         let k = self.merge.map_or(0, |(k, _)| usize::from(k));
         let mut start = 0;
         self.runs[..k].iter().flat_map(move |run| {
             let parts = &self.parts[start..start + usize::from(run.parts)];
             start += usize::from(run.parts);
             parts.iter().enumerate().filter_map(move |(i, q)| {
-                (q.first <= hi && lo <= q.last).then_some(Source::Part {
+                self.touches(q, page).then_some(Source::Part {
                     run: run.number,
                     part: i as u8,
                     loc: q.loc,
@@ -321,6 +418,7 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
         old: Option<(&[u8], u64)>,
         out: &mut [u8],
     ) -> Result<u64, BadRecord> {
+        valid(page < self.shape.pages() && out.len() >= self.shape.record_bytes as usize)?;
         let covers = match old {
             Some((rec, version)) => {
                 let covers = record::page_head(rec, page, version)?;
@@ -339,7 +437,8 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
     }
 
     /// Apply the merged part `src` (read back as `rec` from a slot of `version`) to the
-    /// page being built in `out`; returns the page's new `covers`.
+    /// page being built in `out`; returns the page's new `covers` and whether a change fell
+    /// in the page (a part's range may span pages it has no change for).
     pub fn page_apply(
         &self,
         page: u32,
@@ -347,40 +446,57 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
         rec: &[u8],
         version: u64,
         out: &mut [u8],
-    ) -> Result<u64, BadRecord> {
+    ) -> Result<(u64, bool), BadRecord> {
         let Source::Part { run, part, .. } = src else {
             return Err(BadRecord);
         };
+        let k = self.merge.map_or(0, |(k, _)| usize::from(k));
+        valid(self.runs[..k].iter().any(|r| r.number == run))?;
         let h = self.delta_head(rec, version, run, part)?;
         let e = self.shape.per_page;
-        let mut prev = None;
+        let mut changed = false;
         for i in 0..u32::from(h.count) {
-            let (lba, entry) = record::delta_pair(&self.shape, rec, i, prev)?;
-            prev = Some(lba);
+            let (lba, entry) = record::delta_pair(&self.shape, rec, i, None)?;
             if lba / e == page {
                 record::set_page_entry(out, lba % e, entry);
+                changed = true;
             }
         }
         let covers = record::page_head(out, page, u64::MAX)?.max(h.covers);
         record::put_page_head(out, covers, page);
-        Ok(covers)
+        Ok((covers, changed))
     }
 
-    /// The rewritten `page` landed at `loc`; returns the location it replaces (garbage now,
-    /// or `NO_LOC`). The merge goes on after it.
-    pub fn page_written(&mut self, page: u32, loc: u32) -> u32 {
-        if let Some((_, next)) = self.merge.as_mut() {
-            *next = page + 1;
-        }
-        core::mem::replace(&mut self.dir[page as usize], loc)
+    /// The merge's next page was rewritten and landed at `loc`; returns the location it
+    /// replaces (`NO_LOC`: none), garbage once a newer root is durable (module docs).
+    pub fn page_written(&mut self, page: u32, loc: u32) -> Result<u32, Refused> {
+        self.merge_step(page)?;
+        check(loc < self.shape.slots, Refused::Mismatch)?;
+        let old = core::mem::replace(&mut self.dir[page as usize], loc);
+        self.merge = self.merge.map(|(k, _)| (k, page + 1));
+        Ok(old)
     }
 
-    /// Every page is rewritten: drop the merged runs; `garbage` gets each of their
-    /// records' locations.
-    pub fn merge_finish(&mut self, mut garbage: impl FnMut(u32)) {
-        debug_assert!(self.merge_next().is_none());
+    /// The merge's next page needs no new record: none of the merged changes fell in it.
+    pub fn page_skip(&mut self, page: u32) -> Result<(), Refused> {
+        self.merge_step(page)?;
+        self.merge = self.merge.map(|(k, _)| (k, page + 1));
+        Ok(())
+    }
+
+    fn merge_step(&self, page: u32) -> Result<(), Refused> {
+        check(self.merge_next() == Some(page), Refused::Mismatch)
+    }
+
+    /// Every page is done: drop the merged runs; `garbage` gets each of their records'
+    /// locations (garbage once a newer root is durable: module docs).
+    pub fn merge_finish(&mut self, mut garbage: impl FnMut(u32)) -> Result<(), Refused> {
+        check(
+            self.merge.is_some() && self.merge_next().is_none(),
+            Refused::Mismatch,
+        )?;
+        let n = self.merged_parts().len();
         let k = self.merge.take().map_or(0, |(k, _)| usize::from(k));
-        let n: usize = self.runs[..k].iter().map(|r| usize::from(r.parts)).sum();
         for p in &self.parts[..n] {
             garbage(p.loc);
         }
@@ -391,6 +507,7 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
         for _ in 0..k {
             self.runs.remove(0);
         }
+        Ok(())
     }
 
     // ---- GC ----
@@ -400,10 +517,16 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
         self.dir.get(page as usize) == Some(&loc)
     }
 
-    /// Is the delta record at `loc` part `part` of run `run` in the index?
-    pub fn part_live(&self, run: u32, part: u8, loc: u32) -> bool {
-        self.part_index(run, part)
-            .is_some_and(|i| self.parts[i].loc == loc)
+    /// Which part of run `run` (the claim's lba of a delta record) lives at `loc`, if any:
+    /// the record is live iff this is `Some`.
+    pub fn part_of(&self, run: u32, loc: u32) -> Option<u8> {
+        let r = self.run(run)?;
+        (0..r.parts).find(|&p| self.part_loc(run, p) == Some(loc))
+    }
+
+    /// Where part `part` of run `run` lives.
+    pub fn part_loc(&self, run: u32, part: u8) -> Option<u32> {
+        self.part_index(run, part).map(|i| self.parts[i].loc)
     }
 
     fn part_index(&self, run: u32, part: u8) -> Option<usize> {
@@ -435,21 +558,21 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
     }
 }
 
-#[cfg(test)]
-mod tests;
-
-/// The checkpoint: the directory and the run index as a stream of `u32` words, which the
-/// engine packs into root records (docs/MAP-ON-FLASH.md, review rule 2: every root carries
-/// all of it). Fixed fields first, so every word's meaning follows from its index:
+/// The checkpoint: the directory, the run index and the merge in progress as a stream of
+/// `u32` words, which the engine packs into root records (docs/MAP-ON-FLASH.md, review
+/// rule 2: every root carries all of it). Fixed fields first, so every word's meaning
+/// follows from its index; `merge` is 0 when no merge is under way, else its run count,
+/// with `next` the page it goes on from:
 ///
 /// ```text
-///  word 0    1          2      3       4 ..        then 4 per run:          then 3 per part:
-///  +-------+----------+------+-------+-----------+------------------------+----------------+
-///  | pages | next_run | runs | parts | directory | number covers_lo       | first last loc |
-///  |       |          |      |       | (pages)   | covers_hi parts        |                |
-///  +-------+----------+------+-------+-----------+------------------------+----------------+
+///  word 0    1          2      3       4       5      6 ..        4 per run:     3 per part:
+///  +-------+----------+------+-------+-------+------+-----------+--------------+-----------+
+///  | pages | next_run | runs | parts | merge | next | directory | number       | first     |
+///  |       |          |      |       |       |      | (pages)   | covers lo/hi | last      |
+///  |       |          |      |       |       |      |           | parts        | loc       |
+///  +-------+----------+------+-------+-------+------+-----------+--------------+-----------+
 /// ```
-const CHECKPOINT_HEAD: usize = 4;
+const CHECKPOINT_HEAD: usize = 6;
 
 impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P, C, R, Q> {
     /// Words in the checkpoint of the current state.
@@ -457,15 +580,18 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
         CHECKPOINT_HEAD + self.dir.len() + 4 * self.runs.len() + 3 * self.parts.len()
     }
 
-    /// Word `i` of the checkpoint (`i < checkpoint_words()`). The buffer is not in it: a
-    /// checkpoint is written with the run that empties the buffer.
+    /// Word `i` of the checkpoint (`i < checkpoint_words()`; 0 beyond). The buffer is not
+    /// in it: a checkpoint is written with the run that empties the buffer.
     pub fn checkpoint_word(&self, i: usize) -> u32 {
         let (dir, runs) = (self.dir.len(), self.runs.len());
+        let (k, next) = self.merge.map_or((0, 0), |(k, n)| (u32::from(k), n));
         match i {
             0 => dir as u32,
             1 => self.next_run,
             2 => runs as u32,
             3 => self.parts.len() as u32,
+            4 => k,
+            5 => next,
             i if i < CHECKPOINT_HEAD + dir => self.dir[i - CHECKPOINT_HEAD],
             i if i < CHECKPOINT_HEAD + dir + 4 * runs => {
                 let j = i - CHECKPOINT_HEAD - dir;
@@ -479,15 +605,16 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
             }
             i => {
                 let j = i - CHECKPOINT_HEAD - dir - 4 * runs;
-                let p = &self.parts[j / 3];
-                [p.first, p.last, p.loc][j % 3]
+                self.parts
+                    .get(j / 3)
+                    .map_or(0, |p| [p.first, p.last, p.loc][j % 3])
             }
         }
     }
 
     /// Start loading a checkpoint: forget everything (the buffer too), then feed every
-    /// word in order to `load_word` and call `load_finish` with their count. On any error
-    /// the map is left empty and the caller must not use it (the root is not valid).
+    /// word in order to `load_word` and call `load_finish` with their count. Until that
+    /// succeeds the map answers no lookup and takes no change.
     pub fn load_start(&mut self) {
         self.dir.iter_mut().for_each(|l| *l = NO_LOC);
         self.buffer.clear();
@@ -495,22 +622,40 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
         self.runs.clear();
         self.parts.clear();
         self.merge = None;
+        self.frozen = false;
+        self.ready = false;
     }
 
     /// Word `i` of a checkpoint read from flash. Every field is checked as it comes: the
     /// counts against the capacities, locations inside the volume, ranges inside the map.
     pub fn load_word(&mut self, i: usize, w: u32) -> Result<(), BadRecord> {
+        let ok = !self.ready && self.take_word(i, w);
+        if !ok {
+            self.load_start();
+        }
+        valid(ok)
+    }
+
+    fn take_word(&mut self, i: usize, w: u32) -> bool {
         let s = self.shape;
         let dir = self.dir.len();
-        let ok = match i {
+        match i {
             0 => w as usize == dir,
             1 => {
                 self.next_run = w;
                 true
             }
             // Runs and parts counts: the vectors are sized as the words arrive.
-            2 => (w as usize) <= R && self.runs.resize(w as usize, Run::EMPTY).is_ok(),
-            3 => (w as usize) <= Q && self.parts.resize(w as usize, Part::EMPTY).is_ok(),
+            2 => self.runs.resize(w as usize, Run::EMPTY).is_ok(),
+            3 => self.parts.resize(w as usize, Part::EMPTY).is_ok(),
+            4 => {
+                self.merge = (w != 0).then_some((w.min(255) as u8, 0));
+                w <= 255
+            }
+            5 => {
+                self.merge = self.merge.map(|(k, _)| (k, w));
+                w <= s.pages()
+            }
             i if i < CHECKPOINT_HEAD + dir => {
                 self.dir[i - CHECKPOINT_HEAD] = w;
                 w == NO_LOC || w < s.slots
@@ -522,7 +667,7 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
                     0 => r.number = w,
                     1 => r.covers = u64::from(w),
                     2 => r.covers |= u64::from(w) << 32,
-                    _ => r.parts = w as u8,
+                    _ => r.parts = w.min(255) as u8,
                 }
                 j % 4 != 3 || (1..=MAX_PARTS as u32).contains(&w)
             }
@@ -541,39 +686,52 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
                 }
             }
             _ => false,
-        };
-        match ok {
-            true => Ok(()),
-            false => {
-                self.load_start();
-                Err(BadRecord)
-            }
         }
     }
 
     /// The whole checkpoint is in (`fed` words): check what no single word shows (every
     /// word came, the runs' parts add up, numbers increase to `next_run`, each run's parts
-    /// are sorted and disjoint).
+    /// are sorted and disjoint, the merge applies runs there are, no two records share a
+    /// location), then answer lookups.
     pub fn load_finish(&mut self, fed: usize) -> Result<(), BadRecord> {
         let total: usize = self.runs.iter().map(|r| usize::from(r.parts)).sum();
-        let mut ok = fed == self.checkpoint_words() && total == self.parts.len();
+        let k = self.merge.map_or(0, |(k, _)| usize::from(k));
+        let ok = !self.ready
+            && fed == self.checkpoint_words()
+            && total == self.parts.len()
+            && k <= self.runs.len()
+            && self.runs_are_ordered()
+            && self.locations_are_distinct();
+        if !ok {
+            self.load_start();
+            return Err(BadRecord);
+        }
+        self.ready = true;
+        Ok(())
+    }
+
+    fn runs_are_ordered(&self) -> bool {
         let mut start = 0;
-        for (k, r) in self.runs.iter().enumerate() {
+        self.runs.iter().enumerate().all(|(k, r)| {
             let next = self.runs.get(k + 1).map_or(self.next_run, |n| n.number);
-            ok &= next.wrapping_sub(r.number) >= 1 && next.wrapping_sub(r.number) <= R as u32;
-            let end = (start + usize::from(r.parts)).min(self.parts.len());
-            ok &= self.parts[start..end]
-                .windows(2)
-                .all(|w| w[0].last < w[1].first);
+            let gap = next.wrapping_sub(r.number);
+            let end = start + usize::from(r.parts);
+            let parts = &self.parts[start..end.min(self.parts.len())];
             start = end;
-        }
-        match ok {
-            true => Ok(()),
-            false => {
-                self.load_start();
-                Err(BadRecord)
-            }
-        }
+            (1..=R as u32).contains(&gap) && parts.windows(2).all(|w| w[0].last < w[1].first)
+        })
+    }
+
+    /// No two pages or parts at one location (a crafted root could otherwise make the
+    /// engine count one record's garbage twice). Quadratic in `P + Q`, once per mount.
+    fn locations_are_distinct(&self) -> bool {
+        let locs = || {
+            let pages = self.dir.iter().copied().filter(|&l| l != NO_LOC);
+            pages.chain(self.parts.iter().map(|p| p.loc))
+        };
+        locs()
+            .enumerate()
+            .all(|(i, a)| locs().skip(i + 1).all(|b| a != b))
     }
 }
 
@@ -592,3 +750,6 @@ impl Part {
         loc: NO_LOC,
     };
 }
+
+#[cfg(test)]
+mod tests;

@@ -82,7 +82,9 @@ impl MapShape {
     /// blocks are too small to hold a useful page or delta record (under 256 bytes) or a
     /// location does not fit the entry encoding.
     pub fn new(block_size: u32, blocks: u32, slots: u32) -> Option<Self> {
-        if block_size < 256 || slots >= REVERT_BIT {
+        // Every page's lba range must fit a u32, and every location the entry encoding.
+        let pages_fit = blocks <= u32::MAX - block_size;
+        if block_size < 256 || slots >= REVERT_BIT || !pages_fit {
             return None;
         }
         Some(MapShape {
@@ -183,7 +185,7 @@ pub fn delta_head(
         run: get32(rec, 8).ok_or(BadRecord)?,
         part: *rec.get(12).ok_or(BadRecord)?,
         parts: *rec.get(13).ok_or(BadRecord)?,
-        count: u16::from_le_bytes([*rec.get(14).ok_or(BadRecord)?, rec[15]]),
+        count: get16(rec, 14).ok_or(BadRecord)?,
     };
     let fits = u32::from(h.count) <= shape.per_delta && rec.len() >= shape.record_bytes as usize;
     let part_ok = h.part < h.parts && usize::from(h.parts) <= MAX_PARTS;
@@ -277,6 +279,8 @@ impl MapShape {
 }
 
 /// Encode part `part` of a root of `total` words into `rec`; `word(i)` gives word `i`.
+/// `None` (nothing written) if the root needs more than 16 records, `part` is not one of
+/// them or `rec` is shorter than a record.
 pub fn encode_root(
     shape: &MapShape,
     rec: &mut [u8],
@@ -284,10 +288,12 @@ pub fn encode_root(
     part: u8,
     total: usize,
     word: impl Fn(usize) -> u32,
-) {
+) -> Option<()> {
     let w = shape.root_words() as usize;
-    let parts = shape.root_parts(total).unwrap_or(0);
-    debug_assert!(part < parts);
+    let parts = shape.root_parts(total)?;
+    if part >= parts || rec.len() < shape.record_bytes as usize {
+        return None;
+    }
     let from = usize::from(part) * w;
     let n = total.saturating_sub(from).min(w);
     rec.fill(0xFF);
@@ -299,6 +305,7 @@ pub fn encode_root(
         let at = ROOT_HEAD + 4 * j;
         rec[at..at + 4].copy_from_slice(&word(from + j).to_le_bytes());
     }
+    Some(())
 }
 
 /// Decode and check a root record's header: the part inside the root, the root within one
@@ -310,10 +317,11 @@ pub fn root_head(shape: &MapShape, rec: &[u8], claim_version: u64) -> Result<Roo
         root: get32(rec, 8).ok_or(BadRecord)?,
         part: *rec.get(12).ok_or(BadRecord)?,
         parts: *rec.get(13).ok_or(BadRecord)?,
-        words: u16::from_le_bytes([*rec.get(14).ok_or(BadRecord)?, rec[15]]),
+        words: get16(rec, 14).ok_or(BadRecord)?,
     };
     let w = shape.root_words();
-    let last = h.part + 1 == h.parts;
+    // Widened: `part` is a byte from flash (255 + 1 would overflow a u8).
+    let last = u16::from(h.part) + 1 == u16::from(h.parts);
     let words_ok = (1..=w).contains(&u32::from(h.words)) && (last || u32::from(h.words) == w);
     let part_ok = h.part < h.parts && usize::from(h.parts) <= MAX_PARTS;
     let fits = rec.len() >= shape.record_bytes as usize;
@@ -340,6 +348,10 @@ pub fn check_root(heads: &[RootHead]) -> Result<usize, BadRecord> {
 /// Word `j` of a root record whose header checked out (`j < words`).
 pub fn root_word(rec: &[u8], j: usize) -> Result<u32, BadRecord> {
     get32(rec, ROOT_HEAD + 4 * j).ok_or(BadRecord)
+}
+
+fn get16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
 
 fn get32(b: &[u8], at: usize) -> Option<u32> {
@@ -447,7 +459,7 @@ mod tests {
         let parts = s.root_parts(total).unwrap();
         let mut recs = [[0u8; 512]; 3];
         for (p, rec) in recs.iter_mut().enumerate() {
-            encode_root(&s, rec, (77, 5), p as u8, total, |i| i as u32 * 3);
+            encode_root(&s, rec, (77, 5), p as u8, total, |i| i as u32 * 3).unwrap();
         }
         let heads: [RootHead; 3] = core::array::from_fn(|p| root_head(&s, &recs[p], 80).unwrap());
         assert_eq!(parts, 3);
@@ -477,6 +489,15 @@ mod tests {
         assert_eq!(root_head(&s, &bad, 80), Err(BadRecord));
         bad[14..16].copy_from_slice(&0u16.to_le_bytes());
         assert_eq!(root_head(&s, &bad, 80), Err(BadRecord));
+        // A part of 255 (its + 1 must not overflow), short slices, a root over 16 records.
+        (bad[12], bad[13]) = (255, 255);
+        bad[14..16].copy_from_slice(&1u16.to_le_bytes());
+        assert_eq!(root_head(&s, &bad, 80), Err(BadRecord));
+        assert_eq!(root_head(&s, &recs[0][..15], 80), Err(BadRecord));
+        assert_eq!(delta_head(&s, &recs[0][..15], 80), Err(BadRecord));
+        assert_eq!(encode_root(&s, &mut bad, (1, 1), 0, 17 * 124, |_| 0), None);
+        assert_eq!(encode_root(&s, &mut bad, (1, 1), 3, 300, |_| 0), None);
+        assert!(MapShape::new(512, u32::MAX - 100, 4096).is_none());
     }
 
     #[test]

@@ -1,16 +1,16 @@
 //! The flash map against a plain array: a toy engine stores records in a vector (one slot
 //! per record, versions increasing), writes runs when the buffer fills, merges in slices,
 //! and lets "GC" move live records and wipe dead ones, so a lookup that reached a stale
-//! record would fail. Every lookup is checked against the array.
+//! record would fail. Every lookup is checked against the array. Then the misuses and
+//! crafted inputs the map must refuse.
 
 extern crate std;
 use std::vec::Vec;
 
-use super::record::{MapShape, UNMAPPED};
-use super::{FlashMap, Source, NO_LOC};
+use super::record::{BadRecord, MapShape, UNMAPPED};
+use super::{FlashMap, Refused, Source, CHECKPOINT_HEAD, NO_LOC};
 
 const BLOCKS: u32 = 1000;
-const CHECKPOINT_HEAD_FOR_TESTS: usize = super::CHECKPOINT_HEAD;
 const SLOTS: u32 = 1 << 20;
 // 1000 blocks of 512 B: 8 pages of 125 entries; 64 buffered changes make 2 parts of 62.
 type Map = FlashMap<8, 64, 4, 8>;
@@ -23,6 +23,7 @@ struct Toy<const P: usize = 8, const C: usize = 64, const R: usize = 4, const Q:
     version: u64,
     rng: u64,
     reads: u64,
+    pages_written: u32,
 }
 
 impl<const P: usize, const C: usize, const R: usize, const Q: usize> Toy<P, C, R, Q> {
@@ -35,6 +36,7 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> Toy<P, C, R
             version: 0,
             rng: seed | 1,
             reads: 0,
+            pages_written: 0,
         }
     }
 
@@ -85,46 +87,56 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> Toy<P, C, R
 
     fn write_run(&mut self) {
         while !self.map.run_fits() {
-            if self.map.merge.is_none() {
+            if self.map.merging().is_none() {
                 let k = self.map.runs().len();
-                self.map.merge_start(k);
+                self.map.merge_start(k).unwrap();
             }
             self.merge_slice(u32::MAX);
         }
         let mut locs = Vec::new();
-        for part in 0..self.map.run_parts() {
+        for part in 0..self.map.run_freeze().unwrap() {
             let mut rec = std::vec![0u8; 512];
-            self.map.encode_part(part, &mut rec);
+            self.map.encode_part(part, &mut rec).unwrap();
             locs.push(self.program(rec));
         }
-        self.map.run_written(&locs);
+        self.map.run_written(&locs).unwrap();
     }
 
-    /// Rewrite up to `n` pages of the merge in progress; finish it when none is left.
+    /// Look at up to `n` pages of the merge in progress, rewriting those a merged change
+    /// falls in; finish the merge when none is left.
     fn merge_slice(&mut self, n: u32) {
         for _ in 0..n {
+            if self.map.merging().is_none() {
+                return;
+            }
             let Some(page) = self.map.merge_next() else {
                 let mut dead = Vec::new();
-                self.map.merge_finish(|loc| dead.push(loc));
+                self.map.merge_finish(|loc| dead.push(loc)).unwrap();
                 dead.into_iter().for_each(|loc| self.wipe(loc));
                 return;
             };
             let mut out = std::vec![0u8; 512];
-            let old = self.map.dir[page as usize];
-            let old_rec = (old != NO_LOC).then(|| self.slots[old as usize].clone());
+            let old = self.map.page_loc(page);
+            let old_rec = old.map(|l| self.slots[l as usize].clone());
             let old_ref = old_rec.as_ref().map(|(r, v)| (r.as_slice(), *v));
             self.map.page_begin(page, old_ref, &mut out).unwrap();
             let sources: Vec<Source> = self.map.merge_sources(page).collect();
             assert!(!sources.is_empty());
+            let mut changed = false;
             for src in sources {
                 let Source::Part { loc, .. } = src else {
                     unreachable!()
                 };
                 let (rec, v) = self.slots[loc as usize].clone();
-                self.map.page_apply(page, src, &rec, v, &mut out).unwrap();
+                changed |= self.map.page_apply(page, src, &rec, v, &mut out).unwrap().1;
+            }
+            if !changed {
+                self.map.page_skip(page).unwrap();
+                continue;
             }
             let loc = self.program(out);
-            let replaced = self.map.page_written(page, loc);
+            let replaced = self.map.page_written(page, loc).unwrap();
+            self.pages_written += 1;
             if replaced != NO_LOC {
                 self.wipe(replaced);
             }
@@ -144,13 +156,11 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> Toy<P, C, R
         }
         let runs: Vec<_> = self.map.runs().to_vec();
         for run in runs {
-            for part in 0..run.parts {
-                if self.map.part_live(run.number, part, loc) {
-                    let to = self.program(rec.clone());
-                    self.map.part_moved(run.number, part, loc, to);
-                    self.wipe(loc);
-                    return;
-                }
+            if let Some(part) = self.map.part_of(run.number, loc) {
+                let to = self.program(rec.clone());
+                self.map.part_moved(run.number, part, loc, to);
+                self.wipe(loc);
+                return;
             }
         }
     }
@@ -159,6 +169,12 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> Toy<P, C, R
         for lba in 0..self.truth.len() as u32 {
             assert_eq!(self.lookup(lba), self.truth[lba as usize], "lba {lba}");
         }
+    }
+
+    fn checkpoint(&self) -> Vec<u32> {
+        (0..self.map.checkpoint_words())
+            .map(|i| self.map.checkpoint_word(i))
+            .collect()
     }
 }
 
@@ -189,11 +205,11 @@ fn run<const P: usize, const C: usize, const R: usize, const Q: usize>(
         };
         t.set(lba, e);
         match t.rand(8) {
-            0 if t.map.merge.is_none() && t.map.runs().len() >= 2 => {
+            0 if t.map.merging().is_none() && t.map.runs().len() >= 2 => {
                 let k = 1 + t.rand(t.map.runs().len() as u64) as usize;
-                t.map.merge_start(k);
+                t.map.merge_start(k).unwrap();
             }
-            1 if t.map.merge.is_some() => {
+            1 if t.map.merging().is_some() => {
                 let n = 1 + t.rand(3) as u32;
                 t.merge_slice(n);
             }
@@ -207,70 +223,8 @@ fn run<const P: usize, const C: usize, const R: usize, const Q: usize>(
     t.check_all();
 }
 
-#[test]
-fn lookups_match_the_array_through_runs_merges_and_moves() {
-    for seed in 0..12 {
-        let hot = [BLOCKS, 200, 30][seed as usize % 3];
-        let t = workload(seed, hot, 3000);
-        // Pages, runs and merges all happened.
-        assert!(t.map.dir.iter().filter(|&&l| l != NO_LOC).count() >= 2);
-        assert!(
-            t.map.next_run() >= 5,
-            "seed {seed}: {} runs",
-            t.map.next_run()
-        );
-    }
-}
-
-#[test]
-fn a_lookup_reads_at_most_one_record_per_run_plus_the_page() {
-    let mut t = workload(99, BLOCKS, 2000);
-    for lba in 0..BLOCKS {
-        t.reads = 0;
-        t.lookup(lba);
-        assert!(
-            t.reads <= t.map.runs().len() as u64 + 1,
-            "lba {lba}: {} reads",
-            t.reads
-        );
-    }
-}
-
-#[test]
-fn a_stale_or_foreign_record_is_refused_not_trusted() {
-    let t = workload(5, BLOCKS, 600);
-    // Point a page at a slot holding some other record: the page number check refuses it.
-    let page = (0..8).find(|&p| t.map.dir[p as usize] != NO_LOC).unwrap();
-    let other = (0..8)
-        .find(|&p| p != page && t.map.dir[p as usize] != NO_LOC)
-        .unwrap();
-    let (rec, v) = t.slots[t.map.dir[other as usize] as usize].clone();
-    let src = Source::Page { page, loc: 0 };
-    assert!(t.map.search(src, &rec, v, page * 125).is_err());
-    // A delta record read from a slot older than its covers is crafted.
-    if let Some(run) = t.map.runs().first().copied() {
-        let loc = t.map.parts[0].loc;
-        let (rec, _) = t.slots[loc as usize].clone();
-        let src = Source::Part {
-            run: run.number,
-            part: 0,
-            loc,
-        };
-        assert!(t.map.search(src, &rec, run.covers - 1, 0).is_err());
-    }
-}
-
-#[test]
-fn the_shape_must_fit_the_capacities() {
-    let shape = MapShape::new(512, 2000, SLOTS).unwrap();
-    assert!(Map::new(shape).is_none(), "16 pages in a directory of 8");
-    let shape = MapShape::new(256, 100, SLOTS).unwrap();
-    // 64 changes of 30 per record: 3 parts, over Q = 2.
-    assert!(FlashMap::<8, 64, 4, 2>::new(shape).is_none());
-}
-
 /// Load `words` into a fresh map of the toy's shape.
-fn load(words: &[u32]) -> Result<Map, super::record::BadRecord> {
+fn load(words: &[u32]) -> Result<Map, BadRecord> {
     let mut m = Map::new(MapShape::new(512, BLOCKS, SLOTS).unwrap()).unwrap();
     m.load_start();
     for (i, &w) in words.iter().enumerate() {
@@ -281,52 +235,209 @@ fn load(words: &[u32]) -> Result<Map, super::record::BadRecord> {
 }
 
 #[test]
-fn a_checkpoint_reloads_to_the_same_lookups() {
-    for seed in [1, 2, 3] {
+fn lookups_match_the_array_through_runs_merges_and_moves() {
+    for seed in 0..12 {
+        let hot = [BLOCKS, 200, 30][seed as usize % 3];
+        let t = workload(seed, hot, 3000);
+        // Pages, runs and merges all happened.
+        assert!((0..8).filter(|&p| t.map.page_loc(p).is_some()).count() >= 2);
+        let runs = t.map.next_run();
+        assert!(runs >= 5, "seed {seed}: {runs} runs");
+    }
+}
+
+#[test]
+fn run_numbers_wrap_around() {
+    let mut t = Toy::<8, 64, 4, 8>::new(3, BLOCKS);
+    t.map.next_run = u32::MAX - 2;
+    run(&mut t, 300, 3000, 211);
+    assert!(t.map.next_run() < 100, "{}", t.map.next_run());
+    let reloaded = load(&t.checkpoint()).unwrap();
+    assert_eq!(reloaded.runs(), t.map.runs());
+}
+
+#[test]
+fn a_lookup_reads_at_most_one_record_per_run_plus_the_page() {
+    let mut t = workload(99, BLOCKS, 2000);
+    for lba in 0..BLOCKS {
+        t.reads = 0;
+        t.lookup(lba);
+        let most = t.map.runs().len() as u64 + 1;
+        assert!(t.reads <= most, "lba {lba}: {} reads", t.reads);
+    }
+}
+
+#[test]
+fn a_merge_rewrites_only_the_pages_its_changes_fall_in() {
+    // A sparse run: three changes at the two ends and the middle of the map. Its single
+    // record's range spans every page; only three pages get a new record.
+    let mut t = Toy::<8, 64, 4, 8>::new(1, BLOCKS);
+    for lba in [0, 500, 999] {
+        t.set(lba, lba);
+    }
+    t.write_run();
+    t.map.merge_start(1).unwrap();
+    t.merge_slice(u32::MAX);
+    assert_eq!(t.map.merging(), None);
+    assert_eq!(t.pages_written, 3);
+    t.check_all();
+}
+
+#[test]
+fn misuse_is_refused_and_changes_nothing() {
+    let mut t = workload(8, 200, 700);
+    t.set(1, 1);
+    let parts = t.map.run_freeze().unwrap();
+    // Frozen: no change, no other record count, no early finish.
+    assert_eq!(t.map.set(2, 2, 1), Err(Refused::RunFrozen));
+    assert_eq!(t.map.run_written(&[]), Err(Refused::Mismatch));
+    assert_eq!(
+        t.map.encode_part(parts, &mut [0u8; 512]),
+        Err(Refused::Mismatch)
+    );
+    t.map.run_thaw();
+    assert_eq!(t.map.set(BLOCKS, 2, 1), Err(Refused::Mismatch));
+    assert_eq!(t.map.set(2, SLOTS, 1), Err(Refused::Mismatch));
+    t.check_all();
+    // Merge steps out of order.
+    let runs = t.map.runs().len();
+    assert_eq!(t.map.merge_start(0), Err(Refused::Mismatch));
+    assert_eq!(t.map.merge_start(runs + 1), Err(Refused::Mismatch));
+    if t.map.merging().is_none() {
+        t.map.merge_start(runs).unwrap();
+    }
+    let next = t.map.merge_next().unwrap();
+    assert_eq!(t.map.merge_finish(|_| {}), Err(Refused::Mismatch));
+    assert_eq!(t.map.page_written(next + 1, 0), Err(Refused::Mismatch));
+    assert_eq!(t.map.page_skip(u32::MAX), Err(Refused::Mismatch));
+    assert_eq!(t.map.merge_next(), Some(next));
+    t.check_all();
+    t.merge_slice(u32::MAX);
+    assert_eq!(t.map.merging(), None);
+    t.check_all();
+}
+
+#[test]
+fn a_stale_or_foreign_record_is_refused_not_trusted() {
+    let t = workload(5, BLOCKS, 600);
+    // Point a page at a slot holding some other record: the page number check refuses it.
+    let page = (0..8).find(|&p| t.map.page_loc(p).is_some()).unwrap();
+    let other = (0..8)
+        .find(|&p| p != page && t.map.page_loc(p).is_some())
+        .unwrap();
+    let (rec, v) = t.slots[t.map.page_loc(other).unwrap() as usize].clone();
+    let src = Source::Page { page, loc: 0 };
+    assert!(t.map.search(src, &rec, v, page * 125).is_err());
+    let run = *t.map.runs().first().expect("a run");
+    let loc = t.map.part_loc(run.number, 0).unwrap();
+    let (rec, v) = t.slots[loc as usize].clone();
+    let src = Source::Part {
+        run: run.number,
+        part: 0,
+        loc,
+    };
+    let first = u32::from_le_bytes(rec[16..20].try_into().unwrap());
+    assert!(t.map.search(src, &rec, v, first).unwrap().is_some());
+    // Read from a slot older than its covers: crafted.
+    assert!(t.map.search(src, &rec, run.covers - 1, first).is_err());
+    // Another covers than the index's, pairs out of order, a range the index does not
+    // know: each refused, not searched.
+    let mut bad = rec.clone();
+    bad[0] ^= 1;
+    assert!(t.map.search(src, &bad, u64::MAX, first).is_err());
+    let mut bad = rec.clone();
+    let (a, b) = (bad[16..24].to_vec(), bad[24..32].to_vec());
+    bad[16..24].copy_from_slice(&b);
+    bad[24..32].copy_from_slice(&a);
+    assert!(t.map.search(src, &bad, v, first).is_err());
+    let mut bad = rec.clone();
+    bad[14..16].copy_from_slice(&1u16.to_le_bytes());
+    assert!(t.map.search(src, &bad, v, first).is_err());
+}
+
+#[test]
+fn the_shape_must_fit_the_capacities() {
+    let shape = MapShape::new(512, 2000, SLOTS).unwrap();
+    assert!(Map::new(shape).is_none(), "16 pages in a directory of 8");
+    let shape = MapShape::new(256, 100, SLOTS).unwrap();
+    // 64 changes of 30 per record: 3 parts, over Q = 2.
+    assert!(FlashMap::<8, 64, 4, 2>::new(shape).is_none());
+    assert!(FlashMap::<8, 64, 256, 8>::new(MapShape::new(512, 100, SLOTS).unwrap()).is_none());
+}
+
+#[test]
+fn a_checkpoint_reloads_to_the_same_lookups_and_merge() {
+    for seed in [1, 2, 3, 4, 5, 6] {
         let mut t = workload(seed, 200, 1500);
         if t.map.buffered().0 > 0 {
             t.write_run();
         }
-        let words: Vec<u32> = (0..t.map.checkpoint_words())
-            .map(|i| t.map.checkpoint_word(i))
-            .collect();
-        let merging = t.map.merge;
+        let words = t.checkpoint();
+        let merging = t.map.merging();
         t.map = load(&words).unwrap();
         assert_eq!(t.map.checkpoint_words(), words.len());
-        // A merge in progress is not in the checkpoint: its runs are, so lookups still
-        // answer; the engine starts the merge again.
-        assert!(t.map.merge.is_none() || merging.is_none());
+        // A merge in progress goes on where it was; the workload after it stays exact.
+        assert_eq!(t.map.merging(), merging);
         t.check_all();
+        run(&mut t, 200, 1500, 250);
     }
+}
+
+#[test]
+fn a_map_half_loaded_answers_nothing() {
+    let mut t = workload(2, BLOCKS, 900);
+    t.write_run();
+    let words = t.checkpoint();
+    t.map.load_start();
+    for (i, &w) in words.iter().enumerate().take(words.len() / 2) {
+        t.map.load_word(i, w).unwrap();
+    }
+    assert_eq!(t.map.sources(5).count(), 0);
+    assert_eq!(t.map.set(5, 5, 1), Err(Refused::Mismatch));
+    assert_eq!(t.map.merge_start(1), Err(Refused::Mismatch));
+    assert!(t.map.load_finish(words.len() / 2).is_err());
+    assert_eq!(t.map.sources(5).count(), 0);
 }
 
 #[test]
 fn crafted_checkpoint_words_are_refused() {
     let mut t = workload(4, BLOCKS, 1200);
     t.write_run();
-    let words: Vec<u32> = (0..t.map.checkpoint_words())
-        .map(|i| t.map.checkpoint_word(i))
-        .collect();
+    let words = t.checkpoint();
     assert!(load(&words).is_ok());
     let runs = words[2] as usize;
-    let first_run = CHECKPOINT_HEAD_FOR_TESTS + 8;
+    let first_run = CHECKPOINT_HEAD + 8;
     let first_part = first_run + 4 * runs;
+    let page0 = words[CHECKPOINT_HEAD..first_run]
+        .iter()
+        .copied()
+        .find(|&l| l != NO_LOC);
     let mut cases: Vec<(usize, u32)> = std::vec![
-        (0, 9),                  // another page count
-        (2, 5),                  // more runs than R = 4
-        (3, 9),                  // more parts than Q = 8
-        (3, words[3] - 1),       // parts do not add up
-        (4, SLOTS),              // a page outside the volume
-        (first_run + 3, 0),      // a run of no part
-        (first_run + 3, 17),     // a run over the transaction limit
-        (first_part, BLOCKS),    // a range outside the map
-        (first_part + 2, SLOTS), // a part outside the volume
+        (0, 9),                   // another page count
+        (2, 5),                   // more runs than R = 4
+        (3, 9),                   // more parts than Q = 8
+        (3, words[3] - 1),        // parts do not add up
+        (4, runs as u32 + 1),     // a merge of more runs than there are
+        (4, 256),                 // a merge count beyond a byte
+        (5, 9),                   // a merge going on past the last page
+        (CHECKPOINT_HEAD, SLOTS), // a page outside the volume
+        (first_run + 3, 0),       // a run of no part
+        (first_run + 3, 17),      // a run over the transaction limit
+        (first_part, BLOCKS),     // a range outside the map
+        (first_part + 2, SLOTS),  // a part outside the volume
     ];
     if words[first_part] > 0 {
         cases.push((first_part + 1, words[first_part] - 1)); // last below first
     }
     if runs >= 2 {
         cases.push((first_run + 4, words[first_run])); // run numbers must increase
+    }
+    if words[first_run + 3] >= 2 {
+        // The run's second part overlaps its first.
+        cases.push((first_part + 3, words[first_part + 1]));
+    }
+    if let Some(page) = page0 {
+        cases.push((first_part + 2, page)); // a part where a page is
     }
     cases.push((1, words[first_run + 4 * (runs - 1)])); // next_run must be past the last
     for (i, w) in cases {
@@ -345,19 +456,6 @@ fn crafted_checkpoint_words_are_refused() {
 }
 
 #[test]
-fn ram_follows_the_formula() {
-    // The 16 MiB W25Q128 with 512-byte blocks: 245 pages, 620 buffered changes, 18 runs of
-    // up to 10 records (docs/MAP-ON-FLASH.md, "What is built").
-    let formula = 4 * 245 + 8 * 620 + 16 * 18 + 12 * 180;
-    let size = core::mem::size_of::<FlashMap<245, 620, 18, 180>>();
-    // Plus the vectors' lengths, the shape and a few counters: under 100 bytes.
-    assert!(
-        size >= formula && size <= formula + 100,
-        "{size} vs {formula}"
-    );
-}
-
-#[test]
 fn the_16_mib_shape_keeps_every_lookup_exact() {
     // 30 609 blocks (the W25Q128's export at 512 B), the capacities of the RAM formula.
     let mut t: Toy<245, 620, 18, 180> = Toy::new(7, 30_609);
@@ -373,6 +471,19 @@ fn the_16_mib_shape_keeps_every_lookup_exact() {
 }
 
 #[test]
+fn ram_follows_the_formula() {
+    // The 16 MiB W25Q128 with 512-byte blocks: 245 pages, 620 buffered changes, 18 runs of
+    // up to 10 records (docs/MAP-ON-FLASH.md, "What is built").
+    let formula = 4 * 245 + 8 * 620 + 16 * 18 + 12 * 180;
+    let size = core::mem::size_of::<FlashMap<245, 620, 18, 180>>();
+    // Plus the vectors' lengths, the shape and a few counters: under 100 bytes.
+    assert!(
+        size >= formula && size <= formula + 100,
+        "{size} vs {formula}"
+    );
+}
+
+#[test]
 fn a_checkpoint_through_root_records_reloads_to_the_same_lookups() {
     use super::record::{check_root, encode_root, root_head, root_word, RootHead};
     let mut t: Toy<245, 620, 18, 180> = Toy::new(11, 30_609);
@@ -384,9 +495,8 @@ fn a_checkpoint_through_root_records_reloads_to_the_same_lookups() {
     let recs: Vec<Vec<u8>> = (0..parts)
         .map(|p| {
             let mut rec = std::vec![0u8; 512];
-            encode_root(&s, &mut rec, (t.version, 9), p, total, |i| {
-                t.map.checkpoint_word(i)
-            });
+            let word = |i| t.map.checkpoint_word(i);
+            encode_root(&s, &mut rec, (t.version, 9), p, total, word).unwrap();
             rec
         })
         .collect();
