@@ -9,7 +9,9 @@
 //! Layers, one module each, each calling only the ones above it:
 //! - [`geometry`]: configuration -> layout and capacity; [`layout`]: the on-flash bytes
 //!   (spec: `FORMAT.md`), [`table`]: the volume table record (snapshots, rollbacks, reset);
-//!   [`map`]: logical block -> slot; [`units`]: per-unit state and wear;
+//!   [`map`]: logical block -> slot; [`units`]: per-unit state and wear; [`flashmap`]: the
+//!   RAM side of a block map kept on flash (issue 14; a building block the engine does not
+//!   use yet);
 //! - `flash`: the only caller of the driver (reads, programs, erases, counters, stable reads);
 //! - `log`: unit table, map, frontiers, version counter and the append;
 //! - `gc`: garbage collection (cost-benefit), wear levelling, retirement;
