@@ -255,9 +255,7 @@ pub fn age_weight(age: u32) -> u32 {
     s * isqrt(isqrt(s))
 }
 
-/// Integer square root, bit by bit (core's `isqrt` pulls in a table: more code). Out of
-/// line: three calls would otherwise each inline it.
-#[inline(never)]
+/// Integer square root, bit by bit (core's `isqrt` pulls in a table: more code).
 fn isqrt(x: u32) -> u32 {
     let (mut rest, mut root, mut bit) = (x, 0u32, 1u32 << 30);
     while bit > x {

@@ -368,10 +368,17 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
         self.merge.map(|(k, next)| (usize::from(k), next))
     }
 
-    fn merged_parts(&self) -> &[Part] {
+    /// The runs the merge applies and their parts (none without a merge). Clamped, so a
+    /// half-loaded checkpoint's counts cannot index past the vectors.
+    fn merged(&self) -> (&[Run], &[Part]) {
         let k = self.merge.map_or(0, |(k, _)| usize::from(k));
-        let n: usize = self.runs[..k].iter().map(|r| usize::from(r.parts)).sum();
-        &self.parts[..n]
+        let runs = &self.runs[..k.min(self.runs.len())];
+        let n: usize = runs.iter().map(|r| usize::from(r.parts)).sum();
+        (runs, &self.parts[..n.min(self.parts.len())])
+    }
+
+    fn merged_parts(&self) -> &[Part] {
+        self.merged().1
     }
 
     /// `page`'s lba range, inclusive (`u64`: no overflow at the top of the map).
@@ -395,10 +402,12 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
 
     /// The merged parts whose range touches `page`, oldest first (apply them in order).
     pub fn merge_sources(&self, page: u32) -> impl Iterator<Item = Source> + '_ {
-        let k = self.merge.map_or(0, |(k, _)| usize::from(k));
+        let (runs, merged) = self.merged();
         let mut start = 0;
-        self.runs[..k].iter().flat_map(move |run| {
-            let parts = &self.parts[start..start + usize::from(run.parts)];
+        runs.iter().flat_map(move |run| {
+            let parts = merged
+                .get(start..start + usize::from(run.parts))
+                .unwrap_or(&[]);
             start += usize::from(run.parts);
             parts.iter().enumerate().filter_map(move |(i, q)| {
                 self.touches(q, page).then_some(Source::Part {
@@ -450,8 +459,7 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
         let Source::Part { run, part, .. } = src else {
             return Err(BadRecord);
         };
-        let k = self.merge.map_or(0, |(k, _)| usize::from(k));
-        valid(self.runs[..k].iter().any(|r| r.number == run))?;
+        valid(self.merged().0.iter().any(|r| r.number == run))?;
         let h = self.delta_head(rec, version, run, part)?;
         let e = self.shape.per_page;
         let mut changed = false;
@@ -495,8 +503,8 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
             self.merge.is_some() && self.merge_next().is_none(),
             Refused::Mismatch,
         )?;
-        let n = self.merged_parts().len();
-        let k = self.merge.take().map_or(0, |(k, _)| usize::from(k));
+        let (k, n) = (self.merged().0.len(), self.merged_parts().len());
+        self.merge = None;
         for p in &self.parts[..n] {
             garbage(p.loc);
         }
@@ -533,7 +541,8 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
         let mut start = 0;
         for r in &self.runs {
             if r.number == run {
-                return (part < r.parts).then_some(start + usize::from(part));
+                let i = start + usize::from(part);
+                return (part < r.parts && i < self.parts.len()).then_some(i);
             }
             start += usize::from(r.parts);
         }

@@ -161,11 +161,8 @@ pub fn set_page_entry(rec: &mut [u8], i: u32, e: u32) {
 pub fn encode_delta(rec: &mut [u8], head: &DeltaHead, pairs: &[(u32, u32)]) {
     debug_assert_eq!(usize::from(head.count), pairs.len());
     debug_assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0));
-    rec.fill(0xFF);
-    rec[..8].copy_from_slice(&head.covers.to_le_bytes());
-    rec[8..12].copy_from_slice(&head.run.to_le_bytes());
-    (rec[12], rec[13]) = (head.part, head.parts);
-    rec[14..16].copy_from_slice(&head.count.to_le_bytes());
+    let h = head;
+    put_head(rec, (h.covers, h.run, h.part, h.parts, h.count));
     for (i, &(lba, e)) in pairs.iter().enumerate() {
         let at = DELTA_HEAD + 8 * i;
         rec[at..at + 4].copy_from_slice(&lba.to_le_bytes());
@@ -180,16 +177,15 @@ pub fn delta_head(
     rec: &[u8],
     claim_version: u64,
 ) -> Result<DeltaHead, BadRecord> {
+    let (covers, run, part, parts, count) = get_head(shape, rec, claim_version)?;
     let h = DeltaHead {
-        covers: get64(rec, 0).ok_or(BadRecord)?,
-        run: get32(rec, 8).ok_or(BadRecord)?,
-        part: *rec.get(12).ok_or(BadRecord)?,
-        parts: *rec.get(13).ok_or(BadRecord)?,
-        count: get16(rec, 14).ok_or(BadRecord)?,
+        covers,
+        run,
+        part,
+        parts,
+        count,
     };
-    let fits = u32::from(h.count) <= shape.per_delta && rec.len() >= shape.record_bytes as usize;
-    let part_ok = h.part < h.parts && usize::from(h.parts) <= MAX_PARTS;
-    match fits && part_ok && h.count > 0 && h.covers <= claim_version {
+    match u32::from(h.count) <= shape.per_delta && h.count > 0 {
         true => Ok(h),
         false => Err(BadRecord),
     }
@@ -296,11 +292,7 @@ pub fn encode_root(
     }
     let from = usize::from(part) * w;
     let n = total.saturating_sub(from).min(w);
-    rec.fill(0xFF);
-    rec[..8].copy_from_slice(&redo.to_le_bytes());
-    rec[8..12].copy_from_slice(&root.to_le_bytes());
-    (rec[12], rec[13]) = (part, parts);
-    rec[14..16].copy_from_slice(&(n as u16).to_le_bytes());
+    put_head(rec, (redo, root, part, parts, n as u16));
     for j in 0..n {
         let at = ROOT_HEAD + 4 * j;
         rec[at..at + 4].copy_from_slice(&word(from + j).to_le_bytes());
@@ -312,20 +304,18 @@ pub fn encode_root(
 /// transaction, the word count within the record (full in every part but the last), `redo`
 /// not newer than its slot.
 pub fn root_head(shape: &MapShape, rec: &[u8], claim_version: u64) -> Result<RootHead, BadRecord> {
+    let (redo, root, part, parts, words) = get_head(shape, rec, claim_version)?;
     let h = RootHead {
-        redo: get64(rec, 0).ok_or(BadRecord)?,
-        root: get32(rec, 8).ok_or(BadRecord)?,
-        part: *rec.get(12).ok_or(BadRecord)?,
-        parts: *rec.get(13).ok_or(BadRecord)?,
-        words: get16(rec, 14).ok_or(BadRecord)?,
+        redo,
+        root,
+        part,
+        parts,
+        words,
     };
     let w = shape.root_words();
     // Widened: `part` is a byte from flash (255 + 1 would overflow a u8).
     let last = u16::from(h.part) + 1 == u16::from(h.parts);
-    let words_ok = (1..=w).contains(&u32::from(h.words)) && (last || u32::from(h.words) == w);
-    let part_ok = h.part < h.parts && usize::from(h.parts) <= MAX_PARTS;
-    let fits = rec.len() >= shape.record_bytes as usize;
-    match words_ok && part_ok && fits && h.redo <= claim_version {
+    match (1..=w).contains(&u32::from(h.words)) && (last || u32::from(h.words) == w) {
         true => Ok(h),
         false => Err(BadRecord),
     }
@@ -348,6 +338,37 @@ pub fn check_root(heads: &[RootHead]) -> Result<usize, BadRecord> {
 /// Word `j` of a root record whose header checked out (`j < words`).
 pub fn root_word(rec: &[u8], j: usize) -> Result<u32, BadRecord> {
     get32(rec, ROOT_HEAD + 4 * j).ok_or(BadRecord)
+}
+
+/// The 16-byte head delta and root records share: (version u64, number u32, part u8,
+/// parts u8, count u16).
+type Head = (u64, u32, u8, u8, u16);
+
+/// Erase `rec` and write a head.
+fn put_head(rec: &mut [u8], (version, number, part, parts, count): Head) {
+    rec.fill(0xFF);
+    rec[..8].copy_from_slice(&version.to_le_bytes());
+    rec[8..12].copy_from_slice(&number.to_le_bytes());
+    (rec[12], rec[13]) = (part, parts);
+    rec[14..16].copy_from_slice(&count.to_le_bytes());
+}
+
+/// Read a head and check what both kinds require: a whole record, the part inside its
+/// group, the group within one transaction, the version not newer than the slot's.
+fn get_head(shape: &MapShape, rec: &[u8], claim_version: u64) -> Result<Head, BadRecord> {
+    let h = (
+        get64(rec, 0).ok_or(BadRecord)?,
+        get32(rec, 8).ok_or(BadRecord)?,
+        *rec.get(12).ok_or(BadRecord)?,
+        *rec.get(13).ok_or(BadRecord)?,
+        get16(rec, 14).ok_or(BadRecord)?,
+    );
+    let fits = rec.len() >= shape.record_bytes as usize;
+    let part_ok = h.2 < h.3 && usize::from(h.3) <= MAX_PARTS;
+    match fits && part_ok && h.0 <= claim_version {
+        true => Ok(h),
+        false => Err(BadRecord),
+    }
 }
 
 fn get16(b: &[u8], at: usize) -> Option<u16> {

@@ -393,6 +393,14 @@ fn a_map_half_loaded_answers_nothing() {
         t.map.load_word(i, w).unwrap();
     }
     assert_eq!(t.map.sources(5).count(), 0);
+    // A merge over runs whose parts have not come yet: nothing indexes past the vectors.
+    t.map.merge = Some((words[2].max(1) as u8, 0));
+    let _ = (t.map.merge_next(), t.map.merge_sources(0).count());
+    let _ = (
+        t.map.part_loc(words[CHECKPOINT_HEAD + 8], 15),
+        t.map.merge_finish(|_| {}),
+    );
+    t.map.merge = None;
     assert_eq!(t.map.set(5, 5, 1), Err(Refused::Mismatch));
     assert_eq!(t.map.merge_start(1), Err(Refused::Mismatch));
     assert!(t.map.load_finish(words.len() / 2).is_err());
