@@ -96,6 +96,7 @@ pub use adapters::storage;
 
 pub use error::Error;
 pub use geometry::{Config, ConfigError, Geometry};
+pub use map::{MapMode, RamMap};
 pub use snapshot::SnapshotId;
 pub use transaction::Transaction;
 pub use units::{UnitInfo, UnitState, WearSummary};

@@ -39,6 +39,30 @@ impl Mapping {
     }
 }
 
+/// Where the block map lives. [`RamMap`], the default, keeps the whole map in RAM
+/// ([`BlockMap`], 4 bytes per block). A map kept on flash (issue 14,
+/// docs/MAP-ON-FLASH.md) is the other mode: its state sits beside the log as `State`, and
+/// the few engine paths that differ branch on `ON_FLASH`, a constant, so the RAM mode's
+/// code is what it was without the seam (firmware/size.sh measures it).
+pub trait MapMode {
+    /// True when the map lives on flash: lookups read records, changes are buffered.
+    const ON_FLASH: bool;
+    /// What the mode keeps in RAM beside the log (`()` for [`RamMap`]).
+    type State: core::fmt::Debug;
+    /// The state of a volume not mounted or formatted yet.
+    fn empty() -> Self::State;
+}
+
+/// The whole block map in RAM: [`BlockMap`], one `u32` per block.
+#[derive(Debug)]
+pub struct RamMap;
+
+impl MapMode for RamMap {
+    const ON_FLASH: bool = false;
+    type State = ();
+    fn empty() {}
+}
+
 const UNMAPPED: u32 = u32::MAX;
 const TRIM_BIT: u32 = 1 << 31;
 const REVERT_BIT: u32 = 1 << 30;

@@ -18,11 +18,12 @@ use super::flash::Res;
 use super::log::{Entry, Log, Source, Stream, NO_RECORD};
 use crate::error::Error;
 use crate::layout::{next_hop, RecordKind, RecordRead, NO_HOP};
+use crate::map::MapMode;
 use crate::units::{age_weight, UnitState};
 
 /// Available units the host must leave to GC now (`Geometry::gc_headroom`).
-pub(crate) fn headroom<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &Log<F, U, B, S>,
+pub(crate) fn headroom<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &Log<F, U, B, S, M>,
 ) -> u32 {
     log.io.geo.gc_headroom(log.units.retired())
 }
@@ -31,8 +32,14 @@ pub(crate) fn headroom<F: NorFlash, const U: usize, const B: usize, const S: usi
 /// cannot make a unit available (a transaction's records all go to
 /// one unit); returns its stream. The GC frontier takes host writes only when GC cannot
 /// make a unit available.
-pub(crate) async fn room_for_host<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+pub(crate) async fn room_for_host<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    M: MapMode,
+>(
+    log: &mut Log<F, U, B, S, M>,
     need: u32,
     stream: Stream,
 ) -> Res<Stream, F> {
@@ -80,8 +87,14 @@ pub(crate) async fn room_for_host<F: NorFlash, const U: usize, const B: usize, c
 /// full. A block the cold frontier holds was judged cold once already: it stays cold unless
 /// its unit is younger than a thirty-second of the volume's slots (docs/DESIGN.md, "Garbage
 /// collection"). Transactions stay on the host frontier.
-pub(crate) fn host_stream<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &Log<F, U, B, S>,
+pub(crate) fn host_stream<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    M: MapMode,
+>(
+    log: &Log<F, U, B, S, M>,
     entries: &[Entry<'_>],
 ) -> Stream {
     let [e] = entries else {
@@ -104,8 +117,8 @@ pub(crate) fn host_stream<F: NorFlash, const U: usize, const B: usize, const S: 
 
 /// True if `u` was last written more than `total >> shift` versions ago, `total` being the
 /// volume's slots (about that many writes turn the whole volume over).
-fn is_old<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &Log<F, U, B, S>,
+fn is_old<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &Log<F, U, B, S, M>,
     u: &crate::units::UnitInfo,
     shift: u32,
 ) -> bool {
@@ -116,8 +129,8 @@ fn is_old<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 
 /// True if `s`'s frontier has `need` slots after probing; a frontier with less is sealed if
 /// `seal` (GC may take it: its unused slots count as free space like any garbage).
-async fn has_room<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn has_room<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
     s: Stream,
     need: u32,
     seal: bool,
@@ -140,8 +153,14 @@ async fn has_room<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 /// (best effort; GC rounds below then make more room).
 // Kept out of line: a rare path, and inlined into the host append it costs more (measured).
 #[inline(never)]
-async fn restore_available<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn restore_available<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    M: MapMode,
+>(
+    log: &mut Log<F, U, B, S, M>,
 ) -> Res<(), F> {
     for _ in 0..log.io.geo.unit_count {
         if log.io.geo.no_erase || log.units.available() > 0 {
@@ -167,8 +186,8 @@ async fn restore_available<F: NorFlash, const U: usize, const B: usize, const S:
 
 /// Open an available unit as `stream`'s frontier: the least-worn for host writes, the
 /// most-worn for GC copies (cold data lets worn units rest).
-async fn open_fresh<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn open_fresh<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
     stream: Stream,
 ) -> Res<u32, F> {
     let most_worn = stream != Stream::Host;
@@ -188,8 +207,14 @@ async fn open_fresh<F: NorFlash, const U: usize, const B: usize, const S: usize>
 /// gives one back, as when a write runs it (the space invariant does not care when rounds
 /// run); single-stream volumes (write-once ones among them) collect only when a write needs
 /// room.
-pub(crate) async fn collect_ahead<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+pub(crate) async fn collect_ahead<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    M: MapMode,
+>(
+    log: &mut Log<F, U, B, S, M>,
 ) -> Res<(), F> {
     let g = &log.io.geo;
     if g.single_stream || log.units.available() > headroom(log) + 1 {
@@ -199,8 +224,14 @@ pub(crate) async fn collect_ahead<F: NorFlash, const U: usize, const B: usize, c
 }
 
 /// Run one GC round if there is a victim; `false` if there is none.
-pub(crate) async fn collect_one<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+pub(crate) async fn collect_one<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    M: MapMode,
+>(
+    log: &mut Log<F, U, B, S, M>,
 ) -> Res<bool, F> {
     let Some(victim) = pick_victim(log) else {
         return Ok(false);
@@ -219,8 +250,14 @@ pub(crate) async fn collect_one<F: NorFlash, const U: usize, const B: usize, con
 /// version, which tells when it was last written only if copies take new versions: not in
 /// builds with snapshot slots, whose copies may keep old ones, so those keep their copy
 /// frontiers open.
-fn seal_stale_copy_frontiers<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+fn seal_stale_copy_frontiers<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    M: MapMode,
+>(
+    log: &mut Log<F, U, B, S, M>,
 ) {
     if S > 0 || log.io.geo.streams() == 1 || log.read_only || log.units.available() == 0 {
         return;
@@ -237,8 +274,14 @@ fn seal_stale_copy_frontiers<F: NorFlash, const U: usize, const B: usize, const 
 }
 
 /// Copy the live slots of `victim` out and erase it (retired units are emptied, not erased).
-pub(crate) async fn collect<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+pub(crate) async fn collect<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    M: MapMode,
+>(
+    log: &mut Log<F, U, B, S, M>,
     victim: u32,
 ) -> Res<(), F> {
     let kept_versions = relocate(log, victim).await?;
@@ -257,8 +300,14 @@ pub(crate) async fn collect<F: NorFlash, const U: usize, const B: usize, const S
 /// yet) has those copies under newer versions, and once the victim is gone a mount would
 /// take them over the copies that kept their versions, leaving that unit live. Erase such
 /// units first (they are erased before reuse anyway). docs/DESIGN.md, recovery rule 10.
-async fn erase_stale_copies<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn erase_stale_copies<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    M: MapMode,
+>(
+    log: &mut Log<F, U, B, S, M>,
     victim: u32,
 ) -> Res<(), F> {
     for unit in 0..log.io.geo.unit_count {
@@ -287,8 +336,8 @@ async fn erase_stale_copies<F: NorFlash, const U: usize, const B: usize, const S
 /// index. Frontiers and full units are never victims. Below headroom a victim whose live
 /// slots fit in its copy frontier comes first: its round needs no available unit, so it
 /// gives one back.
-fn pick_victim<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &Log<F, U, B, S>,
+fn pick_victim<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &Log<F, U, B, S, M>,
 ) -> Option<u32> {
     let n = log.slots();
     let short = log.units.available() <= headroom(log);
@@ -324,8 +373,8 @@ fn pick_victim<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 /// volume's slots ago, to the cold frontier (they outlived a long time), else to the GC
 /// frontier. All of a round's survivors go to one stream, so a round still needs at most
 /// one available unit.
-fn copy_stream<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &Log<F, U, B, S>,
+fn copy_stream<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &Log<F, U, B, S, M>,
     u: &crate::units::UnitInfo,
 ) -> Stream {
     match is_old(log, u, 1) {
@@ -337,8 +386,8 @@ fn copy_stream<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 /// Copy every live slot of `unit` to the GC frontier (same contents; each copy names `unit`
 /// as its victim). Records snapshots see, retire and table records move too. Returns
 /// whether a copy kept its version.
-async fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
     unit: u32,
 ) -> Res<bool, F> {
     let mut kept_versions = false;
@@ -386,8 +435,8 @@ async fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 }
 
 /// A slot in `stream`'s frontier, opening an available unit when it is full.
-async fn room_for_copy<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn room_for_copy<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
     stream: Stream,
 ) -> Res<(), F> {
     if let Some(g) = log.frontier(stream) {
@@ -402,8 +451,14 @@ async fn room_for_copy<F: NorFlash, const U: usize, const B: usize, const S: usi
 /// A slot for a record without data, and the stream it goes to: the GC frontier's, else
 /// the host frontier's (a record without data has no temperature), else collecting a unit
 /// (also in read-only mode: the last retirement must reach flash too).
-async fn room_for_record<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn room_for_record<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    M: MapMode,
+>(
+    log: &mut Log<F, U, B, S, M>,
 ) -> Res<Stream, F> {
     for _ in 0..log.io.geo.unit_count {
         match room_for_copy(log, Stream::Gc).await {
@@ -423,8 +478,14 @@ async fn room_for_record<F: NorFlash, const U: usize, const B: usize, const S: u
 /// Static wear levelling: when the erase-count spread exceeds `threshold` and the least-worn
 /// unit holds (cold) data, collect it so it returns to the pool; GC copies go to the
 /// most-worn available unit.
-pub(crate) async fn level_wear<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+pub(crate) async fn level_wear<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    M: MapMode,
+>(
+    log: &mut Log<F, U, B, S, M>,
     threshold: u32,
 ) -> Res<(), F> {
     // No live unit: (MAX, 0), a spread of 0.
@@ -465,8 +526,8 @@ pub(crate) async fn level_wear<F: NorFlash, const U: usize, const B: usize, cons
 /// Take `unit` out of service after a failure (RAM only; `tidy_retired` moves its data and
 /// records the retirement). Turns the volume read-only when more units failed than the
 /// reserve has spares.
-pub(crate) fn retire<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+pub(crate) fn retire<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
     unit: u32,
 ) {
     if log.units.get(unit).state == UnitState::Retired {
@@ -483,8 +544,14 @@ pub(crate) fn retire<F: NorFlash, const U: usize, const B: usize, const S: usize
 
 /// Move the live data out of retired units and record each retirement on flash (a retire
 /// record in the GC frontier, carried forward by GC), so a remount keeps them out.
-pub(crate) async fn tidy_retired<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+pub(crate) async fn tidy_retired<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    M: MapMode,
+>(
+    log: &mut Log<F, U, B, S, M>,
 ) -> Res<(), F> {
     for unit in 0..log.io.geo.unit_count {
         if log.units.get(unit).state != UnitState::Retired {

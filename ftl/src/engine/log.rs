@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::layout::{encode_commit, encode_seal, Claim, RecordKind, TxnMark, UnitHeader};
 use crate::layout::{CLAIM_BYTES, COMMIT_BYTES, FORMAT_VERSION, HEADER_BYTES};
 use crate::layout::{NO_HOP, NO_VICTIM, VERSION_CEILING};
-use crate::map::{BlockMap, Mapping};
+use crate::map::{BlockMap, MapMode, Mapping};
 use crate::table::{VolumeTable, TABLE_SNAPSHOTS};
 use crate::units::{UnitState, UnitTable, NO_SLOT};
 
@@ -116,7 +116,7 @@ impl<'a> Entry<'a> {
 
 /// The log's state. Every other layer reads it; only the log and GC change it.
 #[derive(Debug)]
-pub(crate) struct Log<F, const U: usize, const B: usize, const S: usize> {
+pub(crate) struct Log<F, const U: usize, const B: usize, const S: usize, M: MapMode> {
     pub io: FlashIo<F>,
     pub map: BlockMap<B>,
     pub units: UnitTable<U>,
@@ -144,9 +144,12 @@ pub(crate) struct Log<F, const U: usize, const B: usize, const S: usize> {
     /// The last transaction ran out of slots in its unit (probes gave some up): its frontier
     /// was sealed, a retry opens another.
     pub txn_overflow: bool,
+    /// The map mode's own state (nothing for the RAM map).
+    #[allow(dead_code)] // read by the flash map's paths, which come next (issue 14)
+    pub mode: M::State,
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S> {
+impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Log<F, U, B, S, M> {
     pub fn new(io: FlashIo<F>) -> Self {
         let spu = io.geo.slots_per_unit;
         // Empty tables, filled in place by `reset` (one code path for new and remount).
@@ -167,6 +170,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
             table: VolumeTable::EMPTY,
             snaps: core::array::from_fn(|_| BlockMap::new(0, spu)),
             txn_overflow: false,
+            mode: M::empty(),
         };
         log.reset();
         log

@@ -19,6 +19,7 @@ use crate::error::Error;
 use crate::layout::TxnMark;
 use crate::layout::{decode_commit, seal_matches, Claim, HeaderRead, RecordKind, RecordRead};
 use crate::layout::{next_hop, SlotRecord, FORMAT_VERSION, NO_HOP, NO_VICTIM, VERSION_CEILING};
+use crate::map::MapMode;
 use crate::map::Mapping;
 use crate::table::{VolumeTable, TABLE_BYTES};
 use crate::units::{UnitState, NO_SLOT};
@@ -43,8 +44,14 @@ struct Scratch {
 /// Junk where a healthy unit cannot have any makes the scan check the unit's header with many
 /// reads; if it is unstable the unit is left out and the scan starts over (once per such
 /// unit, so at most `unit_count + 1` passes).
-pub(crate) async fn mount<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+pub(crate) async fn mount<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    M: MapMode,
+>(
+    log: &mut Log<F, U, B, S, M>,
 ) -> Res<(), F> {
     let blank = Scratch {
         victim_of: 0,
@@ -94,8 +101,8 @@ pub(crate) async fn mount<F: NorFlash, const U: usize, const B: usize, const S: 
 }
 
 /// Scan every unit of the volume; `true` if a unit turned out torn (start over without it).
-async fn scan_units<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn scan_units<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
     scratch: &mut [Scratch],
     max_version: &mut u64,
     known: &VolumeTable,
@@ -114,8 +121,8 @@ async fn scan_units<F: NorFlash, const U: usize, const B: usize, const S: usize>
 }
 
 /// The newest epoch among this build's headers; classifies regions without one.
-async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
 ) -> Res<u32, F> {
     let g = log.io.geo;
     // The newest epoch and whether every header of it matches this geometry: all that is
@@ -163,8 +170,8 @@ async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>
     Ok(best_epoch)
 }
 
-fn matches_geometry<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &Log<F, U, B, S>,
+fn matches_geometry<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &Log<F, U, B, S, M>,
     h: &crate::layout::UnitHeader,
 ) -> bool {
     let g = log.io.geo;
@@ -175,8 +182,8 @@ fn matches_geometry<F: NorFlash, const U: usize, const B: usize, const S: usize>
 
 /// Is `unit` part of this volume? `find_epoch` left the epoch of its valid header (plus one)
 /// in `stamp` and its wear in `wear`; a unit that is not ours is `Dirty` (erased before use).
-fn adopt_header<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+fn adopt_header<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
     unit: u32,
 ) -> bool {
     let epoch = u64::from(log.epoch) + 1;
@@ -193,8 +200,8 @@ fn adopt_header<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 /// offer every valid record to the map.
 // Kept out of line: inlined into `mount` it makes the image bigger (measured).
 #[inline(never)]
-async fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
     unit: u32,
     scratch: &mut [Scratch],
     max_version: &mut u64,
@@ -265,8 +272,8 @@ async fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 
 /// True if the unit's seal matches its last record (read once as `last`): that record is
 /// then stable.
-async fn seal_holds<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn seal_holds<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
     unit: u32,
     last: &RecordRead,
 ) -> Res<bool, F> {
@@ -290,8 +297,8 @@ async fn seal_holds<F: NorFlash, const U: usize, const B: usize, const S: usize>
 /// registers for every call (measured: a few hundred bytes of code).
 // Kept out of line: inlined into `mount` it makes the image bigger (measured).
 #[inline(never)]
-async fn judge_top<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn judge_top<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
     unit: u32,
     slot: u32,
     rec: &mut RecordRead,
@@ -341,8 +348,8 @@ async fn judge_top<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 /// A valid record of `unit`: update the unit's facts and offer it to the map.
 // Kept out of line (measured: smaller).
 #[inline(never)]
-async fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
     unit: u32,
     slot: u32,
     r: &SlotRecord,
@@ -377,8 +384,8 @@ async fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize
 /// victim was erased then leaves the unit it copied into with nothing live).
 // Kept out of line: a rare record, inlined into every record's path it costs code (measured).
 #[inline(never)]
-async fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
     unit: u32,
     slot: u32,
     r: &SlotRecord,
@@ -426,8 +433,8 @@ async fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>
 /// Decode into `t` (which starts `EMPTY`) the table a reset or table record stands for;
 /// `false` if it does not check out (a table whose data fails its CRC, or holds fields
 /// cowftl never writes, is ignored).
-async fn read_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn read_meta<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
     unit: u32,
     slot: u32,
     r: &SlotRecord,
@@ -454,8 +461,8 @@ async fn read_meta<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 /// After the scan: blocks whose newest record is older than the reset read the base again.
 /// Units entirely newer or older are decided by their version range; only units written
 /// across the reset (its frontiers then) have records read back.
-async fn apply_reset<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn apply_reset<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
     scratch: &[Scratch],
 ) -> Res<(), F> {
     let v = log.table.reset_version;
@@ -488,8 +495,8 @@ async fn apply_reset<F: NorFlash, const U: usize, const B: usize, const S: usize
 }
 
 /// A retire record: the newest one for each unit is kept (and carried forward by GC).
-async fn offer_retire<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn offer_retire<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
     unit: u32,
     slot: u32,
     r: &SlotRecord,
@@ -514,8 +521,8 @@ async fn offer_retire<F: NorFlash, const U: usize, const B: usize, const S: usiz
 /// A data, trim or revert record: it becomes the block's mapping if it beats the current
 /// one, and the same in every snapshot's map that sees it (a snapshot sees the records older
 /// than itself). Records a rollback made dead (in a hole) count nowhere.
-async fn offer_block<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn offer_block<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
     unit: u32,
     slot: u32,
     r: &SlotRecord,
@@ -554,8 +561,8 @@ async fn offer_block<F: NorFlash, const U: usize, const B: usize, const S: usize
 /// overlap or the copy rule may apply.
 // Kept out of line: inlined into `offer_block` it makes the image bigger (measured).
 #[inline(never)]
-async fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
     unit: u32,
     r: &SlotRecord,
     cu: u32,
@@ -624,8 +631,8 @@ fn copy_of(copy: &Claim, orig: &Claim, orig_unit: u32) -> bool {
 
 /// Is a victim unit still intact (its erase never started)? A cut erase can leave the old
 /// contents in place but every word unstable: its header then reads differently now and then.
-async fn intact<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn intact<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
     unit: u32,
     scratch: &mut [Scratch],
 ) -> Res<bool, F> {
@@ -639,8 +646,8 @@ async fn intact<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 }
 
 /// Valid counts from the map and the retire table; retired units take their state.
-fn count_valid<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+fn count_valid<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
 ) {
     let n = log.slots();
     // A unit that holds records is sealed whether or not a retire record names it below.
@@ -677,8 +684,8 @@ fn count_valid<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 }
 
 /// Units without a readable header get the mean wear of the others (as UBI does).
-fn estimate_lost_wear<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+fn estimate_lost_wear<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
 ) {
     let mean = log
         .units
@@ -695,8 +702,8 @@ fn estimate_lost_wear<F: NorFlash, const U: usize, const B: usize, const S: usiz
 /// probed before the first append). Other partly used units stay sealed until GC; one with
 /// nothing live is available (a GC round cut before its victim was erased leaves one) and
 /// stays so: resuming it would hand GC's unit to the host.
-fn pick_frontiers<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+fn pick_frontiers<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
     scratch: &[Scratch],
 ) {
     let n = log.slots();
@@ -728,10 +735,16 @@ fn pick_frontiers<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 /// epoch. The first unit erased holds nothing live in the old volume, so a cut before its
 /// header lands leaves the old volume intact, and once any new header is on flash the newest
 /// epoch is the new, empty volume.
-pub(crate) async fn format<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+pub(crate) async fn format<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    M: MapMode,
+>(
     io: FlashIo<F>,
-) -> Res<Log<F, U, B, S>, F> {
-    let mut log: Log<F, U, B, S> = Log::new(io);
+) -> Res<Log<F, U, B, S, M>, F> {
+    let mut log: Log<F, U, B, S, M> = Log::new(io);
     let first = match mount(&mut log).await {
         Ok(()) => log.units.pick_available(false, false).unwrap_or(0),
         Err(Error::Flash(e)) => return Err(Error::Flash(e)),
@@ -756,8 +769,8 @@ pub(crate) async fn format<F: NorFlash, const U: usize, const B: usize, const S:
 }
 
 /// Wear counters from the old headers (mean for the unreadable ones); the new epoch.
-async fn carry_wear<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn carry_wear<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
 ) -> Res<u32, F> {
     let mut max_epoch = 0u32;
     for unit in 0..log.io.geo.unit_count {
@@ -777,8 +790,14 @@ async fn carry_wear<F: NorFlash, const U: usize, const B: usize, const S: usize>
 
 /// Write-once media cannot be erased: a blank unit gets its header, anything else is an
 /// error (a write-once volume is formatted once).
-async fn prepare_write_once<F: NorFlash, const U: usize, const B: usize, const S: usize>(
-    log: &mut Log<F, U, B, S>,
+async fn prepare_write_once<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    M: MapMode,
+>(
+    log: &mut Log<F, U, B, S, M>,
     unit: u32,
 ) -> Res<(), F> {
     let g = log.io.geo;

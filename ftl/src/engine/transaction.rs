@@ -15,18 +15,27 @@ use super::volume::Ftl;
 use crate::error::Error;
 use crate::geometry::MAX_TRANSACTION_BLOCKS;
 use crate::layout::RecordKind;
+use crate::map::{MapMode, RamMap};
 
 /// Writes and trims staged for one atomic commit. Borrowing the volume, it cannot outlive
 /// it, and nothing reaches flash before [`Transaction::commit`].
-pub struct Transaction<'f, 'd, F: NorFlash, const U: usize, const B: usize, const S: usize = 0> {
-    ftl: &'f mut Ftl<F, U, B, S>,
+pub struct Transaction<
+    'f,
+    'd,
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize = 0,
+    M: MapMode = RamMap,
+> {
+    ftl: &'f mut Ftl<F, U, B, S, M>,
     /// (block, new contents; `None` = trim), in call order: a later one for the same block
     /// wins, as if they had been applied one by one.
     ops: heapless::Vec<(u32, Option<&'d [u8]>), { MAX_TRANSACTION_BLOCKS as usize }>,
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const S: usize> core::fmt::Debug
-    for Transaction<'_, '_, F, U, B, S>
+impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> core::fmt::Debug
+    for Transaction<'_, '_, F, U, B, S, M>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Transaction")
@@ -35,9 +44,9 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> core::fmt::Deb
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S> {
+impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Ftl<F, U, B, S, M> {
     /// Start a transaction (RAM only: no flash access until `commit`).
-    pub fn transaction<'d>(&mut self) -> Transaction<'_, 'd, F, U, B, S> {
+    pub fn transaction<'d>(&mut self) -> Transaction<'_, 'd, F, U, B, S, M> {
         Transaction {
             ftl: self,
             ops: heapless::Vec::new(),
@@ -45,8 +54,8 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
     }
 }
 
-impl<'d, F: NorFlash, const U: usize, const B: usize, const S: usize>
-    Transaction<'_, 'd, F, U, B, S>
+impl<'d, F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>
+    Transaction<'_, 'd, F, U, B, S, M>
 {
     /// Stage a write of block `lba` (exactly one block of `data`).
     pub fn write(&mut self, lba: u32, data: &'d [u8]) -> Res<(), F> {

@@ -11,7 +11,7 @@ use super::{gc, scan};
 use crate::error::Error;
 use crate::geometry::{Config, Geometry};
 use crate::layout::{RecordKind, RecordRead, CRC};
-use crate::map::Mapping;
+use crate::map::{MapMode, Mapping, RamMap};
 use crate::units::UnitState;
 
 pub use crate::types::{Counters, Stats};
@@ -25,8 +25,9 @@ pub struct Ftl<
     const MAX_UNITS: usize,
     const MAX_BLOCKS: usize,
     const MAX_SNAPSHOTS: usize = 0,
+    M: MapMode = RamMap,
 > {
-    pub(crate) log: Log<F, MAX_UNITS, MAX_BLOCKS, MAX_SNAPSHOTS>,
+    pub(crate) log: Log<F, MAX_UNITS, MAX_BLOCKS, MAX_SNAPSHOTS, M>,
     cfg: Config,
     /// Unmapped and reverted blocks read a base image (set by `Overlay`), so a trim of one
     /// must be recorded.
@@ -37,8 +38,8 @@ pub struct Ftl<
     space_held: bool,
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const S: usize> core::fmt::Debug
-    for Ftl<F, U, B, S>
+impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> core::fmt::Debug
+    for Ftl<F, U, B, S, M>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Ftl")
@@ -52,7 +53,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> core::fmt::Deb
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S> {
+impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Ftl<F, U, B, S, M> {
     /// Derive the geometry for `cfg` on this flash type (no flash access).
     pub fn geometry_for(flash: &F, cfg: &Config) -> Result<Geometry, crate::geometry::ConfigError> {
         Geometry::new(
@@ -101,7 +102,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
         }
     }
 
-    fn new(log: Log<F, U, B, S>, cfg: Config) -> Self {
+    fn new(log: Log<F, U, B, S, M>, cfg: Config) -> Self {
         const {
             assert!(
                 S <= crate::table::TABLE_SNAPSHOTS,
