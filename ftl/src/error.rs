@@ -49,6 +49,9 @@ pub enum Error<E> {
     SnapshotLimit,
     /// `revert_all` (a factory reset) is refused while snapshots are held: delete them first.
     SnapshotsHeld,
+    /// Not available with this map mode yet: a volume whose block map lives on flash
+    /// (`flashmap::mode::OnFlash`, being built) does not mount or `revert_all` yet.
+    Unsupported,
 }
 
 impl<E> From<ConfigError> for Error<E> {
@@ -81,6 +84,7 @@ impl<E: core::fmt::Debug> core::fmt::Display for Error<E> {
                 f.write_str("snapshot limit reached (slots, rollbacks or block size)")
             }
             Error::SnapshotsHeld => f.write_str("refused while snapshots are held"),
+            Error::Unsupported => f.write_str("not available with this map mode yet"),
         }
     }
 }

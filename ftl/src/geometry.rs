@@ -128,6 +128,9 @@ pub enum ConfigError {
     TransactionTooLarge,
     /// `gc_ahead` on a volume of fewer than `GC_AHEAD_MIN_UNITS` units.
     GcAheadTooFewUnits,
+    /// The flash map's capacities (`OnFlash`'s pages, buffer, runs and delta records) cannot
+    /// hold this volume's map.
+    MapTooSmall,
 }
 
 impl core::fmt::Display for ConfigError {
@@ -153,6 +156,7 @@ impl core::fmt::Display for ConfigError {
             ConfigError::GcAheadTooFewUnits => {
                 "gc_ahead needs at least 128 units (smaller unit_size or no gc_ahead)"
             }
+            ConfigError::MapTooSmall => "the flash map's capacities cannot hold this volume",
         };
         f.write_str(s)
     }

@@ -27,6 +27,9 @@ pub const CRC: Crc<u32> = Crc::<u32>::new(&CRC_32_ISCSI);
 pub const MAGIC: u32 = u32::from_le_bytes(*b"CoWF");
 /// On-flash format version written by this build. Bump on any incompatible change.
 pub const FORMAT_VERSION: u8 = 3;
+/// The format version of a volume whose block map lives on flash (`flashmap::mode`): v3's
+/// layout plus the map's record kinds. Each mode refuses the other's volumes.
+pub const FLASH_MAP_VERSION: u8 = 4;
 /// Encoded header size before padding.
 pub const HEADER_BYTES: usize = 32;
 /// Encoded claim size before padding.
@@ -140,6 +143,11 @@ pub enum RecordKind {
     /// The volume table (snapshots, rollback holes, reset version: `table.rs`) in the data
     /// area. The newest one counts; carried forward by GC.
     Table,
+    /// Flash-map volumes only (format v4): a map page (`lba` = page index) in the data
+    /// area (`flashmap::record`).
+    MapPage,
+    /// Flash-map volumes only (format v4): a delta record of a run (`lba` = run number).
+    MapDelta,
 }
 
 impl RecordKind {
@@ -151,6 +159,8 @@ impl RecordKind {
             RecordKind::Revert => 0x4,
             RecordKind::Reset => 0x5,
             RecordKind::Table => 0x6,
+            RecordKind::MapPage => 0x7,
+            RecordKind::MapDelta => 0x8,
         }
     }
 
@@ -162,14 +172,24 @@ impl RecordKind {
             0x4 => Some(RecordKind::Revert),
             0x5 => Some(RecordKind::Reset),
             0x6 => Some(RecordKind::Table),
-            // 0x7..0xE are kept for later record kinds.
+            0x7 => Some(RecordKind::MapPage),
+            0x8 => Some(RecordKind::MapDelta),
+            // 0x9..0xE are kept for later record kinds.
             _ => None,
         }
     }
 
     /// True if the slot's data area is programmed.
     pub fn has_data(self) -> bool {
-        matches!(self, RecordKind::Data | RecordKind::Table)
+        matches!(
+            self,
+            RecordKind::Data | RecordKind::Table | RecordKind::MapPage | RecordKind::MapDelta
+        )
+    }
+
+    /// A record of the flash map's own (page or delta record): a flash-map volume's only.
+    pub fn is_map(self) -> bool {
+        matches!(self, RecordKind::MapPage | RecordKind::MapDelta)
     }
 
     /// A record of the volume's own (retire, reset, table): never part of a transaction,
@@ -563,7 +583,8 @@ mod tests {
             assert_eq!(Claim::decode(&b), Some(c));
         }
         // Flag byte values cowftl never writes, with a valid CRC around them.
-        for flags in [0x40u8, 0x30, 0x70, 0x50, 0x80, 0x23, 0x25, 0x26, 0x07] {
+        // (Kinds 7 and 8 are the flash map's records; 9 and above are kept for later.)
+        for flags in [0x40u8, 0x30, 0x70, 0x50, 0x80, 0x23, 0x25, 0x26, 0x09, 0x0E] {
             let mut b = [0xFFu8; 16];
             b[0] = flags | if flags & 0x0F == 0 { 0x1 } else { 0 };
             b[1] = 0;

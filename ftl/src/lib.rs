@@ -76,6 +76,10 @@ cowftl_macros::blocking! {
     mod flash = "src/engine/flash.rs";
     mod gc = "src/engine/gc.rs";
     mod log = "src/engine/log.rs";
+    #[doc(hidden)]
+    pub mod mapio = "src/engine/mapio.rs";
+    #[doc(hidden)]
+    pub mod mapwork = "src/engine/mapwork.rs";
     mod scan = "src/engine/scan.rs";
     #[doc = include_str!("doc/snapshot-example.md")]
     pub mod snapshot = "src/engine/snapshot.rs";

@@ -7,6 +7,9 @@
 
 use heapless::Vec;
 
+use crate::geometry::{ConfigError, Geometry};
+use crate::layout::RecordKind;
+
 /// Where a block's newest record lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -28,6 +31,37 @@ impl Mapping {
         matches!(self, Mapping::Unmapped | Mapping::Reverted { .. })
     }
 
+    /// The map's `u32` encoding (shared by the RAM map and the flash map's records): the
+    /// global slot index, with the top bit for a trim and the next for a revert;
+    /// `u32::MAX` unmapped.
+    pub fn encode(&self, slots_per_unit: u32) -> u32 {
+        let idx = |unit: u32, slot: u32| {
+            // The geometry keeps every global slot index below the flag bits.
+            debug_assert!(unit * slots_per_unit + slot < REVERT_BIT);
+            unit * slots_per_unit + slot
+        };
+        match *self {
+            Mapping::Unmapped => UNMAPPED,
+            Mapping::Data { unit, slot } => idx(unit, slot),
+            Mapping::Trimmed { unit, slot } => idx(unit, slot) | TRIM_BIT,
+            Mapping::Reverted { unit, slot } => idx(unit, slot) | REVERT_BIT,
+        }
+    }
+
+    /// The mapping an encoded entry stands for.
+    pub fn decode(e: u32, slots_per_unit: u32) -> Mapping {
+        if e == UNMAPPED {
+            return Mapping::Unmapped;
+        }
+        let idx = e & !(TRIM_BIT | REVERT_BIT);
+        let (unit, slot) = (idx / slots_per_unit, idx % slots_per_unit);
+        match e & (TRIM_BIT | REVERT_BIT) {
+            TRIM_BIT => Mapping::Trimmed { unit, slot },
+            REVERT_BIT => Mapping::Reverted { unit, slot },
+            _ => Mapping::Data { unit, slot },
+        }
+    }
+
     /// The (unit, slot) holding the record, if any.
     pub fn location(&self) -> Option<(u32, u32)> {
         match *self {
@@ -40,10 +74,11 @@ impl Mapping {
 }
 
 /// Where the block map lives. [`RamMap`], the default, keeps the whole map in RAM
-/// ([`BlockMap`], 4 bytes per block). A map kept on flash (issue 14,
-/// docs/MAP-ON-FLASH.md) is the other mode: its state sits beside the log as `State`, and
-/// the few engine paths that differ branch on `ON_FLASH`, a constant, so the RAM mode's
-/// code is what it was without the seam (firmware/size.sh measures it).
+/// ([`BlockMap`], 4 bytes per block). [`OnFlash`](crate::flashmap::mode::OnFlash) keeps it
+/// in the log (issue 14, docs/MAP-ON-FLASH.md): its state sits beside the log as `State`, and
+/// the few engine paths that differ branch on `ON_FLASH`, a constant, so the RAM mode's code
+/// is what it was without the seam (firmware/size.sh measures it). The hooks below are the
+/// flash map's RAM-only operations; the RAM map never has them called.
 pub trait MapMode {
     /// True when the map lives on flash: lookups read records, changes are buffered.
     const ON_FLASH: bool;
@@ -51,6 +86,30 @@ pub trait MapMode {
     type State: core::fmt::Debug;
     /// The state of a volume not mounted or formatted yet.
     fn empty() -> Self::State;
+    /// Fit the geometry to the mode: the flash map checks its capacities and takes its own
+    /// records and reserve out of the exported blocks.
+    fn adjust(geo: &mut Geometry) -> Result<(), ConfigError>;
+    /// A fresh, empty map for `geo` (format; `adjust` accepted `geo`).
+    fn start(state: &mut Self::State, geo: &Geometry);
+    /// `lba`'s mapping if RAM knows it (buffered, or looked up for the operation in
+    /// progress); `None`: it must be read from flash.
+    fn known(state: &Self::State, lba: u32) -> Option<Mapping>;
+    /// `lba` now maps to `new`, a record of `version`. Returns the mapping it replaces if
+    /// RAM knew it.
+    fn change(state: &mut Self::State, lba: u32, new: Mapping, version: u64) -> Option<Mapping>;
+    /// GC copied the map record `kind` (claim lba `lba`) from global slot `from` to `to`.
+    fn moved(state: &mut Self::State, kind: RecordKind, lba: u32, from: u32, to: u32);
+    /// Encode part `part` of the run being written into `buf` (one block).
+    fn encode_part(state: &Self::State, part: usize, buf: &mut [u8]) -> bool;
+    /// Call `f` with the global slot of each of the map's own live records (pages, delta
+    /// records), for the tests' recount.
+    fn for_each_record(state: &Self::State, f: impl FnMut(u32));
+    /// Available units the map keeps from host writes beyond GC's headroom.
+    fn held_units(state: &Self::State) -> u32;
+    /// A change was lost (the buffer refused it): RAM no longer matches the log.
+    fn lost(state: &Self::State) -> bool;
+    /// The operation stopped for map work (a merge) and is to be retried.
+    fn retry(state: &Self::State) -> bool;
 }
 
 /// The whole block map in RAM: [`BlockMap`], one `u32` per block.
@@ -61,6 +120,30 @@ impl MapMode for RamMap {
     const ON_FLASH: bool = false;
     type State = ();
     fn empty() {}
+    fn adjust(_: &mut Geometry) -> Result<(), ConfigError> {
+        Ok(())
+    }
+    fn start(_: &mut (), _: &Geometry) {}
+    fn known(_: &(), _: u32) -> Option<Mapping> {
+        None
+    }
+    fn change(_: &mut (), _: u32, _: Mapping, _: u64) -> Option<Mapping> {
+        None
+    }
+    fn moved(_: &mut (), _: RecordKind, _: u32, _: u32, _: u32) {}
+    fn encode_part(_: &(), _: usize, _: &mut [u8]) -> bool {
+        false
+    }
+    fn for_each_record(_: &(), _: impl FnMut(u32)) {}
+    fn held_units(_: &()) -> u32 {
+        0
+    }
+    fn lost(_: &()) -> bool {
+        false
+    }
+    fn retry(_: &()) -> bool {
+        false
+    }
 }
 
 const UNMAPPED: u32 = u32::MAX;
@@ -105,32 +188,13 @@ impl<const B: usize> BlockMap<B> {
     /// Look up `lba` (caller checked the range).
     pub fn get(&self, lba: u32) -> Mapping {
         let e = self.entries.get(lba as usize).copied().unwrap_or(UNMAPPED);
-        if e == UNMAPPED {
-            return Mapping::Unmapped;
-        }
-        let idx = e & !(TRIM_BIT | REVERT_BIT);
-        let (unit, slot) = (idx / self.slots_per_unit, idx % self.slots_per_unit);
-        match e & (TRIM_BIT | REVERT_BIT) {
-            TRIM_BIT => Mapping::Trimmed { unit, slot },
-            REVERT_BIT => Mapping::Reverted { unit, slot },
-            _ => Mapping::Data { unit, slot },
-        }
+        Mapping::decode(e, self.slots_per_unit)
     }
 
     /// Point `lba` at a new record; returns the previous mapping.
     pub fn set(&mut self, lba: u32, m: Mapping) -> Mapping {
         let old = self.get(lba);
-        let idx = |unit: u32, slot: u32| {
-            // The geometry keeps every global slot index below the flag bits.
-            debug_assert!(unit * self.slots_per_unit + slot < REVERT_BIT);
-            unit * self.slots_per_unit + slot
-        };
-        let enc = match m {
-            Mapping::Unmapped => UNMAPPED,
-            Mapping::Data { unit, slot } => idx(unit, slot),
-            Mapping::Trimmed { unit, slot } => idx(unit, slot) | TRIM_BIT,
-            Mapping::Reverted { unit, slot } => idx(unit, slot) | REVERT_BIT,
-        };
+        let enc = m.encode(self.slots_per_unit);
         if let Some(e) = self.entries.get_mut(lba as usize) {
             *e = enc;
         }

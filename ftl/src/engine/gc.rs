@@ -16,16 +16,22 @@ use embedded_storage_async::nor_flash::NorFlash;
 
 use super::flash::Res;
 use super::log::{Entry, Log, Source, Stream, NO_RECORD};
+use super::mapio::MapIo;
 use crate::error::Error;
 use crate::layout::{next_hop, RecordKind, RecordRead, NO_HOP};
-use crate::map::MapMode;
 use crate::units::{age_weight, UnitState};
 
 /// Available units the host must leave to GC now (`Geometry::gc_headroom`).
-pub(crate) fn headroom<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+pub(crate) fn headroom<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &Log<F, U, B, S, M>,
 ) -> u32 {
-    log.io.geo.gc_headroom(log.units.retired())
+    // The flash map keeps units for its runs and merges (`flashmap::mode`).
+    let held = if M::ON_FLASH {
+        M::held_units(&log.mode)
+    } else {
+        0
+    };
+    log.io.geo.gc_headroom(log.units.retired()) + held
 }
 
 /// Make sure a frontier has `need` slots for the host, `stream`'s (`host_stream`) unless GC
@@ -37,7 +43,7 @@ pub(crate) async fn room_for_host<
     const U: usize,
     const B: usize,
     const S: usize,
-    M: MapMode,
+    M: MapIo,
 >(
     log: &mut Log<F, U, B, S, M>,
     need: u32,
@@ -87,13 +93,7 @@ pub(crate) async fn room_for_host<
 /// full. A block the cold frontier holds was judged cold once already: it stays cold unless
 /// its unit is younger than a thirty-second of the volume's slots (docs/DESIGN.md, "Garbage
 /// collection"). Transactions stay on the host frontier.
-pub(crate) fn host_stream<
-    F: NorFlash,
-    const U: usize,
-    const B: usize,
-    const S: usize,
-    M: MapMode,
->(
+pub(crate) fn host_stream<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &Log<F, U, B, S, M>,
     entries: &[Entry<'_>],
 ) -> Stream {
@@ -103,7 +103,12 @@ pub(crate) fn host_stream<
     if log.io.geo.streams() < 3 || e.kind.is_meta() {
         return Stream::Host;
     }
-    let Some((unit, _)) = log.map.get(e.lba).location() else {
+    // The flash map knows the block from the lookup the operation pinned.
+    let cur = match M::ON_FLASH {
+        true => M::known(&log.mode, e.lba).unwrap_or(crate::map::Mapping::Unmapped),
+        false => log.map.get(e.lba),
+    };
+    let Some((unit, _)) = cur.location() else {
         return Stream::Host;
     };
     // The unit's newest version bounds the record's from above: the block is at least
@@ -117,7 +122,7 @@ pub(crate) fn host_stream<
 
 /// True if `u` was last written more than `total >> shift` versions ago, `total` being the
 /// volume's slots (about that many writes turn the whole volume over).
-fn is_old<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+fn is_old<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &Log<F, U, B, S, M>,
     u: &crate::units::UnitInfo,
     shift: u32,
@@ -129,7 +134,7 @@ fn is_old<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMod
 
 /// True if `s`'s frontier has `need` slots after probing; a frontier with less is sealed if
 /// `seal` (GC may take it: its unused slots count as free space like any garbage).
-async fn has_room<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+async fn has_room<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
     s: Stream,
     need: u32,
@@ -158,7 +163,7 @@ async fn restore_available<
     const U: usize,
     const B: usize,
     const S: usize,
-    M: MapMode,
+    M: MapIo,
 >(
     log: &mut Log<F, U, B, S, M>,
 ) -> Res<(), F> {
@@ -186,7 +191,7 @@ async fn restore_available<
 
 /// Open an available unit as `stream`'s frontier: the least-worn for host writes, the
 /// most-worn for GC copies (cold data lets worn units rest).
-async fn open_fresh<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+async fn open_fresh<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
     stream: Stream,
 ) -> Res<u32, F> {
@@ -212,7 +217,7 @@ pub(crate) async fn collect_ahead<
     const U: usize,
     const B: usize,
     const S: usize,
-    M: MapMode,
+    M: MapIo,
 >(
     log: &mut Log<F, U, B, S, M>,
 ) -> Res<(), F> {
@@ -229,7 +234,7 @@ pub(crate) async fn collect_one<
     const U: usize,
     const B: usize,
     const S: usize,
-    M: MapMode,
+    M: MapIo,
 >(
     log: &mut Log<F, U, B, S, M>,
 ) -> Res<bool, F> {
@@ -255,7 +260,7 @@ fn seal_stale_copy_frontiers<
     const U: usize,
     const B: usize,
     const S: usize,
-    M: MapMode,
+    M: MapIo,
 >(
     log: &mut Log<F, U, B, S, M>,
 ) {
@@ -279,11 +284,17 @@ pub(crate) async fn collect<
     const U: usize,
     const B: usize,
     const S: usize,
-    M: MapMode,
+    M: MapIo,
 >(
     log: &mut Log<F, U, B, S, M>,
     victim: u32,
 ) -> Res<(), F> {
+    if M::ON_FLASH {
+        // The round's copies all go into the map's buffer: make room for them first, and
+        // for the records of the operation the round runs in.
+        let live = u32::from(log.units.get(victim).valid);
+        M::admit(log, live + log.io.geo.txn_blocks).await?;
+    }
     let kept_versions = relocate(log, victim).await?;
     if log.units.get(victim).state == UnitState::Retired || log.io.geo.no_erase {
         return Ok(());
@@ -305,7 +316,7 @@ async fn erase_stale_copies<
     const U: usize,
     const B: usize,
     const S: usize,
-    M: MapMode,
+    M: MapIo,
 >(
     log: &mut Log<F, U, B, S, M>,
     victim: u32,
@@ -336,7 +347,7 @@ async fn erase_stale_copies<
 /// index. Frontiers and full units are never victims. Below headroom a victim whose live
 /// slots fit in its copy frontier comes first: its round needs no available unit, so it
 /// gives one back.
-fn pick_victim<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+fn pick_victim<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &Log<F, U, B, S, M>,
 ) -> Option<u32> {
     let n = log.slots();
@@ -373,7 +384,7 @@ fn pick_victim<F: NorFlash, const U: usize, const B: usize, const S: usize, M: M
 /// volume's slots ago, to the cold frontier (they outlived a long time), else to the GC
 /// frontier. All of a round's survivors go to one stream, so a round still needs at most
 /// one available unit.
-fn copy_stream<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+fn copy_stream<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &Log<F, U, B, S, M>,
     u: &crate::units::UnitInfo,
 ) -> Stream {
@@ -386,7 +397,7 @@ fn copy_stream<F: NorFlash, const U: usize, const B: usize, const S: usize, M: M
 /// Copy every live slot of `unit` to the GC frontier (same contents; each copy names `unit`
 /// as its victim). Records snapshots see, retire and table records move too. Returns
 /// whether a copy kept its version.
-async fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+async fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
 ) -> Res<bool, F> {
@@ -401,7 +412,11 @@ async fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize, M
             continue;
         };
         let c = r.claim;
-        if !log.is_live(unit, slot, c.lba, c.kind) {
+        let live = match M::ON_FLASH {
+            true => M::is_live(log, (unit, slot), c.lba, c.kind).await?,
+            false => log.is_live(unit, slot, c.lba, c.kind),
+        };
+        if !live {
             continue;
         }
         let src = match c.kind.has_data() {
@@ -435,7 +450,7 @@ async fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize, M
 }
 
 /// A slot in `stream`'s frontier, opening an available unit when it is full.
-async fn room_for_copy<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+async fn room_for_copy<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
     stream: Stream,
 ) -> Res<(), F> {
@@ -451,13 +466,7 @@ async fn room_for_copy<F: NorFlash, const U: usize, const B: usize, const S: usi
 /// A slot for a record without data, and the stream it goes to: the GC frontier's, else
 /// the host frontier's (a record without data has no temperature), else collecting a unit
 /// (also in read-only mode: the last retirement must reach flash too).
-async fn room_for_record<
-    F: NorFlash,
-    const U: usize,
-    const B: usize,
-    const S: usize,
-    M: MapMode,
->(
+async fn room_for_record<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
 ) -> Res<Stream, F> {
     for _ in 0..log.io.geo.unit_count {
@@ -483,7 +492,7 @@ pub(crate) async fn level_wear<
     const U: usize,
     const B: usize,
     const S: usize,
-    M: MapMode,
+    M: MapIo,
 >(
     log: &mut Log<F, U, B, S, M>,
     threshold: u32,
@@ -526,7 +535,7 @@ pub(crate) async fn level_wear<
 /// Take `unit` out of service after a failure (RAM only; `tidy_retired` moves its data and
 /// records the retirement). Turns the volume read-only when more units failed than the
 /// reserve has spares.
-pub(crate) fn retire<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+pub(crate) fn retire<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
 ) {
@@ -549,7 +558,7 @@ pub(crate) async fn tidy_retired<
     const U: usize,
     const B: usize,
     const S: usize,
-    M: MapMode,
+    M: MapIo,
 >(
     log: &mut Log<F, U, B, S, M>,
 ) -> Res<(), F> {

@@ -15,7 +15,7 @@ use embedded_storage_async::nor_flash::NorFlash;
 use super::flash::{FlashIo, Res, META_BUF, PROBE_READS};
 use crate::error::Error;
 use crate::layout::{encode_commit, encode_seal, Claim, RecordKind, TxnMark, UnitHeader};
-use crate::layout::{CLAIM_BYTES, COMMIT_BYTES, FORMAT_VERSION, HEADER_BYTES};
+use crate::layout::{CLAIM_BYTES, COMMIT_BYTES, FLASH_MAP_VERSION, FORMAT_VERSION, HEADER_BYTES};
 use crate::layout::{NO_HOP, NO_VICTIM, VERSION_CEILING};
 use crate::map::{BlockMap, MapMode, Mapping};
 use crate::table::{VolumeTable, TABLE_SNAPSHOTS};
@@ -185,10 +185,18 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
         r
     }
 
+    /// The flash map lost a change (`FlashState::lost`): the volume must turn read-only.
+    pub fn mode_lost(&self) -> bool {
+        M::lost(&self.mode)
+    }
+
     /// Forget everything known about the volume (mount starts over).
     pub fn reset(&mut self) {
         let g = &self.io.geo;
-        self.map.reset(g.block_count);
+        match M::ON_FLASH {
+            true => M::start(&mut self.mode, g),
+            false => self.map.reset(g.block_count),
+        }
         for m in self.snaps.iter_mut() {
             m.reset(g.block_count);
         }
@@ -360,7 +368,10 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
     pub async fn write_header(&mut self, unit: u32) -> Res<(), F> {
         let g = self.io.geo;
         let h = UnitHeader {
-            version: FORMAT_VERSION,
+            version: match M::ON_FLASH {
+                true => FLASH_MAP_VERSION,
+                false => FORMAT_VERSION,
+            },
             block_shift: g.block_size.trailing_zeros() as u8,
             unit_size: g.unit_size,
             unit_count: g.unit_count as u16,
@@ -409,7 +420,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
             e.kind != RecordKind::Reset || reset_version_of(e.lba, e.data_crc) < self.next_version
         );
         self.commit_mapping(e, unit, slot, version);
-        if e.moved.is_none() && e.kind != RecordKind::Retire {
+        if e.moved.is_none() && e.kind != RecordKind::Retire && !(M::ON_FLASH && e.kind.is_map()) {
             self.host_records += 1;
         }
         self.seal_if_full(unit, slot).await?;
@@ -583,8 +594,10 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
     /// replaces the block's current one, which stays live while a snapshot sees it; a GC copy
     /// takes its source's place in every map that points there.
     fn commit_mapping(&mut self, e: &Entry<'_>, unit: u32, slot: u32, version: u64) {
+        if M::ON_FLASH && e.kind.is_map() {
+            return self.commit_map_record(e, unit, slot);
+        }
         let new = match e.kind {
-            RecordKind::Data => Mapping::Data { unit, slot },
             RecordKind::Trim => Mapping::Trimmed { unit, slot },
             RecordKind::Revert => Mapping::Reverted { unit, slot },
             RecordKind::Reset | RecordKind::Table => {
@@ -597,8 +610,13 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
                 self.drop_location(old);
                 return;
             }
+            // Data (map records never reach here: a RAM-map volume has none).
+            _ => Mapping::Data { unit, slot },
         };
         self.units.get_mut(unit).valid += 1;
+        if M::ON_FLASH {
+            return self.commit_flash_mapping(e, new, version);
+        }
         let Some(from) = e.moved else {
             if let Some(old) = self.map.set(e.lba, new).location() {
                 self.release(e.lba, old);
@@ -612,6 +630,37 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
             }
         }
         self.drop_location(from.0 * self.slots() + from.1);
+    }
+
+    /// A flash-map volume's host record or copy landed: the map's buffer takes the change.
+    /// A copy replaces its source; a host record the block's old record, which the
+    /// operation looked up before (its pin).
+    fn commit_flash_mapping(&mut self, e: &Entry<'_>, new: Mapping, version: u64) {
+        let known = M::change(&mut self.mode, e.lba, new, version);
+        // A host record's block was looked up (pinned) before the append.
+        debug_assert!(
+            e.moved.is_some() || known.is_some(),
+            "a host record without its pin"
+        );
+        let old = match e.moved {
+            Some(from) => Some(from),
+            None => known.and_then(|m| m.location()),
+        };
+        if let Some((u, s)) = old {
+            self.drop_location(u * self.slots() + s);
+        }
+    }
+
+    /// A map page or delta record landed: a copy takes its source's place in the map's
+    /// directory or run index; a new one is counted, and the map learns where it is from its
+    /// writer (`mapio`).
+    fn commit_map_record(&mut self, e: &Entry<'_>, unit: u32, slot: u32) {
+        self.units.get_mut(unit).valid += 1;
+        if let Some((fu, fs)) = e.moved {
+            let (from, to) = (fu * self.slots() + fs, unit * self.slots() + slot);
+            M::moved(&mut self.mode, e.kind, e.lba, from, to);
+            self.drop_location(from);
+        }
     }
 
     /// A reset or table record landed: it becomes the live one. A host reset (not a GC copy
@@ -716,7 +765,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
     }
 
     /// A record stopped being live: its unit has one valid slot less.
-    fn drop_location(&mut self, global: u32) {
+    pub fn drop_location(&mut self, global: u32) {
         if global == NO_RECORD {
             return;
         }

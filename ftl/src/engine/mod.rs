@@ -73,6 +73,10 @@
 mod flash;
 mod gc;
 mod log;
+#[doc(hidden)]
+pub mod mapio;
+#[doc(hidden)]
+pub mod mapwork;
 mod scan;
 pub mod snapshot;
 pub mod transaction;

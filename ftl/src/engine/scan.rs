@@ -15,11 +15,11 @@ use embedded_storage_async::nor_flash::NorFlash;
 
 use super::flash::{FlashIo, Res, META_BUF, STABLE_READS};
 use super::log::{reset_version_of, Log, NO_RECORD};
+use super::mapio::MapIo;
 use crate::error::Error;
 use crate::layout::TxnMark;
 use crate::layout::{decode_commit, seal_matches, Claim, HeaderRead, RecordKind, RecordRead};
 use crate::layout::{next_hop, SlotRecord, FORMAT_VERSION, NO_HOP, NO_VICTIM, VERSION_CEILING};
-use crate::map::MapMode;
 use crate::map::Mapping;
 use crate::table::{VolumeTable, TABLE_BYTES};
 use crate::units::{UnitState, NO_SLOT};
@@ -44,15 +44,13 @@ struct Scratch {
 /// Junk where a healthy unit cannot have any makes the scan check the unit's header with many
 /// reads; if it is unstable the unit is left out and the scan starts over (once per such
 /// unit, so at most `unit_count + 1` passes).
-pub(crate) async fn mount<
-    F: NorFlash,
-    const U: usize,
-    const B: usize,
-    const S: usize,
-    M: MapMode,
->(
+pub(crate) async fn mount<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
 ) -> Res<(), F> {
+    if M::ON_FLASH {
+        // Roots and the tail replay come next (docs/MAP-ON-FLASH.md, step 6).
+        return Err(Error::Unsupported);
+    }
     let blank = Scratch {
         victim_of: 0,
         top_is_copy: false,
@@ -101,7 +99,7 @@ pub(crate) async fn mount<
 }
 
 /// Scan every unit of the volume; `true` if a unit turned out torn (start over without it).
-async fn scan_units<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+async fn scan_units<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
     scratch: &mut [Scratch],
     max_version: &mut u64,
@@ -121,7 +119,7 @@ async fn scan_units<F: NorFlash, const U: usize, const B: usize, const S: usize,
 }
 
 /// The newest epoch among this build's headers; classifies regions without one.
-async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
 ) -> Res<u32, F> {
     let g = log.io.geo;
@@ -170,7 +168,7 @@ async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize,
     Ok(best_epoch)
 }
 
-fn matches_geometry<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+fn matches_geometry<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &Log<F, U, B, S, M>,
     h: &crate::layout::UnitHeader,
 ) -> bool {
@@ -182,7 +180,7 @@ fn matches_geometry<F: NorFlash, const U: usize, const B: usize, const S: usize,
 
 /// Is `unit` part of this volume? `find_epoch` left the epoch of its valid header (plus one)
 /// in `stamp` and its wear in `wear`; a unit that is not ours is `Dirty` (erased before use).
-fn adopt_header<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+fn adopt_header<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
 ) -> bool {
@@ -200,7 +198,7 @@ fn adopt_header<F: NorFlash, const U: usize, const B: usize, const S: usize, M: 
 /// offer every valid record to the map.
 // Kept out of line: inlined into `mount` it makes the image bigger (measured).
 #[inline(never)]
-async fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+async fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
     scratch: &mut [Scratch],
@@ -272,7 +270,7 @@ async fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize, 
 
 /// True if the unit's seal matches its last record (read once as `last`): that record is
 /// then stable.
-async fn seal_holds<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+async fn seal_holds<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
     last: &RecordRead,
@@ -297,7 +295,7 @@ async fn seal_holds<F: NorFlash, const U: usize, const B: usize, const S: usize,
 /// registers for every call (measured: a few hundred bytes of code).
 // Kept out of line: inlined into `mount` it makes the image bigger (measured).
 #[inline(never)]
-async fn judge_top<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+async fn judge_top<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
     slot: u32,
@@ -348,7 +346,7 @@ async fn judge_top<F: NorFlash, const U: usize, const B: usize, const S: usize, 
 /// A valid record of `unit`: update the unit's facts and offer it to the map.
 // Kept out of line (measured: smaller).
 #[inline(never)]
-async fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+async fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
     slot: u32,
@@ -384,7 +382,7 @@ async fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize
 /// victim was erased then leaves the unit it copied into with nothing live).
 // Kept out of line: a rare record, inlined into every record's path it costs code (measured).
 #[inline(never)]
-async fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+async fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
     slot: u32,
@@ -433,7 +431,7 @@ async fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize,
 /// Decode into `t` (which starts `EMPTY`) the table a reset or table record stands for;
 /// `false` if it does not check out (a table whose data fails its CRC, or holds fields
 /// cowftl never writes, is ignored).
-async fn read_meta<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+async fn read_meta<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
     slot: u32,
@@ -461,7 +459,7 @@ async fn read_meta<F: NorFlash, const U: usize, const B: usize, const S: usize, 
 /// After the scan: blocks whose newest record is older than the reset read the base again.
 /// Units entirely newer or older are decided by their version range; only units written
 /// across the reset (its frontiers then) have records read back.
-async fn apply_reset<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+async fn apply_reset<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
     scratch: &[Scratch],
 ) -> Res<(), F> {
@@ -495,7 +493,7 @@ async fn apply_reset<F: NorFlash, const U: usize, const B: usize, const S: usize
 }
 
 /// A retire record: the newest one for each unit is kept (and carried forward by GC).
-async fn offer_retire<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+async fn offer_retire<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
     slot: u32,
@@ -521,7 +519,7 @@ async fn offer_retire<F: NorFlash, const U: usize, const B: usize, const S: usiz
 /// A data, trim or revert record: it becomes the block's mapping if it beats the current
 /// one, and the same in every snapshot's map that sees it (a snapshot sees the records older
 /// than itself). Records a rollback made dead (in a hole) count nowhere.
-async fn offer_block<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+async fn offer_block<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
     slot: u32,
@@ -537,7 +535,10 @@ async fn offer_block<F: NorFlash, const U: usize, const B: usize, const S: usize
         RecordKind::Data => Mapping::Data { unit, slot },
         RecordKind::Trim => Mapping::Trimmed { unit, slot },
         RecordKind::Revert => Mapping::Reverted { unit, slot },
+        // A map record on a RAM-map volume is foreign (each mode refuses the other's
+        // volumes by their version): it maps nothing.
         RecordKind::Retire | RecordKind::Reset | RecordKind::Table => return Ok(()),
+        RecordKind::MapPage | RecordKind::MapDelta => return Ok(()),
     };
     // `0..S + 1`, not `0..=S`: an inclusive range does not fold away when S is 0.
     for k in 0..S + 1 {
@@ -561,7 +562,7 @@ async fn offer_block<F: NorFlash, const U: usize, const B: usize, const S: usize
 /// overlap or the copy rule may apply.
 // Kept out of line: inlined into `offer_block` it makes the image bigger (measured).
 #[inline(never)]
-async fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+async fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
     r: &SlotRecord,
@@ -631,7 +632,7 @@ fn copy_of(copy: &Claim, orig: &Claim, orig_unit: u32) -> bool {
 
 /// Is a victim unit still intact (its erase never started)? A cut erase can leave the old
 /// contents in place but every word unstable: its header then reads differently now and then.
-async fn intact<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+async fn intact<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
     scratch: &mut [Scratch],
@@ -646,7 +647,7 @@ async fn intact<F: NorFlash, const U: usize, const B: usize, const S: usize, M: 
 }
 
 /// Valid counts from the map and the retire table; retired units take their state.
-fn count_valid<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+fn count_valid<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
 ) {
     let n = log.slots();
@@ -684,7 +685,7 @@ fn count_valid<F: NorFlash, const U: usize, const B: usize, const S: usize, M: M
 }
 
 /// Units without a readable header get the mean wear of the others (as UBI does).
-fn estimate_lost_wear<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+fn estimate_lost_wear<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
 ) {
     let mean = log
@@ -702,7 +703,7 @@ fn estimate_lost_wear<F: NorFlash, const U: usize, const B: usize, const S: usiz
 /// probed before the first append). Other partly used units stay sealed until GC; one with
 /// nothing live is available (a GC round cut before its victim was erased leaves one) and
 /// stays so: resuming it would hand GC's unit to the host.
-fn pick_frontiers<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+fn pick_frontiers<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
     scratch: &[Scratch],
 ) {
@@ -740,7 +741,7 @@ pub(crate) async fn format<
     const U: usize,
     const B: usize,
     const S: usize,
-    M: MapMode,
+    M: MapIo,
 >(
     io: FlashIo<F>,
 ) -> Res<Log<F, U, B, S, M>, F> {
@@ -769,7 +770,7 @@ pub(crate) async fn format<
 }
 
 /// Wear counters from the old headers (mean for the unreadable ones); the new epoch.
-async fn carry_wear<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+async fn carry_wear<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
 ) -> Res<u32, F> {
     let mut max_epoch = 0u32;
@@ -795,7 +796,7 @@ async fn prepare_write_once<
     const U: usize,
     const B: usize,
     const S: usize,
-    M: MapMode,
+    M: MapIo,
 >(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,

@@ -15,15 +15,15 @@ use embedded_storage_async::nor_flash::NorFlash;
 
 use super::flash::Res;
 use super::log::Entry;
+use super::mapwork::MapWork;
 use super::volume::Ftl;
 use crate::error::Error;
 use crate::layout::RecordRead;
-use crate::map::MapMode;
 use crate::table::{VolumeTable, PENDING, TABLE_BYTES, TABLE_HOLES, TABLE_SNAPSHOTS};
 
 pub use crate::types::SnapshotId;
 
-impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Ftl<F, U, B, S, M> {
+impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapWork> Ftl<F, U, B, S, M> {
     /// Take a snapshot of the whole volume: one table record, no data copied. Fails with
     /// `SnapshotLimit` when all `MAX_SNAPSHOTS` slots are taken (or blocks are smaller than
     /// the 256-byte table).

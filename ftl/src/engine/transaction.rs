@@ -11,6 +11,7 @@ use embedded_storage_async::nor_flash::NorFlash;
 
 use super::flash::Res;
 use super::log::Entry;
+use super::mapwork::MapWork;
 use super::volume::Ftl;
 use crate::error::Error;
 use crate::geometry::MAX_TRANSACTION_BLOCKS;
@@ -34,7 +35,7 @@ pub struct Transaction<
     ops: heapless::Vec<(u32, Option<&'d [u8]>), { MAX_TRANSACTION_BLOCKS as usize }>,
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> core::fmt::Debug
+impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapWork> core::fmt::Debug
     for Transaction<'_, '_, F, U, B, S, M>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -44,7 +45,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> co
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Ftl<F, U, B, S, M> {
+impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapWork> Ftl<F, U, B, S, M> {
     /// Start a transaction (RAM only: no flash access until `commit`).
     pub fn transaction<'d>(&mut self) -> Transaction<'_, 'd, F, U, B, S, M> {
         Transaction {
@@ -54,7 +55,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Ft
     }
 }
 
-impl<'d, F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>
+impl<'d, F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapWork>
     Transaction<'_, 'd, F, U, B, S, M>
 {
     /// Stage a write of block `lba` (exactly one block of `data`).

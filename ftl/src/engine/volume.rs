@@ -7,6 +7,7 @@ use embedded_storage_async::nor_flash::NorFlash;
 
 use super::flash::{FlashIo, Res};
 use super::log::{Entry, Log, NO_RECORD};
+use super::mapwork::MapWork;
 use super::{gc, scan};
 use crate::error::Error;
 use crate::geometry::{Config, Geometry};
@@ -38,7 +39,7 @@ pub struct Ftl<
     space_held: bool,
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> core::fmt::Debug
+impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapWork> core::fmt::Debug
     for Ftl<F, U, B, S, M>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -53,18 +54,22 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> co
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Ftl<F, U, B, S, M> {
+impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapWork> Ftl<F, U, B, S, M> {
     /// Derive the geometry for `cfg` on this flash type (no flash access).
     pub fn geometry_for(flash: &F, cfg: &Config) -> Result<Geometry, crate::geometry::ConfigError> {
-        Geometry::new(
+        // The flash map's capacity is its pages' (`M::adjust`), not `MAX_BLOCKS`.
+        let max_blocks = if M::ON_FLASH { usize::MAX } else { B };
+        let mut g = Geometry::new(
             cfg,
             flash.capacity(),
             F::READ_SIZE,
             F::WRITE_SIZE,
             F::ERASE_SIZE,
             U,
-            B,
-        )
+            max_blocks,
+        )?;
+        M::adjust(&mut g)?;
+        Ok(g)
     }
 
     fn io(flash: F, cfg: &Config) -> Res<FlashIo<F>, F> {
@@ -107,7 +112,8 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Ft
             assert!(
                 S <= crate::table::TABLE_SNAPSHOTS,
                 "MAX_SNAPSHOTS is at most 8"
-            )
+            );
+            assert!(!M::ON_FLASH || S == 0, "the flash map keeps no snapshots");
         };
         let mut ftl = Ftl {
             log,
@@ -151,9 +157,21 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Ft
         self.log.units.iter().map(|(_, u)| u.wear)
     }
 
-    /// Where block `lba`'s newest record lives (for tools and diagnostics).
+    /// Where block `lba`'s newest record lives (for tools and diagnostics). With the flash
+    /// map, only what RAM knows (a buffered change; `Unmapped` otherwise): [`Self::lookup`]
+    /// reads the map's records.
     pub fn mapping(&self, lba: u32) -> Mapping {
-        self.log.map.get(lba)
+        match M::ON_FLASH {
+            true => M::known(&self.log.mode, lba).unwrap_or(Mapping::Unmapped),
+            false => self.log.map.get(lba),
+        }
+    }
+
+    /// Where block `lba`'s newest record lives, reading the flash map's records if needed
+    /// (the RAM map answers at once).
+    pub async fn lookup(&mut self, lba: u32) -> Res<Mapping, F> {
+        self.check_args(lba, self.block_size() as usize)?;
+        M::lookup(&mut self.log, lba).await
     }
 
     /// State, wear, valid and used slots of each unit.
@@ -174,6 +192,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Ft
             units: self.log.io.geo.unit_count,
             free_units: self.log.units.available(),
             retired_units: self.log.units.retired(),
+            // The flash map would have to read every page: 0 there.
             mapped_blocks: mapped
                 .filter(|(_, m)| matches!(m, Mapping::Data { .. }))
                 .count() as u32,
@@ -196,7 +215,11 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Ft
     /// fails its CRC.
     pub async fn read(&mut self, lba: u32, buf: &mut [u8]) -> Res<(), F> {
         self.check_args(lba, buf.len())?;
-        self.read_mapping(lba, self.log.map.get(lba), buf).await
+        let m = match M::ON_FLASH {
+            true => M::lookup(&mut self.log, lba).await?,
+            false => self.log.map.get(lba),
+        };
+        self.read_mapping(lba, m, buf).await
     }
 
     /// Read the block `m` points at (the block map's entry or a snapshot's).
@@ -237,7 +260,14 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Ft
     pub async fn trim(&mut self, lba: u32) -> Res<(), F> {
         self.check_args(lba, self.block_size() as usize)?;
         self.check_writable()?;
-        if self.reads_zeros(lba) {
+        let zeros = match M::ON_FLASH {
+            true => {
+                let m = M::lookup(&mut self.log, lba).await?;
+                self.zeros_in(m)
+            }
+            false => self.reads_zeros(lba),
+        };
+        if zeros {
             // Unwritten or already trimmed: reads as zeros, nothing to record.
             return Ok(());
         }
@@ -251,7 +281,11 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Ft
     pub async fn revert(&mut self, lba: u32) -> Res<(), F> {
         self.check_args(lba, self.block_size() as usize)?;
         self.check_writable()?;
-        if self.log.map.get(lba).reads_base() {
+        let m = match M::ON_FLASH {
+            true => M::lookup(&mut self.log, lba).await?,
+            false => self.log.map.get(lba),
+        };
+        if m.reads_base() {
             return Ok(());
         }
         self.host_commit(&[Entry::record(RecordKind::Revert, lba)])
@@ -263,6 +297,9 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Ft
     /// zeros). One record, whatever the volume holds: atomic, and O(1) flash work (GC reclaims
     /// the old records later, like any garbage).
     pub async fn revert_all(&mut self) -> Res<(), F> {
+        if M::ON_FLASH {
+            return Err(Error::Unsupported);
+        }
         self.check_writable()?;
         if self.snapshots().next().is_some() {
             // Snapshots see records a reset would hide; a reset record cannot say which.
@@ -274,8 +311,19 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Ft
     }
 
     /// Does `lba` read as zeros now (trimmed, or unmapped without a base image)?
+    /// With the flash map, a block RAM does not know reads as data (a trim of it is
+    /// recorded: harmless if it did read zeros).
     pub(crate) fn reads_zeros(&self, lba: u32) -> bool {
-        match self.log.map.get(lba) {
+        let m = match M::ON_FLASH {
+            true => M::known(&self.log.mode, lba).unwrap_or(Mapping::Data { unit: 0, slot: 0 }),
+            false => self.log.map.get(lba),
+        };
+        self.zeros_in(m)
+    }
+
+    /// Does a block mapped by `m` read as zeros?
+    fn zeros_in(&self, m: Mapping) -> bool {
+        match m {
             Mapping::Data { .. } => false,
             Mapping::Trimmed { .. } => true,
             // Unmapped or reverted: the base image, or zeros without one.
@@ -324,6 +372,17 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Ft
     /// (power going down) ends the call with its error. An append that landed before a
     /// later step (seal, wear levelling) failed on a bad unit is a success.
     pub(crate) async fn host_commit(&mut self, entries: &[Entry<'_>]) -> Res<(), F> {
+        let r = self.host_commit_pinned(entries).await;
+        if M::ON_FLASH {
+            M::unpin(&mut self.log);
+            if self.log.mode_lost() {
+                self.log.read_only = true;
+            }
+        }
+        r
+    }
+
+    async fn host_commit_pinned(&mut self, entries: &[Entry<'_>]) -> Res<(), F> {
         debug_assert!(!entries.is_empty() && entries.len() as u32 <= self.max_transaction_blocks());
         self.check_snapshot_room(entries)?;
         let before = self.log.host_records;
@@ -335,6 +394,9 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Ft
                 Err(err) => err,
             };
             if core::mem::take(&mut self.log.txn_overflow) {
+                continue;
+            }
+            if M::ON_FLASH && M::retry(&self.log.mode) {
                 continue;
             }
             let Some(unit) = self.log.failed.take() else {
@@ -365,6 +427,12 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Ft
     async fn append_once(&mut self, entries: &[Entry<'_>]) -> Res<(), F> {
         let log = &mut self.log;
         gc::tidy_retired(log).await?;
+        if M::ON_FLASH {
+            M::between_ops(log).await?;
+            for e in entries {
+                M::pin(log, e.lba).await?;
+            }
+        }
         let to = gc::host_stream(log, entries);
         let s = gc::room_for_host(log, entries.len() as u32, to).await?;
         log.append_txn(s, entries).await?;
@@ -448,6 +516,32 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Ft
         self.check_space()
     }
 
+    /// [`Self::check_invariants`], and with the flash map the valid counts too, which it
+    /// cannot recount without reading: a lookup of every block, plus the map's own records.
+    /// For tests (it reads a page or delta record per block).
+    pub async fn check_map(&mut self) -> Res<Result<(), &'static str>, F> {
+        if let Err(e) = self.check_invariants() {
+            return Ok(Err(e));
+        }
+        if !M::ON_FLASH {
+            return Ok(Ok(()));
+        }
+        let n = self.log.io.geo.slots_per_unit;
+        let mut live = self.meta_counts();
+        for lba in 0..self.block_count() {
+            if let Some((u, _)) = M::lookup(&mut self.log, lba).await?.location() {
+                count(&mut live, u);
+            }
+        }
+        M::for_each_record(&self.log.mode, |at| count(&mut live, at / n));
+        for (u, info) in self.log.units.iter() {
+            if live.get(u as usize) != Some(&u16::from(info.valid)) {
+                return Ok(Err("a unit's valid count disagrees with the flash map"));
+            }
+        }
+        Ok(Ok(()))
+    }
+
     fn check_structure(&self) -> Result<(), &'static str> {
         let log = &self.log;
         let n = log.io.geo.slots_per_unit;
@@ -456,7 +550,8 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Ft
             if info.used as u32 > n {
                 return Err("a unit uses more slots than it has");
             }
-            if live.get(u as usize) != Some(&u16::from(info.valid)) {
+            // The flash map's counts cannot be recounted without reading every page.
+            if !M::ON_FLASH && live.get(u as usize) != Some(&u16::from(info.valid)) {
                 return Err("a unit's valid count disagrees with the map");
             }
             let frontier = [log.host, log.gc, log.cold].contains(&Some(u));
@@ -490,23 +585,31 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Ft
     /// Per unit, the records the map, the retire table or the reset point at.
     fn live_counts(&self) -> heapless::Vec<u16, U> {
         let log = &self.log;
+        let mut live = self.meta_counts();
+        for lba in 0..log.map.len() {
+            log.for_each_location(lba, |(u, _)| count(&mut live, u));
+        }
+        live
+    }
+
+    /// Per unit, the retire records and the reset or table record it holds.
+    fn meta_counts(&self) -> heapless::Vec<u16, U> {
+        let log = &self.log;
         let n = log.io.geo.slots_per_unit;
         let mut live = heapless::Vec::new();
         let _ = live.resize(log.io.geo.unit_count as usize, 0u16);
         let retire = log.retire_at.iter().filter(|&&at| at != NO_RECORD);
         let meta = Some(log.meta_at).filter(|&at| at != NO_RECORD);
-        let mut count = |u: u32| {
-            if let Some(c) = live.get_mut(u as usize) {
-                *c = c.saturating_add(1);
-            }
-        };
-        for lba in 0..log.map.len() {
-            log.for_each_location(lba, |(u, _)| count(u));
+        for at in retire.chain(meta.iter()) {
+            count(&mut live, at / n);
         }
-        retire
-            .map(|&at| at / n)
-            .chain(meta.map(|at| at / n))
-            .for_each(count);
         live
+    }
+}
+
+/// One more live record in unit `u`.
+fn count<const U: usize>(live: &mut heapless::Vec<u16, U>, u: u32) {
+    if let Some(c) = live.get_mut(u as usize) {
+        *c = c.saturating_add(1);
     }
 }

@@ -29,6 +29,7 @@
 //! runs are named by the last root on flash until a newer root is durable, so the engine
 //! keeps them live (counted, not erased) until then (docs/MAP-ON-FLASH.md, review rule 4).
 
+pub mod mode;
 pub mod record;
 
 use heapless::Vec;

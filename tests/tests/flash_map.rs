@@ -1,0 +1,260 @@
+//! The block map on flash (issue 14, `cowftl::flashmap::mode::OnFlash`, docs/MAP-ON-FLASH.md):
+//! a volume whose map lives in its log must answer every read as the reference model says,
+//! through runs, merges, GC (which moves the map's own records) and wear levelling, on the
+//! smallest geometry the mode accepts and on a larger one. **Being built:** a flash-map
+//! volume does not mount yet, so each test is one session on one volume; the power-cut
+//! tests come with the mount (the root records).
+
+use cowftl::flashmap::mode::OnFlash;
+use cowftl::map::Mapping;
+use cowftl::{Config, ConfigError, Error, Ftl};
+use cowftl_sim::{presets, SplitMix64, Stm32L476Flash, W25q128Flash};
+use cowftl_testkit::{pattern, Model};
+
+/// The smallest accepted shape: 8 units of 18 slots (10 KiB units of 512-byte blocks), one
+/// page, a buffer of 48 changes (one delta record per run), 3 runs of 3 records in all.
+type TinyFtl<'a> = Ftl<&'a mut Stm32L476Flash, 8, 0, 0, OnFlash<1, 48, 3, 3>>;
+/// 1 MiB of L476 flash in 16 KiB units (64 units of 30 slots): 14 pages, a buffer of 128
+/// changes (3 records per run), 8 runs of 24 records in all. Small on purpose: many runs and
+/// merges per pass.
+type MidFtl<'a> = Ftl<&'a mut Stm32L476Flash, 64, 0, 0, OnFlash<16, 128, 8, 24>>;
+
+fn tiny_cfg() -> Config {
+    Config {
+        unit_size: Some(10 * 1024),
+        ..Config::new(0, 80 * 1024)
+    }
+}
+
+/// Random writes, trims and reads over every block, checked against the model after each
+/// read and at the end; `passes` times the capacity in writes.
+fn churn<F, const U: usize, const P: usize, const C: usize, const R: usize, const Q: usize>(
+    ftl: &mut Ftl<F, U, 0, 0, OnFlash<P, C, R, Q>>,
+    passes: u64,
+    seed: u64,
+) -> Model
+where
+    F: embedded_storage::nor_flash::NorFlash,
+{
+    let n = ftl.block_count();
+    let bs = ftl.block_size() as usize;
+    let mut model = Model::new(n);
+    let mut rng = SplitMix64::new(seed);
+    let mut buf = vec![0u8; bs];
+    // Fill every block first (the volume runs full), then churn.
+    for lba in 0..n {
+        let g = model.next_gen();
+        ftl.write(lba, &pattern(lba, g, bs)).unwrap();
+        model.write(lba, g);
+    }
+    for i in 0..passes * u64::from(n) {
+        if i % u64::from(n / 2) == 0 {
+            ftl.check_map()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("at op {i}: {e}"));
+        }
+        let lba = rng.below(u64::from(n)) as u32;
+        match rng.below(10) {
+            0 => {
+                ftl.trim(lba).unwrap();
+                model.trim(lba);
+            }
+            1 | 2 => {
+                ftl.read(lba, &mut buf).unwrap();
+                assert_eq!(buf, model.expected(lba, bs), "read of lba {lba} at op {i}");
+            }
+            _ => {
+                let g = model.next_gen();
+                ftl.write(lba, &pattern(lba, g, bs))
+                    .unwrap_or_else(|e| panic!("write of lba {lba} at op {i}: {e:?}"));
+                model.write(lba, g);
+            }
+        }
+    }
+    for lba in 0..n {
+        ftl.read(lba, &mut buf).unwrap();
+        assert_eq!(buf, model.expected(lba, bs), "final read of lba {lba}");
+    }
+    ftl.check_map().unwrap().unwrap();
+    model
+}
+
+#[test]
+fn the_smallest_flash_map_volume_reads_back_every_block_through_runs_merges_and_gc() {
+    let mut flash = Stm32L476Flash::new(presets::stm32l476(80 * 1024), 1);
+    let mut ftl = TinyFtl::format(&mut flash, tiny_cfg()).unwrap();
+    let n = ftl.block_count();
+    assert!(n > 50, "capacity {n}");
+    churn(&mut ftl, 30, 7);
+    let c = ftl.counters();
+    assert!(c.gc_victims > 100, "{c:?}");
+}
+
+#[test]
+fn flash_map_volumes_read_back_every_block_over_many_seeds() {
+    for seed in 0..12 {
+        let mut flash = Stm32L476Flash::new(presets::stm32l476(80 * 1024), seed);
+        let mut ftl = TinyFtl::format(&mut flash, tiny_cfg()).unwrap();
+        churn(&mut ftl, 8, seed);
+        let mut flash = W25q128Flash::new(presets::w25q128(512 * 1024), seed);
+        let cfg = Config {
+            unit_size: Some(16 * 1024),
+            ..Config::new(0, 512 * 1024)
+        };
+        let mut ftl = Ftl::<_, 32, 0, 0, OnFlash<8, 96, 6, 12>>::format(&mut flash, cfg).unwrap();
+        churn(&mut ftl, 8, seed);
+    }
+}
+
+#[test]
+fn a_larger_flash_map_volume_reads_back_every_block() {
+    let mut flash = Stm32L476Flash::new(presets::stm32l476(1024 * 1024), 1);
+    let mut ftl = MidFtl::format(&mut flash, Config::new(0, 1024 * 1024)).unwrap();
+    churn(&mut ftl, 6, 11);
+    assert!(ftl.counters().gc_victims > 100);
+}
+
+#[test]
+fn lookups_read_the_map_records_and_agree_with_reads() {
+    let mut flash = Stm32L476Flash::new(presets::stm32l476(1024 * 1024), 1);
+    let mut ftl = MidFtl::format(&mut flash, Config::new(0, 1024 * 1024)).unwrap();
+    let model = churn(&mut ftl, 2, 3);
+    let bs = ftl.block_size() as usize;
+    let before = ftl.counters().bytes_read;
+    let mut mapped = 0;
+    for lba in 0..ftl.block_count() {
+        let m = ftl.lookup(lba).unwrap();
+        match model.gen(lba) {
+            0 => assert!(
+                matches!(m, Mapping::Trimmed { .. } | Mapping::Unmapped),
+                "{lba}: {m:?}"
+            ),
+            _ => {
+                assert!(matches!(m, Mapping::Data { .. }), "{lba}: {m:?}");
+                mapped += 1;
+            }
+        }
+    }
+    // Most blocks are not in the buffer: their lookups read pages or delta records.
+    let read = ftl.counters().bytes_read - before;
+    assert!(
+        read >= (mapped / 2) * bs as u64,
+        "{read} bytes for {mapped} lookups"
+    );
+}
+
+#[test]
+fn transactions_on_a_flash_map_volume_land_whole() {
+    let mut flash = Stm32L476Flash::new(presets::stm32l476(1024 * 1024), 1);
+    let mut ftl = MidFtl::format(&mut flash, Config::new(0, 1024 * 1024)).unwrap();
+    let n = ftl.block_count();
+    let bs = ftl.block_size() as usize;
+    let t = ftl.max_transaction_blocks();
+    let mut model = Model::new(n);
+    let mut rng = SplitMix64::new(5);
+    for _ in 0..4 * n / t {
+        let blocks: Vec<(u32, u64)> = (0..t)
+            .map(|_| (rng.below(u64::from(n)) as u32, model.next_gen()))
+            .collect();
+        let data: Vec<Vec<u8>> = blocks.iter().map(|&(l, g)| pattern(l, g, bs)).collect();
+        let mut tx = ftl.transaction();
+        for ((lba, _), d) in blocks.iter().zip(&data) {
+            tx.write(*lba, d).unwrap();
+        }
+        tx.commit().unwrap();
+        for &(lba, g) in &blocks {
+            model.write(lba, g);
+        }
+    }
+    let mut buf = vec![0u8; bs];
+    for lba in 0..n {
+        ftl.read(lba, &mut buf).unwrap();
+        assert_eq!(buf, model.expected(lba, bs), "lba {lba}");
+    }
+}
+
+#[test]
+fn the_flash_map_refuses_what_it_cannot_keep() {
+    // Blocks above 512 bytes, units below 17 slots, fewer than 8 units, capacities too small.
+    let mut flash = Stm32L476Flash::new(presets::stm32l476(1024 * 1024), 1);
+    let big = Config {
+        block_size: 1024,
+        ..Config::new(0, 1024 * 1024)
+    };
+    let r = Ftl::<_, 64, 0, 0, OnFlash<16, 128, 8, 24>>::format(&mut flash, big);
+    assert!(
+        matches!(r, Err(Error::Config(ConfigError::BadBlockSize))),
+        "{r:?}"
+    );
+    let small_units = Config {
+        unit_size: Some(8 * 1024),
+        ..Config::new(0, 1024 * 1024)
+    };
+    let r = Ftl::<_, 128, 0, 0, OnFlash<16, 128, 8, 24>>::format(&mut flash, small_units);
+    assert!(
+        matches!(r, Err(Error::Config(ConfigError::UnitTooSmall))),
+        "{r:?}"
+    );
+    let r =
+        Ftl::<_, 64, 0, 0, OnFlash<4, 128, 8, 24>>::format(&mut flash, Config::new(0, 1024 * 1024));
+    assert!(
+        matches!(r, Err(Error::Config(ConfigError::MapTooSmall))),
+        "{r:?}"
+    );
+    let r =
+        Ftl::<_, 64, 0, 0, OnFlash<16, 32, 8, 24>>::format(&mut flash, Config::new(0, 1024 * 1024));
+    assert!(
+        matches!(r, Err(Error::Config(ConfigError::MapTooSmall))),
+        "{r:?}"
+    );
+    let few = Config {
+        unit_size: Some(128 * 1024),
+        ..Config::new(0, 512 * 1024)
+    };
+    let r = Ftl::<_, 64, 0, 0, OnFlash<16, 128, 8, 24>>::format(&mut flash, few);
+    assert!(
+        matches!(r, Err(Error::Config(ConfigError::TooFewUnits))),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_flash_map_volume_is_refused_by_ram_map_builds_and_does_not_mount_yet() {
+    let mut flash = Stm32L476Flash::new(presets::stm32l476(1024 * 1024), 1);
+    let cfg = Config::new(0, 1024 * 1024);
+    let mut ftl = MidFtl::format(&mut flash, cfg).unwrap();
+    ftl.write(3, &pattern(3, 1, 512)).unwrap();
+    drop(ftl);
+    let r = Ftl::<_, 64, 2048>::mount(&mut flash, cfg);
+    assert!(matches!(r, Err(Error::UnsupportedVersion(4))), "{r:?}");
+    let r = MidFtl::mount(&mut flash, cfg);
+    assert!(matches!(r, Err(Error::Unsupported)), "{r:?}");
+}
+
+#[test]
+fn sixteen_mib_of_spi_nor_fits_the_flash_map_in_bounded_ram() {
+    // The W25Q128 whole: 256 units of 64 KiB, 30 609 blocks of 512 B in the RAM map's mode.
+    type Big<'a> = Ftl<&'a mut W25q128Flash, 256, 0, 0, OnFlash<245, 620, 18, 180>>;
+    let mut flash = W25q128Flash::new(presets::w25q128(16 << 20), 1);
+    let cfg = Config::new(0, 16 << 20);
+    let ram_mode = Ftl::<&mut W25q128Flash, 256, 32768>::geometry_for(&&mut flash, &cfg).unwrap();
+    let mut ftl = Big::format(&mut flash, cfg).unwrap();
+    let ram = core::mem::size_of::<Big<'static>>();
+    assert!(ram <= 16 * 1024, "{ram} bytes");
+    // The map's records and slack cost under a tenth of the RAM map's capacity.
+    let n = ftl.block_count();
+    assert!(
+        n * 10 >= ram_mode.block_count * 9,
+        "{n} of {}",
+        ram_mode.block_count
+    );
+    let bs = ftl.block_size() as usize;
+    let mut buf = vec![0u8; bs];
+    for lba in (0..n).step_by(97) {
+        ftl.write(lba, &pattern(lba, 1, bs)).unwrap();
+    }
+    for lba in (0..n).step_by(97) {
+        ftl.read(lba, &mut buf).unwrap();
+        assert_eq!(buf, pattern(lba, 1, bs));
+    }
+}
