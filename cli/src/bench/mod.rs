@@ -12,13 +12,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args as ClapArgs;
-use cowftl::Config;
+use cowftl::{Config, RamMap};
 use cowftl_testkit::Part;
 
 use crate::common::{self, SimFtl};
 
 mod greedy;
 mod layout_model;
+mod map_bench;
 mod map_model;
 mod map_table;
 mod plot;
@@ -69,6 +70,11 @@ pub struct Args {
     /// 8 to 64 map pages against the map in RAM.
     #[arg(long)]
     pub map_model: bool,
+    /// Where the block map lives: `ram` (today's mode, the benchmark above) or `flash`
+    /// (issue 14, being built: the flash map against the RAM map on sequential and uniform
+    /// writes; default 5 passes, 2 with --quick).
+    #[arg(long, value_parser = ["ram", "flash"], default_value = "ram")]
+    pub map: String,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
@@ -84,6 +90,20 @@ pub fn run(args: Args) -> Result<(), String> {
     cfg.gc_ahead = args.gc_ahead;
     if args.map_model {
         return map_table::print(args.preset.spec(size), cfg, &args);
+    }
+    if args.map == "flash" {
+        let r = map_bench::run(&args, size, cfg)?;
+        match args.json {
+            true => println!(
+                "{}",
+                serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
+            ),
+            false => {
+                map_bench::print(&r);
+                println!("host time {:.1} s", t0.elapsed().as_secs_f64());
+            }
+        }
+        return Ok(());
     }
     let mut report = bench_all(args.preset.spec(size), cfg, &args, size)?;
     report.host_seconds = t0.elapsed().as_secs_f64();
@@ -130,8 +150,9 @@ fn bench_all(
             ];
             for &(name, kind, fill) in list {
                 let mut flash = mk();
+                let mode = workload::Mode::<{ common::MAX_BLOCKS }, RamMap>::new();
                 workloads.push(workload::one(
-                    &mut flash, cfg, &geo, name, kind, fill, passes, args.seed,
+                    &mut flash, mode, cfg, &geo, name, kind, fill, passes, args.seed,
                 )?);
             }
             let txns = txn::costs(&mk, cfg)?;

@@ -10,7 +10,22 @@ use cowftl_testkit::fill_pattern;
 use super::greedy::{analytic_greedy_wa, greedy_sim};
 use super::layout_model::{LayoutModel, Policy};
 use super::report::{wear_of, Mount, Workload};
-use crate::common::SimFtl;
+use cowftl::mapwork::MapWork;
+
+use crate::common::MAX_UNITS;
+
+/// Which map mode a workload runs with: `B` blocks of RAM map (0 with the flash map).
+pub struct Mode<const B: usize, M>(std::marker::PhantomData<M>);
+
+impl<const B: usize, M> Mode<B, M> {
+    pub fn new() -> Self {
+        Mode(std::marker::PhantomData)
+    }
+}
+
+/// The FTL a workload runs on: either map mode (`B` = 0 with the flash map).
+type BenchFtl<'f, const R: usize, const W: usize, const E: usize, const B: usize, M> =
+    cowftl::Ftl<&'f mut SimFlash<R, W, E>, MAX_UNITS, B, 0, M>;
 
 /// Which blocks a workload writes (and reads).
 #[derive(Clone, Copy, PartialEq)]
@@ -33,7 +48,9 @@ struct Snap {
     at: Instant,
 }
 
-fn snap<const R: usize, const W: usize, const E: usize>(ftl: &SimFtl<'_, R, W, E>) -> Snap {
+fn snap<const R: usize, const W: usize, const E: usize, const B: usize, M: MapWork>(
+    ftl: &BenchFtl<'_, R, W, E, B, M>,
+) -> Snap {
     let s = ftl.flash().stats();
     let c = ftl.stats().counters;
     Snap {
@@ -56,8 +73,8 @@ struct Phase {
 }
 
 /// The FTL under test plus the host-side write pattern state.
-struct Driver<'f, 'n, const R: usize, const W: usize, const E: usize> {
-    ftl: SimFtl<'f, R, W, E>,
+struct Driver<'f, 'n, const R: usize, const W: usize, const E: usize, const B: usize, M: MapWork> {
+    ftl: BenchFtl<'f, R, W, E, B, M>,
     buf: Vec<u8>,
     ver: u64,
     name: &'n str,
@@ -68,7 +85,9 @@ struct Driver<'f, 'n, const R: usize, const W: usize, const E: usize> {
     max_write_ns: u64,
 }
 
-impl<const R: usize, const W: usize, const E: usize> Driver<'_, '_, R, W, E> {
+impl<const R: usize, const W: usize, const E: usize, const B: usize, M: MapWork>
+    Driver<'_, '_, R, W, E, B, M>
+{
     fn write(&mut self, lba: u32) -> Result<(), String> {
         self.ver += 1;
         fill_pattern(lba, self.ver, &mut self.buf);
@@ -134,8 +153,8 @@ impl Picker {
 }
 
 /// Warm-up (not measured, 2x all slots) then the measured phase: `measured` host operations.
-fn churn<const R: usize, const W: usize, const E: usize>(
-    d: &mut Driver<'_, '_, R, W, E>,
+fn churn<const R: usize, const W: usize, const E: usize, const B: usize, M: MapWork>(
+    d: &mut Driver<'_, '_, R, W, E, B, M>,
     kind: Kind,
     live: u32,
     warm: u64,
@@ -207,7 +226,8 @@ fn mount_cost<const R: usize, const W: usize, const E: usize>(
 ) -> Result<Mount, String> {
     flash.reset_stats();
     let t = Instant::now();
-    let ftl = SimFtl::mount(&mut *flash, cfg).map_err(|e| format!("{name}: mount: {e:?}"))?;
+    let ftl = crate::common::SimFtl::mount(&mut *flash, cfg)
+        .map_err(|e| format!("{name}: mount: {e:?}"))?;
     let host_ns = t.elapsed().as_nanos() as u64;
     let region = u64::from(ftl.geometry().region_len);
     let s = ftl.flash().stats();
@@ -245,10 +265,12 @@ fn layout_references(w: &mut Workload, geo: &Geometry, kind: Kind, live: u32, se
     }
 }
 
-/// Run workload `name` on a freshly formatted `flash`.
+/// Run workload `name` on a freshly formatted `flash`, with map mode `M` (a clean
+/// remount is measured with the RAM map only: a flash-map volume does not mount yet).
 #[allow(clippy::too_many_arguments)]
-pub fn one<const R: usize, const W: usize, const E: usize>(
+pub fn one<const R: usize, const W: usize, const E: usize, const B: usize, M: MapWork>(
     flash: &mut SimFlash<R, W, E>,
+    _mode: Mode<B, M>,
     cfg: Config,
     geo: &Geometry,
     name: &str,
@@ -257,7 +279,8 @@ pub fn one<const R: usize, const W: usize, const E: usize>(
     passes: u64,
     seed: u64,
 ) -> Result<Workload, String> {
-    let ftl = SimFtl::format(&mut *flash, cfg).map_err(|e| format!("format: {e:?}"))?;
+    let ftl = BenchFtl::<R, W, E, B, M>::format(&mut *flash, cfg)
+        .map_err(|e| format!("format: {e:?}"))?;
     let n = ftl.block_count();
     let bs = geo.block_size as usize;
     let live = ((n as f64 * fill).round() as u32).clamp(1, n);
@@ -309,6 +332,8 @@ pub fn one<const R: usize, const W: usize, const E: usize>(
         layout_references(&mut w, geo, kind, live, seed);
     }
     let flash = d.ftl.release();
-    w.mount = mount_cost(flash, cfg, name)?;
+    if !M::ON_FLASH {
+        w.mount = mount_cost(flash, cfg, name)?;
+    }
     Ok(w)
 }
