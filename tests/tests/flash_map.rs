@@ -5,6 +5,9 @@
 //! volume does not mount yet, so each test is one session on one volume; the power-cut
 //! tests come with the mount (the root records).
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use cowftl::flashmap::mode::OnFlash;
 use cowftl::map::Mapping;
 use cowftl::{Config, ConfigError, Error, Ftl};
@@ -240,6 +243,7 @@ fn sixteen_mib_of_spi_nor_fits_the_flash_map_in_bounded_ram() {
     let ram_mode = Ftl::<&mut W25q128Flash, 256, 32768>::geometry_for(&&mut flash, &cfg).unwrap();
     let mut ftl = Big::format(&mut flash, cfg).unwrap();
     let ram = core::mem::size_of::<Big<'static>>();
+    println!("size_of::<Ftl<_, 256, 0, 0, OnFlash<245, 620, 18, 180>>>() = {ram} B on this host");
     assert!(ram <= 16 * 1024, "{ram} bytes");
     // The map's records and slack cost under a tenth of the RAM map's capacity.
     let n = ftl.block_count();
@@ -256,5 +260,154 @@ fn sixteen_mib_of_spi_nor_fits_the_flash_map_in_bounded_ram() {
     for lba in (0..n).step_by(97) {
         ftl.read(lba, &mut buf).unwrap();
         assert_eq!(buf, pattern(lba, 1, bs));
+    }
+}
+
+/// A flash the test can break while the FTL holds it: the FTL gets one handle, the test
+/// keeps another to inject faults (a flash-map volume cannot be remounted around them yet).
+struct Shared(Rc<RefCell<Stm32L476Flash>>);
+
+impl embedded_storage::nor_flash::ErrorType for Shared {
+    type Error = cowftl_sim::SimError;
+}
+
+impl embedded_storage::nor_flash::ReadNorFlash for Shared {
+    const READ_SIZE: usize = 1;
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        self.0.borrow_mut().read(offset, bytes)
+    }
+    fn capacity(&self) -> usize {
+        self.0.borrow().capacity()
+    }
+}
+
+impl embedded_storage::nor_flash::NorFlash for Shared {
+    const WRITE_SIZE: usize = 8;
+    const ERASE_SIZE: usize = 2048;
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        self.0.borrow_mut().erase(from, to)
+    }
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        self.0.borrow_mut().write(offset, bytes)
+    }
+}
+
+/// Contract 8 on a flash-map volume: program and erase failures retire units (those holding
+/// the map's pages and delta records too), nothing acknowledged is lost, and past the
+/// spares the volume turns read-only with everything readable.
+#[test]
+fn bad_units_on_a_flash_map_volume_lose_nothing() {
+    type Vol = Ftl<Shared, 64, 0, 0, OnFlash<16, 128, 8, 24>>;
+    for (seed, program) in [(1, true), (2, false), (3, true), (4, false)] {
+        let sim = Rc::new(RefCell::new(Stm32L476Flash::new(
+            presets::stm32l476(1024 * 1024),
+            seed,
+        )));
+        let cfg = Config {
+            reserve_units: 4,
+            ..Config::new(0, 1024 * 1024)
+        };
+        let mut ftl = Vol::format(Shared(sim.clone()), cfg).unwrap();
+        let n = ftl.block_count();
+        let bs = ftl.block_size() as usize;
+        let mut model = Model::new(n);
+        let mut rng = SplitMix64::new(seed);
+        for lba in 0..n {
+            let g = model.next_gen();
+            ftl.write(lba, &pattern(lba, g, bs)).unwrap();
+            model.write(lba, g);
+        }
+        let (mut broken, mut read_only) = (Vec::new(), false);
+        let mut buf = vec![0u8; bs];
+        for i in 0..40_000u64 {
+            if i % 300 == 299 {
+                let u = loop {
+                    let u = rng.below(64) as u32;
+                    if !broken.contains(&u) {
+                        break u;
+                    }
+                };
+                broken.push(u);
+                let mut f = sim.borrow_mut();
+                match program {
+                    true => f.fail_program(u * 16384..(u + 1) * 16384),
+                    false => (0..8).for_each(|p| f.fail_erase(8 * u as usize + p)),
+                }
+            }
+            let lba = rng.below(u64::from(n)) as u32;
+            let g = model.next_gen();
+            match ftl.write(lba, &pattern(lba, g, bs)) {
+                Ok(()) => model.write(lba, g),
+                Err(Error::ReadOnly) => {
+                    read_only = true;
+                    break;
+                }
+                Err(Error::Flash(_)) => {}
+                Err(e) => panic!("seed {seed} write {i}: {e:?}"),
+            }
+            if i % 1000 == 0 {
+                ftl.check_map()
+                    .unwrap()
+                    .unwrap_or_else(|e| panic!("seed {seed} op {i}: {e}"));
+            }
+        }
+        assert!(
+            read_only,
+            "seed {seed}: never read-only: {:?}",
+            ftl.counters()
+        );
+        assert!(ftl.is_read_only());
+        for lba in 0..n {
+            ftl.read(lba, &mut buf).unwrap();
+            assert_eq!(buf, model.expected(lba, bs), "seed {seed}: lba {lba}");
+        }
+    }
+}
+
+/// Bit rot anywhere (data, claims, the map's pages and delta records): every read returns
+/// the acknowledged data or `Corrupt`, never other data, and nothing panics; writes go on.
+#[test]
+fn bit_rot_on_a_flash_map_volume_is_reported_never_misread() {
+    type Vol = Ftl<Shared, 64, 0, 0, OnFlash<16, 128, 8, 24>>;
+    for seed in 0..6u64 {
+        let sim = Rc::new(RefCell::new(Stm32L476Flash::new(
+            presets::stm32l476(1024 * 1024),
+            seed,
+        )));
+        let mut ftl = Vol::format(Shared(sim.clone()), Config::new(0, 1024 * 1024)).unwrap();
+        let model = churn(&mut ftl, 2, seed);
+        let n = ftl.block_count();
+        let bs = ftl.block_size() as usize;
+        let mut rng = SplitMix64::new(seed ^ 0xB17);
+        // Rot in programmed bytes (a flip in an erased area is a different fault: the next
+        // program there would be an overwrite).
+        let mut flipped = 0;
+        while flipped < 200 {
+            let addr = rng.below(1024 * 1024) as u32;
+            let mut b = [0u8];
+            embedded_storage::nor_flash::ReadNorFlash::read(&mut *sim.borrow_mut(), addr, &mut b)
+                .unwrap();
+            if b[0] != 0xFF {
+                sim.borrow_mut().flip_bit(addr, rng.below(8) as u8);
+                flipped += 1;
+            }
+        }
+        let mut buf = vec![0u8; bs];
+        let mut corrupt = 0;
+        for lba in 0..n {
+            match ftl.read(lba, &mut buf) {
+                Ok(()) => assert_eq!(buf, model.expected(lba, bs), "seed {seed}: lba {lba}"),
+                Err(Error::Corrupt) => corrupt += 1,
+                Err(e) => panic!("seed {seed}: lba {lba}: {e:?}"),
+            }
+        }
+        assert!(corrupt > 0, "seed {seed}: 200 flipped bits went unnoticed");
+        for i in 0..u64::from(n) {
+            let lba = rng.below(u64::from(n)) as u32;
+            match ftl.write(lba, &pattern(lba, 1 << 40 | i, bs)) {
+                Ok(()) | Err(Error::Corrupt) | Err(Error::Flash(_)) | Err(Error::ReadOnly) => {}
+                Err(e) => panic!("seed {seed}: write {i}: {e:?}"),
+            }
+        }
     }
 }
