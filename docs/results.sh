@@ -156,3 +156,18 @@ doc = re.sub(r"<!-- map-model:begin -->.*?<!-- map-model:end -->", lambda _: blo
 open("docs/MAP-ON-FLASH.md", "w").write(doc)
 PY
 echo "updated docs/MAP-ON-FLASH.md (map model)"
+
+# The flash map against the RAM map (issue 14's bench), in README.md and docs/MAP-ON-FLASH.md.
+mapbench=$("$bin" bench --map flash --preset w25q128 --size 16M | grep -v '^host time')
+python3 - "$mapbench" "$commit" <<'PY'
+import re, sys
+table, commit = sys.argv[1], sys.argv[2]
+block = ("<!-- map-bench:begin -->\nMeasured at commit `%s` "
+         "(`cowftl bench --map flash --preset w25q128 --size 16M`):\n\n```text\n%s\n```\n"
+         "<!-- map-bench:end -->") % (commit, table)
+for path in ("README.md", "docs/MAP-ON-FLASH.md"):
+    doc = open(path).read()
+    doc = re.sub(r"<!-- map-bench:begin -->.*?<!-- map-bench:end -->", lambda _: block, doc, flags=re.S)
+    open(path, "w").write(doc)
+PY
+echo "updated README.md and docs/MAP-ON-FLASH.md (map bench)"
