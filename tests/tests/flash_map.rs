@@ -411,3 +411,86 @@ fn bit_rot_on_a_flash_map_volume_is_reported_never_misread() {
         }
     }
 }
+
+/// FAT on the whole 16 MiB W25Q128 in bounded RAM: `fatfs` formats FAT16 through
+/// `FtlStorage`, embedded-sdmmc writes, appends, deletes and reads files through
+/// `FtlBlockDevice`, and `fatfs` reads them back, all on one flash-map volume (one session:
+/// the cuts of tests/tests/fat.rs come with the mount).
+#[test]
+fn fat_on_sixteen_mib_of_spi_nor_with_the_map_on_flash() {
+    use cowftl::blockdev::FtlBlockDevice;
+    use cowftl::storage::FtlStorage;
+    use cowftl_testkit::image::{mbr, mbr_partition, StorageIo};
+    use embedded_sdmmc::{Mode, TimeSource, Timestamp, VolumeIdx, VolumeManager};
+    use embedded_storage::{ReadStorage, Storage};
+    use std::io::Read;
+
+    type Map = OnFlash<245, 620, 18, 180>;
+    type St = FtlStorage<W25q128Flash, 256, 0, 512, 0, Map>;
+    struct Clock;
+    impl TimeSource for Clock {
+        fn get_timestamp(&self) -> Timestamp {
+            Timestamp::from_calendar(2026, 12, 7, 12, 0, 0).unwrap()
+        }
+    }
+    let flash = W25q128Flash::new(presets::w25q128(16 << 20), 3);
+    let ftl = Ftl::<_, 256, 0, 0, Map>::format(flash, Config::new(0, 16 << 20)).unwrap();
+    let mut st = St::new(ftl).unwrap();
+    let sectors = (st.capacity() / 512) as u32 - 8;
+    st.write(0, &mbr(8, sectors)).unwrap();
+    let io = StorageIo::new(&mut st, 8 * 512, u64::from(sectors) * 512);
+    let opts = fatfs::FormatVolumeOptions::new()
+        .fat_type(fatfs::FatType::Fat16)
+        .bytes_per_cluster(512);
+    fatfs::format_volume(io, opts).unwrap();
+
+    let files: Vec<(String, Vec<u8>)> = (0..12u32)
+        .map(|i| {
+            (
+                format!("F{i}.BIN"),
+                pattern(i, 7, 40_000 + 9_000 * i as usize),
+            )
+        })
+        .collect();
+    let dev = FtlBlockDevice::<_, 256, 0, 512, 0, Map>::new(st.into_inner()).unwrap();
+    let vm = VolumeManager::<_, _, 4, 4, 1>::new_with_limits(dev, Clock, 0);
+    {
+        let volume = vm.open_volume(VolumeIdx(0)).unwrap();
+        let root = volume.open_root_dir().unwrap();
+        for (name, data) in &files {
+            let f = root
+                .open_file_in_dir(name.as_str(), Mode::ReadWriteCreate)
+                .unwrap();
+            for piece in data.chunks(1_111) {
+                f.write(piece).unwrap();
+            }
+            f.close().unwrap();
+        }
+        let f = root
+            .open_file_in_dir("TEMP.DAT", Mode::ReadWriteCreate)
+            .unwrap();
+        f.write(&pattern(99, 1, 30_000)).unwrap();
+        f.close().unwrap();
+        root.delete_entry_in_dir("TEMP.DAT").unwrap();
+        root.close().unwrap();
+        volume.close().unwrap();
+    }
+    let ftl = vm.free().0.into_inner();
+    let mut st = St::new(ftl).unwrap();
+    let mut sector0 = [0u8; 512];
+    st.read(0, &mut sector0).unwrap();
+    let (base, len) = mbr_partition(&sector0).unwrap();
+    let fs = fatfs::FileSystem::new(StorageIo::new(&mut st, base, len), fatfs::FsOptions::new())
+        .unwrap();
+    assert_eq!(fs.fat_type(), fatfs::FatType::Fat16);
+    for (name, data) in &files {
+        let mut got = Vec::new();
+        fs.root_dir()
+            .open_file(name)
+            .unwrap()
+            .read_to_end(&mut got)
+            .unwrap();
+        assert!(got == *data, "{name}");
+    }
+    assert!(fs.root_dir().open_file("TEMP.DAT").is_err());
+}

@@ -41,6 +41,8 @@ use embedded_storage::nor_flash::NorFlash;
 use crate::adapters::pieces::{Piece, Pieces};
 use crate::adapters::storage::{AdapterError, FtlStorage};
 use crate::error::Error;
+use crate::map::RamMap;
+use crate::mapwork::MapWork;
 use crate::volume::Ftl;
 
 /// Sector size of the block device.
@@ -72,12 +74,13 @@ pub struct FtlBlockDevice<
     const B: usize,
     const BS: usize = 512,
     const S: usize = 0,
+    M: MapWork = RamMap,
 > {
-    inner: RefCell<FtlStorage<F, U, B, BS, S>>,
+    inner: RefCell<FtlStorage<F, U, B, BS, S, M>>,
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize> core::fmt::Debug
-    for FtlBlockDevice<F, U, B, BS, S>
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize, M: MapWork>
+    core::fmt::Debug for FtlBlockDevice<F, U, B, BS, S, M>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("FtlBlockDevice")
@@ -86,23 +89,23 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usiz
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize>
-    FtlBlockDevice<F, U, B, BS, S>
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize, M: MapWork>
+    FtlBlockDevice<F, U, B, BS, S, M>
 {
     /// Whether [`new`](Self::new) would accept `ftl`: its block size must divide 512 or be
     /// a multiple of it, and fit in `BS`.
-    pub fn check(ftl: &Ftl<F, U, B, S>) -> Result<(), AdapterError> {
+    pub fn check(ftl: &Ftl<F, U, B, S, M>) -> Result<(), AdapterError> {
         let block_size = ftl.block_size();
         let bs = block_size as usize;
         if SECTOR % bs != 0 && bs % SECTOR != 0 {
             return Err(AdapterError::BlockSizeIncompatible { block_size });
         }
-        FtlStorage::<F, U, B, BS, S>::check(ftl)
+        FtlStorage::<F, U, B, BS, S, M>::check(ftl)
     }
 
     /// Wrap `ftl`, or say why its block size does not fit (the FTL is dropped then: use
     /// [`check`](Self::check) first to keep it).
-    pub fn new(ftl: Ftl<F, U, B, S>) -> Result<Self, AdapterError> {
+    pub fn new(ftl: Ftl<F, U, B, S, M>) -> Result<Self, AdapterError> {
         Self::check(&ftl)?;
         let storage = FtlStorage::new(ftl)?;
         Ok(FtlBlockDevice {
@@ -111,12 +114,12 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usiz
     }
 
     /// Unwrap: give the FTL back.
-    pub fn into_inner(self) -> Ftl<F, U, B, S> {
+    pub fn into_inner(self) -> Ftl<F, U, B, S, M> {
         self.inner.into_inner().into_inner()
     }
 
     /// Run `f` on the FTL (statistics, trim, ...).
-    pub fn with_ftl<R>(&self, f: impl FnOnce(&mut Ftl<F, U, B, S>) -> R) -> R {
+    pub fn with_ftl<R>(&self, f: impl FnOnce(&mut Ftl<F, U, B, S, M>) -> R) -> R {
         f(self.inner.borrow_mut().ftl_mut())
     }
 
@@ -140,7 +143,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usiz
         &self,
         start: BlockIdx,
         count: usize,
-        mut f: impl FnMut(&mut Ftl<F, U, B, S>, &mut [u8], Piece) -> Result<(), Error<F::Error>>,
+        mut f: impl FnMut(&mut Ftl<F, U, B, S, M>, &mut [u8], Piece) -> Result<(), Error<F::Error>>,
     ) -> Result<(), BlockDeviceError<F::Error>> {
         self.check_range(start, count)?;
         let mut s = self.inner.borrow_mut();
@@ -187,8 +190,8 @@ fn gather(sectors: &[Block], at: usize, dst: &mut [u8]) {
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize> BlockDevice
-    for FtlBlockDevice<F, U, B, BS, S>
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize, M: MapWork>
+    BlockDevice for FtlBlockDevice<F, U, B, BS, S, M>
 where
     F::Error: 'static,
 {

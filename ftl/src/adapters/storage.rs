@@ -62,6 +62,8 @@ use embedded_storage::{ReadStorage, Storage};
 
 use crate::adapters::pieces::{Piece, Pieces};
 use crate::error::Error;
+use crate::map::RamMap;
+use crate::mapwork::MapWork;
 use crate::volume::Ftl;
 
 /// Why an adapter refused to wrap an FTL.
@@ -98,15 +100,16 @@ pub struct FtlStorage<
     const B: usize,
     const BS: usize = 512,
     const S: usize = 0,
+    M: MapWork = RamMap,
 > {
-    pub(crate) ftl: Ftl<F, U, B, S>,
+    pub(crate) ftl: Ftl<F, U, B, S, M>,
     pub(crate) buf: [u8; BS],
     /// The last block of a write that ends inside it (the first one uses `buf`).
     tail: [u8; BS],
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize> core::fmt::Debug
-    for FtlStorage<F, U, B, BS, S>
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize, M: MapWork>
+    core::fmt::Debug for FtlStorage<F, U, B, BS, S, M>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("FtlStorage")
@@ -116,11 +119,11 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usiz
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize>
-    FtlStorage<F, U, B, BS, S>
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize, M: MapWork>
+    FtlStorage<F, U, B, BS, S, M>
 {
     /// Whether [`new`](Self::new) would accept `ftl` (its block size fits in `BS`).
-    pub fn check(ftl: &Ftl<F, U, B, S>) -> Result<(), AdapterError> {
+    pub fn check(ftl: &Ftl<F, U, B, S, M>) -> Result<(), AdapterError> {
         let block_size = ftl.block_size();
         if block_size as usize > BS {
             return Err(AdapterError::BufferTooSmall {
@@ -133,7 +136,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usiz
 
     /// Wrap `ftl`. Fails if its block size exceeds `BS` (the FTL is dropped then: use
     /// [`check`](Self::check) first to keep it).
-    pub fn new(ftl: Ftl<F, U, B, S>) -> Result<Self, AdapterError> {
+    pub fn new(ftl: Ftl<F, U, B, S, M>) -> Result<Self, AdapterError> {
         Self::check(&ftl)?;
         Ok(FtlStorage {
             ftl,
@@ -143,17 +146,17 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usiz
     }
 
     /// The FTL (block size, stats, geometry).
-    pub fn ftl(&self) -> &Ftl<F, U, B, S> {
+    pub fn ftl(&self) -> &Ftl<F, U, B, S, M> {
         &self.ftl
     }
 
     /// The FTL, mutably (block-level `read`/`write`/`trim`).
-    pub fn ftl_mut(&mut self) -> &mut Ftl<F, U, B, S> {
+    pub fn ftl_mut(&mut self) -> &mut Ftl<F, U, B, S, M> {
         &mut self.ftl
     }
 
     /// Unwrap: give the FTL back.
-    pub fn into_inner(self) -> Ftl<F, U, B, S> {
+    pub fn into_inner(self) -> Ftl<F, U, B, S, M> {
         self.ftl
     }
 
@@ -187,8 +190,8 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usiz
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize> ReadStorage
-    for FtlStorage<F, U, B, BS, S>
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize, M: MapWork>
+    ReadStorage for FtlStorage<F, U, B, BS, S, M>
 {
     type Error = Error<F::Error>;
 
@@ -213,8 +216,8 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usiz
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize> Storage
-    for FtlStorage<F, U, B, BS, S>
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize, M: MapWork>
+    Storage for FtlStorage<F, U, B, BS, S, M>
 {
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
         let mut pieces = self.pieces(offset, bytes.len())?;
@@ -228,8 +231,8 @@ impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usiz
     }
 }
 
-impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize>
-    FtlStorage<F, U, B, BS, S>
+impl<F: NorFlash, const U: usize, const B: usize, const BS: usize, const S: usize, M: MapWork>
+    FtlStorage<F, U, B, BS, S, M>
 {
     /// Write one group of pieces (at most `max_transaction_blocks` blocks, buffer offsets
     /// into `bytes`) as one transaction: whole blocks straight from `bytes`, partial ones
