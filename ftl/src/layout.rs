@@ -238,7 +238,9 @@ pub const NO_VICTIM: u16 = 0xFFFF;
 ///  kind|f   low nibble: 1 data, 2 trim, 3 retire, 4 revert, 5 reset, 6 table; high nibble: 0x1 GC copy,
 ///           0x2 transaction part, 0x6 transaction end (never with 0x1)
 ///  skip     the `skip` slots directly below this one are void (torn or judged invalid)
-///  victim   for a GC copy: the unit it was copied out of (0xFFFF otherwise)
+///  victim   for a GC copy: the unit it was copied out of; on a v4 (flash-map) volume, for a
+///           host data, trim or revert record: the unit of the record it replaces (0xFFFF
+///           otherwise)
 ///  lba      logical block (retire: the retired unit; reset: low 32 bits of the reset version)
 ///  version  global sequence number, never reused within an epoch (but by a GC copy of a
 ///           record a snapshot sees, which keeps its original's version)

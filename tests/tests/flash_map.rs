@@ -494,3 +494,45 @@ fn fat_on_sixteen_mib_of_spi_nor_with_the_map_on_flash() {
     }
     assert!(fs.root_dir().open_file("TEMP.DAT").is_err());
 }
+
+/// Format v4: a host record's claim names the unit of the record it replaces (what a mount
+/// will need to settle valid counts without lookups); a first write names none.
+#[test]
+fn host_records_name_the_unit_of_the_record_they_replace() {
+    use cowftl::layout::{Claim, NO_VICTIM};
+    type Vol = Ftl<Shared, 64, 0, 0, OnFlash<16, 128, 8, 24>>;
+    let sim = Rc::new(RefCell::new(Stm32L476Flash::new(
+        presets::stm32l476(1024 * 1024),
+        1,
+    )));
+    let mut ftl = Vol::format(Shared(sim.clone()), Config::new(0, 1024 * 1024)).unwrap();
+    let g = *ftl.geometry();
+    let claim_at = |m: Mapping| {
+        let (u, s) = m.location().unwrap();
+        let mut b = [0u8; 16];
+        let at = g.record_addr(u, s);
+        embedded_storage::nor_flash::ReadNorFlash::read(&mut *sim.borrow_mut(), at, &mut b)
+            .unwrap();
+        Claim::decode(&b).unwrap()
+    };
+    // Enough rewrites of a few blocks for GC to run and move them between units.
+    for i in 0..3_000u64 {
+        let lba = (i % 7) as u32;
+        ftl.write(lba, &pattern(lba, i + 1, 512)).unwrap();
+        if i < 7 {
+            let c = claim_at(ftl.lookup(lba).unwrap());
+            assert!(
+                !c.copy && c.victim == NO_VICTIM,
+                "first write of {lba}: {c:?}"
+            );
+        }
+    }
+    assert!(ftl.counters().gc_victims > 10);
+    // Rewrite one block and check its claim against where it was just before.
+    for lba in 0..7 {
+        let old = ftl.lookup(lba).unwrap().location().unwrap();
+        ftl.write(lba, &pattern(lba, 99_999, 512)).unwrap();
+        let c = claim_at(ftl.lookup(lba).unwrap());
+        assert_eq!(u32::from(c.victim), old.0, "lba {lba}");
+    }
+}

@@ -518,7 +518,11 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
             copy: e.moved.is_some(),
             txn,
             skip: (slot - below) as u8,
-            victim: e.moved.map_or(NO_VICTIM, |(v, _)| v as u16),
+            victim: match e.moved {
+                Some((v, _)) => v as u16,
+                None if M::ON_FLASH => self.replaced_unit(e),
+                None => NO_VICTIM,
+            },
             lba: e.lba,
             version,
             hop: e.origin.map_or(NO_HOP, |(_, hop)| hop),
@@ -539,6 +543,18 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
         self.io
             .program_checked(g.commit_addr(unit, slot), &buf, m)
             .await
+    }
+
+    /// Format v4: a host record names, in its claim's `victim` field, the unit of the record
+    /// it replaces (the operation's pin), so that a mount replaying it can settle that unit's
+    /// count without a lookup (docs/MAP-ON-FLASH.md, "Next: mount"). `NO_VICTIM`: the block
+    /// had no record, or the record is the map's or the volume's own.
+    fn replaced_unit(&self, e: &Entry<'_>) -> u16 {
+        if e.kind.is_map() || e.kind.is_meta() {
+            return NO_VICTIM;
+        }
+        let old = M::known(&self.mode, e.lba).and_then(|m| m.location());
+        old.map_or(NO_VICTIM, |(u, _)| u as u16)
     }
 
     /// Program the slot's data; returns the CRC its commit carries.
