@@ -148,6 +148,9 @@ pub enum RecordKind {
     MapPage,
     /// Flash-map volumes only (format v4): a delta record of a run (`lba` = run number).
     MapDelta,
+    /// Flash-map volumes only (format v4): one part of a root, the map's checkpoint (`lba` =
+    /// root number), written as one transaction.
+    MapRoot,
 }
 
 impl RecordKind {
@@ -161,6 +164,7 @@ impl RecordKind {
             RecordKind::Table => 0x6,
             RecordKind::MapPage => 0x7,
             RecordKind::MapDelta => 0x8,
+            RecordKind::MapRoot => 0x9,
         }
     }
 
@@ -174,7 +178,8 @@ impl RecordKind {
             0x6 => Some(RecordKind::Table),
             0x7 => Some(RecordKind::MapPage),
             0x8 => Some(RecordKind::MapDelta),
-            // 0x9..0xE are kept for later record kinds.
+            0x9 => Some(RecordKind::MapRoot),
+            // 0xA..0xE are kept for later record kinds.
             _ => None,
         }
     }
@@ -183,13 +188,20 @@ impl RecordKind {
     pub fn has_data(self) -> bool {
         matches!(
             self,
-            RecordKind::Data | RecordKind::Table | RecordKind::MapPage | RecordKind::MapDelta
+            RecordKind::Data
+                | RecordKind::Table
+                | RecordKind::MapPage
+                | RecordKind::MapDelta
+                | RecordKind::MapRoot
         )
     }
 
     /// A record of the flash map's own (page or delta record): a flash-map volume's only.
     pub fn is_map(self) -> bool {
-        matches!(self, RecordKind::MapPage | RecordKind::MapDelta)
+        matches!(
+            self,
+            RecordKind::MapPage | RecordKind::MapDelta | RecordKind::MapRoot
+        )
     }
 
     /// A record of the volume's own (retire, reset, table): never part of a transaction,
@@ -585,8 +597,8 @@ mod tests {
             assert_eq!(Claim::decode(&b), Some(c));
         }
         // Flag byte values cowftl never writes, with a valid CRC around them.
-        // (Kinds 7 and 8 are the flash map's records; 9 and above are kept for later.)
-        for flags in [0x40u8, 0x30, 0x70, 0x50, 0x80, 0x23, 0x25, 0x26, 0x09, 0x0E] {
+        // (Kinds 7 to 9 are the flash map's records; 0xA and above are kept for later.)
+        for flags in [0x40u8, 0x30, 0x70, 0x50, 0x80, 0x23, 0x25, 0x26, 0x0A, 0x0E] {
             let mut b = [0xFFu8; 16];
             b[0] = flags | if flags & 0x0F == 0 { 0x1 } else { 0 };
             b[1] = 0;

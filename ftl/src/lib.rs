@@ -79,6 +79,8 @@ cowftl_macros::blocking! {
     #[doc(hidden)]
     pub mod mapio = "src/engine/mapio.rs";
     #[doc(hidden)]
+    pub mod mapmount = "src/engine/mapmount.rs";
+    #[doc(hidden)]
     pub mod mapwork = "src/engine/mapwork.rs";
     mod scan = "src/engine/scan.rs";
     #[doc = include_str!("doc/snapshot-example.md")]

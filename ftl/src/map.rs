@@ -104,6 +104,10 @@ pub trait MapMode {
     /// Call `f` with the global slot of each of the map's own live records (pages, delta
     /// records), for the tests' recount.
     fn for_each_record(state: &Self::State, f: impl FnMut(u32));
+    /// May a unit whose newest record has version `stamp` be erased now? The flash map
+    /// keeps units holding records newer than its last root (a mount replays them) until a
+    /// newer root covers them.
+    fn erase_ready(state: &Self::State, stamp: u64) -> bool;
     /// Available units the map keeps from host writes beyond GC's headroom.
     fn held_units(state: &Self::State) -> u32;
     /// A change was lost (the buffer refused it): RAM no longer matches the log.
@@ -135,6 +139,9 @@ impl MapMode for RamMap {
         false
     }
     fn for_each_record(_: &(), _: impl FnMut(u32)) {}
+    fn erase_ready(_: &(), _: u64) -> bool {
+        true
+    }
     fn held_units(_: &()) -> u32 {
         0
     }

@@ -196,8 +196,12 @@ async fn open_fresh<F: NorFlash, const U: usize, const B: usize, const S: usize,
     stream: Stream,
 ) -> Res<u32, F> {
     let most_worn = stream != Stream::Host;
-    let pick = log.units.pick_available(most_worn, log.io.geo.no_erase);
-    let unit = pick.ok_or(Error::NoSpace)?;
+    let unit = match M::ON_FLASH {
+        // The flash map opens a unit a mount no longer needs if it can (`MapIo::pick_unit`).
+        true => M::pick_unit(log, most_worn).await?,
+        false => log.units.pick_available(most_worn, log.io.geo.no_erase),
+    };
+    let unit = unit.ok_or(Error::NoSpace)?;
     // A unit whose records all went stale is reclaimed without copying: GC's cheapest round.
     let reclaimed = log.units.get(unit).state == UnitState::Sealed;
     log.open(stream, unit).await?;
@@ -302,6 +306,9 @@ pub(crate) async fn collect<
     debug_assert_eq!(log.units.get(victim).valid, 0);
     if kept_versions {
         erase_stale_copies(log, victim).await?;
+    }
+    if M::ON_FLASH {
+        M::before_erase(log, victim).await?;
     }
     log.erase(victim).await
 }

@@ -465,6 +465,55 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
         self.seal_if_full(unit, last).await
     }
 
+    /// Append `parts` records of `kind` for `lba` as one transaction in the frontier of `s`
+    /// (which must have room for all), each block encoded by `encode(state, part, block)` as
+    /// it is programmed, so that no more than one block is in RAM. Returns their global slots.
+    /// The flash map's roots; on an error nothing is visible, as with `append_txn`.
+    pub async fn append_encoded(
+        &mut self,
+        s: Stream,
+        (kind, lba): (RecordKind, u32),
+        parts: u8,
+        encode: impl Fn(&M::State, u8, &mut [u8]) -> bool,
+    ) -> Res<heapless::Vec<u32, MAX_TXN_RECORDS>, F> {
+        let unit = self.frontier(s).ok_or(Error::NoSpace)?;
+        let before = self.units.get(unit).last_valid;
+        let mut at = heapless::Vec::new();
+        for part in 0..parts {
+            let mut block = [0xFFu8; crate::flashmap::mode::MAX_MAP_BLOCK as usize];
+            let block = &mut block[..self.io.geo.block_size as usize];
+            if !encode(&self.mode, part, block) {
+                return Err(Error::Corrupt);
+            }
+            let e = Entry {
+                kind,
+                lba,
+                src: Source::Buffer(block),
+                data_crc: crate::layout::CRC.checksum(block),
+                moved: None,
+                origin: None,
+            };
+            let mark = match part + 1 == parts {
+                true => TxnMark::End,
+                false => TxnMark::Part,
+            };
+            match self.place(s, unit, &e, mark).await {
+                Ok((slot, _)) => {
+                    let _ = at.push(unit * self.slots() + slot);
+                }
+                Err(err) => {
+                    // The placed records stay invisible (no end); void them next time.
+                    self.units.get_mut(unit).last_valid = before;
+                    return Err(err);
+                }
+            }
+        }
+        let last = at.last().map_or(0, |&g| g % self.slots());
+        self.units.get_mut(unit).valid += at.len() as u8;
+        self.seal_if_full(unit, last).await?;
+        Ok(at)
+    }
+
     /// Program `e` into the next slot of `unit`, the frontier of `s`; the map is left to
     /// the caller. Returns the slot and the record's version.
     async fn place(

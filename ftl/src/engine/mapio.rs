@@ -17,7 +17,8 @@ use embedded_storage_async::nor_flash::NorFlash;
 use super::flash::Res;
 use super::log::{Entry, Log, Source, Stream};
 use crate::error::Error;
-use crate::flashmap::mode::{OnFlash, MAX_MAP_BLOCK};
+use crate::flashmap::mode::{FlashState, OnFlash, MAX_MAP_BLOCK};
+use crate::flashmap::record::encode_root;
 use crate::flashmap::{Refused, Source as MapSource};
 use crate::layout::{RecordKind, RecordRead, CRC};
 use crate::map::{MapMode, Mapping, RamMap};
@@ -52,6 +53,22 @@ pub trait MapIo: MapMode + Sized {
         lba: u32,
         kind: RecordKind,
     ) -> Res<bool, F>;
+
+    /// An available unit to open as a frontier (`None`: none). The flash map prefers one a
+    /// mount no longer needs (erased, or older than the last root); it writes a root first
+    /// when no other such unit would be left, or when the unit it must take holds records a
+    /// mount would replay (erased, their count changes would be lost).
+    async fn pick_unit<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+        log: &mut Log<F, U, B, S, Self>,
+        most_worn: bool,
+    ) -> Res<Option<u32>, F>;
+
+    /// Before `unit` is erased: with the flash map, if it holds records newer than the last
+    /// root, write a root first (a mount replays such records; erased, they would be lost).
+    async fn before_erase<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+        log: &mut Log<F, U, B, S, Self>,
+        unit: u32,
+    ) -> Res<(), F>;
 
     /// Make room in the change buffer for `changes` more, writing it as a run if needed.
     async fn admit<F: NorFlash, const U: usize, const B: usize, const S: usize>(
@@ -94,6 +111,20 @@ impl MapIo for RamMap {
         _: u32,
     ) -> Res<(), F> {
         Ok(())
+    }
+
+    async fn before_erase<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+        _: &mut Log<F, U, B, S, Self>,
+        _: u32,
+    ) -> Res<(), F> {
+        Ok(())
+    }
+
+    async fn pick_unit<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+        log: &mut Log<F, U, B, S, Self>,
+        most_worn: bool,
+    ) -> Res<Option<u32>, F> {
+        Ok(log.units.pick_available(most_worn, log.io.geo.no_erase))
     }
 }
 
@@ -165,6 +196,9 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapIo for O
         let m = match kind {
             RecordKind::MapPage => return Ok(map.page_live(lba, global)),
             RecordKind::MapDelta => return Ok(map.part_of(lba, global).is_some()),
+            RecordKind::MapRoot => {
+                return Ok(lba == log.mode.root && log.mode.root_at.contains(&global))
+            }
             RecordKind::Data => Mapping::Data {
                 unit: at.0,
                 slot: at.1,
@@ -195,8 +229,167 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapIo for O
         if map.buffered().1 >= changes as usize {
             return Ok(());
         }
-        write_run(log).await
+        checkpoint(log).await
     }
+
+    async fn before_erase<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+        log: &mut Log<F, U, B, S, Self>,
+        unit: u32,
+    ) -> Res<(), F> {
+        if ready(log, unit) {
+            return Ok(());
+        }
+        match checkpoint(log).await {
+            // No room for a root without erasing a unit a mount still needs: erase anyway.
+            // Only the counts can suffer, and only if power fails before the next root
+            // (docs/MAP-ON-FLASH.md, "Mount as built", the gap left).
+            Err(Error::NoSpace) => Ok(()),
+            r => r,
+        }
+    }
+
+    async fn pick_unit<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+        log: &mut Log<F, U, B, S, Self>,
+        most_worn: bool,
+    ) -> Res<Option<u32>, F> {
+        // Keep one such unit for the map's own writers, which open units without GC.
+        if ready_units(log) <= 1 && log.units.available() > 0 {
+            match checkpoint(log).await {
+                Err(Error::NoSpace) => {}
+                r => r?,
+            }
+        }
+        let pick = |log: &Log<F, U, B, S, Self>| {
+            pick_erasable(log, most_worn).or(log.units.pick_available(most_worn, false))
+        };
+        let Some(unit) = pick(log) else {
+            return Ok(None);
+        };
+        if ready(log, unit) {
+            return Ok(Some(unit));
+        }
+        // The root written here may take the unit itself: pick again after it.
+        Self::before_erase(log, unit).await?;
+        Ok(pick(log))
+    }
+}
+
+/// May `unit` be erased without losing what a mount would replay?
+fn ready<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &Log<F, U, B, S, M>,
+    unit: u32,
+) -> bool {
+    let u = log.units.get(unit);
+    matches!(u.state, crate::units::UnitState::Free { .. }) || M::erase_ready(&log.mode, u.stamp())
+}
+
+/// Available units that are `ready`.
+fn ready_units<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &Log<F, U, B, S, M>,
+) -> u32 {
+    let ok = |(i, u): (u32, &crate::units::UnitInfo)| u.is_available() && ready(log, i);
+    log.units.iter().filter(|&x| ok(x)).count() as u32
+}
+
+/// Write the buffer as a run (if it holds anything) and then a root naming it: the map's
+/// state on flash is then complete up to now, and a mount replays only what comes after.
+pub(crate) async fn checkpoint<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    const P: usize,
+    const C: usize,
+    const R: usize,
+    const Q: usize,
+>(
+    log: &mut Log<F, U, B, S, OnFlash<P, C, R, Q>>,
+) -> Res<(), F> {
+    let map = log.mode.map.as_ref().ok_or(Error::Corrupt)?;
+    if map.buffered().0 > 0 {
+        write_run(log).await?;
+    }
+    // A root is owed until it lands: the next operation writes it before changing anything.
+    log.mode.root_due = true;
+    write_root(log).await?;
+    log.mode.root_due = false;
+    Ok(())
+}
+
+/// Write a root: the map's checkpoint words, then each unit's count of live block records
+/// (a byte each), in one transaction in one unit. Once it is on flash the previous root's
+/// records are garbage. The buffer is empty (`checkpoint`), so every change so far is in a
+/// run or a page: a mount replays from the version the root's records start at.
+async fn write_root<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    const P: usize,
+    const C: usize,
+    const R: usize,
+    const Q: usize,
+>(
+    log: &mut Log<F, U, B, S, OnFlash<P, C, R, Q>>,
+) -> Res<(), F> {
+    let counts = block_counts(log);
+    let map = log.mode.map.as_ref().ok_or(Error::Corrupt)?;
+    let (shape, k) = (*map.shape(), map.checkpoint_words());
+    let words = k + counts.len().div_ceil(4);
+    let parts = shape.root_parts(words).ok_or(Error::Corrupt)?;
+    let keep = log.io.geo.gc_headroom(log.units.retired());
+    let s = room_for_map_txn(log, u32::from(parts), keep).await?;
+    let (redo, root) = (log.next_version, log.mode.root.wrapping_add(1));
+    let word = |state: &FlashState<P, C, R, Q>, j: usize| match state.map.as_ref() {
+        Some(m) if j < k => m.checkpoint_word(j),
+        _ => count_word(&counts, j - k),
+    };
+    let at = log
+        .append_encoded(
+            s,
+            (RecordKind::MapRoot, root),
+            parts,
+            |state, part, block| {
+                encode_root(&shape, block, (redo, root), part, words, |j| word(state, j)).is_some()
+            },
+        )
+        .await?;
+    for old in core::mem::take(&mut log.mode.root_at) {
+        log.drop_location(old);
+    }
+    log.mode.root_at = at.iter().copied().collect();
+    log.mode.root = root;
+    log.mode.root_redo = redo;
+    Ok(())
+}
+
+/// Per unit, its live block records (data, trims, reverts): its valid count less the map's
+/// own records and the volume's (retire) records in it.
+fn block_counts<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &Log<F, U, B, S, M>,
+) -> heapless::Vec<u8, U> {
+    let n = log.io.geo.slots_per_unit;
+    let mut counts: heapless::Vec<u8, U> = log.units.iter().map(|(_, u)| u.valid).collect();
+    let mut less = |at: u32| {
+        if let Some(c) = counts.get_mut((at / n) as usize) {
+            *c = c.saturating_sub(1);
+        }
+    };
+    M::for_each_record(&log.mode, &mut less);
+    for &at in log
+        .retire_at
+        .iter()
+        .filter(|&&at| at != super::log::NO_RECORD)
+    {
+        less(at);
+    }
+    counts
+}
+
+/// Word `j` of the counts: four units' bytes, little-endian.
+fn count_word(counts: &[u8], j: usize) -> u32 {
+    let b = |i: usize| u32::from(counts.get(4 * j + i).copied().unwrap_or(0));
+    b(0) | b(1) << 8 | b(2) << 16 | b(3) << 24
 }
 
 /// Read the map record of `kind` whose claim says `key` (page or run number) at global slot
@@ -306,6 +499,39 @@ async fn append_part<F: NorFlash, const U: usize, const B: usize, const S: usize
     Ok(unit * log.io.geo.slots_per_unit + slot)
 }
 
+/// Room for `k` records in one unit without GC: a frontier with that much room, else a fresh
+/// unit while more than `keep` stay available (the GC frontier, short of room, is sealed:
+/// its unused slots count as free space).
+pub(crate) async fn room_for_map_txn<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    M: MapMode,
+>(
+    log: &mut Log<F, U, B, S, M>,
+    k: u32,
+    keep: u32,
+) -> Res<Stream, F> {
+    for s in [Stream::Gc, Stream::Host, Stream::Cold] {
+        if let Some(unit) = log.frontier(s) {
+            log.probe(unit).await?;
+            if log.room(s) >= k {
+                return Ok(s);
+            }
+        }
+    }
+    if log.units.available() <= keep {
+        return Err(Error::NoSpace);
+    }
+    let unit = pick_erasable(log, true).ok_or(Error::NoSpace)?;
+    if let Some(gc) = log.frontier(Stream::Gc) {
+        log.close_full(gc);
+    }
+    log.open(Stream::Gc, unit).await?;
+    Ok(Stream::Gc)
+}
+
 /// A slot for a map record without GC: a frontier with room (GC's first), else a fresh unit
 /// while more than `keep` stay available.
 pub(crate) async fn room_for_map_record<
@@ -329,10 +555,23 @@ pub(crate) async fn room_for_map_record<
     if log.units.available() <= keep {
         return Err(Error::NoSpace);
     }
-    let unit = log
-        .units
-        .pick_available(true, false)
-        .ok_or(Error::NoSpace)?;
+    let unit = pick_erasable(log, true).ok_or(Error::NoSpace)?;
     log.open(Stream::Gc, unit).await?;
     Ok(Stream::Gc)
+}
+
+/// The most-worn (or least-worn) available unit that is `ready`: the map's own writers open
+/// units without GC, so without writing a root first.
+fn pick_erasable<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &Log<F, U, B, S, M>,
+    most_worn: bool,
+) -> Option<u32> {
+    let mut best: Option<(u32, u32)> = None;
+    for (i, u) in log.units.iter() {
+        let wear = if most_worn { u32::MAX - u.wear } else { u.wear };
+        if u.is_available() && ready(log, i) && best.is_none_or(|(_, w)| wear < w) {
+            best = Some((i, wear));
+        }
+    }
+    best.map(|(i, _)| i)
 }

@@ -12,7 +12,8 @@ use embedded_storage_async::nor_flash::NorFlash;
 use super::flash::Res;
 use super::gc;
 use super::log::{Entry, Log, Source, Stream};
-use super::mapio::{read_map_record, room_for_map_record, MapIo, RecordBuf};
+use super::mapio::{checkpoint, read_map_record, room_for_map_record, MapIo, RecordBuf};
+use super::mapmount::MapMount;
 use crate::error::Error;
 use crate::flashmap::mode::{OnFlash, MAX_MAP_BLOCK};
 use crate::flashmap::{Source as MapSource, NO_LOC};
@@ -21,7 +22,7 @@ use crate::map::RamMap;
 
 /// What a map mode does between operations.
 #[allow(async_fn_in_trait)] // the async copy's futures are polled by the caller's executor
-pub trait MapWork: MapIo {
+pub trait MapWork: MapMount {
     /// Before an operation: room in the buffer for what it changes, a merge if one is due.
     async fn between_ops<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         log: &mut Log<F, U, B, S, Self>,
@@ -43,6 +44,9 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapWork
         log: &mut Log<F, U, B, S, Self>,
     ) -> Res<(), F> {
         // The operation's own records, and one GC round before the next admission check.
+        if log.mode.root_due {
+            checkpoint(log).await?;
+        }
         if merge_due(log) {
             merge(log).await?;
         }
@@ -110,7 +114,10 @@ async fn merge<
         log.drop_location(loc);
     }
     log.mode.merge_now = false;
-    Ok(())
+    // The merged runs' records and the replaced pages may now be erased; a mount after that
+    // finds the new pages (newer) and drops the runs whose records are gone (`mapmount`).
+    // The root names the new state.
+    checkpoint(log).await
 }
 
 /// Rewrite `page` with the merged runs' changes (or pass it if none falls in it).

@@ -76,6 +76,8 @@ mod log;
 #[doc(hidden)]
 pub mod mapio;
 #[doc(hidden)]
+pub mod mapmount;
+#[doc(hidden)]
 pub mod mapwork;
 mod scan;
 pub mod snapshot;

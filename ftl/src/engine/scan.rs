@@ -15,11 +15,12 @@ use embedded_storage_async::nor_flash::NorFlash;
 
 use super::flash::{FlashIo, Res, META_BUF, STABLE_READS};
 use super::log::{reset_version_of, Log, NO_RECORD};
-use super::mapio::MapIo;
+use super::mapmount::MapMount;
 use crate::error::Error;
 use crate::layout::TxnMark;
 use crate::layout::{decode_commit, seal_matches, Claim, HeaderRead, RecordKind, RecordRead};
-use crate::layout::{next_hop, SlotRecord, FORMAT_VERSION, NO_HOP, NO_VICTIM, VERSION_CEILING};
+use crate::layout::{next_hop, SlotRecord, FLASH_MAP_VERSION, FORMAT_VERSION};
+use crate::layout::{NO_HOP, NO_VICTIM, VERSION_CEILING};
 use crate::map::Mapping;
 use crate::table::{VolumeTable, TABLE_BYTES};
 use crate::units::{UnitState, NO_SLOT};
@@ -44,12 +45,17 @@ struct Scratch {
 /// Junk where a healthy unit cannot have any makes the scan check the unit's header with many
 /// reads; if it is unstable the unit is left out and the scan starts over (once per such
 /// unit, so at most `unit_count + 1` passes).
-pub(crate) async fn mount<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
+pub(crate) async fn mount<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    M: MapMount,
+>(
     log: &mut Log<F, U, B, S, M>,
 ) -> Res<(), F> {
     if M::ON_FLASH {
-        // Roots and the tail replay come next (docs/MAP-ON-FLASH.md, step 6).
-        return Err(Error::Unsupported);
+        return mount_flash(log).await;
     }
     let blank = Scratch {
         victim_of: 0,
@@ -98,8 +104,70 @@ pub(crate) async fn mount<F: NorFlash, const U: usize, const B: usize, const S: 
     Err(Error::Corrupt)
 }
 
+/// The format version of this build's volumes: v4 when the map lives on flash.
+fn version_of<M: MapMount>() -> u8 {
+    match M::ON_FLASH {
+        true => FLASH_MAP_VERSION,
+        false => FORMAT_VERSION,
+    }
+}
+
+/// Mount a flash-map volume: the scan of `mount`, twice (`mapmount` says what each pass
+/// gathers), with the newest root loaded between them. Reads only.
+async fn mount_flash<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
+    log: &mut Log<F, U, B, S, M>,
+) -> Res<(), F> {
+    let blank = Scratch {
+        victim_of: 0,
+        top_is_copy: false,
+        header_stable: None,
+        floor: u64::MAX,
+    };
+    let mut scratch: heapless::Vec<Scratch, U> = heapless::Vec::new();
+    let _ = scratch.resize(log.io.geo.unit_count as usize, blank);
+    let none = VolumeTable::EMPTY;
+    for _ in 0..2 * (log.io.geo.unit_count + 1) {
+        log.reset();
+        log.epoch = find_epoch(log).await?;
+        for s in scratch.iter_mut() {
+            *s = Scratch {
+                header_stable: s.header_stable,
+                ..blank
+            };
+        }
+        let mut max_version = 0;
+        if scan_units(log, &mut scratch, &mut max_version, &none).await? {
+            continue;
+        }
+        if max_version >= VERSION_CEILING {
+            return Err(Error::Corrupt);
+        }
+        let redo = M::load_root(log).await?;
+        // A unit reopened since the root (its oldest record is newer) starts from 0.
+        for (u, s) in scratch.iter().enumerate() {
+            if s.floor >= redo {
+                log.units.get_mut(u as u32).valid = 0;
+            }
+        }
+        let mut second = 0;
+        for unit in 0..log.io.geo.unit_count {
+            if log.units.get(unit).state != UnitState::Dirty {
+                scan_unit(log, unit, &mut scratch, &mut second, &none).await?;
+            }
+        }
+        M::finish(log)?;
+        log.next_version = max_version + 1;
+        count_valid(log);
+        estimate_lost_wear(log);
+        pick_frontiers(log, &scratch);
+        log.read_only = log.units.retired() > log.io.geo.spare_units();
+        return Ok(());
+    }
+    Err(Error::Corrupt)
+}
+
 /// Scan every unit of the volume; `true` if a unit turned out torn (start over without it).
-async fn scan_units<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
+async fn scan_units<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
     log: &mut Log<F, U, B, S, M>,
     scratch: &mut [Scratch],
     max_version: &mut u64,
@@ -119,7 +187,7 @@ async fn scan_units<F: NorFlash, const U: usize, const B: usize, const S: usize,
 }
 
 /// The newest epoch among this build's headers; classifies regions without one.
-async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
+async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
     log: &mut Log<F, U, B, S, M>,
 ) -> Res<u32, F> {
     let g = log.io.geo;
@@ -132,7 +200,7 @@ async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize,
     let mut other_version = None;
     for unit in 0..g.unit_count {
         match log.io.read_header(unit).await? {
-            HeaderRead::Valid(h) if h.version == FORMAT_VERSION => {
+            HeaderRead::Valid(h) if h.version == version_of::<M>() => {
                 // Remembered for `adopt_header` (one header read per unit at mount).
                 let ours = matches_geometry(log, &h);
                 match &mut best {
@@ -168,7 +236,7 @@ async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize,
     Ok(best_epoch)
 }
 
-fn matches_geometry<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
+fn matches_geometry<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
     log: &Log<F, U, B, S, M>,
     h: &crate::layout::UnitHeader,
 ) -> bool {
@@ -180,7 +248,7 @@ fn matches_geometry<F: NorFlash, const U: usize, const B: usize, const S: usize,
 
 /// Is `unit` part of this volume? `find_epoch` left the epoch of its valid header (plus one)
 /// in `stamp` and its wear in `wear`; a unit that is not ours is `Dirty` (erased before use).
-fn adopt_header<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
+fn adopt_header<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
 ) -> bool {
@@ -198,7 +266,7 @@ fn adopt_header<F: NorFlash, const U: usize, const B: usize, const S: usize, M: 
 /// offer every valid record to the map.
 // Kept out of line: inlined into `mount` it makes the image bigger (measured).
 #[inline(never)]
-async fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
+async fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
     scratch: &mut [Scratch],
@@ -270,7 +338,7 @@ async fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize, 
 
 /// True if the unit's seal matches its last record (read once as `last`): that record is
 /// then stable.
-async fn seal_holds<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
+async fn seal_holds<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
     last: &RecordRead,
@@ -295,7 +363,7 @@ async fn seal_holds<F: NorFlash, const U: usize, const B: usize, const S: usize,
 /// registers for every call (measured: a few hundred bytes of code).
 // Kept out of line: inlined into `mount` it makes the image bigger (measured).
 #[inline(never)]
-async fn judge_top<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
+async fn judge_top<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
     slot: u32,
@@ -346,7 +414,7 @@ async fn judge_top<F: NorFlash, const U: usize, const B: usize, const S: usize, 
 /// A valid record of `unit`: update the unit's facts and offer it to the map.
 // Kept out of line (measured: smaller).
 #[inline(never)]
-async fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
+async fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
     slot: u32,
@@ -366,6 +434,14 @@ async fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize
         }
     }
     match r.claim.kind {
+        // A flash-map volume's map and block records (and, in its second pass, every
+        // record) go to the map mode (`mapmount`).
+        k if M::ON_FLASH && (M::second_pass(&log.mode) || !k.is_meta()) => {
+            let floor = scratch
+                .get(usize::from(r.claim.victim))
+                .map_or(u64::MAX, |s| s.floor);
+            M::offer(log, (unit, slot), r, floor).await?
+        }
         RecordKind::Retire => offer_retire(log, unit, slot, r).await?,
         RecordKind::Reset | RecordKind::Table => offer_meta(log, unit, slot, r, scratch).await?,
         _ => offer_block(log, unit, slot, r, scratch, known).await?,
@@ -382,7 +458,7 @@ async fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize
 /// victim was erased then leaves the unit it copied into with nothing live).
 // Kept out of line: a rare record, inlined into every record's path it costs code (measured).
 #[inline(never)]
-async fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
+async fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
     slot: u32,
@@ -431,7 +507,7 @@ async fn offer_meta<F: NorFlash, const U: usize, const B: usize, const S: usize,
 /// Decode into `t` (which starts `EMPTY`) the table a reset or table record stands for;
 /// `false` if it does not check out (a table whose data fails its CRC, or holds fields
 /// cowftl never writes, is ignored).
-async fn read_meta<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
+async fn read_meta<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
     slot: u32,
@@ -459,7 +535,7 @@ async fn read_meta<F: NorFlash, const U: usize, const B: usize, const S: usize, 
 /// After the scan: blocks whose newest record is older than the reset read the base again.
 /// Units entirely newer or older are decided by their version range; only units written
 /// across the reset (its frontiers then) have records read back.
-async fn apply_reset<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
+async fn apply_reset<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
     log: &mut Log<F, U, B, S, M>,
     scratch: &[Scratch],
 ) -> Res<(), F> {
@@ -493,7 +569,7 @@ async fn apply_reset<F: NorFlash, const U: usize, const B: usize, const S: usize
 }
 
 /// A retire record: the newest one for each unit is kept (and carried forward by GC).
-async fn offer_retire<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
+async fn offer_retire<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
     slot: u32,
@@ -519,7 +595,7 @@ async fn offer_retire<F: NorFlash, const U: usize, const B: usize, const S: usiz
 /// A data, trim or revert record: it becomes the block's mapping if it beats the current
 /// one, and the same in every snapshot's map that sees it (a snapshot sees the records older
 /// than itself). Records a rollback made dead (in a hole) count nowhere.
-async fn offer_block<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
+async fn offer_block<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
     slot: u32,
@@ -538,7 +614,7 @@ async fn offer_block<F: NorFlash, const U: usize, const B: usize, const S: usize
         // A map record on a RAM-map volume is foreign (each mode refuses the other's
         // volumes by their version): it maps nothing.
         RecordKind::Retire | RecordKind::Reset | RecordKind::Table => return Ok(()),
-        RecordKind::MapPage | RecordKind::MapDelta => return Ok(()),
+        RecordKind::MapPage | RecordKind::MapDelta | RecordKind::MapRoot => return Ok(()),
     };
     // `0..S + 1`, not `0..=S`: an inclusive range does not fold away when S is 0.
     for k in 0..S + 1 {
@@ -562,7 +638,7 @@ async fn offer_block<F: NorFlash, const U: usize, const B: usize, const S: usize
 /// overlap or the copy rule may apply.
 // Kept out of line: inlined into `offer_block` it makes the image bigger (measured).
 #[inline(never)]
-async fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
+async fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
     r: &SlotRecord,
@@ -632,7 +708,7 @@ fn copy_of(copy: &Claim, orig: &Claim, orig_unit: u32) -> bool {
 
 /// Is a victim unit still intact (its erase never started)? A cut erase can leave the old
 /// contents in place but every word unstable: its header then reads differently now and then.
-async fn intact<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
+async fn intact<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
     scratch: &mut [Scratch],
@@ -647,14 +723,17 @@ async fn intact<F: NorFlash, const U: usize, const B: usize, const S: usize, M: 
 }
 
 /// Valid counts from the map and the retire table; retired units take their state.
-fn count_valid<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
+fn count_valid<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
     log: &mut Log<F, U, B, S, M>,
 ) {
     let n = log.slots();
     // A unit that holds records is sealed whether or not a retire record names it below.
     for u in 0..log.io.geo.unit_count {
         let info = log.units.get_mut(u);
-        info.valid = 0;
+        // The flash map's mount counted its units already (`mapmount`).
+        if !M::ON_FLASH {
+            info.valid = 0;
+        }
         if info.used > 0 && matches!(info.state, UnitState::Free { .. }) {
             info.state = UnitState::Sealed;
         }
@@ -685,7 +764,7 @@ fn count_valid<F: NorFlash, const U: usize, const B: usize, const S: usize, M: M
 }
 
 /// Units without a readable header get the mean wear of the others (as UBI does).
-fn estimate_lost_wear<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
+fn estimate_lost_wear<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
     log: &mut Log<F, U, B, S, M>,
 ) {
     let mean = log
@@ -703,7 +782,7 @@ fn estimate_lost_wear<F: NorFlash, const U: usize, const B: usize, const S: usiz
 /// probed before the first append). Other partly used units stay sealed until GC; one with
 /// nothing live is available (a GC round cut before its victim was erased leaves one) and
 /// stays so: resuming it would hand GC's unit to the host.
-fn pick_frontiers<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
+fn pick_frontiers<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
     log: &mut Log<F, U, B, S, M>,
     scratch: &[Scratch],
 ) {
@@ -741,7 +820,7 @@ pub(crate) async fn format<
     const U: usize,
     const B: usize,
     const S: usize,
-    M: MapIo,
+    M: MapMount,
 >(
     io: FlashIo<F>,
 ) -> Res<Log<F, U, B, S, M>, F> {
@@ -770,13 +849,13 @@ pub(crate) async fn format<
 }
 
 /// Wear counters from the old headers (mean for the unreadable ones); the new epoch.
-async fn carry_wear<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
+async fn carry_wear<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
     log: &mut Log<F, U, B, S, M>,
 ) -> Res<u32, F> {
     let mut max_epoch = 0u32;
     for unit in 0..log.io.geo.unit_count {
         let state = match log.io.read_header(unit).await? {
-            HeaderRead::Valid(h) if h.version == FORMAT_VERSION => {
+            HeaderRead::Valid(h) if h.version == version_of::<M>() => {
                 max_epoch = max_epoch.max(h.epoch);
                 log.units.get_mut(unit).wear = h.wear;
                 UnitState::Sealed
@@ -796,7 +875,7 @@ async fn prepare_write_once<
     const U: usize,
     const B: usize,
     const S: usize,
-    M: MapIo,
+    M: MapMount,
 >(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,

@@ -534,10 +534,14 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapWork> Ft
             }
         }
         M::for_each_record(&self.log.mode, |at| count(&mut live, at / n));
+        let mut bad = false;
         for (u, info) in self.log.units.iter() {
             if live.get(u as usize) != Some(&u16::from(info.valid)) {
-                return Ok(Err("a unit's valid count disagrees with the flash map"));
+                bad = true;
             }
+        }
+        if bad {
+            return Ok(Err("a unit's valid count disagrees with the flash map"));
         }
         Ok(Ok(()))
     }

@@ -345,6 +345,33 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
         self.next_run
     }
 
+    /// Mount saw delta records of run `n` on flash (an orphan run a cut left, or a merged
+    /// one): the next run is numbered after it, so that its records are never taken for
+    /// the new run's. Run numbers only grow (by one per run: they wrap after 2^32 runs).
+    pub fn skip_run_number(&mut self, n: u32) {
+        if n.wrapping_sub(self.next_run) < 1 << 31 {
+            self.next_run = n.wrapping_add(1);
+        }
+    }
+
+    /// Mount found a record of the oldest `k` runs gone from flash: a merge that applied
+    /// them finished after the root was written (its pages are on flash and newer), so they
+    /// leave the index. Nothing else changes.
+    pub fn forget_oldest_runs(&mut self, k: usize) {
+        let k = k.min(self.runs.len());
+        let n: usize = self.runs[..k].iter().map(|r| usize::from(r.parts)).sum();
+        for _ in 0..n.min(self.parts.len()) {
+            self.parts.remove(0);
+        }
+        for _ in 0..k {
+            self.runs.remove(0);
+        }
+        self.merge = match self.merge {
+            Some((m, next)) if usize::from(m) > k => Some((m - k as u8, next)),
+            _ => None,
+        };
+    }
+
     pub fn runs(&self) -> &[Run] {
         &self.runs
     }
@@ -362,6 +389,11 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
         check(ok, Refused::Mismatch)?;
         self.merge = Some((k as u8, 0));
         Ok(())
+    }
+
+    /// Delta records in the run index.
+    pub fn indexed_parts(&self) -> usize {
+        self.parts.len()
     }
 
     /// The merge in progress: how many runs it applies and the next page it looks at.
@@ -538,7 +570,8 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
         self.part_index(run, part).map(|i| self.parts[i].loc)
     }
 
-    fn part_index(&self, run: u32, part: u8) -> Option<usize> {
+    /// Where part `part` of run `run` sits in the index (oldest run's parts first).
+    pub fn part_index(&self, run: u32, part: u8) -> Option<usize> {
         let mut start = 0;
         for r in &self.runs {
             if r.number == run {

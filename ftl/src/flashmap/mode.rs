@@ -21,7 +21,7 @@
 
 use heapless::Vec;
 
-use super::record::MapShape;
+use super::record::{MapShape, MAX_PARTS};
 use super::FlashMap;
 use crate::geometry::{ConfigError, Geometry, MAX_TRANSACTION_BLOCKS};
 use crate::layout::RecordKind;
@@ -60,6 +60,42 @@ pub struct FlashState<const P: usize, const C: usize, const R: usize, const Q: u
     pub lost: bool,
     /// The run index was full when a run was due: merge, then retry the operation.
     pub merge_now: bool,
+    /// The current root's number and where its parts are (`root_at[part]`, global slots).
+    pub root: u32,
+    pub root_at: Vec<u32, MAX_PARTS>,
+    /// The current root's redo point (0: no root yet): a mount replays every record from it.
+    pub root_redo: u64,
+    /// A root is owed (a run or a merge landed and writing its root failed): it is written
+    /// before the next operation changes anything.
+    pub root_due: bool,
+    /// What a mount gathers between its passes (unused after it).
+    pub mount: MountState,
+}
+
+/// What a mount of a flash-map volume gathers: the two newest roots seen (a cut root
+/// transaction is invisible, so the newest complete one is normally the newest seen), the
+/// newest run number seen, and in the second pass the root's redo point and which of the
+/// index's delta records were found.
+#[derive(Debug, Default)]
+pub struct MountState {
+    pub second_pass: bool,
+    pub roots: [RootSeen; 2],
+    pub max_run: Option<u32>,
+    pub redo: u64,
+    /// Per delta record of the loaded index (in index order): found on flash.
+    pub parts_seen: Vec<bool, MAX_INDEX>,
+}
+
+/// Most delta records an index a mount checks can hold.
+pub const MAX_INDEX: usize = 256;
+
+/// The parts of one root seen so far: (global slot, claim version) per part.
+#[derive(Debug, Default, Clone)]
+pub struct RootSeen {
+    pub root: Option<u32>,
+    pub parts: u8,
+    pub redo: u64,
+    pub at: Vec<(u32, u64), MAX_PARTS>,
 }
 
 impl<const P: usize, const C: usize, const R: usize, const Q: usize> OnFlash<P, C, R, Q> {
@@ -87,6 +123,11 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMode
             slots_per_unit: 1,
             lost: false,
             merge_now: false,
+            root: 0,
+            root_at: Vec::new(),
+            root_redo: 0,
+            root_due: false,
+            mount: MountState::default(),
         }
     }
 
@@ -116,7 +157,11 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMode
         let fits = Q as u32 >= 3 * Self::run_records(&shape)
             && R >= 3
             && C as u32 >= 2 * n + geo.txn_blocks;
-        if !fits || FlashMap::<P, C, R, Q>::new(shape).is_none() {
+        // A root (the checkpoint and a byte per unit) is one transaction in one unit.
+        let words =
+            6 + shape.pages() as usize + 4 * R + 3 * Q + geo.unit_count.div_ceil(4) as usize;
+        let root_fits = shape.root_parts(words).is_some_and(|p| u32::from(p) < n);
+        if !fits || !root_fits || Q > MAX_INDEX || FlashMap::<P, C, R, Q>::new(shape).is_none() {
             return Err(ConfigError::MapTooSmall);
         }
         geo.block_count = blocks;
@@ -129,6 +174,11 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMode
         state.pins.clear();
         state.lost = false;
         state.merge_now = false;
+        state.root = 0;
+        state.root_at.clear();
+        state.root_redo = 0;
+        state.root_due = false;
+        state.mount = MountState::default();
     }
 
     fn known(state: &Self::State, lba: u32) -> Option<Mapping> {
@@ -162,6 +212,11 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMode
                     map.part_moved(lba, part, from, to);
                 }
             }
+            RecordKind::MapRoot if lba == state.root => {
+                if let Some(at) = state.root_at.iter_mut().find(|a| **a == from) {
+                    *at = to;
+                }
+            }
             _ => {}
         }
     }
@@ -182,6 +237,13 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMode
                 }
             }
         }
+        for &at in &state.root_at {
+            f(at);
+        }
+    }
+
+    fn erase_ready(state: &Self::State, stamp: u64) -> bool {
+        stamp < state.root_redo
     }
 
     fn held_units(state: &Self::State) -> u32 {

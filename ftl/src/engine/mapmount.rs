@@ -1,0 +1,514 @@
+//! Mounting a flash-map volume (issue 14, docs/MAP-ON-FLASH.md, "Mount as built"): what the
+//! two passes of `scan::mount` gather, and how the map and the valid counts are rebuilt
+//! from them. Reads only, like every mount.
+//!
+//! - **First pass** (every unit's record table, judged as for a RAM-map volume): the two
+//!   newest roots seen and where their parts are, and the newest run number.
+//! - **Between the passes**: the newest complete root is loaded (the map's checkpoint and each
+//!   unit's count of live block records); a unit reopened since (its oldest record is newer
+//!   than the root's redo point) starts from 0.
+//! - **Second pass**: the newest record of each page and of each indexed delta record (GC may
+//!   have moved them, a merge may have rewritten pages since the root); every block record
+//!   newer than the redo point is replayed: into the buffer if it is the block's newest, and
+//!   into the counts (one more in its unit, one less in the unit of the record it replaces,
+//!   which its claim names, unless that unit was reopened after it).
+//! - **After**: runs any of whose records are gone were merged after the root (a merge drops
+//!   them and writes a root; its pages are on flash and newer): they leave the index; the map's
+//!   own records join the counts.
+
+// The trait is public only because `Ftl`'s impls name it in bounds; its methods take the
+// crate's `Log`, so nothing outside the crate can call or implement it.
+#![allow(private_interfaces)]
+
+use embedded_storage_async::nor_flash::NorFlash;
+
+use super::flash::Res;
+use super::log::Log;
+use super::mapio::{read_map_record, MapIo, RecordBuf};
+use crate::error::Error;
+use crate::flashmap::mode::{OnFlash, RootSeen, MAX_MAP_BLOCK};
+use crate::flashmap::record::{check_root, root_head, root_word, RootHead, MAX_PARTS};
+use crate::flashmap::NO_LOC;
+use crate::layout::{Claim, RecordKind, RecordRead, SlotRecord, NO_VICTIM};
+use crate::map::{MapMode, Mapping, RamMap};
+
+/// What a mount asks of its map mode (nothing of the RAM map: it never calls these).
+#[allow(async_fn_in_trait)] // the async copy's futures are polled by the caller's executor
+pub trait MapMount: MapIo {
+    /// The mount is in its second pass.
+    fn second_pass(state: &Self::State) -> bool;
+
+    /// A valid record the scan found at (unit, slot); `victim_floor` is the oldest version
+    /// in the unit its claim names (`u64::MAX` if none).
+    async fn offer<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+        log: &mut Log<F, U, B, S, Self>,
+        at: (u32, u32),
+        r: &SlotRecord,
+        victim_floor: u64,
+    ) -> Res<(), F>;
+
+    /// Load the newest complete root; its counts go into the units' valid counts. Returns
+    /// its redo point (0: no root, replay everything) and starts the second pass.
+    async fn load_root<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+        log: &mut Log<F, U, B, S, Self>,
+    ) -> Res<u64, F>;
+
+    /// After the second pass: merged runs out, run numbers past every one seen, the map's
+    /// own records counted; `Corrupt` if a count came out above its unit's used slots (a
+    /// crafted image).
+    fn finish<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+        log: &mut Log<F, U, B, S, Self>,
+    ) -> Res<(), F>;
+}
+
+impl MapMount for RamMap {
+    fn second_pass(_: &()) -> bool {
+        false
+    }
+
+    async fn offer<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+        _: &mut Log<F, U, B, S, Self>,
+        _: (u32, u32),
+        _: &SlotRecord,
+        _: u64,
+    ) -> Res<(), F> {
+        Ok(())
+    }
+
+    async fn load_root<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+        _: &mut Log<F, U, B, S, Self>,
+    ) -> Res<u64, F> {
+        Ok(0)
+    }
+
+    fn finish<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+        _: &mut Log<F, U, B, S, Self>,
+    ) -> Res<(), F> {
+        Ok(())
+    }
+}
+
+impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMount
+    for OnFlash<P, C, R, Q>
+{
+    fn second_pass(state: &Self::State) -> bool {
+        state.mount.second_pass
+    }
+
+    async fn offer<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+        log: &mut Log<F, U, B, S, Self>,
+        at: (u32, u32),
+        r: &SlotRecord,
+        victim_floor: u64,
+    ) -> Res<(), F> {
+        let c = &r.claim;
+        if !log.mode.mount.second_pass {
+            return match c.kind {
+                RecordKind::MapRoot => note_root(log, at, c).await,
+                RecordKind::MapDelta => {
+                    note_run(log, c.lba);
+                    Ok(())
+                }
+                _ => Ok(()),
+            };
+        }
+        match c.kind {
+            RecordKind::MapPage => newer_page(log, at, c).await,
+            RecordKind::MapDelta => newer_part(log, at, c).await,
+            RecordKind::Data | RecordKind::Trim | RecordKind::Revert
+                if c.version >= log.mode.mount.redo =>
+            {
+                replay(log, at, c, victim_floor).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn load_root<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+        log: &mut Log<F, U, B, S, Self>,
+    ) -> Res<u64, F> {
+        for u in 0..log.io.geo.unit_count {
+            log.units.get_mut(u).valid = 0;
+        }
+        let newest = log.mode.mount.roots[0].clone();
+        let redo = match newest.root {
+            // No root: a volume whose first run had no root yet; everything is the tail.
+            None => 0,
+            Some(root) if complete(&newest) => load(log, root, &newest).await?,
+            // A root whose transaction committed has all its parts (GC moves them before
+            // it erases anything): a missing one is rot or a crafted image.
+            Some(_) => return Err(Error::Corrupt),
+        };
+        let map = log.mode.map.as_ref().ok_or(Error::Corrupt)?;
+        let parts = map.indexed_parts();
+        let m = &mut log.mode.mount;
+        (m.redo, m.second_pass) = (redo, true);
+        m.parts_seen.clear();
+        m.parts_seen
+            .resize(parts, false)
+            .map_err(|_| Error::Corrupt)?;
+        Ok(redo)
+    }
+
+    fn finish<F: NorFlash, const U: usize, const B: usize, const S: usize>(
+        log: &mut Log<F, U, B, S, Self>,
+    ) -> Res<(), F> {
+        let n = log.io.geo.slots_per_unit;
+        let map = log.mode.map.as_mut().ok_or(Error::Corrupt)?;
+        let seen = &log.mode.mount.parts_seen;
+        let (mut forget, mut i) = (0, 0);
+        for (k, run) in map.runs().iter().enumerate() {
+            for _ in 0..run.parts {
+                if !seen.get(i).copied().unwrap_or(false) {
+                    forget = k + 1;
+                }
+                i += 1;
+            }
+        }
+        map.forget_oldest_runs(forget);
+        if let Some(run) = log.mode.mount.max_run {
+            map.skip_run_number(run);
+        }
+        log.mode.mount.second_pass = false;
+        let (mode, units) = (&log.mode, &mut log.units);
+        let count = log.io.geo.unit_count;
+        Self::for_each_record(mode, |at| {
+            if at / n < count {
+                let u = units.get_mut(at / n);
+                u.valid = u.valid.wrapping_add(1);
+            }
+        });
+        match log.units.iter().all(|(_, u)| u.valid <= u.used) {
+            true => Ok(()),
+            false => Err(Error::Corrupt),
+        }
+    }
+}
+
+/// Every part of a root seen is there.
+fn complete(r: &RootSeen) -> bool {
+    r.at.len() == usize::from(r.parts) && r.at.iter().all(|a| a.0 != NO_LOC)
+}
+
+/// A delta record of run `run`: the next run is numbered after the newest seen.
+fn note_run<
+    const P: usize,
+    const C: usize,
+    const R: usize,
+    const Q: usize,
+    F,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+>(
+    log: &mut Log<F, U, B, S, OnFlash<P, C, R, Q>>,
+    run: u32,
+) {
+    let m = &mut log.mode.mount;
+    m.max_run = match m.max_run {
+        Some(max) if max.wrapping_sub(run) < 1 << 31 => Some(max),
+        _ => Some(run),
+    };
+}
+
+/// A root part: remember it if its root is one of the two newest seen (the newer copy of a
+/// part GC moved). Its 16-byte head is read here; the whole part is checked at load.
+async fn note_root<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    const P: usize,
+    const C: usize,
+    const R: usize,
+    const Q: usize,
+>(
+    log: &mut Log<F, U, B, S, OnFlash<P, C, R, Q>>,
+    at: (u32, u32),
+    c: &Claim,
+) -> Res<(), F> {
+    let g = log.io.geo;
+    let mut h = [0u8; 16];
+    log.io.read(g.data_addr(at.0, at.1), &mut h).await?;
+    let redo = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+    let root = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
+    let (part, parts) = (h[12], h[13]);
+    // A head that does not fit its claim is ignored (the load would refuse it anyway).
+    if root != c.lba || part >= parts || usize::from(parts) > MAX_PARTS || redo > c.version {
+        return Ok(());
+    }
+    let roots = &mut log.mode.mount.roots;
+    let newer =
+        |than: Option<u32>| than.is_none_or(|t| root != t && root.wrapping_sub(t) < 1 << 31);
+    let i = match () {
+        _ if roots[0].root == Some(root) => 0,
+        _ if roots[1].root == Some(root) => 1,
+        _ if newer(roots[0].root) => {
+            roots[1] = core::mem::take(&mut roots[0]);
+            0
+        }
+        _ if newer(roots[1].root) => 1,
+        _ => return Ok(()),
+    };
+    let r = &mut roots[i];
+    if r.root.is_none() {
+        (r.root, r.parts, r.redo) = (Some(root), parts, redo);
+        r.at.clear();
+        let _ = r.at.resize(usize::from(parts), (NO_LOC, 0));
+    }
+    if (r.parts, r.redo) != (parts, redo) {
+        return Ok(());
+    }
+    let here = at.0 * g.slots_per_unit + at.1;
+    if let Some(slot) = r.at.get_mut(usize::from(part)) {
+        if slot.0 == NO_LOC || c.version > slot.1 {
+            *slot = (here, c.version);
+        }
+    }
+    Ok(())
+}
+
+/// Load root `root` from its parts `seen`: every part read whole and checked (data CRC, head,
+/// the parts agreeing), the checkpoint words into the map, the counts into the units.
+/// Returns the redo point.
+async fn load<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    const P: usize,
+    const C: usize,
+    const R: usize,
+    const Q: usize,
+>(
+    log: &mut Log<F, U, B, S, OnFlash<P, C, R, Q>>,
+    root: u32,
+    seen: &RootSeen,
+) -> Res<u64, F> {
+    let bs = log.io.geo.block_size as usize;
+    let shape = *log.mode.map.as_ref().ok_or(Error::Corrupt)?.shape();
+    let mut rec: RecordBuf = [0; MAX_MAP_BLOCK as usize];
+    let mut heads = heapless::Vec::<RootHead, MAX_PARTS>::new();
+    for &(at, _) in &seen.at {
+        let v = read_map_record(log, at, RecordKind::MapRoot, root, &mut rec).await?;
+        let h = root_head(&shape, &rec[..bs], v).map_err(|_| Error::Corrupt)?;
+        heads.push(h).map_err(|_| Error::Corrupt)?;
+    }
+    let total = check_root(&heads).map_err(|_| Error::Corrupt)?;
+    let map = log.mode.map.as_mut().ok_or(Error::Corrupt)?;
+    map.load_start();
+    let mut j = 0;
+    for (&(at, _), h) in seen.at.iter().zip(&heads) {
+        read_map_record(log, at, RecordKind::MapRoot, root, &mut rec).await?;
+        for w in 0..usize::from(h.words) {
+            let word = root_word(&rec[..bs], w).map_err(|_| Error::Corrupt)?;
+            take_word(log, j, word)?;
+            j += 1;
+        }
+    }
+    let map = log.mode.map.as_mut().ok_or(Error::Corrupt)?;
+    let k = map.checkpoint_words();
+    let units = log.io.geo.unit_count as usize;
+    if total != k + units.div_ceil(4) {
+        return Err(Error::Corrupt);
+    }
+    map.load_finish(k).map_err(|_| Error::Corrupt)?;
+    log.mode.root = root;
+    log.mode.root_at = seen.at.iter().map(|a| a.0).collect();
+    log.mode.root_redo = heads[0].redo;
+    Ok(heads[0].redo)
+}
+
+/// Word `j` of a root: the map's checkpoint first, then four units' counts per word.
+fn take_word<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    const P: usize,
+    const C: usize,
+    const R: usize,
+    const Q: usize,
+>(
+    log: &mut Log<F, U, B, S, OnFlash<P, C, R, Q>>,
+    j: usize,
+    word: u32,
+) -> Res<(), F> {
+    let map = log.mode.map.as_mut().ok_or(Error::Corrupt)?;
+    let k = map.checkpoint_words();
+    if j < k {
+        return map.load_word(j, word).map_err(|_| Error::Corrupt);
+    }
+    for b in 0..4 {
+        let u = 4 * (j - k) + b;
+        let count = (word >> (8 * b)) as u8;
+        if (u as u32) < log.io.geo.unit_count {
+            if u32::from(count) > log.io.geo.slots_per_unit {
+                return Err(Error::Corrupt);
+            }
+            log.units.get_mut(u as u32).valid = count;
+        }
+    }
+    Ok(())
+}
+
+/// The claim of the record at global slot `loc`, if it is a valid record there.
+async fn claim_at<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
+    loc: u32,
+) -> Res<Option<Claim>, F> {
+    let n = log.io.geo.slots_per_unit;
+    if loc / n >= log.io.geo.unit_count {
+        return Ok(None);
+    }
+    Ok(match log.io.read_record(loc / n, loc % n).await? {
+        RecordRead::Valid(r) => Some(r.claim),
+        _ => None,
+    })
+}
+
+/// Is the record of `kind` for `key` at `cur` newer than one of version `v`?
+async fn keeps<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
+    cur: u32,
+    (kind, key): (RecordKind, u32),
+    v: u64,
+) -> Res<bool, F> {
+    Ok(claim_at(log, cur)
+        .await?
+        .is_some_and(|o| o.kind == kind && o.lba == key && o.version > v))
+}
+
+/// A page record: the newest of each page is the page (GC copies and merges make newer
+/// ones; the root's may be gone).
+async fn newer_page<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    const P: usize,
+    const C: usize,
+    const R: usize,
+    const Q: usize,
+>(
+    log: &mut Log<F, U, B, S, OnFlash<P, C, R, Q>>,
+    at: (u32, u32),
+    c: &Claim,
+) -> Res<(), F> {
+    let here = at.0 * log.io.geo.slots_per_unit + at.1;
+    let map = log.mode.map.as_ref().ok_or(Error::Corrupt)?;
+    if c.lba >= map.shape().pages() {
+        return Ok(());
+    }
+    let cur = map.page_loc(c.lba);
+    if cur == Some(here) {
+        return Ok(());
+    }
+    if let Some(loc) = cur {
+        if keeps(log, loc, (RecordKind::MapPage, c.lba), c.version).await? {
+            return Ok(());
+        }
+    }
+    let map = log.mode.map.as_mut().ok_or(Error::Corrupt)?;
+    map.page_moved(c.lba, cur.unwrap_or(NO_LOC), here);
+    Ok(())
+}
+
+/// A delta record: if its run is in the root's index, the newest record of each part is the
+/// part (GC copies), and the part is there.
+async fn newer_part<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    const P: usize,
+    const C: usize,
+    const R: usize,
+    const Q: usize,
+>(
+    log: &mut Log<F, U, B, S, OnFlash<P, C, R, Q>>,
+    at: (u32, u32),
+    c: &Claim,
+) -> Res<(), F> {
+    let g = log.io.geo;
+    let here = at.0 * g.slots_per_unit + at.1;
+    let mut h = [0u8; 16];
+    log.io.read(g.data_addr(at.0, at.1), &mut h).await?;
+    let (run, part) = (c.lba, h[12]);
+    let map = log.mode.map.as_ref().ok_or(Error::Corrupt)?;
+    let (Some(i), Some(cur)) = (map.part_index(run, part), map.part_loc(run, part)) else {
+        return Ok(());
+    };
+    if let Some(seen) = log.mode.mount.parts_seen.get_mut(i) {
+        *seen = true;
+    }
+    if cur == here || keeps(log, cur, (RecordKind::MapDelta, run), c.version).await? {
+        return Ok(());
+    }
+    let map = log.mode.map.as_mut().ok_or(Error::Corrupt)?;
+    map.part_moved(run, part, cur, here);
+    Ok(())
+}
+
+/// A block record newer than the root: counted, and into the buffer if it is its block's
+/// newest.
+async fn replay<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    const P: usize,
+    const C: usize,
+    const R: usize,
+    const Q: usize,
+>(
+    log: &mut Log<F, U, B, S, OnFlash<P, C, R, Q>>,
+    at: (u32, u32),
+    c: &Claim,
+    victim_floor: u64,
+) -> Res<(), F> {
+    let g = log.io.geo;
+    if c.lba >= g.block_count {
+        return Ok(());
+    }
+    // Wrapping: the units are scanned in order, so a unit may lose a record before it gains
+    // it; modulo 256 the sum comes out exact (a count is at most 255), and `finish` checks
+    // every count against the unit's used slots.
+    let own = log.units.get_mut(at.0);
+    own.valid = own.valid.wrapping_add(1);
+    let w = u32::from(c.victim);
+    if c.victim != NO_VICTIM && w < g.unit_count && victim_floor < c.version {
+        let v = log.units.get_mut(w);
+        v.valid = v.valid.wrapping_sub(1);
+    }
+    let new = match c.kind {
+        RecordKind::Trim => Mapping::Trimmed {
+            unit: at.0,
+            slot: at.1,
+        },
+        RecordKind::Revert => Mapping::Reverted {
+            unit: at.0,
+            slot: at.1,
+        },
+        _ => Mapping::Data {
+            unit: at.0,
+            slot: at.1,
+        },
+    };
+    let n = g.slots_per_unit;
+    let map = log.mode.map.as_ref().ok_or(Error::Corrupt)?;
+    if let Some(e) = map.in_buffer(c.lba) {
+        if let Some((u, s)) = Mapping::decode(e, n).location() {
+            let cur = u * n + s;
+            if claim_at(log, cur)
+                .await?
+                .is_some_and(|o| o.version > c.version)
+            {
+                return Ok(());
+            }
+        }
+    }
+    let map = log.mode.map.as_mut().ok_or(Error::Corrupt)?;
+    map.set(c.lba, new.encode(n), c.version)
+        .map_err(|_| Error::Corrupt)
+}
