@@ -85,16 +85,16 @@ impl<F: NorFlash> FlashIo<F> {
         len: u32,
         times: u32,
     ) -> Res<bool, F> {
+        // The first read lands in `buf` and the others in `again` (no copy back: less code).
         let buf = &mut buf[..len as usize];
-        let mut first = [0u8; META_BUF];
-        let first = &mut first[..buf.len()];
-        self.read(addr, first).await?;
+        self.read(addr, buf).await?;
+        let mut again = [0u8; META_BUF];
+        let again = &mut again[..buf.len()];
         let mut stable = true;
         for _ in 1..times {
-            self.read(addr, buf).await?;
-            stable &= same(buf, first);
+            self.read(addr, again).await?;
+            stable &= same(again, buf);
         }
-        buf.copy_from_slice(first);
         Ok(stable)
     }
 
