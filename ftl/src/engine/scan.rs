@@ -339,8 +339,6 @@ async fn judge_top<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 }
 
 /// A valid record of `unit`: update the unit's facts and offer it to the map.
-// Kept out of line (measured: smaller).
-#[inline(never)]
 async fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
     unit: u32,
