@@ -478,8 +478,7 @@ fn le32<const N: usize>(b: &[u8; N], at: usize) -> u32 {
 }
 
 /// Byte by byte at constant offsets: a sub-slice `copy_from_slice` stays two calls (range
-/// index, copy) at opt-level "z" (measured).
-#[inline(always)]
+/// index, copy) at opt-level "z" (measured). Left to the inliner: forced inline it cost 20 B.
 fn put32<const N: usize>(b: &mut [u8; N], at: usize, v: u32) {
     let x = v.to_le_bytes();
     (b[at], b[at + 1], b[at + 2], b[at + 3]) = (x[0], x[1], x[2], x[3]);
