@@ -434,8 +434,6 @@ pub fn encode_seal(last_claim: &[u8], buf: &mut [u8]) {
 }
 
 /// True if `seal` seals a unit whose last claim is `last_claim`.
-// Kept out of line (-4 B, measured).
-#[inline(never)]
 pub fn seal_matches(last_claim: &[u8], seal: &[u8]) -> bool {
     fixed::<SEAL_BYTES>(seal)
         .is_some_and(|s| le32(s, 0) == SEAL_MAGIC && le32(s, 4) == seal_crc(last_claim))

@@ -366,8 +366,6 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
     }
 
     /// One attempt: tidy retired units, make room, append, level wear, collect ahead.
-    // Kept out of line: inlined into `host_commit` it makes the image bigger (-24 B, measured).
-    #[inline(never)]
     async fn append_once(&mut self, entries: &[Entry<'_>]) -> Res<(), F> {
         let log = &mut self.log;
         gc::tidy_retired(log).await?;
