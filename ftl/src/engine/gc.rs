@@ -138,8 +138,6 @@ async fn has_room<F: NorFlash, const U: usize, const B: usize, const S: usize>(
 /// Moving data out of a retired unit takes units and gives none back: when that left no unit
 /// available, collect victims whose live slots fit in the frontiers until one is again
 /// (best effort; GC rounds below then make more room).
-// Kept out of line: a rare path, and inlined into the host append it costs more (measured).
-#[inline(never)]
 async fn restore_available<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
 ) -> Res<(), F> {
