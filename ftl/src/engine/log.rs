@@ -150,7 +150,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
     /// A log with empty tables: `scan::mount`, which every caller runs next, sizes them
     /// (`reset`) before it reads anything.
     // Not reset here, and out of line: the log is then built in place in the caller's slot
-    // instead of being copied out (-24 B, measured).
+    // instead of being copied out (measured: 84 B less than inlined into both callers).
     #[inline(never)]
     pub fn new(io: FlashIo<F>) -> Self {
         let spu = io.geo.slots_per_unit;
@@ -332,7 +332,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
         self.guard(unit, r)
     }
 
-    // Kept out of line (-4 B, measured).
+    // Kept out of line (-8 B, measured).
     #[inline(never)]
     async fn erase_unit(&mut self, unit: u32) -> Res<(), F> {
         if self.io.geo.no_erase {
@@ -677,7 +677,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
 
     /// Map `k`: 0 is the block map, `k` the map of snapshot `k - 1`.
     // Always inlined: the callers' loops over `0..S + 1` then fold to the block map when S
-    // is 0 (-32 B, measured).
+    // is 0 (-24 B, measured).
     #[inline(always)]
     pub fn map_at(&self, k: usize) -> &BlockMap<B> {
         match k.checked_sub(1) {

@@ -193,7 +193,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
     /// Read logical block `lba` into `buf` (exactly one block). Unwritten and trimmed blocks
     /// read as zeros without touching the flash. Returns `Corrupt` rather than data that
     /// fails its CRC.
-    // Kept out of line: not copied into every caller (-8 B in size-ftl, more in an app
+    // Kept out of line: not copied into every caller (-12 B in size-ftl, more in an app
     // that reads from several places).
     #[inline(never)]
     pub async fn read(&mut self, lba: u32, buf: &mut [u8]) -> Res<(), F> {
