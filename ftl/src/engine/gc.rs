@@ -95,7 +95,7 @@ pub(crate) fn host_stream<F: NorFlash, const U: usize, const B: usize, const S: 
     };
     // The unit's newest version bounds the record's from above: the block is at least
     // this old.
-    let u = log.units.get(unit);
+    let u = log.unit(unit);
     match is_old(log, u, if u.cold { 5 } else { 1 }) {
         true => Stream::Cold,
         false => Stream::Host,
@@ -173,7 +173,7 @@ async fn open_fresh<F: NorFlash, const U: usize, const B: usize, const S: usize>
     let pick = log.units.pick_available(most_worn, log.io.geo.no_erase);
     let unit = pick.ok_or(Error::NoSpace)?;
     // A unit whose records all went stale is reclaimed without copying: GC's cheapest round.
-    let reclaimed = log.units.get(unit).state == UnitState::Sealed;
+    let reclaimed = log.unit(unit).state == UnitState::Sealed;
     log.open(stream, unit).await?;
     if reclaimed {
         log.io.counters.gc_victims += 1;
@@ -227,7 +227,7 @@ fn seal_stale_copy_frontiers<F: NorFlash, const U: usize, const B: usize, const 
         let Some(unit) = log.frontier(s) else {
             continue;
         };
-        let u = log.units.get(unit);
+        let u = log.unit(unit);
         if u.used > 0 && is_old(log, u, 0) {
             log.close_full(unit);
         }
@@ -240,10 +240,10 @@ pub(crate) async fn collect<F: NorFlash, const U: usize, const B: usize, const S
     victim: u32,
 ) -> Res<(), F> {
     let kept_versions = relocate(log, victim).await?;
-    if log.units.get(victim).state == UnitState::Retired || log.io.geo.no_erase {
+    if log.unit(victim).state == UnitState::Retired || log.io.geo.no_erase {
         return Ok(());
     }
-    debug_assert_eq!(log.units.get(victim).valid, 0);
+    debug_assert_eq!(log.unit(victim).valid, 0);
     if kept_versions {
         erase_stale_copies(log, victim).await?;
     }
@@ -260,7 +260,7 @@ async fn erase_stale_copies<F: NorFlash, const U: usize, const B: usize, const S
     victim: u32,
 ) -> Res<(), F> {
     for unit in 0..log.io.geo.unit_count {
-        let u = log.units.get(unit);
+        let u = log.unit(unit);
         if u.state != UnitState::Sealed || u.valid != 0 || u.used == 0 {
             continue;
         }
@@ -340,10 +340,10 @@ async fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     unit: u32,
 ) -> Res<bool, F> {
     let mut kept_versions = false;
-    let used = log.units.get(unit).used as u32;
-    let stream = copy_stream(log, log.units.get(unit));
+    let used = log.unit(unit).used as u32;
+    let stream = copy_stream(log, log.unit(unit));
     for slot in 0..used {
-        if log.units.get(unit).valid == 0 {
+        if log.unit(unit).valid == 0 {
             break;
         }
         let RecordRead::Valid(r) = log.io.read_record(unit, slot).await? else {
@@ -375,7 +375,7 @@ async fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         log.append(stream, &e).await?;
         log.io.counters.relocations += 1;
     }
-    if log.units.get(unit).valid != 0 {
+    if log.unit(unit).valid != 0 {
         // A live record no longer reads back valid: keep the unit rather than erase data
         // that could not be moved (reads of those blocks report Corrupt).
         return Err(Error::Corrupt);
@@ -436,7 +436,7 @@ pub(crate) async fn level_wear<F: NorFlash, const U: usize, const B: usize, cons
     // A GC frontier that copies rarely fill can stay open, and least worn, for ever: seal it,
     // so it is collected like any cold unit (its unused slots count as free space).
     for s in [Stream::Gc, Stream::Cold] {
-        if let Some(u) = log.frontier(s).filter(|&u| log.units.get(u).wear == min) {
+        if let Some(u) = log.frontier(s).filter(|&u| log.unit(u).wear == min) {
             log.close_full(u);
         }
     }
@@ -467,12 +467,12 @@ pub(crate) fn retire<F: NorFlash, const U: usize, const B: usize, const S: usize
     log: &mut Log<F, U, B, S>,
     unit: u32,
 ) {
-    if log.units.get(unit).state == UnitState::Retired {
+    if log.unit(unit).state == UnitState::Retired {
         return;
     }
     // No longer a frontier (it is sealed on the way, then marked retired).
     log.close_full(unit);
-    log.units.get_mut(unit).state = UnitState::Retired;
+    log.unit_mut(unit).state = UnitState::Retired;
     log.io.counters.retired += 1;
     if log.units.retired() > log.io.geo.spare_units() {
         log.read_only = true;
@@ -485,10 +485,10 @@ pub(crate) async fn tidy_retired<F: NorFlash, const U: usize, const B: usize, co
     log: &mut Log<F, U, B, S>,
 ) -> Res<(), F> {
     for unit in 0..log.io.geo.unit_count {
-        if log.units.get(unit).state != UnitState::Retired {
+        if log.unit(unit).state != UnitState::Retired {
             continue;
         }
-        if log.units.get(unit).valid > 0 {
+        if log.unit(unit).valid > 0 {
             // A retired unit is never erased: no stale copy can outlive it.
             relocate(log, unit).await?;
         }

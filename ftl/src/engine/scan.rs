@@ -102,7 +102,7 @@ async fn scan_units<F: NorFlash, const U: usize, const B: usize, const S: usize>
 ) -> Res<bool, F> {
     for unit in 0..log.io.geo.unit_count {
         if !adopt_header(log, unit) || scratch[unit as usize].header_stable == Some(false) {
-            log.units.get_mut(unit).state = UnitState::Dirty;
+            log.unit_mut(unit).state = UnitState::Dirty;
             continue;
         }
         let odd = scan_unit(log, unit, scratch, max_version, known).await?;
@@ -135,7 +135,7 @@ async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>
                     Some((epoch, _)) if *epoch > h.epoch => {}
                     _ => best = Some((h.epoch, ours)),
                 }
-                let info = log.units.get_mut(unit);
+                let info = log.unit_mut(unit);
                 info.wear = h.wear;
                 info.set_stamp(u64::from(h.epoch) + 1);
                 if ours {
@@ -180,7 +180,7 @@ fn adopt_header<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     unit: u32,
 ) -> bool {
     let epoch = u64::from(log.epoch) + 1;
-    let info = log.units.get_mut(unit);
+    let info = log.unit_mut(unit);
     let ours = info.state == UnitState::Free { verified: false } && info.stamp() == epoch;
     info.set_stamp(0);
     if !ours {
@@ -259,7 +259,7 @@ async fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         };
         take_record(log, unit, slot, r, scratch, known).await?;
     }
-    log.units.get_mut(unit).used = used as u8;
+    log.unit_mut(unit).used = used as u8;
     Ok(odd)
 }
 
@@ -347,7 +347,7 @@ async fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize
     scratch: &mut [Scratch],
     known: &VolumeTable,
 ) -> Res<(), F> {
-    let info = log.units.get_mut(unit);
+    let info = log.unit_mut(unit);
     if info.last_valid == NO_SLOT {
         info.last_valid = slot as u8;
         scratch[unit as usize].top_is_copy = r.claim.copy;
@@ -471,7 +471,7 @@ async fn apply_reset<F: NorFlash, const U: usize, const B: usize, const S: usize
             let Some((u, s)) = log.map_at(k).get(lba).location() else {
                 continue;
             };
-            let older = match (scratch[u as usize].floor, log.units.get(u).stamp()) {
+            let older = match (scratch[u as usize].floor, log.unit(u).stamp()) {
                 (floor, _) if floor >= v => false,
                 (_, stamp) if stamp < v => true,
                 _ => match log.io.read_record(u, s).await? {
@@ -571,7 +571,7 @@ async fn beats<F: NorFlash, const U: usize, const B: usize, const S: usize>(
             return Ok(false);
         }
     } else {
-        let other = log.units.get(cu);
+        let other = log.unit(cu);
         // The copy rule needs an original older than its copy in the copy's victim unit: a
         // unit erased after the copy was made holds only newer records.
         let copy_of_cur =
@@ -645,7 +645,7 @@ fn count_valid<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     let n = log.slots();
     // A unit that holds records is sealed whether or not a retire record names it below.
     for u in 0..log.io.geo.unit_count {
-        let info = log.units.get_mut(u);
+        let info = log.unit_mut(u);
         info.valid = 0;
         if info.used > 0 && matches!(info.state, UnitState::Free { .. }) {
             info.state = UnitState::Sealed;
@@ -660,18 +660,18 @@ fn count_valid<F: NorFlash, const U: usize, const B: usize, const S: usize>(
                 continue;
             };
             if (0..k).all(|j| log.map_at(j).get(lba).location() != Some(loc)) {
-                log.units.get_mut(loc.0).valid += 1;
+                log.unit_mut(loc.0).valid += 1;
             }
         }
     }
     if log.meta_at != NO_RECORD {
-        log.units.get_mut(log.meta_at / n).valid += 1;
+        log.unit_mut(log.meta_at / n).valid += 1;
     }
     for target in 0..log.io.geo.unit_count {
         let at = log.retire_at[target as usize];
         if at != NO_RECORD {
-            log.units.get_mut(at / n).valid += 1;
-            log.units.get_mut(target).state = UnitState::Retired;
+            log.unit_mut(at / n).valid += 1;
+            log.unit_mut(target).state = UnitState::Retired;
         }
     }
 }
@@ -717,7 +717,7 @@ fn pick_frontiers<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         }
         if let Some((u, _)) = newest {
             if log.frontier(stream).is_none() {
-                log.units.get_mut(u).state = UnitState::Open;
+                log.unit_mut(u).state = UnitState::Open;
                 log.set_frontier(stream, Some(u));
             }
         }
@@ -764,12 +764,12 @@ async fn carry_wear<F: NorFlash, const U: usize, const B: usize, const S: usize>
         let state = match log.io.read_header(unit).await? {
             HeaderRead::Valid(h) if h.version == FORMAT_VERSION => {
                 max_epoch = max_epoch.max(h.epoch);
-                log.units.get_mut(unit).wear = h.wear;
+                log.unit_mut(unit).wear = h.wear;
                 UnitState::Sealed
             }
             _ => UnitState::Dirty,
         };
-        log.units.get_mut(unit).state = state;
+        log.unit_mut(unit).state = state;
     }
     estimate_lost_wear(log);
     Ok(max_epoch.wrapping_add(1))
@@ -786,7 +786,7 @@ async fn prepare_write_once<F: NorFlash, const U: usize, const B: usize, const S
         return Err(Error::NoSpace);
     }
     log.write_header(unit).await?;
-    let info = log.units.get_mut(unit);
+    let info = log.unit_mut(unit);
     info.state = UnitState::Free { verified: true };
     info.fresh = true;
     Ok(())
