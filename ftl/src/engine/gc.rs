@@ -24,7 +24,7 @@ use crate::units::{age_weight, UnitState};
 pub(crate) fn headroom<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &Log<F, U, B, S>,
 ) -> u32 {
-    log.io.geo.gc_headroom(log.units.retired())
+    log.io.geo.gc_headroom(log.retired())
 }
 
 /// Make sure a frontier has `need` slots for the host, `stream`'s (`host_stream`) unless GC
@@ -49,7 +49,7 @@ pub(crate) async fn room_for_host<F: NorFlash, const U: usize, const B: usize, c
         if has_room(log, stream, need, seal).await? {
             return Ok(stream);
         }
-        if log.io.geo.no_erase || log.units.available() > headroom(log) {
+        if log.io.geo.no_erase || log.available() > headroom(log) {
             open_fresh(log, stream).await?;
             continue;
         }
@@ -142,7 +142,7 @@ async fn restore_available<F: NorFlash, const U: usize, const B: usize, const S:
     log: &mut Log<F, U, B, S>,
 ) -> Res<(), F> {
     for _ in 0..log.io.geo.unit_count {
-        if log.io.geo.no_erase || log.units.available() > 0 {
+        if log.io.geo.no_erase || log.available() > 0 {
             break;
         }
         // The sealed unit with the fewest live slots that fit, the first among equals.
@@ -190,7 +190,7 @@ pub(crate) async fn collect_ahead<F: NorFlash, const U: usize, const B: usize, c
     log: &mut Log<F, U, B, S>,
 ) -> Res<(), F> {
     let g = &log.io.geo;
-    if g.single_stream || log.units.available() > headroom(log) + 1 {
+    if g.single_stream || log.available() > headroom(log) + 1 {
         return Ok(());
     }
     collect_one(log).await.map(|_| ())
@@ -220,7 +220,7 @@ pub(crate) async fn collect_one<F: NorFlash, const U: usize, const B: usize, con
 fn seal_stale_copy_frontiers<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
 ) {
-    if S > 0 || log.io.geo.streams() == 1 || log.read_only || log.units.available() == 0 {
+    if S > 0 || log.io.geo.streams() == 1 || log.read_only || log.available() == 0 {
         return;
     }
     for s in [Stream::Gc, Stream::Cold] {
@@ -289,7 +289,7 @@ fn pick_victim<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &Log<F, U, B, S>,
 ) -> Option<u32> {
     let n = log.slots();
-    let short = log.units.available() <= headroom(log);
+    let short = log.available() <= headroom(log);
     let now = log.next_version;
     // (fits, score, unworn) of the best so far: plain loop and tuple compare (the iterator
     // form with closures measured larger).
@@ -430,7 +430,7 @@ pub(crate) async fn level_wear<F: NorFlash, const U: usize, const B: usize, cons
     if log.io.geo.no_erase || max.saturating_sub(min) <= threshold {
         return Ok(());
     }
-    if log.units.available() < headroom(log) {
+    if log.available() < headroom(log) {
         return Ok(());
     }
     // A GC frontier that copies rarely fill can stay open, and least worn, for ever: seal it,
@@ -474,7 +474,7 @@ pub(crate) fn retire<F: NorFlash, const U: usize, const B: usize, const S: usize
     log.close_full(unit);
     log.unit_mut(unit).state = UnitState::Retired;
     log.io.counters.retired += 1;
-    if log.units.retired() > log.io.geo.spare_units() {
+    if log.retired() > log.io.geo.spare_units() {
         log.read_only = true;
     }
 }

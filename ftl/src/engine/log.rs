@@ -213,6 +213,16 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
         self.units.get_mut(u)
     }
 
+    /// `units.available()` on the log itself, like `unit`.
+    pub fn available(&self) -> u32 {
+        self.units.available()
+    }
+
+    /// `units.retired()` on the log itself, like `unit`.
+    pub fn retired(&self) -> u32 {
+        self.units.retired()
+    }
+
     pub fn slots(&self) -> u32 {
         self.io.geo.slots_per_unit
     }

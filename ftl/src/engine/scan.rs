@@ -87,7 +87,7 @@ pub(crate) async fn mount<F: NorFlash, const U: usize, const B: usize, const S: 
         count_valid(log);
         estimate_lost_wear(log);
         pick_frontiers(log, &scratch);
-        log.read_only = log.units.retired() > log.io.geo.spare_units();
+        log.read_only = log.retired() > log.io.geo.spare_units();
         return Ok(());
     }
     Err(Error::Corrupt)
