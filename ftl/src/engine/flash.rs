@@ -117,21 +117,23 @@ impl<F: NorFlash> FlashIo<F> {
     /// of the two (this version first, then the newer epoch); `Blank` only if both are.
     /// Both copies are written together, so they differ only after rot or on a crafted image.
     pub async fn read_header(&mut self, unit: u32) -> Res<HeaderRead, F> {
+        let ours = |h: &HeaderRead| {
+            matches!(h, HeaderRead::Valid(h) if h.version == crate::layout::FORMAT_VERSION)
+        };
         let first = self.read_header_copy(unit, 0).await?;
-        if let HeaderRead::Valid(h) = first {
-            if h.version == crate::layout::FORMAT_VERSION {
-                return Ok(first);
-            }
+        if ours(&first) {
+            return Ok(first);
         }
         let second = self.read_header_copy(unit, 1).await?;
-        let rank = |h: &UnitHeader| (h.version == crate::layout::FORMAT_VERSION, h.epoch);
+        // `first` is not of this version here: `second` wins if it is, or by a newer epoch.
         // One of the two reads as it is (no header rebuilt from its fields).
-        Ok(match (&first, &second) {
-            (HeaderRead::Valid(a), HeaderRead::Valid(b)) if rank(b) > rank(a) => second,
-            (HeaderRead::Valid(_), _) | (HeaderRead::Blank, HeaderRead::Blank) => first,
-            (_, HeaderRead::Valid(_)) => second,
-            _ => HeaderRead::Invalid,
-        })
+        let take_second = match (&first, &second) {
+            (HeaderRead::Valid(a), HeaderRead::Valid(b)) => ours(&second) || b.epoch > a.epoch,
+            (HeaderRead::Valid(_), _) | (HeaderRead::Blank, HeaderRead::Blank) => false,
+            (_, HeaderRead::Valid(_)) => true,
+            _ => return Ok(HeaderRead::Invalid),
+        };
+        Ok(if take_second { second } else { first })
     }
 
     /// Header copy 0 of `unit`, read `STABLE_READS` times: `None` unless every read agreed
