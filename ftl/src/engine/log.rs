@@ -350,8 +350,8 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
     }
 
     async fn header_is_stable(&mut self, unit: u32) -> Res<bool, F> {
-        let h = self.io.read_header_stable(unit).await?;
-        Ok(matches!(h, Some(crate::layout::HeaderRead::Valid(_))))
+        let (stable, h) = self.io.read_header_stable(unit).await?;
+        Ok(stable && matches!(h, crate::layout::HeaderRead::Valid(_)))
     }
 
     /// Erase `unit`, count the erase in its header, leave it verified free.

@@ -633,7 +633,7 @@ async fn intact<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     if let Some(stable) = s.header_stable {
         return Ok(stable);
     }
-    let stable = log.io.read_header_stable(unit).await?.is_some();
+    let (stable, _) = log.io.read_header_stable(unit).await?;
     scratch[unit as usize].header_stable = Some(stable);
     Ok(stable)
 }
