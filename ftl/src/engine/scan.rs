@@ -117,7 +117,6 @@ async fn scan_units<F: NorFlash, const U: usize, const B: usize, const S: usize>
 async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     log: &mut Log<F, U, B, S>,
 ) -> Res<u32, F> {
-    let g = log.io.geo;
     // The newest epoch and whether every header of it matches this geometry: all that is
     // needed of the best header (keeping the whole header costs code to copy it around).
     // Any header of the volume's epoch that disagrees on the geometry makes the volume
@@ -125,7 +124,7 @@ async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>
     // rather than in a second pass over the units: less code.)
     let mut best: Option<(u32, bool)> = None;
     let mut other_version = None;
-    for unit in 0..g.unit_count {
+    for unit in 0..log.io.geo.unit_count {
         match log.io.read_header(unit).await? {
             HeaderRead::Valid(h) if h.version == FORMAT_VERSION => {
                 // Remembered for `adopt_header` (one header read per unit at mount).
@@ -150,7 +149,9 @@ async fn find_epoch<F: NorFlash, const U: usize, const B: usize, const S: usize>
         if let Some(v) = other_version {
             return Err(Error::UnsupportedVersion(v));
         }
-        let blank = log.io.is_blank(g.region_offset, g.region_len).await?;
+        // The two fields, not a copy of the whole geometry (less code).
+        let (at, len) = (log.io.geo.region_offset, log.io.geo.region_len);
+        let blank = log.io.is_blank(at, len).await?;
         return Err(if blank {
             Error::Blank
         } else {
