@@ -307,13 +307,10 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
     /// crafted or rotted: one read each, so such a slot is given up rather than programmed
     /// twice.
     async fn rest_is_blank(&mut self, unit: u32, slot: u32) -> Res<bool, F> {
-        let g = self.io.geo;
-        let commit = g.record_size - g.claim_size;
-        Ok(self.io.is_blank(g.commit_addr(unit, slot), commit).await?
-            && self
-                .io
-                .is_blank(g.data_addr(unit, slot), g.block_size)
-                .await?)
+        let g = &self.io.geo;
+        let (commit_at, commit) = (g.commit_addr(unit, slot), g.record_size - g.claim_size);
+        let (data_at, bs) = (g.data_addr(unit, slot), g.block_size);
+        Ok(self.io.is_blank(commit_at, commit).await? && self.io.is_blank(data_at, bs).await?)
     }
 
     /// A unit with no slot left (or a failed one) stops being a frontier.
