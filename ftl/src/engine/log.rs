@@ -357,8 +357,6 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Log<F, U, B, S
         self.guard(unit, r)
     }
 
-    // Kept out of line (-8 B, measured).
-    #[inline(never)]
     async fn erase_unit(&mut self, unit: u32) -> Res<(), F> {
         if self.io.geo.no_erase {
             return Err(Error::NoSpace);

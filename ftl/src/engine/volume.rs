@@ -193,9 +193,6 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
     /// Read logical block `lba` into `buf` (exactly one block). Unwritten and trimmed blocks
     /// read as zeros without touching the flash. Returns `Corrupt` rather than data that
     /// fails its CRC.
-    // Kept out of line: not copied into every caller (-12 B in size-ftl, more in an app
-    // that reads from several places).
-    #[inline(never)]
     pub async fn read(&mut self, lba: u32, buf: &mut [u8]) -> Res<(), F> {
         self.check_args(lba, buf.len())?;
         self.read_mapping(lba, self.log.map.get(lba), buf).await
