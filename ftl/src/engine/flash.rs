@@ -10,7 +10,7 @@ use embedded_storage_async::nor_flash::NorFlash;
 
 use crate::error::Error;
 use crate::geometry::{Geometry, CHUNK};
-use crate::layout::{HeaderRead, RecordRead, UnitHeader, CRC};
+use crate::layout::{HeaderRead, RecordRead, UnitHeader, CRC, FORMAT_VERSION};
 use crate::types::Counters;
 
 /// Reads of a unit's last record that must all agree before mount trusts it. A word left
@@ -117,7 +117,8 @@ impl<F: NorFlash> FlashIo<F> {
     /// of the two (this version first, then the newer epoch); `Blank` only if both are.
     /// Both copies are written together, so they differ only after rot or on a crafted image.
     pub async fn read_header(&mut self, unit: u32) -> Res<HeaderRead, F> {
-        let ours = |h: &HeaderRead| matches!(h, HeaderRead::Valid(h) if h.version == crate::layout::FORMAT_VERSION);
+        let ours =
+            |h: &HeaderRead| matches!(h, HeaderRead::Valid(h) if h.version == FORMAT_VERSION);
         let first = self.read_header_copy(unit, 0).await?;
         if ours(&first) {
             return Ok(first);
