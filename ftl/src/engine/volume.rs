@@ -233,8 +233,6 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize> Ftl<F, U, B, S
 
     /// Trim logical block `lba`: it reads as zeros afterwards and its old data becomes
     /// garbage.
-    // Kept out of line, like `read`: not copied into every caller (-8 B in size-ftl).
-    #[inline(never)]
     pub async fn trim(&mut self, lba: u32) -> Res<(), F> {
         self.check_args(lba, self.block_size() as usize)?;
         self.check_writable()?;
