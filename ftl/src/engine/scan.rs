@@ -308,7 +308,7 @@ async fn judge_top<F: NorFlash, const U: usize, const B: usize, const S: usize>(
     let mut commit = [0u8; META_BUF];
     // A commit that reads the same every time and matches the claim read once proves the
     // claim stable too: the commit is programmed only after the claim's program completed.
-    if let RecordRead::Valid(r) = *rec {
+    if let RecordRead::Valid(r) = &*rec {
         let stable = log
             .io
             .read_stable(commit_at, &mut commit, m, STABLE_READS)
