@@ -31,7 +31,7 @@ pub(crate) fn headroom<F: NorFlash, const U: usize, const B: usize, const S: usi
     } else {
         0
     };
-    log.io.geo.gc_headroom(log.units.retired()) + held
+    log.io.geo.gc_headroom(log.retired()) + held
 }
 
 /// Make sure a frontier has `need` slots for the host, `stream`'s (`host_stream`) unless GC
@@ -62,7 +62,7 @@ pub(crate) async fn room_for_host<
         if has_room(log, stream, need, seal).await? {
             return Ok(stream);
         }
-        if log.io.geo.no_erase || log.units.available() > headroom(log) {
+        if log.io.geo.no_erase || log.available() > headroom(log) {
             open_fresh(log, stream).await?;
             continue;
         }
@@ -113,7 +113,7 @@ pub(crate) fn host_stream<F: NorFlash, const U: usize, const B: usize, const S: 
     };
     // The unit's newest version bounds the record's from above: the block is at least
     // this old.
-    let u = log.units.get(unit);
+    let u = log.unit(unit);
     match is_old(log, u, if u.cold { 5 } else { 1 }) {
         true => Stream::Cold,
         false => Stream::Host,
@@ -156,8 +156,6 @@ async fn has_room<F: NorFlash, const U: usize, const B: usize, const S: usize, M
 /// Moving data out of a retired unit takes units and gives none back: when that left no unit
 /// available, collect victims whose live slots fit in the frontiers until one is again
 /// (best effort; GC rounds below then make more room).
-// Kept out of line: a rare path, and inlined into the host append it costs more (measured).
-#[inline(never)]
 async fn restore_available<
     F: NorFlash,
     const U: usize,
@@ -168,7 +166,7 @@ async fn restore_available<
     log: &mut Log<F, U, B, S, M>,
 ) -> Res<(), F> {
     for _ in 0..log.io.geo.unit_count {
-        if log.io.geo.no_erase || log.units.available() > 0 {
+        if log.io.geo.no_erase || log.available() > 0 {
             break;
         }
         // The sealed unit with the fewest live slots that fit, the first among equals.
@@ -203,7 +201,7 @@ async fn open_fresh<F: NorFlash, const U: usize, const B: usize, const S: usize,
     };
     let unit = unit.ok_or(Error::NoSpace)?;
     // A unit whose records all went stale is reclaimed without copying: GC's cheapest round.
-    let reclaimed = log.units.get(unit).state == UnitState::Sealed;
+    let reclaimed = log.unit(unit).state == UnitState::Sealed;
     log.open(stream, unit).await?;
     if reclaimed {
         log.io.counters.gc_victims += 1;
@@ -226,7 +224,7 @@ pub(crate) async fn collect_ahead<
     log: &mut Log<F, U, B, S, M>,
 ) -> Res<(), F> {
     let g = &log.io.geo;
-    if g.single_stream || log.units.available() > headroom(log) + 1 {
+    if g.single_stream || log.available() > headroom(log) + 1 {
         return Ok(());
     }
     collect_one(log).await.map(|_| ())
@@ -268,14 +266,14 @@ fn seal_stale_copy_frontiers<
 >(
     log: &mut Log<F, U, B, S, M>,
 ) {
-    if S > 0 || log.io.geo.streams() == 1 || log.read_only || log.units.available() == 0 {
+    if S > 0 || log.io.geo.streams() == 1 || log.read_only || log.available() == 0 {
         return;
     }
     for s in [Stream::Gc, Stream::Cold] {
         let Some(unit) = log.frontier(s) else {
             continue;
         };
-        let u = log.units.get(unit);
+        let u = log.unit(unit);
         if u.used > 0 && is_old(log, u, 0) {
             log.close_full(unit);
         }
@@ -300,10 +298,10 @@ pub(crate) async fn collect<
         M::admit(log, live + log.io.geo.txn_blocks).await?;
     }
     let kept_versions = relocate(log, victim).await?;
-    if log.units.get(victim).state == UnitState::Retired || log.io.geo.no_erase {
+    if log.unit(victim).state == UnitState::Retired || log.io.geo.no_erase {
         return Ok(());
     }
-    debug_assert_eq!(log.units.get(victim).valid, 0);
+    debug_assert_eq!(log.unit(victim).valid, 0);
     if kept_versions {
         erase_stale_copies(log, victim).await?;
     }
@@ -329,7 +327,7 @@ async fn erase_stale_copies<
     victim: u32,
 ) -> Res<(), F> {
     for unit in 0..log.io.geo.unit_count {
-        let u = log.units.get(unit);
+        let u = log.unit(unit);
         if u.state != UnitState::Sealed || u.valid != 0 || u.used == 0 {
             continue;
         }
@@ -358,7 +356,7 @@ fn pick_victim<F: NorFlash, const U: usize, const B: usize, const S: usize, M: M
     log: &Log<F, U, B, S, M>,
 ) -> Option<u32> {
     let n = log.slots();
-    let short = log.units.available() <= headroom(log);
+    let short = log.available() <= headroom(log);
     let now = log.next_version;
     // (fits, score, unworn) of the best so far: plain loop and tuple compare (the iterator
     // form with closures measured larger).
@@ -409,10 +407,10 @@ async fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize, M
     unit: u32,
 ) -> Res<bool, F> {
     let mut kept_versions = false;
-    let used = log.units.get(unit).used as u32;
-    let stream = copy_stream(log, log.units.get(unit));
+    let used = log.unit(unit).used as u32;
+    let stream = copy_stream(log, log.unit(unit));
     for slot in 0..used {
-        if log.units.get(unit).valid == 0 {
+        if log.unit(unit).valid == 0 {
             break;
         }
         let RecordRead::Valid(r) = log.io.read_record(unit, slot).await? else {
@@ -448,7 +446,7 @@ async fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize, M
         log.append(stream, &e).await?;
         log.io.counters.relocations += 1;
     }
-    if log.units.get(unit).valid != 0 {
+    if log.unit(unit).valid != 0 {
         // A live record no longer reads back valid: keep the unit rather than erase data
         // that could not be moved (reads of those blocks report Corrupt).
         return Err(Error::Corrupt);
@@ -509,13 +507,13 @@ pub(crate) async fn level_wear<
     if log.io.geo.no_erase || max.saturating_sub(min) <= threshold {
         return Ok(());
     }
-    if log.units.available() < headroom(log) {
+    if log.available() < headroom(log) {
         return Ok(());
     }
     // A GC frontier that copies rarely fill can stay open, and least worn, for ever: seal it,
     // so it is collected like any cold unit (its unused slots count as free space).
     for s in [Stream::Gc, Stream::Cold] {
-        if let Some(u) = log.frontier(s).filter(|&u| log.units.get(u).wear == min) {
+        if let Some(u) = log.frontier(s).filter(|&u| log.unit(u).wear == min) {
             log.close_full(u);
         }
     }
@@ -546,14 +544,14 @@ pub(crate) fn retire<F: NorFlash, const U: usize, const B: usize, const S: usize
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
 ) {
-    if log.units.get(unit).state == UnitState::Retired {
+    if log.unit(unit).state == UnitState::Retired {
         return;
     }
     // No longer a frontier (it is sealed on the way, then marked retired).
     log.close_full(unit);
-    log.units.get_mut(unit).state = UnitState::Retired;
+    log.unit_mut(unit).state = UnitState::Retired;
     log.io.counters.retired += 1;
-    if log.units.retired() > log.io.geo.spare_units() {
+    if log.retired() > log.io.geo.spare_units() {
         log.read_only = true;
     }
 }
@@ -570,10 +568,10 @@ pub(crate) async fn tidy_retired<
     log: &mut Log<F, U, B, S, M>,
 ) -> Res<(), F> {
     for unit in 0..log.io.geo.unit_count {
-        if log.units.get(unit).state != UnitState::Retired {
+        if log.unit(unit).state != UnitState::Retired {
             continue;
         }
-        if log.units.get(unit).valid > 0 {
+        if log.unit(unit).valid > 0 {
             // A retired unit is never erased: no stale copy can outlive it.
             relocate(log, unit).await?;
         }

@@ -112,7 +112,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapWork> Ft
     async fn forget_dead_holes(&mut self, t: &mut VolumeTable) -> Res<(), F> {
         let mut needed = [false; TABLE_HOLES];
         for unit in 0..self.log.io.geo.unit_count {
-            for slot in 0..u32::from(self.log.units.get(unit).used) {
+            for slot in 0..u32::from(self.log.unit(unit).used) {
                 let RecordRead::Valid(r) = self.log.io.read_record(unit, slot).await? else {
                     continue;
                 };

@@ -190,8 +190,8 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapWork> Ft
             wear: self.log.units.wear_summary(),
             counters: self.log.io.counters,
             units: self.log.io.geo.unit_count,
-            free_units: self.log.units.available(),
-            retired_units: self.log.units.retired(),
+            free_units: self.log.available(),
+            retired_units: self.log.retired(),
             // The flash map would have to read every page: 0 there.
             mapped_blocks: mapped
                 .filter(|(_, m)| matches!(m, Mapping::Data { .. }))
@@ -576,11 +576,11 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapWork> Ft
         if log.read_only || g.no_erase {
             return Ok(());
         }
-        let usable = g.unit_count - log.units.retired();
+        let usable = g.unit_count - log.retired();
         if g.block_count >= (usable - 1) * g.slots_per_unit {
             return Err("capacity leaves no unit for GC (space invariant)");
         }
-        if log.units.available() == 0 {
+        if log.available() == 0 {
             return Err("no unit is available to GC (space invariant)");
         }
         Ok(())
