@@ -219,14 +219,14 @@ fn summarise(w: &mut Workload, p: Phase, end: Snap, bs: u64) {
 
 /// Cost of a clean remount of what is on `flash`: the flash counters are reset first, so
 /// everything they show afterwards was done by `mount`.
-fn mount_cost<const R: usize, const W: usize, const E: usize>(
+fn mount_cost<const R: usize, const W: usize, const E: usize, const B: usize, M: MapWork>(
     flash: &mut SimFlash<R, W, E>,
     cfg: Config,
     name: &str,
 ) -> Result<Mount, String> {
     flash.reset_stats();
     let t = Instant::now();
-    let ftl = crate::common::SimFtl::mount(&mut *flash, cfg)
+    let ftl = BenchFtl::<R, W, E, B, M>::mount(&mut *flash, cfg)
         .map_err(|e| format!("{name}: mount: {e:?}"))?;
     let host_ns = t.elapsed().as_nanos() as u64;
     let region = u64::from(ftl.geometry().region_len);
@@ -265,8 +265,8 @@ fn layout_references(w: &mut Workload, geo: &Geometry, kind: Kind, live: u32, se
     }
 }
 
-/// Run workload `name` on a freshly formatted `flash`, with map mode `M` (a clean
-/// remount is measured with the RAM map only: a flash-map volume does not mount yet).
+/// Run workload `name` on a freshly formatted `flash`, with map mode `M`, and measure a clean
+/// remount after it.
 #[allow(clippy::too_many_arguments)]
 pub fn one<const R: usize, const W: usize, const E: usize, const B: usize, M: MapWork>(
     flash: &mut SimFlash<R, W, E>,
@@ -332,8 +332,6 @@ pub fn one<const R: usize, const W: usize, const E: usize, const B: usize, M: Ma
         layout_references(&mut w, geo, kind, live, seed);
     }
     let flash = d.ftl.release();
-    if !M::ON_FLASH {
-        w.mount = mount_cost(flash, cfg, name)?;
-    }
+    w.mount = mount_cost::<R, W, E, B, M>(flash, cfg, name)?;
     Ok(w)
 }

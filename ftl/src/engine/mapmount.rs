@@ -139,14 +139,9 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMount
             // it erases anything): a missing one is rot or a crafted image.
             Some(_) => return Err(Error::Corrupt),
         };
-        let map = log.mode.map.as_ref().ok_or(Error::Corrupt)?;
-        let parts = map.indexed_parts();
+        mark_unchanged_parts(log, redo)?;
         let m = &mut log.mode.mount;
         (m.redo, m.second_pass) = (redo, true);
-        m.parts_seen.clear();
-        m.parts_seen
-            .resize(parts, false)
-            .map_err(|_| Error::Corrupt)?;
         Ok(redo)
     }
 
@@ -183,6 +178,37 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMount
             false => Err(Error::Corrupt),
         }
     }
+}
+
+/// Which delta records of the loaded index are on flash: those in a unit last written
+/// before the root still are (it was not erased since, or it would be newer or blank); the
+/// second pass reads only newer units and finds the rest there.
+fn mark_unchanged_parts<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    const P: usize,
+    const C: usize,
+    const R: usize,
+    const Q: usize,
+>(
+    log: &mut Log<F, U, B, S, OnFlash<P, C, R, Q>>,
+    redo: u64,
+) -> Res<(), F> {
+    let n = log.io.geo.slots_per_unit;
+    let map = log.mode.map.as_ref().ok_or(Error::Corrupt)?;
+    let seen = &mut log.mode.mount.parts_seen;
+    seen.clear();
+    for run in map.runs() {
+        for part in 0..run.parts {
+            let at = map.part_loc(run.number, part).unwrap_or(NO_LOC);
+            let u = (at / n < log.io.geo.unit_count).then(|| log.units.get(at / n));
+            let kept = u.is_some_and(|u| u.stamp() < redo && at % n < u32::from(u.used));
+            seen.push(kept).map_err(|_| Error::Corrupt)?;
+        }
+    }
+    Ok(())
 }
 
 /// Every part of a root seen is there.

@@ -149,9 +149,12 @@ async fn mount_flash<F: NorFlash, const U: usize, const B: usize, const S: usize
                 log.units.get_mut(u as u32).valid = 0;
             }
         }
+        // Units last written before the root are as the root saw them: only newer ones
+        // hold what the second pass looks for (`MapMount::load_root` marks the rest).
         let mut second = 0;
         for unit in 0..log.io.geo.unit_count {
-            if log.units.get(unit).state != UnitState::Dirty {
+            let u = log.units.get(unit);
+            if u.state != UnitState::Dirty && u.stamp() >= redo {
                 scan_unit(log, unit, &mut scratch, &mut second, &none).await?;
             }
         }
