@@ -653,3 +653,88 @@ fn host_records_name_the_unit_of_the_record_they_replace() {
         assert_eq!(u32::from(c.victim), old.0, "lba {lba}");
     }
 }
+
+/// Crafted map records (DESIGN.md: "valid CRCs around absurd fields"): bytes of a page, a
+/// delta record or a root changed and the record's data CRC sealed again. Mount returns a
+/// volume or an error, never panics; a mounted volume never hands out another block's data,
+/// and takes writes (or refuses them with an error).
+#[test]
+fn crafted_map_records_are_refused_or_read_safely_never_a_panic() {
+    use cowftl::layout::{encode_commit, RecordKind, RecordRead, CRC};
+    use cowftl_testkit::pattern::generation_of;
+    let spec = presets::stm32l476(80 * 1024);
+    let mut flash = Stm32L476Flash::new(spec.clone(), 3);
+    let mut ftl = TinyFtl::format(&mut flash, tiny_cfg()).unwrap();
+    churn(&mut ftl, 4, 3);
+    let g = *ftl.geometry();
+    let (n, bs) = (ftl.block_count(), g.block_size as usize);
+    drop(ftl);
+    let image = flash.image().to_vec();
+    // Every valid map record of the image: (claim bytes, its data address, its commit address).
+    let mut records = Vec::new();
+    for unit in 0..g.unit_count {
+        for slot in 0..g.slots_per_unit {
+            let at = g.record_addr(unit, slot) as usize;
+            if let RecordRead::Valid(r) =
+                RecordRead::decode(&image[at..at + 16], &image[at + 16..at + 24])
+            {
+                if matches!(
+                    r.claim.kind,
+                    RecordKind::MapPage | RecordKind::MapDelta | RecordKind::MapRoot
+                ) {
+                    records.push((
+                        at,
+                        g.data_addr(unit, slot) as usize,
+                        g.commit_addr(unit, slot) as usize,
+                    ));
+                }
+            }
+        }
+    }
+    assert!(records.len() > 3, "{} map records", records.len());
+    let mut rng = SplitMix64::new(99);
+    let (mut mounted, mut refused) = (0, 0);
+    for trial in 0..600 {
+        let mut img = image.clone();
+        let (claim, data, commit) = records[rng.below(records.len() as u64) as usize];
+        for _ in 0..1 + rng.below(4) {
+            // The head (versions, numbers, counts) more often than the body.
+            let off = if rng.coin() {
+                rng.below(16)
+            } else {
+                rng.below(bs as u64)
+            } as usize;
+            img[data + off] = match rng.below(3) {
+                0 => 0xFF,
+                1 => 0,
+                _ => rng.below(256) as u8,
+            };
+        }
+        let crc = CRC.checksum(&img[data..data + bs]);
+        let claim_bytes = img[claim..claim + 16].to_vec();
+        encode_commit(&claim_bytes, crc, &mut img[commit..commit + 8]);
+        let mut f = Stm32L476Flash::from_image(spec.clone(), trial, &img).unwrap();
+        let Ok(mut ftl) = TinyFtl::mount(&mut f, tiny_cfg()) else {
+            refused += 1;
+            continue;
+        };
+        mounted += 1;
+        let (mut buf, mut scratch) = (vec![0u8; bs], vec![0u8; bs]);
+        for lba in 0..n {
+            if ftl.read(lba, &mut buf).is_ok() && buf.iter().any(|&b| b != 0) {
+                let owner = generation_of(&buf, &mut scratch).map(|(l, _)| l);
+                assert_eq!(
+                    owner,
+                    Some(lba),
+                    "trial {trial}: lba {lba} read another block's data"
+                );
+            }
+        }
+        for i in 0..u64::from(n) {
+            let lba = rng.below(u64::from(n)) as u32;
+            let _ = ftl.write(lba, &pattern(lba, 1 << 40 | i, bs));
+        }
+    }
+    println!("{mounted} crafted images mounted, {refused} refused");
+    assert!(refused > 0, "no crafted record was refused");
+}

@@ -866,7 +866,9 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
         }
         let u = global / self.slots();
         let info = self.unit_mut(u);
-        debug_assert!(info.valid > 0);
+        // The flash map's counts come from its root on flash: a crafted image can make them
+        // low, and that is an image problem (GC reports it), not a panic.
+        debug_assert!(info.valid > 0 || M::ON_FLASH);
         info.valid = info.valid.saturating_sub(1);
     }
 
