@@ -37,7 +37,8 @@ pub struct Stats {
     /// Units that hold nothing live and are not write frontiers.
     pub free_units: u32,
     pub retired_units: u32,
-    /// Blocks whose newest record is data (not trimmed, not unwritten).
+    /// Blocks whose newest record is data (not trimmed, not unwritten). 0 with the block map
+    /// on flash (`OnFlash`), which would have to read every page to count them.
     pub mapped_blocks: u32,
     pub read_only: bool,
 }
