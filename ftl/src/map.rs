@@ -62,6 +62,17 @@ impl Mapping {
         }
     }
 
+    /// What a block record of `kind` at (unit, slot) maps its block to (`None` for the
+    /// volume's and the map's own records).
+    pub fn at(kind: RecordKind, (unit, slot): (u32, u32)) -> Option<Mapping> {
+        match kind {
+            RecordKind::Data => Some(Mapping::Data { unit, slot }),
+            RecordKind::Trim => Some(Mapping::Trimmed { unit, slot }),
+            RecordKind::Revert => Some(Mapping::Reverted { unit, slot }),
+            _ => None,
+        }
+    }
+
     /// The (unit, slot) holding the record, if any.
     pub fn location(&self) -> Option<(u32, u32)> {
         match *self {

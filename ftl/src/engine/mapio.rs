@@ -199,19 +199,10 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapIo for O
             RecordKind::MapRoot => {
                 return Ok(lba == log.mode.root && log.mode.root_at.contains(&global))
             }
-            RecordKind::Data => Mapping::Data {
-                unit: at.0,
-                slot: at.1,
+            _ => match Mapping::at(kind, at) {
+                Some(m) => m,
+                None => return Ok(log.is_live(at.0, at.1, lba, kind)),
             },
-            RecordKind::Trim => Mapping::Trimmed {
-                unit: at.0,
-                slot: at.1,
-            },
-            RecordKind::Revert => Mapping::Reverted {
-                unit: at.0,
-                slot: at.1,
-            },
-            _ => return Ok(log.is_live(at.0, at.1, lba, kind)),
         };
         if lba >= log.io.geo.block_count {
             return Ok(false);
@@ -481,7 +472,7 @@ async fn append_part<F: NorFlash, const U: usize, const B: usize, const S: usize
 ) -> Res<u32, F> {
     // Runs may take units down to GC's headroom: they never wait for GC.
     let keep = log.io.geo.gc_headroom(log.units.retired());
-    let s = room_for_map_record(log, keep).await?;
+    let s = room_for_map_txn(log, 1, keep).await?;
     let mut buf: RecordBuf = [0xFF; MAX_MAP_BLOCK as usize];
     let buf = &mut buf[..log.io.geo.block_size as usize];
     if !M::encode_part(&log.mode, part, buf) {
@@ -528,34 +519,6 @@ pub(crate) async fn room_for_map_txn<
     if let Some(gc) = log.frontier(Stream::Gc) {
         log.close_full(gc);
     }
-    log.open(Stream::Gc, unit).await?;
-    Ok(Stream::Gc)
-}
-
-/// A slot for a map record without GC: a frontier with room (GC's first), else a fresh unit
-/// while more than `keep` stay available.
-pub(crate) async fn room_for_map_record<
-    F: NorFlash,
-    const U: usize,
-    const B: usize,
-    const S: usize,
-    M: MapMode,
->(
-    log: &mut Log<F, U, B, S, M>,
-    keep: u32,
-) -> Res<Stream, F> {
-    for s in [Stream::Gc, Stream::Host, Stream::Cold] {
-        if let Some(unit) = log.frontier(s) {
-            log.probe(unit).await?;
-            if log.room(s) > 0 {
-                return Ok(s);
-            }
-        }
-    }
-    if log.units.available() <= keep {
-        return Err(Error::NoSpace);
-    }
-    let unit = pick_erasable(log, true).ok_or(Error::NoSpace)?;
     log.open(Stream::Gc, unit).await?;
     Ok(Stream::Gc)
 }

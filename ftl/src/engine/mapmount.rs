@@ -254,8 +254,7 @@ async fn note_root<
     c: &Claim,
 ) -> Res<(), F> {
     let g = log.io.geo;
-    let mut h = [0u8; 16];
-    log.io.read(g.data_addr(at.0, at.1), &mut h).await?;
+    let h = read_head(log, at).await?;
     let redo = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
     let root = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
     let (part, parts) = (h[12], h[13]);
@@ -378,6 +377,19 @@ fn take_word<
     Ok(())
 }
 
+/// The 16-byte head of the map record at (unit, slot) (`flashmap::record`), read alone: the
+/// whole record is checked where it is used.
+async fn read_head<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+    log: &mut Log<F, U, B, S, M>,
+    at: (u32, u32),
+) -> Res<[u8; 16], F> {
+    let mut h = [0u8; 16];
+    log.io
+        .read(log.io.geo.data_addr(at.0, at.1), &mut h)
+        .await?;
+    Ok(h)
+}
+
 /// The claim of the record at global slot `loc`, if it is a valid record there.
 async fn claim_at<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
     log: &mut Log<F, U, B, S, M>,
@@ -458,9 +470,7 @@ async fn newer_part<
 ) -> Res<(), F> {
     let g = log.io.geo;
     let here = at.0 * g.slots_per_unit + at.1;
-    let mut h = [0u8; 16];
-    log.io.read(g.data_addr(at.0, at.1), &mut h).await?;
-    let (run, part) = (c.lba, h[12]);
+    let (run, part) = (c.lba, read_head(log, at).await?[12]);
     let map = log.mode.map.as_ref().ok_or(Error::Corrupt)?;
     let (Some(i), Some(cur)) = (map.part_index(run, part), map.part_loc(run, part)) else {
         return Ok(());
@@ -507,20 +517,7 @@ async fn replay<
         let v = log.units.get_mut(w);
         v.valid = v.valid.wrapping_sub(1);
     }
-    let new = match c.kind {
-        RecordKind::Trim => Mapping::Trimmed {
-            unit: at.0,
-            slot: at.1,
-        },
-        RecordKind::Revert => Mapping::Reverted {
-            unit: at.0,
-            slot: at.1,
-        },
-        _ => Mapping::Data {
-            unit: at.0,
-            slot: at.1,
-        },
-    };
+    let new = Mapping::at(c.kind, at).ok_or(Error::Corrupt)?;
     let n = g.slots_per_unit;
     let map = log.mode.map.as_ref().ok_or(Error::Corrupt)?;
     if let Some(e) = map.in_buffer(c.lba) {

@@ -12,7 +12,7 @@ use embedded_storage_async::nor_flash::NorFlash;
 use super::flash::Res;
 use super::gc;
 use super::log::{Entry, Log, Source, Stream};
-use super::mapio::{checkpoint, read_map_record, room_for_map_record, MapIo, RecordBuf};
+use super::mapio::{checkpoint, read_map_record, room_for_map_txn, MapIo, RecordBuf};
 use super::mapmount::MapMount;
 use crate::error::Error;
 use crate::flashmap::mode::{OnFlash, MAX_MAP_BLOCK};
@@ -138,7 +138,7 @@ async fn merge_page<
     // with them spent, through GC (whose rounds may move the records read below, never
     // change them).
     let keep = log.io.geo.gc_headroom(log.units.retired()) + 1;
-    let s = match room_for_map_record(log, keep).await {
+    let s = match room_for_map_txn(log, 1, keep).await {
         Err(Error::NoSpace) => gc::room_for_host(log, 1, Stream::Cold).await?,
         r => r?,
     };

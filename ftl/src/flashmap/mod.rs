@@ -391,11 +391,6 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
         Ok(())
     }
 
-    /// Delta records in the run index.
-    pub fn indexed_parts(&self) -> usize {
-        self.parts.len()
-    }
-
     /// The merge in progress: how many runs it applies and the next page it looks at.
     pub fn merging(&self) -> Option<(usize, u32)> {
         self.merge.map(|(k, next)| (usize::from(k), next))
