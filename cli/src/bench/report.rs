@@ -94,6 +94,10 @@ pub struct Workload {
     pub device_ns_per_op: f64,
     pub host_ns_per_op: f64,
     pub mount: Mount,
+    /// Flash map only: the costliest of the clean remounts sampled through the measured
+    /// phase (24 copies of the flash mounted as the run went) and the one after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mount_worst: Option<Mount>,
     /// (host writes so far in the run, WA of the last chunk), warm-up included.
     pub wa_over_time: Vec<(u64, f64)>,
     /// Erases of every FTL unit at the end.

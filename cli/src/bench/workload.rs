@@ -83,6 +83,8 @@ struct Driver<'f, 'n, const R: usize, const W: usize, const E: usize, const B: u
     max_changes: u64,
     /// The longest modelled device time one write took since the measured phase began.
     max_write_ns: u64,
+    /// Flash map: the costliest clean remount (most bytes read) of those sampled.
+    worst_mount: Option<Mount>,
 }
 
 impl<const R: usize, const W: usize, const E: usize, const B: usize, M: MapWork>
@@ -112,7 +114,29 @@ impl<const R: usize, const W: usize, const E: usize, const B: usize, M: MapWork>
     fn programmed(&self) -> u64 {
         self.ftl.flash().stats().bytes_programmed
     }
+
+    /// Flash map only: the cost of a clean remount of a copy of the flash as it is now
+    /// (the run goes on untouched); the costliest one is kept. A mount's reads depend on
+    /// how much was written since the map's last root, so one sample is not enough.
+    fn sample_mount(&mut self, cfg: Config) -> Result<(), String> {
+        if !M::ON_FLASH {
+            return Ok(());
+        }
+        let mut copy = (**self.ftl.flash()).clone();
+        let m = mount_cost::<R, W, E, B, M>(&mut copy, cfg, self.name)?;
+        if self
+            .worst_mount
+            .as_ref()
+            .is_none_or(|w| m.bytes_read > w.bytes_read)
+        {
+            self.worst_mount = Some(m);
+        }
+        Ok(())
+    }
 }
+
+/// Clean remounts the flash-map runs sample in their measured phase (`Driver::sample_mount`).
+const MOUNT_SAMPLES: u64 = 24;
 
 /// Which logical block the next host operation of a workload touches.
 pub(super) struct Picker {
@@ -153,8 +177,10 @@ impl Picker {
 }
 
 /// Warm-up (not measured, 2x all slots) then the measured phase: `measured` host operations.
+#[allow(clippy::too_many_arguments)]
 fn churn<const R: usize, const W: usize, const E: usize, const B: usize, M: MapWork>(
     d: &mut Driver<'_, '_, R, W, E, B, M>,
+    cfg: Config,
     kind: Kind,
     live: u32,
     warm: u64,
@@ -172,10 +198,14 @@ fn churn<const R: usize, const W: usize, const E: usize, const B: usize, M: MapW
         reads: 0,
         wa_over_time: Vec::new(),
     };
+    let every = (measured / MOUNT_SAMPLES).max(1);
     for i in 0..warm + measured {
         if i == warm {
             p.from = snap(&d.ftl);
             (d.max_changes, d.max_write_ns) = (0, 0);
+        }
+        if i >= warm && (i - warm) % every == every - 1 {
+            d.sample_mount(cfg)?;
         }
         let counted = u64::from(i >= warm);
         let lba = picker.pick(rng);
@@ -299,11 +329,16 @@ pub fn one<const R: usize, const W: usize, const E: usize, const B: usize, M: Ma
         name,
         max_changes: 0,
         max_write_ns: 0,
+        worst_mount: None,
     };
     // Phase 1: fill the live set sequentially (this is the measured phase of `seq_fill`).
     let start = snap(&d.ftl);
+    let every = (u64::from(live) / MOUNT_SAMPLES).max(1);
     for lba in 0..live {
         d.write(lba)?;
+        if kind == Kind::Sequential && u64::from(lba) % every == every - 1 {
+            d.sample_mount(cfg)?;
+        }
     }
     let phase = if kind == Kind::Sequential {
         Phase {
@@ -315,7 +350,7 @@ pub fn one<const R: usize, const W: usize, const E: usize, const B: usize, M: Ma
     } else {
         let per_pass = if kind == Kind::StaticCold { n } else { live };
         let measured = passes * u64::from(per_pass);
-        churn(&mut d, kind, live, 2 * total_slots, measured, &mut rng)?
+        churn(&mut d, cfg, kind, live, 2 * total_slots, measured, &mut rng)?
     };
     summarise(&mut w, phase, snap(&d.ftl), bs as u64);
     w.max_map_changes_per_write = d.max_changes;
@@ -331,7 +366,12 @@ pub fn one<const R: usize, const W: usize, const E: usize, const B: usize, M: Ma
     if matches!(kind, Kind::Uniform | Kind::Mixed | Kind::HotCold) {
         layout_references(&mut w, geo, kind, live, seed);
     }
+    let worst = d.worst_mount.take();
     let flash = d.ftl.release();
     w.mount = mount_cost::<R, W, E, B, M>(flash, cfg, name)?;
+    w.mount_worst = worst.filter(|m| m.bytes_read > w.mount.bytes_read);
+    if M::ON_FLASH && w.mount_worst.is_none() {
+        w.mount_worst = Some(w.mount.clone());
+    }
     Ok(w)
 }

@@ -340,12 +340,23 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
         debug_assert!(self.unit(unit).is_available());
         let usable = match self.unit(unit).state {
             UnitState::Free { verified: true } => true,
-            // Free at mount: usable as is if its header is not a weak program.
-            UnitState::Free { verified: false } => self.header_is_stable(unit).await?,
+            // Free at mount: usable as is if its header is not a weak program (and, with the
+            // flash map, its copy 1 is still blank: one programmed or cut since the erase
+            // must not be programmed twice).
+            UnitState::Free { verified: false } => {
+                self.header_is_stable(unit).await? && (!M::ON_FLASH || self.unopened(unit).await?)
+            }
             _ => false,
         };
         if !usable {
             self.erase(unit).await?;
+        }
+        if M::ON_FLASH {
+            // Header copy 1 before the unit's first record: a mount reads the record table
+            // only of units whose copy 1 is not blank (docs/MAP-ON-FLASH.md, "The bounded
+            // mount"). Programmed once per erase: a unit is opened only from `Free`.
+            let r = self.program_header(unit, 1).await;
+            self.guard(unit, r)?;
         }
         let cold = self.stream_of(s) == Stream::Cold;
         let info = self.unit_mut(unit);
@@ -353,6 +364,19 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
         info.cold = cold;
         self.set_frontier(s, Some(unit));
         Ok(())
+    }
+
+    /// Header copy 1 of a flash-map unit reads blank every time: it was never opened since its
+    /// erase (or an open was cut before any bit of it landed).
+    async fn unopened(&mut self, unit: u32) -> Res<bool, F> {
+        let g = self.io.geo;
+        let mut buf = [0u8; META_BUF];
+        let n = g.header_size;
+        let stable = self
+            .io
+            .read_stable(g.header_addr(unit, 1), &mut buf, n, PROBE_READS)
+            .await?;
+        Ok(stable && crate::layout::is_erased(&buf[..n as usize]))
     }
 
     async fn header_is_stable(&mut self, unit: u32) -> Res<bool, F> {
@@ -389,7 +413,18 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
         Ok(())
     }
 
+    /// Program `unit`'s header: both copies, or with the flash map copy 0 only (copy 1 is
+    /// programmed when the unit is opened: `open_header`).
     pub async fn write_header(&mut self, unit: u32) -> Res<(), F> {
+        self.program_header(unit, 0).await?;
+        match M::ON_FLASH {
+            true => Ok(()),
+            false => self.program_header(unit, 1).await,
+        }
+    }
+
+    /// Program header copy `copy` of `unit`.
+    async fn program_header(&mut self, unit: u32, copy: u32) -> Res<(), F> {
         let g = self.io.geo;
         let h = UnitHeader {
             version: match M::ON_FLASH {
@@ -406,10 +441,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
         buf[..HEADER_BYTES].copy_from_slice(&h.to_bytes());
         let n = g.header_size;
         self.io
-            .program_checked(g.header_addr(unit, 0), &buf, n)
-            .await?;
-        self.io
-            .program_checked(g.header_addr(unit, 1), &buf, n)
+            .program_checked(g.header_addr(unit, copy), &buf, n)
             .await
     }
 

@@ -15,9 +15,9 @@
 use embedded_storage_async::nor_flash::NorFlash;
 
 use super::flash::Res;
-use super::log::{Entry, Log, Source, Stream};
+use super::log::{Entry, Log, Source, Stream, NO_RECORD};
 use crate::error::Error;
-use crate::flashmap::mode::{FlashState, OnFlash, MAX_MAP_BLOCK};
+use crate::flashmap::mode::{root_unit_words, FlashState, OnFlash, MAX_MAP_BLOCK};
 use crate::flashmap::record::encode_root;
 use crate::flashmap::{Refused, Source as MapSource};
 use crate::layout::{RecordKind, RecordRead, CRC};
@@ -323,17 +323,17 @@ async fn write_root<
 >(
     log: &mut Log<F, U, B, S, OnFlash<P, C, R, Q>>,
 ) -> Res<(), F> {
-    let counts = block_counts(log);
+    let (counts, volume) = block_counts(log);
     let map = log.mode.map.as_ref().ok_or(Error::Corrupt)?;
     let (shape, k) = (*map.shape(), map.checkpoint_words());
-    let words = k + counts.len().div_ceil(4);
+    let words = k + root_unit_words(log.io.geo.unit_count);
     let parts = shape.root_parts(words).ok_or(Error::Corrupt)?;
     let keep = log.io.geo.gc_headroom(log.units.retired());
     let s = room_for_map_txn(log, u32::from(parts), keep).await?;
     let (redo, root) = (log.next_version, log.mode.root.wrapping_add(1));
     let word = |state: &FlashState<P, C, R, Q>, j: usize| match state.map.as_ref() {
         Some(m) if j < k => m.checkpoint_word(j),
-        _ => count_word(&counts, j - k),
+        _ => unit_word(&counts, &volume, j - k),
     };
     let at = log
         .append_encoded(
@@ -355,32 +355,44 @@ async fn write_root<
 }
 
 /// Per unit, its live block records (data, trims, reverts): its valid count less the map's
-/// own records and the volume's (retire) records in it.
+/// own records and the volume's (retire) records in it; and whether it holds one of the
+/// latter (a mount reads such a unit whole).
 fn block_counts<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
     log: &Log<F, U, B, S, M>,
-) -> heapless::Vec<u8, U> {
+) -> (heapless::Vec<u8, U>, heapless::Vec<bool, U>) {
     let n = log.io.geo.slots_per_unit;
     let mut counts: heapless::Vec<u8, U> = log.units.iter().map(|(_, u)| u.valid).collect();
+    let mut volume: heapless::Vec<bool, U> = counts.iter().map(|_| false).collect();
     let mut less = |at: u32| {
         if let Some(c) = counts.get_mut((at / n) as usize) {
             *c = c.saturating_sub(1);
         }
     };
     M::for_each_record(&log.mode, &mut less);
-    for &at in log
-        .retire_at
-        .iter()
-        .filter(|&&at| at != super::log::NO_RECORD)
-    {
-        less(at);
+    for at in log.retire_at.iter().copied().chain([log.meta_at]) {
+        if at != NO_RECORD {
+            less(at);
+            if let Some(v) = volume.get_mut((at / n) as usize) {
+                *v = true;
+            }
+        }
     }
-    counts
+    (counts, volume)
 }
 
-/// Word `j` of the counts: four units' bytes, little-endian.
-fn count_word(counts: &[u8], j: usize) -> u32 {
-    let b = |i: usize| u32::from(counts.get(4 * j + i).copied().unwrap_or(0));
-    b(0) | b(1) << 8 | b(2) << 16 | b(3) << 24
+/// Word `j` of what a root carries after the checkpoint: four units' counts per word,
+/// little-endian, then a bit per unit holding a volume record (`root_unit_words`).
+fn unit_word(counts: &[u8], volume: &[bool], j: usize) -> u32 {
+    let n = counts.len().div_ceil(4);
+    if j < n {
+        let b = |i: usize| u32::from(counts.get(4 * j + i).copied().unwrap_or(0));
+        return b(0) | b(1) << 8 | b(2) << 16 | b(3) << 24;
+    }
+    let first = 32 * (j - n);
+    (0..32).fold(0, |w, b| match volume.get(first + b) {
+        Some(true) => w | 1 << b,
+        _ => w,
+    })
 }
 
 /// Read the map record of `kind` whose claim says `key` (page or run number) at global slot

@@ -26,7 +26,7 @@ use super::flash::Res;
 use super::log::Log;
 use super::mapio::{read_map_record, MapIo, RecordBuf};
 use crate::error::Error;
-use crate::flashmap::mode::{OnFlash, RootSeen, MAX_MAP_BLOCK};
+use crate::flashmap::mode::{root_unit_words, OnFlash, RootSeen, MAX_MAP_BLOCK};
 use crate::flashmap::record::{check_root, root_head, root_word, RootHead, MAX_PARTS};
 use crate::flashmap::NO_LOC;
 use crate::layout::{Claim, RecordKind, RecordRead, SlotRecord, NO_VICTIM};
@@ -35,9 +35,6 @@ use crate::map::{MapMode, Mapping, RamMap};
 /// What a mount asks of its map mode (nothing of the RAM map: it never calls these).
 #[allow(async_fn_in_trait)] // the async copy's futures are polled by the caller's executor
 pub trait MapMount: MapIo {
-    /// The mount is in its second pass.
-    fn second_pass(state: &Self::State) -> bool;
-
     /// A valid record the scan found at (unit, slot); `victim_floor` is the oldest version
     /// in the unit its claim names (`u64::MAX` if none).
     async fn offer<F: NorFlash, const U: usize, const B: usize, const S: usize>(
@@ -47,10 +44,16 @@ pub trait MapMount: MapIo {
         victim_floor: u64,
     ) -> Res<(), F>;
 
-    /// Load the newest complete root; its counts go into the units' valid counts. Returns
-    /// its redo point (0: no root, replay everything) and starts the second pass.
+    /// The redo point of the newest root seen so far, if every part of it was seen: no unit
+    /// last written before it can hold a newer root.
+    fn newest_root(state: &Self::State) -> Option<u64>;
+
+    /// Load the newest complete root; its counts go into the units' valid counts, and each
+    /// unit it says holds a volume record is passed to `whole` (a mount reads it whole).
+    /// Returns its redo point (0: no root, replay everything) and starts the second pass.
     async fn load_root<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         log: &mut Log<F, U, B, S, Self>,
+        whole: &mut impl FnMut(u32),
     ) -> Res<u64, F>;
 
     /// After the second pass: merged runs out, run numbers past every one seen, the map's
@@ -62,10 +65,6 @@ pub trait MapMount: MapIo {
 }
 
 impl MapMount for RamMap {
-    fn second_pass(_: &()) -> bool {
-        false
-    }
-
     async fn offer<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         _: &mut Log<F, U, B, S, Self>,
         _: (u32, u32),
@@ -75,8 +74,13 @@ impl MapMount for RamMap {
         Ok(())
     }
 
+    fn newest_root(_: &()) -> Option<u64> {
+        None
+    }
+
     async fn load_root<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         _: &mut Log<F, U, B, S, Self>,
+        _: &mut impl FnMut(u32),
     ) -> Res<u64, F> {
         Ok(0)
     }
@@ -91,10 +95,6 @@ impl MapMount for RamMap {
 impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMount
     for OnFlash<P, C, R, Q>
 {
-    fn second_pass(state: &Self::State) -> bool {
-        state.mount.second_pass
-    }
-
     async fn offer<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         log: &mut Log<F, U, B, S, Self>,
         at: (u32, u32),
@@ -124,8 +124,17 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMount
         }
     }
 
+    fn newest_root(state: &Self::State) -> Option<u64> {
+        let newest = &state.mount.roots[0];
+        newest
+            .root
+            .filter(|_| complete(newest))
+            .map(|_| newest.redo)
+    }
+
     async fn load_root<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         log: &mut Log<F, U, B, S, Self>,
+        whole: &mut impl FnMut(u32),
     ) -> Res<u64, F> {
         for u in 0..log.io.geo.unit_count {
             log.units.get_mut(u).valid = 0;
@@ -134,7 +143,7 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMount
         let redo = match newest.root {
             // No root: a volume whose first run had no root yet; everything is the tail.
             None => 0,
-            Some(root) if complete(&newest) => load(log, root, &newest).await?,
+            Some(root) if complete(&newest) => load(log, root, &newest, whole).await?,
             // A root whose transaction committed has all its parts (GC moves them before
             // it erases anything): a missing one is rot or a crafted image.
             Some(_) => return Err(Error::Corrupt),
@@ -309,6 +318,7 @@ async fn load<
     log: &mut Log<F, U, B, S, OnFlash<P, C, R, Q>>,
     root: u32,
     seen: &RootSeen,
+    whole: &mut impl FnMut(u32),
 ) -> Res<u64, F> {
     let bs = log.io.geo.block_size as usize;
     let shape = *log.mode.map.as_ref().ok_or(Error::Corrupt)?.shape();
@@ -327,14 +337,13 @@ async fn load<
         read_map_record(log, at, RecordKind::MapRoot, root, &mut rec).await?;
         for w in 0..usize::from(h.words) {
             let word = root_word(&rec[..bs], w).map_err(|_| Error::Corrupt)?;
-            take_word(log, j, word)?;
+            take_word(log, j, word, whole)?;
             j += 1;
         }
     }
     let map = log.mode.map.as_mut().ok_or(Error::Corrupt)?;
     let k = map.checkpoint_words();
-    let units = log.io.geo.unit_count as usize;
-    if total != k + units.div_ceil(4) {
+    if total != k + root_unit_words(log.io.geo.unit_count) {
         return Err(Error::Corrupt);
     }
     map.load_finish(k).map_err(|_| Error::Corrupt)?;
@@ -344,7 +353,8 @@ async fn load<
     Ok(heads[0].redo)
 }
 
-/// Word `j` of a root: the map's checkpoint first, then four units' counts per word.
+/// Word `j` of a root: the map's checkpoint first, then four units' counts per word, then a
+/// bit per unit holding a volume record (passed to `whole`).
 fn take_word<
     F: NorFlash,
     const U: usize,
@@ -358,20 +368,30 @@ fn take_word<
     log: &mut Log<F, U, B, S, OnFlash<P, C, R, Q>>,
     j: usize,
     word: u32,
+    whole: &mut impl FnMut(u32),
 ) -> Res<(), F> {
     let map = log.mode.map.as_mut().ok_or(Error::Corrupt)?;
     let k = map.checkpoint_words();
+    let (units, n) = (log.io.geo.unit_count, log.io.geo.slots_per_unit);
+    let counts = units.div_ceil(4) as usize;
     if j < k {
         return map.load_word(j, word).map_err(|_| Error::Corrupt);
     }
+    if j >= k + counts {
+        let first = 32 * (j - k - counts) as u32;
+        (0..32)
+            .filter(|b| word >> b & 1 != 0 && first + b < units)
+            .for_each(|b| whole(first + b));
+        return Ok(());
+    }
     for b in 0..4 {
-        let u = 4 * (j - k) + b;
+        let u = 4 * (j - k) as u32 + b;
         let count = (word >> (8 * b)) as u8;
-        if (u as u32) < log.io.geo.unit_count {
-            if u32::from(count) > log.io.geo.slots_per_unit {
+        if u < units {
+            if u32::from(count) > n {
                 return Err(Error::Corrupt);
             }
-            log.units.get_mut(u as u32).valid = count;
+            log.units.get_mut(u).valid = count;
         }
     }
     Ok(())

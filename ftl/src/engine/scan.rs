@@ -36,6 +36,10 @@ struct Scratch {
     header_stable: Option<bool>,
     /// Lowest version among its valid records (versions are compared across units with it).
     floor: u64,
+    /// Flash map: its whole record table was read before the root was loaded.
+    read: bool,
+    /// Flash map: the root says it holds a volume record, so it is read whole.
+    whole: bool,
 }
 
 /// Rebuild `log`'s state from flash. Reads only.
@@ -62,6 +66,8 @@ pub(crate) async fn mount<
         top_is_copy: false,
         header_stable: None,
         floor: u64::MAX,
+        read: false,
+        whole: false,
     };
     let mut scratch: heapless::Vec<Scratch, U> = heapless::Vec::new();
     let _ = scratch.resize(log.io.geo.unit_count as usize, blank);
@@ -112,8 +118,15 @@ fn version_of<M: MapMount>() -> u8 {
     }
 }
 
-/// Mount a flash-map volume: the scan of `mount`, twice (`mapmount` says what each pass
-/// gathers), with the newest root loaded between them. Reads only.
+/// Mount a flash-map volume, reading a small part of the region (docs/MAP-ON-FLASH.md,
+/// "The bounded mount"; `mapmount` says what each read gathers):
+/// 1. every unit's header and top record, its newest (versions grow up a unit);
+/// 2. whole units, newest top first, until the newest root seen is complete and every unit
+///    written since its redo point was read: a newer root could only be in one of those;
+/// 3. the root loaded, the units written since it, and those it says hold a volume record,
+///    read again for the map and the counts. Every other unit is as the root saw it.
+///
+/// Reads only.
 async fn mount_flash<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
     log: &mut Log<F, U, B, S, M>,
 ) -> Res<(), F> {
@@ -122,6 +135,8 @@ async fn mount_flash<F: NorFlash, const U: usize, const B: usize, const S: usize
         top_is_copy: false,
         header_stable: None,
         floor: u64::MAX,
+        read: false,
+        whole: false,
     };
     let mut scratch: heapless::Vec<Scratch, U> = heapless::Vec::new();
     let _ = scratch.resize(log.io.geo.unit_count as usize, blank);
@@ -136,26 +151,40 @@ async fn mount_flash<F: NorFlash, const U: usize, const B: usize, const S: usize
             };
         }
         let mut max_version = 0;
-        if scan_units(log, &mut scratch, &mut max_version, &none).await? {
+        for unit in 0..log.io.geo.unit_count {
+            if !adopt_header(log, unit) || scratch[unit as usize].header_stable == Some(false) {
+                log.unit_mut(unit).state = UnitState::Dirty;
+                continue;
+            }
+            // A unit holds records only once its header copy 1 is programmed (`Log::open`).
+            let g = log.io.geo;
+            if !log
+                .io
+                .is_blank(g.header_addr(unit, 1), g.header_size)
+                .await?
+            {
+                scan_unit(log, unit, &mut scratch, &mut max_version, &none, true).await?;
+            }
+        }
+        if read_newest_units(log, &mut scratch, &mut max_version).await? {
             continue;
         }
         if max_version >= VERSION_CEILING {
             return Err(Error::Corrupt);
         }
-        let redo = M::load_root(log).await?;
+        let redo = M::load_root(log, &mut |u| scratch[u as usize].whole = true).await?;
         // A unit reopened since the root (its oldest record is newer) starts from 0.
         for (u, s) in scratch.iter().enumerate() {
             if s.floor >= redo {
                 log.units.get_mut(u as u32).valid = 0;
             }
         }
-        // Units last written before the root are as the root saw them: only newer ones
-        // hold what the second pass looks for (`MapMount::load_root` marks the rest).
         let mut second = 0;
         for unit in 0..log.io.geo.unit_count {
             let u = log.units.get(unit);
-            if u.state != UnitState::Dirty && u.stamp() >= redo {
-                scan_unit(log, unit, &mut scratch, &mut second, &none).await?;
+            let wanted = u.stamp() >= redo || scratch[unit as usize].whole;
+            if u.state != UnitState::Dirty && u.used > 0 && wanted {
+                scan_unit(log, unit, &mut scratch, &mut second, &none, false).await?;
             }
         }
         M::finish(log)?;
@@ -167,6 +196,59 @@ async fn mount_flash<F: NorFlash, const U: usize, const B: usize, const S: usize
         return Ok(());
     }
     Err(Error::Corrupt)
+}
+
+/// Step 2 of `mount_flash`: read whole units, newest top first, until the newest root seen
+/// is complete and older than every unit left. `true` if a unit turned out torn (start over
+/// without it).
+async fn read_newest_units<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    M: MapMount,
+>(
+    log: &mut Log<F, U, B, S, M>,
+    scratch: &mut [Scratch],
+    max_version: &mut u64,
+) -> Res<bool, F> {
+    for _ in 0..log.io.geo.unit_count {
+        let Some((unit, top)) = newest_unread(log, scratch) else {
+            break;
+        };
+        if M::newest_root(&log.mode).is_some_and(|redo| top < redo) {
+            break;
+        }
+        scratch[unit as usize].read = true;
+        let odd = scan_unit(log, unit, scratch, max_version, &VolumeTable::EMPTY, false).await?;
+        if odd && !intact(log, unit, scratch).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The unread unit with records whose top is newest, and that top's version. A unit whose
+/// top is not a valid record (a program cut there) comes first: its newest valid record is
+/// somewhere below, not known yet.
+fn newest_unread<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
+    log: &Log<F, U, B, S, M>,
+    scratch: &[Scratch],
+) -> Option<(u32, u64)> {
+    let mut best: Option<(u32, u64)> = None;
+    for (i, u) in log.units.iter() {
+        if u.state == UnitState::Dirty || u.used == 0 || scratch[i as usize].read {
+            continue;
+        }
+        let top = match u.last_valid {
+            NO_SLOT => u64::MAX,
+            _ => u.stamp(),
+        };
+        if best.is_none_or(|(_, t)| top > t) {
+            best = Some((i, top));
+        }
+    }
+    best
 }
 
 /// Scan every unit of the volume; `true` if a unit turned out torn (start over without it).
@@ -181,7 +263,7 @@ async fn scan_units<F: NorFlash, const U: usize, const B: usize, const S: usize,
             log.unit_mut(unit).state = UnitState::Dirty;
             continue;
         }
-        let odd = scan_unit(log, unit, scratch, max_version, known).await?;
+        let odd = scan_unit(log, unit, scratch, max_version, known, false).await?;
         if odd && !intact(log, unit, scratch).await? {
             return Ok(true);
         }
@@ -267,7 +349,8 @@ fn adopt_header<F: NorFlash, const U: usize, const B: usize, const S: usize, M: 
 }
 
 /// Read `unit`'s record table from the last slot down, judge its top, apply the skips and
-/// offer every valid record to the map.
+/// offer every valid record to the map; with `top_only`, stop after the top (the first
+/// record that is not blank, judged).
 // Kept out of line: inlined into `mount` it makes the image bigger (measured).
 #[inline(never)]
 async fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
@@ -276,6 +359,7 @@ async fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize, 
     scratch: &mut [Scratch],
     max_version: &mut u64,
     known: &VolumeTable,
+    top_only: bool,
 ) -> Res<bool, F> {
     let n = log.slots();
     let mut sealed = false;
@@ -287,6 +371,9 @@ async fn scan_unit<F: NorFlash, const U: usize, const B: usize, const S: usize, 
     // "Transactions"): its parts count.
     let mut in_txn = false;
     for slot in (0..n).rev() {
+        if top_only && anchored {
+            break;
+        }
         let mut rec = log.io.read_record(unit, slot).await?;
         if slot + 1 == n {
             sealed = seal_holds(log, unit, &rec).await?;
@@ -436,9 +523,10 @@ async fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize
         }
     }
     match r.claim.kind {
-        // A flash-map volume's map and block records (and, in its second pass, every
-        // record) go to the map mode (`mapmount`).
-        k if M::ON_FLASH && (M::second_pass(&log.mode) || !k.is_meta()) => {
+        // A flash-map volume's map and block records go to the map mode (`mapmount`); its
+        // volume (retire) records are taken here, in every pass (taking one twice changes
+        // nothing).
+        k if M::ON_FLASH && !k.is_meta() => {
             let floor = scratch
                 .get(usize::from(r.claim.victim))
                 .map_or(u64::MAX, |s| s.floor);

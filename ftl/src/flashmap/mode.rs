@@ -39,6 +39,13 @@ pub const MIN_MAP_UNITS: u32 = 8;
 /// copies in runs, and their share of the merges); the slack keeps a victim whose garbage
 /// pays for that, and bounds write amplification on a full volume.
 pub const SLACK_DIVISOR: u32 = 16;
+
+/// Words a root carries after the map's checkpoint (FORMAT.md, "Root"): each unit's count
+/// of live block records (a byte per unit, four to a word), then a bit per unit that holds a
+/// live volume record (a retire record), which a mount reads whole whatever its age.
+pub const fn root_unit_words(units: u32) -> usize {
+    (units.div_ceil(4) + units.div_ceil(32)) as usize
+}
 /// Lookups one operation holds: a transaction's blocks.
 pub const PINS: usize = MAX_TRANSACTION_BLOCKS as usize;
 
@@ -158,8 +165,7 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMode
             && R >= 3
             && C as u32 >= 2 * n + geo.txn_blocks;
         // A root (the checkpoint and a byte per unit) is one transaction in one unit.
-        let words =
-            6 + shape.pages() as usize + 4 * R + 3 * Q + geo.unit_count.div_ceil(4) as usize;
+        let words = 6 + shape.pages() as usize + 4 * R + 3 * Q + root_unit_words(geo.unit_count);
         let root_fits = shape.root_parts(words).is_some_and(|p| u32::from(p) < n);
         if !fits || !root_fits || Q > MAX_INDEX || FlashMap::<P, C, R, Q>::new(shape).is_none() {
             return Err(ConfigError::MapTooSmall);
