@@ -355,7 +355,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
             // Header copy 1 before the unit's first record: a mount reads the record table
             // only of units whose copy 1 is not blank (docs/MAP-ON-FLASH.md, "The bounded
             // mount"). Programmed once per erase: a unit is opened only from `Free`.
-            let r = self.program_header(unit, 1).await;
+            let r = self.program_header(unit, 1..2).await;
             self.guard(unit, r)?;
         }
         let cold = self.stream_of(s) == Stream::Cold;
@@ -414,17 +414,14 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
     }
 
     /// Program `unit`'s header: both copies, or with the flash map copy 0 only (copy 1 is
-    /// programmed when the unit is opened: `open_header`).
+    /// programmed when the unit is opened: `Log::open`).
     pub async fn write_header(&mut self, unit: u32) -> Res<(), F> {
-        self.program_header(unit, 0).await?;
-        match M::ON_FLASH {
-            true => Ok(()),
-            false => self.program_header(unit, 1).await,
-        }
+        let copies = if M::ON_FLASH { 0..1 } else { 0..2 };
+        self.program_header(unit, copies).await
     }
 
-    /// Program header copy `copy` of `unit`.
-    async fn program_header(&mut self, unit: u32, copy: u32) -> Res<(), F> {
+    /// Program header copies `copies` of `unit` (one header, built once).
+    async fn program_header(&mut self, unit: u32, copies: core::ops::Range<u32>) -> Res<(), F> {
         let g = self.io.geo;
         let h = UnitHeader {
             version: match M::ON_FLASH {
@@ -439,10 +436,11 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
         };
         let mut buf = [0xFFu8; META_BUF];
         buf[..HEADER_BYTES].copy_from_slice(&h.to_bytes());
-        let n = g.header_size;
-        self.io
-            .program_checked(g.header_addr(unit, copy), &buf, n)
-            .await
+        for copy in copies {
+            let at = g.header_addr(unit, copy);
+            self.io.program_checked(at, &buf, g.header_size).await?;
+        }
+        Ok(())
     }
 
     fn take_version(&mut self) -> Res<u64, F> {

@@ -13,7 +13,7 @@ use super::flash::Res;
 use super::gc;
 use super::log::{Entry, Log, Source, Stream};
 use super::mapio::{checkpoint, read_map_record, room_for_map_txn, MapIo, RecordBuf};
-use super::mapmount::MapMount;
+use super::scan::Mount;
 use crate::error::Error;
 use crate::flashmap::mode::{OnFlash, MAX_MAP_BLOCK};
 use crate::flashmap::{Source as MapSource, NO_LOC};
@@ -22,7 +22,7 @@ use crate::map::RamMap;
 
 /// What a map mode does between operations.
 #[allow(async_fn_in_trait)] // the async copy's futures are polled by the caller's executor
-pub trait MapWork: MapMount {
+pub trait MapWork: Mount {
     /// Before an operation: room in the buffer for what it changes, a merge if one is due.
     async fn between_ops<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         log: &mut Log<F, U, B, S, Self>,
