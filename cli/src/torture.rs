@@ -5,6 +5,9 @@
 //! atomicity, prefix order and no-rollback against a model after every mount. A failing seed
 //! is printed with the exact command that replays it (with `--trace`).
 //!
+//! `--map flash` runs the same engine on volumes whose block map lives on flash (`OnFlash`,
+//! docs/MAP-ON-FLASH.md): setups the mode accepts, no snapshot operations, no `revert_all`.
+//!
 //! `--boot-loop` (docs/DESIGN.md contract 9, liveness): erasable parts only, each volume first
 //! filled to at least 90 %, then at least 500 cuts per seed landing in mount, recovery and
 //! the first operations after it (runs of consecutive cuts while booting); at the end one
@@ -16,7 +19,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::Args as ClapArgs;
-use cowftl_testkit::torture::{self, Failure, Options, Summary};
+use cowftl_testkit::torture::{self, Failure, MapKind, Options, Summary};
 use cowftl_testkit::Part;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -38,6 +41,16 @@ pub struct Args {
     /// Part: random (per seed), stm32l476, w25q128, stm32h743, stm32f411, tiny, worm.
     #[arg(long, default_value = "random")]
     pub preset: String,
+    /// Block map: ram (`Ftl<_, U, B, S>`, every setup, snapshots and revert_all) or flash
+    /// (`OnFlash`, docs/MAP-ON-FLASH.md: erasable parts, 256-512-byte blocks, units of 17-40
+    /// slots, no snapshots, no revert_all; the valid counts recounted after every mount).
+    #[arg(long, default_value = "ram")]
+    pub map: String,
+    /// With --map flash: let transactions name a block twice, as the RAM-map runs always do
+    /// (off by default there: the flash map miscounts such a transaction after a mount, a
+    /// known bug, docs/MAP-ON-FLASH.md).
+    #[arg(long)]
+    pub txn_repeats: bool,
     /// Worker threads.
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
@@ -72,13 +85,28 @@ pub fn run(args: Args) -> Result<(), String> {
         PANIC_AT.with(|p| *p.borrow_mut() = Some(info.to_string()));
     }));
     println!(
-        "cowftl torture{}: {} seeds from {:#x}, {} cuts each, part {}, {} job(s)",
+        "cowftl torture{}: {} seeds from {:#x}, {} cuts each, part {}, {} job(s){}",
         if args.boot_loop { " --boot-loop" } else { "" },
         args.seeds,
         args.seed,
         opts.cuts_per_seed(),
         args.preset,
-        args.jobs
+        args.jobs,
+        match opts.map {
+            MapKind::Ram => String::new(),
+            MapKind::Flash => format!(
+                ", map on flash (OnFlash<{}, {}, {}, {}>{})",
+                torture::MAP_PAGES,
+                torture::MAP_CHANGES,
+                torture::MAP_RUNS,
+                torture::MAP_DELTAS,
+                if opts.txn_repeats {
+                    ", transactions may repeat a block"
+                } else {
+                    ", each block once per transaction"
+                }
+            ),
+        }
     );
     let t0 = Instant::now();
     let (total, failures) = run_seeds(&args, &opts);
@@ -108,12 +136,22 @@ fn options(args: &Args) -> Result<Options, String> {
     if args.boot_loop && part == Some(Part::Worm) {
         return Err("--boot-loop needs an erasable part (not worm)".into());
     }
+    let map = MapKind::from_name(&args.map)
+        .ok_or_else(|| format!("unknown --map {:?} (ram, flash)", args.map))?;
+    if map == MapKind::Flash && part == Some(Part::Worm) {
+        return Err("--map flash needs an erasable part (the flash map refuses worm)".into());
+    }
+    if args.txn_repeats && map == MapKind::Ram {
+        return Err("--txn-repeats is for --map flash (the RAM map always repeats)".into());
+    }
     Ok(Options {
         cuts: args.cuts,
         part,
         trace: args.trace,
         boot_loop: args.boot_loop,
         setup: None,
+        map,
+        txn_repeats: map == MapKind::Ram || args.txn_repeats,
     })
 }
 
@@ -230,8 +268,13 @@ fn report(f: &Failure, args: &Args) {
         format!(" --preset {}", args.preset)
     };
     let boot_loop = if args.boot_loop { " --boot-loop" } else { "" };
+    let map = match (args.map.as_str(), args.txn_repeats) {
+        ("ram", _) => "",
+        (_, false) => " --map flash",
+        (_, true) => " --map flash --txn-repeats",
+    };
     eprintln!(
-        "replay: cargo run --release -p cowftl-cli --bin cowftl -- torture --seed {:#x} --seeds 1 --cuts {}{preset}{boot_loop} --trace",
+        "replay: cargo run --release -p cowftl-cli --bin cowftl -- torture --seed {:#x} --seeds 1 --cuts {}{preset}{boot_loop}{map} --trace",
         f.seed, args.cuts
     );
 }

@@ -1,11 +1,13 @@
 //! The FTL calls the contract tests make, over either API: [`Volume`] is implemented for the
 //! blocking [`cowftl::Ftl`] and for [`cowftl::asynch::Ftl`] (each async call driven to its
 //! end by `embassy_futures::block_on`), so one generic test runs on both. [`Api`] names a
-//! volume type per flash type: [`Blocking`] or [`Async`].
+//! volume type per flash type: [`Blocking`] or [`Async`], with the RAM map (`Api::Vol`) or
+//! the block map on flash (`Api::MapVol`).
 //!
 //! Both impls come from one `macro_rules!` body: the blocking one calls each method and
 //! hands the result on, the async one hands the method's future to `block_on`.
 
+use cowftl::flashmap::mode::OnFlash;
 use cowftl::map::Mapping;
 use cowftl::{Config, Error, Geometry, SnapshotId, Stats, UnitInfo};
 use embedded_storage::nor_flash::ErrorType;
@@ -39,6 +41,11 @@ pub trait Volume<F: ErrorType>: Sized {
     fn units(&self) -> Vec<UnitInfo>;
     fn stats(&self) -> Stats;
     fn check_invariants(&self) -> Result<(), &'static str>;
+    /// `check_invariants`, and with the flash map the valid counts recounted through a
+    /// lookup of every block (it reads the map's records).
+    fn check_map(&mut self) -> Res<Result<(), &'static str>, F>;
+    /// Where `lba`'s newest record lives, reading the flash map's records if needed.
+    fn lookup(&mut self, lba: u32) -> Res<Mapping, F>;
     fn flash(&self) -> &F;
     fn release(self) -> F;
 }
@@ -48,6 +55,9 @@ pub trait Api {
     /// Printed in failure messages.
     const NAME: &'static str;
     type Vol<F: embedded_storage::nor_flash::NorFlash + embedded_storage_async::nor_flash::NorFlash, const U: usize, const B: usize, const S: usize>: Volume<F>;
+    /// The same API over the block map on flash: `Ftl<F, U, 0, 0, OnFlash<P, C, R, Q>>`
+    /// (docs/MAP-ON-FLASH.md).
+    type MapVol<F: embedded_storage::nor_flash::NorFlash + embedded_storage_async::nor_flash::NorFlash, const U: usize, const P: usize, const C: usize, const R: usize, const Q: usize>: Volume<F>;
 }
 
 /// The blocking API, [`cowftl::Ftl`].
@@ -64,7 +74,7 @@ fn ready<T>(r: T) -> T {
 }
 
 macro_rules! volume_impl {
-    ($api:ident, $name:literal, $ftl:ident, $flash:path, $run:path) => {
+    ($api:ident, $name:literal, $ftl:ident, $flash:path, $mapwork:path, $run:path) => {
         impl Api for $api {
             const NAME: &'static str = $name;
             type Vol<
@@ -73,9 +83,19 @@ macro_rules! volume_impl {
                 const B: usize,
                 const S: usize,
             > = $ftl::Ftl<F, U, B, S>;
+            type MapVol<
+                F: embedded_storage::nor_flash::NorFlash + embedded_storage_async::nor_flash::NorFlash,
+                const U: usize,
+                const P: usize,
+                const C: usize,
+                const R: usize,
+                const Q: usize,
+            > = $ftl::Ftl<F, U, 0, 0, OnFlash<P, C, R, Q>>;
         }
 
-        impl<F: $flash, const U: usize, const B: usize, const S: usize> Volume<F> for $ftl::Ftl<F, U, B, S> {
+        impl<F: $flash, const U: usize, const B: usize, const S: usize, M: $mapwork> Volume<F>
+            for $ftl::Ftl<F, U, B, S, M>
+        {
             fn mount(flash: F, cfg: Config) -> Res<Self, F> {
                 $run($ftl::Ftl::mount(flash, cfg))
             }
@@ -149,6 +169,12 @@ macro_rules! volume_impl {
             fn check_invariants(&self) -> Result<(), &'static str> {
                 $ftl::Ftl::check_invariants(self)
             }
+            fn check_map(&mut self) -> Res<Result<(), &'static str>, F> {
+                $run($ftl::Ftl::check_map(self))
+            }
+            fn lookup(&mut self, lba: u32) -> Res<Mapping, F> {
+                $run($ftl::Ftl::lookup(self, lba))
+            }
             fn flash(&self) -> &F {
                 $ftl::Ftl::flash(self)
             }
@@ -168,6 +194,7 @@ volume_impl!(
     "blocking",
     blocking_ftl,
     embedded_storage::nor_flash::NorFlash,
+    cowftl::mapwork::MapWork,
     ready
 );
 volume_impl!(
@@ -175,6 +202,7 @@ volume_impl!(
     "async",
     asynch,
     embedded_storage_async::nor_flash::NorFlash,
+    cowftl::asynch::mapwork::MapWork,
     embassy_futures::block_on
 );
 

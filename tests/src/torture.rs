@@ -33,6 +33,7 @@ use std::fmt::Write as _;
 
 use std::marker::PhantomData;
 
+use cowftl::flashmap::mode::OnFlash;
 use cowftl::{Config, Error, Geometry, SnapshotId};
 
 use cowftl_sim::{SimError, SimFlash, SplitMix64};
@@ -54,6 +55,56 @@ const SNAPSHOT_MIN_BLOCK: usize = cowftl::table::TABLE_BYTES;
 /// Fewest power cuts per seed in boot-loop mode ([`Options::boot_loop`]).
 pub const BOOT_LOOP_MIN_CUTS: u32 = 500;
 
+/// The flash-map volumes' map capacities ([`MapKind::Flash`]: `OnFlash<P, C, R, Q>`).
+/// Pages: enough for the largest setup [`choose_flash_setup`] makes (143 units of up to
+/// [`MAP_MAX_SLOTS`] slots of 256-byte blocks: 60 block entries a page).
+pub const MAP_PAGES: usize = 160;
+/// Most slots per unit of a flash-map setup: the change buffer must hold `2n + t` changes
+/// (`MapTooSmall` otherwise), and a small buffer writes runs often, which is what the
+/// torture should cut.
+pub const MAP_MAX_SLOTS: u32 = 40;
+/// The change buffer: `2 * MAP_MAX_SLOTS + 16` (16: the largest transaction), the least
+/// the mode accepts for those units, so runs come every few dozen changes.
+pub const MAP_CHANGES: usize = 2 * MAP_MAX_SLOTS as usize + 16;
+/// Runs the index holds: a merge starts when half of it is taken, so every other run or so.
+pub const MAP_RUNS: usize = 4;
+/// Delta records the index holds: three runs' worth on 256-byte blocks (`ceil(96 / 30)`
+/// records a run), the least the mode accepts.
+pub const MAP_DELTAS: usize = 12;
+/// The map mode of the flash-map torture volumes.
+pub type TortureMap = OnFlash<MAP_PAGES, MAP_CHANGES, MAP_RUNS, MAP_DELTAS>;
+
+/// Which block map the torture volumes keep.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MapKind {
+    /// The RAM map (`Ftl<_, MAX_UNITS, MAX_BLOCKS, MAX_SNAPSHOTS>`): every setup
+    /// [`choose_setup`] makes, snapshots and `revert_all` included.
+    #[default]
+    Ram,
+    /// The block map on flash (`Ftl<_, MAX_UNITS, 0, 0, TortureMap>`, docs/MAP-ON-FLASH.md):
+    /// the setups [`choose_flash_setup`] makes (erasable parts, blocks of 256-512 bytes,
+    /// units of 17-40 slots, at least 8 units); no snapshots and no `revert_all` (the mode
+    /// has neither), everything else as with the RAM map, plus the valid counts recounted
+    /// through lookups after every mount (`Ftl::check_map`).
+    Flash,
+}
+
+impl MapKind {
+    /// `ram` or `flash`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MapKind::Ram => "ram",
+            MapKind::Flash => "flash",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<MapKind> {
+        [MapKind::Ram, MapKind::Flash]
+            .into_iter()
+            .find(|m| m.name() == s)
+    }
+}
+
 /// What one torture run does (everything else comes from the seed).
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
@@ -72,6 +123,13 @@ pub struct Options {
     pub boot_loop: bool,
     /// Use this setup instead of the one the seed picks (regression tests pin a geometry).
     pub setup: Option<Setup>,
+    /// The block map of the volumes (the RAM map by default).
+    pub map: MapKind,
+    /// Transactions may name a block more than once (the later part wins). On by default;
+    /// `cowftl torture --map flash` turns it off unless `--txn-repeats` is given: a
+    /// flash-map volume miscounts a unit's valid records after a mount when a transaction
+    /// writes one block twice (docs/MAP-ON-FLASH.md, "Known bugs").
+    pub txn_repeats: bool,
 }
 
 impl Default for Options {
@@ -82,6 +140,8 @@ impl Default for Options {
             trace: false,
             boot_loop: false,
             setup: None,
+            map: MapKind::Ram,
+            txn_repeats: true,
         }
     }
 }
@@ -204,6 +264,9 @@ pub fn setup_for(seed: u64, opts: &Options) -> Setup {
     if let Some(s) = opts.setup {
         return s;
     }
+    if opts.map == MapKind::Flash {
+        return choose_flash_setup(seed, opts.part);
+    }
     let part = match opts.part {
         None if opts.boot_loop => {
             let mut rng = SplitMix64::new(seed ^ 0xB007_100B);
@@ -272,24 +335,119 @@ pub fn choose_setup(seed: u64, part: Option<Part>) -> Setup {
     unreachable!("no valid geometry found for {part:?}")
 }
 
+/// Pick the flash-map setup for `seed` (part forced by `part` if given; an erasable part,
+/// a write-once one is refused by the mode): blocks of 256 or 512 bytes, units of
+/// [`MIN_MAP_SLOTS`](cowftl::flashmap::mode::MIN_MAP_SLOTS) to [`MAP_MAX_SLOTS`] slots,
+/// 8-20 units, a reserve of 1-3, then the same spreads as [`choose_setup`] (one seed in
+/// eight on 32-48 units, one in eight collecting ahead on 128-143). Only shapes
+/// [`TortureMap`] accepts (`OnFlash::adjust`).
+pub fn choose_flash_setup(seed: u64, part: Option<Part>) -> Setup {
+    let mut rng = SplitMix64::new(seed ^ 0xF1A5_0000_0000);
+    let part = part.unwrap_or(Part::ERASABLE[rng.below(Part::ERASABLE.len() as u64) as usize]);
+    assert!(part != Part::Worm, "the flash map refuses write-once media");
+    for _ in 0..200 {
+        let erase = part.small_erase_size() as u32;
+        let block_size = [256u32, 512][rng.below(2) as usize];
+        // Units of 17-40 slots: the erase blocks that give 18 slots (a slot costs the block
+        // and its record; 64 bytes is above any part's record), up to 40.
+        let least = (18 * (block_size + 64)).div_ceil(erase).max(1);
+        let most = (MAP_MAX_SLOTS * block_size / erase).max(least);
+        let per_unit = least + rng.below(u64::from(most - least + 1)) as u32;
+        let unit_size = erase * per_unit;
+        let units = 8 + rng.below(13) as u32;
+        let capacity = (units * unit_size) as usize;
+        let cfg = Config {
+            unit_size: Some(unit_size),
+            block_size,
+            reserve_units: 1 + rng.below(3) as u32,
+            static_wl_threshold: 1 + rng.below(20) as u32,
+            no_erase: false,
+            verify_writes: rng.below(4) != 0,
+            max_transaction_blocks: rng.below(17) as u32,
+            ..Config::new(0, capacity as u32)
+        };
+        let workload = match rng.below(3) {
+            0 => Shape::Uniform,
+            1 => Shape::HotCold,
+            _ => Shape::Sequential,
+        };
+        let narrow = Setup {
+            part,
+            capacity,
+            cfg,
+            workload,
+        };
+        if flash_map_geometry(&narrow).is_ok() {
+            let wide = spread_with(narrow, &mut rng, COLD_SPREAD, flash_map_geometry);
+            return spread_with(wide, &mut rng, AHEAD_SPREAD, flash_map_geometry);
+        }
+    }
+    unreachable!("no flash-map geometry found for {part:?}")
+}
+
+/// The geometry a flash-map volume of `setup` gets (`Err`: the mode refuses it).
+pub fn flash_map_geometry(setup: &Setup) -> Result<Geometry, cowftl::ConfigError> {
+    let (w, erase) = (setup.part.word_size(), setup.part.small_erase_size());
+    let mut g = Geometry::new(
+        &setup.cfg,
+        setup.capacity,
+        1,
+        w,
+        erase,
+        MAX_UNITS,
+        usize::MAX,
+    )?;
+    if g.slots_per_unit > MAP_MAX_SLOTS {
+        return Err(cowftl::ConfigError::UnitTooSmall);
+    }
+    <TortureMap as cowftl::MapMode>::adjust(&mut g)?;
+    Ok(g)
+}
+
+/// The geometry a RAM-map volume of `setup` gets.
+fn ram_map_geometry(setup: &Setup) -> Result<Geometry, cowftl::ConfigError> {
+    let (w, erase) = (setup.part.word_size(), setup.part.small_erase_size());
+    Geometry::new(
+        &setup.cfg,
+        setup.capacity,
+        1,
+        w,
+        erase,
+        MAX_UNITS,
+        MAX_BLOCKS,
+    )
+}
+
+/// A spread: (base units, span, collect ahead).
+type Spread = (u32, u64, bool);
+/// Three frontiers: 32-48 units.
+const COLD_SPREAD: Spread = (cowftl::geometry::COLD_STREAM_UNITS, 17, false);
+/// Collecting ahead: 128-143 units.
+const AHEAD_SPREAD: Spread = (cowftl::geometry::GC_AHEAD_MIN_UNITS, 16, true);
+
 /// One erasable setup in eight spreads over 32-48 units of the same size, so the cold
 /// frontier (three frontiers from `COLD_STREAM_UNITS` units) and the host writes routed to it
 /// run under cuts too. Drawn after everything else: the other seeds keep their setups.
 fn widen(narrow: Setup, rng: &mut SplitMix64) -> Setup {
-    spread(narrow, rng, cowftl::geometry::COLD_STREAM_UNITS, 17, false)
+    spread_with(narrow, rng, COLD_SPREAD, ram_map_geometry)
 }
 
 /// One erasable seed in eight collects ahead (`Config::gc_ahead`), which needs
 /// `GC_AHEAD_MIN_UNITS` units: it spreads over 128-143 units of the same size. Drawn last:
 /// the other seeds keep their setups.
 fn ahead(setup: Setup, rng: &mut SplitMix64) -> Setup {
-    spread(setup, rng, cowftl::geometry::GC_AHEAD_MIN_UNITS, 16, true)
+    spread_with(setup, rng, AHEAD_SPREAD, ram_map_geometry)
 }
 
 /// One erasable setup in eight (else `setup` as it is): the same units, `base` to
-/// `base + span - 1` of them, collecting ahead if `gc_ahead`; `setup` if that geometry is
-/// refused.
-fn spread(setup: Setup, rng: &mut SplitMix64, base: u32, span: u64, gc_ahead: bool) -> Setup {
+/// `base + span - 1` of them, collecting ahead if `gc_ahead`; `setup` if `geometry`
+/// refuses that shape.
+fn spread_with(
+    setup: Setup,
+    rng: &mut SplitMix64,
+    (base, span, gc_ahead): Spread,
+    geometry: fn(&Setup) -> Result<Geometry, cowftl::ConfigError>,
+) -> Setup {
     if setup.part == Part::Worm || rng.below(8) != 0 {
         return setup;
     }
@@ -301,13 +459,13 @@ fn spread(setup: Setup, rng: &mut SplitMix64, base: u32, span: u64, gc_ahead: bo
         gc_ahead: gc_ahead || setup.cfg.gc_ahead,
         ..setup.cfg
     };
-    let (w, erase) = (setup.part.word_size(), setup.part.small_erase_size());
-    match Geometry::new(&cfg, capacity, 1, w, erase, MAX_UNITS, MAX_BLOCKS) {
-        Ok(_) => Setup {
-            capacity,
-            cfg,
-            ..setup
-        },
+    let wide = Setup {
+        capacity,
+        cfg,
+        ..setup
+    };
+    match geometry(&wide) {
+        Ok(_) => wide,
         Err(_) => setup,
     }
 }
@@ -334,10 +492,21 @@ pub fn run_bytes(data: &[u8], opts: &Options) -> Result<Summary, Failure> {
 }
 
 fn run_with<A: Api>(seed: u64, bytes: Option<&[u8]>, opts: &Options) -> Result<Summary, Failure> {
+    match opts.map {
+        MapKind::Ram => run_kind::<A, RamMaps>(seed, bytes, opts),
+        MapKind::Flash => run_kind::<A, FlashMaps>(seed, bytes, opts),
+    }
+}
+
+fn run_kind<A: Api, K: Maps>(
+    seed: u64,
+    bytes: Option<&[u8]>,
+    opts: &Options,
+) -> Result<Summary, Failure> {
     let setup = setup_for(seed, opts);
     macro_rules! go {
         ($r:literal, $w:literal, $e:literal) => {{
-            let mut r = Runner::<A, $r, $w, $e>::new(seed, setup, opts);
+            let mut r = Runner::<A, K, $r, $w, $e>::new(seed, setup, opts);
             if let Some(b) = bytes {
                 r.rng = Entropy::Bytes(b.to_vec(), 0);
             }
@@ -408,9 +577,44 @@ impl Entropy {
     }
 }
 
-/// The volume under test: `A`'s FTL over the simulator.
-type Vol<'a, A, const R: usize, const W: usize, const E: usize> =
-    <A as Api>::Vol<&'a mut SimFlash<R, W, E>, MAX_UNITS, MAX_BLOCKS, MAX_SNAPSHOTS>;
+/// The volume under test: `A`'s FTL with `K`'s block map over the simulator.
+type Vol<'a, A, K, const R: usize, const W: usize, const E: usize> = <K as Maps>::V<'a, A, R, W, E>;
+
+/// Which block map the volumes under test keep (the type side of [`MapKind`]).
+pub trait Maps {
+    /// True for the block map on flash ([`FlashMaps`]).
+    const FLASH: bool;
+    /// The volume type of API `A` over the simulator `SimFlash<R, W, E>`.
+    type V<'a, A: Api, const R: usize, const W: usize, const E: usize>: Volume<
+        &'a mut SimFlash<R, W, E>,
+    >;
+}
+
+/// The RAM map: `Ftl<_, MAX_UNITS, MAX_BLOCKS, MAX_SNAPSHOTS>`.
+#[derive(Clone, Copy, Debug)]
+pub struct RamMaps;
+
+/// The block map on flash: `Ftl<_, MAX_UNITS, 0, 0, TortureMap>`.
+#[derive(Clone, Copy, Debug)]
+pub struct FlashMaps;
+
+impl Maps for RamMaps {
+    const FLASH: bool = false;
+    type V<'a, A: Api, const R: usize, const W: usize, const E: usize> =
+        <A as Api>::Vol<&'a mut SimFlash<R, W, E>, MAX_UNITS, MAX_BLOCKS, MAX_SNAPSHOTS>;
+}
+
+impl Maps for FlashMaps {
+    const FLASH: bool = true;
+    type V<'a, A: Api, const R: usize, const W: usize, const E: usize> = <A as Api>::MapVol<
+        &'a mut SimFlash<R, W, E>,
+        MAX_UNITS,
+        MAP_PAGES,
+        MAP_CHANGES,
+        MAP_RUNS,
+        MAP_DELTAS,
+    >;
+}
 type FtlErr = Error<SimError>;
 
 #[derive(Clone, Debug)]
@@ -475,8 +679,8 @@ enum End {
     Idle,
 }
 
-struct Runner<'o, A: Api, const R: usize, const W: usize, const E: usize> {
-    api: PhantomData<A>,
+struct Runner<'o, A: Api, K: Maps, const R: usize, const W: usize, const E: usize> {
+    api: PhantomData<(A, K)>,
     seed: u64,
     setup: Setup,
     opts: &'o Options,
@@ -507,7 +711,9 @@ struct Runner<'o, A: Api, const R: usize, const W: usize, const E: usize> {
     log: String,
 }
 
-impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R, W, E> {
+impl<'o, A: Api, K: Maps, const R: usize, const W: usize, const E: usize>
+    Runner<'o, A, K, R, W, E>
+{
     fn new(seed: u64, setup: Setup, opts: &'o Options) -> Self {
         let flash = SimFlash::new(setup.part.small_spec(setup.capacity), seed);
         Runner {
@@ -560,7 +766,7 @@ impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R
 
     fn run(mut self) -> Result<Summary, String> {
         let cfg = self.setup.cfg;
-        match Vol::<A, R, W, E>::format(self.flash.as_mut().expect("flash"), cfg) {
+        match Vol::<A, K, R, W, E>::format(self.flash.as_mut().expect("flash"), cfg) {
             Ok(f) => self.blocks = f.block_count(),
             Err(e) => return Err(format!("format: {e:?}")),
         }
@@ -678,7 +884,7 @@ impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R
         copy.cancel_cut();
         copy.power_restore();
         let before = copy.ops();
-        let _ = Vol::<A, R, W, E>::mount(&mut copy, cfg);
+        let _ = Vol::<A, K, R, W, E>::mount(&mut copy, cfg);
         copy.ops() - before
     }
 
@@ -767,10 +973,10 @@ impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R
     fn with_mount<T>(
         &mut self,
         flash: &mut SimFlash<R, W, E>,
-        body: impl FnOnce(&mut Self, &mut Vol<'_, A, R, W, E>) -> Result<T, String>,
+        body: impl FnOnce(&mut Self, &mut Vol<'_, A, K, R, W, E>) -> Result<T, String>,
     ) -> Result<Option<T>, String> {
         let cfg = self.setup.cfg;
-        let e = match Vol::<A, R, W, E>::mount(&mut *flash, cfg) {
+        let e = match Vol::<A, K, R, W, E>::mount(&mut *flash, cfg) {
             Ok(mut f) => {
                 if f.flash().was_cut() {
                     return Err(
@@ -793,7 +999,7 @@ impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R
 
     /// Read every block and compare with the model (the pending op's block may hold the old
     /// or the new contents); resolve the pending op.
-    fn check(&mut self, ftl: &mut Vol<'_, A, R, W, E>) -> Result<(), String> {
+    fn check(&mut self, ftl: &mut Vol<'_, A, K, R, W, E>) -> Result<(), String> {
         let blocks = self.blocks;
         let bs = self.bs;
         // docs/DESIGN.md "Space invariant": holds after every mount, whatever the cuts left.
@@ -804,6 +1010,15 @@ impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R
                 false => String::new(),
             };
             return Err(self.fail(format!("invariant after mount: {e}{state}")));
+        }
+        // The flash map's valid counts come from flash (the root and the replayed tail):
+        // recount them through a lookup of every block and the map's own records.
+        if K::FLASH {
+            let r = ftl.check_map();
+            if !matches!(r, Ok(Ok(()))) {
+                let units = unit_dump(ftl);
+                return Err(self.fail(format!("flash map after mount: {r:?}\n  units: {units}")));
+            }
         }
         if ftl.block_count() != blocks {
             return Err(self.fail(format!(
@@ -824,10 +1039,13 @@ impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R
         let (mut saw_old, mut saw_new) = (false, false);
         for lba in 0..blocks {
             if let Err(e) = ftl.read(lba, &mut got) {
+                let at = match K::FLASH {
+                    true => ftl.lookup(lba).unwrap_or(ftl.mapping(lba)),
+                    false => ftl.mapping(lba),
+                };
                 return Err(self.fail(format!(
-                    "read lba {lba} after mount: {e:?} (at {:?}){}",
-                    ftl.mapping(lba),
-                    stored_record(ftl, lba)
+                    "read lba {lba} after mount: {e:?} (at {at:?}){}",
+                    stored_record(ftl, at)
                 )));
             }
             self.sum.reads += 1;
@@ -884,7 +1102,7 @@ impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R
     /// After a mount: the live snapshots are exactly the held ones, or (an interrupted snapshot
     /// operation) exactly the ones before it or after it. `Some(landed)` resolves that
     /// operation (the model of the snapshots follows); `None` if the set cannot tell.
-    fn resolve_snap_set(&mut self, ftl: &Vol<'_, A, R, W, E>) -> Result<Option<bool>, String> {
+    fn resolve_snap_set(&mut self, ftl: &Vol<'_, A, K, R, W, E>) -> Result<Option<bool>, String> {
         let live = sorted_ids(ftl.snapshots().into_iter());
         let Some(p) = self.pending_snaps.take() else {
             let held = sorted_ids(self.snaps.iter().map(|h| h.0));
@@ -954,7 +1172,7 @@ impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R
     }
 
     /// Every block of every live snapshot reads the model of the snapshot's moment.
-    fn check_snapshot_views(&mut self, ftl: &mut Vol<'_, A, R, W, E>) -> Result<(), String> {
+    fn check_snapshot_views(&mut self, ftl: &mut Vol<'_, A, K, R, W, E>) -> Result<(), String> {
         let mut got = vec![0u8; self.bs];
         let mut want = vec![0u8; self.bs];
         for i in 0..self.snaps.len() {
@@ -1018,7 +1236,9 @@ impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R
 
     fn next_op(&mut self) -> Op {
         let r = self.rng.below(1000);
-        if !self.opts.boot_loop {
+        // The flash map keeps no snapshots and has no `revert_all`: those draws revert one
+        // block instead.
+        if !self.opts.boot_loop && !K::FLASH {
             if self.pressure && !self.snaps.is_empty() && self.rng.below(4) == 0 {
                 return Op::Snap(self.free_snapshot());
             }
@@ -1029,11 +1249,11 @@ impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R
         if r < 120 && self.max_txn > 1 {
             return self.next_txn();
         }
-        if r >= 997 && !self.opts.boot_loop {
+        if r >= 997 && !self.opts.boot_loop && !K::FLASH {
             return Op::RevertAll(self.blocks);
         }
         let lba = self.pick_lba();
-        if r >= 980 {
+        if r >= 980 || K::FLASH && (950..980).contains(&r) && !self.opts.boot_loop {
             return Op::Revert(lba);
         }
         let r = self.rng.below(100);
@@ -1090,10 +1310,11 @@ impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R
         }
     }
 
-    /// A transaction of 2..=max_txn writes (a trim now and then) at workload-shaped blocks.
+    /// A transaction of 2..=max_txn writes (a trim now and then) at workload-shaped blocks
+    /// (without [`Options::txn_repeats`], each block once: a repeat is dropped).
     fn next_txn(&mut self) -> Op {
         let k = 2 + self.rng.below(u64::from(self.max_txn - 1)) as u32;
-        let parts = (0..k)
+        let mut parts: Vec<(u32, u64)> = (0..k)
             .map(|_| {
                 let lba = self.pick_lba();
                 match self.rng.below(8) {
@@ -1102,6 +1323,10 @@ impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R
                 }
             })
             .collect();
+        if !self.opts.txn_repeats {
+            let mut seen = std::collections::HashSet::new();
+            parts.retain(|p| seen.insert(p.0));
+        }
         Op::Txn(parts)
     }
 
@@ -1118,7 +1343,7 @@ impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R
     }
 
     /// Check the freshly mounted volume, then run operations until the cut fires.
-    fn work(&mut self, ftl: &mut Vol<'_, A, R, W, E>) -> Result<End, String> {
+    fn work(&mut self, ftl: &mut Vol<'_, A, K, R, W, E>) -> Result<End, String> {
         self.check(ftl)?;
         if self.full {
             return Ok(End::Idle);
@@ -1177,7 +1402,7 @@ impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R
     /// `Some(end)` when the session ends.
     fn settle(
         &mut self,
-        ftl: &mut Vol<'_, A, R, W, E>,
+        ftl: &mut Vol<'_, A, K, R, W, E>,
         op: &Op,
         r: Result<(), FtlErr>,
         ops_before: u64,
@@ -1255,7 +1480,7 @@ impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R
     /// snapshots, and the blocks it would have changed still read the model.
     fn check_refusal(
         &mut self,
-        ftl: &mut Vol<'_, A, R, W, E>,
+        ftl: &mut Vol<'_, A, K, R, W, E>,
         what: String,
         lbas: &[u32],
         ops_before: u64,
@@ -1303,7 +1528,7 @@ impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R
     /// Run snapshot operation `op` and check its outcome. `Some(end)` when the session ends.
     fn snap_op(
         &mut self,
-        ftl: &mut Vol<'_, A, R, W, E>,
+        ftl: &mut Vol<'_, A, K, R, W, E>,
         op: SnapOp,
     ) -> Result<Option<End>, String> {
         let ops_before = ftl.flash().ops();
@@ -1355,7 +1580,7 @@ impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R
     /// refused with `NoSnapshot`.
     fn snap_read(
         &mut self,
-        ftl: &mut Vol<'_, A, R, W, E>,
+        ftl: &mut Vol<'_, A, K, R, W, E>,
         id: SnapshotId,
         l: u32,
         ops_before: u64,
@@ -1389,7 +1614,7 @@ impl<'o, A: Api, const R: usize, const W: usize, const E: usize> Runner<'o, A, R
     /// volume must list exactly the held ones.
     fn snap_done(
         &mut self,
-        ftl: &Vol<'_, A, R, W, E>,
+        ftl: &Vol<'_, A, K, R, W, E>,
         op: SnapOp,
         new: Option<SnapshotId>,
     ) -> Result<(), String> {
@@ -1492,9 +1717,9 @@ fn stored_record<
     const E: usize,
 >(
     ftl: &V,
-    lba: u32,
+    at: cowftl::map::Mapping,
 ) -> String {
-    let Some((u, sl)) = ftl.mapping(lba).location() else {
+    let Some((u, sl)) = at.location() else {
         return String::new();
     };
     let g = *ftl.geometry();

@@ -4,10 +4,12 @@
 //! - operation sequences with power cuts versus the model, every decision from the input
 //!   bytes (the torture engine, contracts 2-4).
 //!
+//! `ops_cuts_flash` (flash-map volumes) has its twin here too.
+//!
 //! The same entry points as the fuzz targets: `cowftl_testkit::{mount_fuzz::check, torture::run_bytes}`.
 
 use cowftl_testkit::mount_fuzz;
-use cowftl_testkit::torture::{run_bytes, Options};
+use cowftl_testkit::torture::{run_bytes, MapKind, Options};
 use proptest::prelude::*;
 
 proptest! {
@@ -38,6 +40,15 @@ proptest! {
     #[test]
     fn op_sequences_with_cuts(data in proptest::collection::vec(any::<u8>(), 16..1500)) {
         let opts = Options { cuts: 8, ..Options::default() };
+        if let Err(f) = run_bytes(&data, &opts) {
+            panic!("{f}");
+        }
+    }
+
+    /// The `ops_cuts_flash` target's twin: the same on flash-map volumes.
+    #[test]
+    fn op_sequences_with_cuts_flash_map(data in proptest::collection::vec(any::<u8>(), 16..1500)) {
+        let opts = Options { cuts: 8, map: MapKind::Flash, txn_repeats: false, ..Options::default() };
         if let Err(f) = run_bytes(&data, &opts) {
             panic!("{f}");
         }
