@@ -46,11 +46,6 @@ pub struct Args {
     /// slots, no snapshots, no revert_all; the valid counts recounted after every mount).
     #[arg(long, default_value = "ram")]
     pub map: String,
-    /// With --map flash: let transactions name a block twice, as the RAM-map runs always do
-    /// (off by default there: the flash map miscounts such a transaction after a mount, a
-    /// known bug, docs/MAP-ON-FLASH.md).
-    #[arg(long)]
-    pub txn_repeats: bool,
     /// Worker threads.
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
@@ -95,16 +90,11 @@ pub fn run(args: Args) -> Result<(), String> {
         match opts.map {
             MapKind::Ram => String::new(),
             MapKind::Flash => format!(
-                ", map on flash (OnFlash<{}, {}, {}, {}>{})",
+                ", map on flash (OnFlash<{}, {}, {}, {}>)",
                 torture::MAP_PAGES,
                 torture::MAP_CHANGES,
                 torture::MAP_RUNS,
                 torture::MAP_DELTAS,
-                if opts.txn_repeats {
-                    ", transactions may repeat a block"
-                } else {
-                    ", each block once per transaction"
-                }
             ),
         }
     );
@@ -141,9 +131,6 @@ fn options(args: &Args) -> Result<Options, String> {
     if map == MapKind::Flash && part == Some(Part::Worm) {
         return Err("--map flash needs an erasable part (the flash map refuses worm)".into());
     }
-    if args.txn_repeats && map == MapKind::Ram {
-        return Err("--txn-repeats is for --map flash (the RAM map always repeats)".into());
-    }
     Ok(Options {
         cuts: args.cuts,
         part,
@@ -151,7 +138,6 @@ fn options(args: &Args) -> Result<Options, String> {
         boot_loop: args.boot_loop,
         setup: None,
         map,
-        txn_repeats: map == MapKind::Ram || args.txn_repeats,
     })
 }
 
@@ -268,10 +254,9 @@ fn report(f: &Failure, args: &Args) {
         format!(" --preset {}", args.preset)
     };
     let boot_loop = if args.boot_loop { " --boot-loop" } else { "" };
-    let map = match (args.map.as_str(), args.txn_repeats) {
-        ("ram", _) => "",
-        (_, false) => " --map flash",
-        (_, true) => " --map flash --txn-repeats",
+    let map = match args.map.as_str() {
+        "ram" => "",
+        _ => " --map flash",
     };
     eprintln!(
         "replay: cargo run --release -p cowftl-cli --bin cowftl -- torture --seed {:#x} --seeds 1 --cuts {}{preset}{boot_loop}{map} --trace",

@@ -33,7 +33,7 @@ use std::fmt::Write as _;
 
 use std::marker::PhantomData;
 
-use cowftl::flashmap::mode::OnFlash;
+use cowftl::flashmap::mode::{OnFlash, MIN_MAP_UNITS};
 use cowftl::{Config, Error, Geometry, SnapshotId};
 
 use cowftl_sim::{SimError, SimFlash, SplitMix64};
@@ -83,7 +83,7 @@ pub enum MapKind {
     Ram,
     /// The block map on flash (`Ftl<_, MAX_UNITS, 0, 0, TortureMap>`, docs/MAP-ON-FLASH.md):
     /// the setups [`choose_flash_setup`] makes (erasable parts, blocks of 256-512 bytes,
-    /// units of 17-40 slots, at least 8 units); no snapshots and no `revert_all` (the mode
+    /// units of 17-40 slots, at least 16 units); no snapshots and no `revert_all` (the mode
     /// has neither), everything else as with the RAM map, plus the valid counts recounted
     /// through lookups after every mount (`Ftl::check_map`).
     Flash,
@@ -125,11 +125,6 @@ pub struct Options {
     pub setup: Option<Setup>,
     /// The block map of the volumes (the RAM map by default).
     pub map: MapKind,
-    /// Transactions may name a block more than once (the later part wins). On by default;
-    /// `cowftl torture --map flash` turns it off unless `--txn-repeats` is given: a
-    /// flash-map volume miscounts a unit's valid records after a mount when a transaction
-    /// writes one block twice (docs/MAP-ON-FLASH.md, "Known bugs").
-    pub txn_repeats: bool,
 }
 
 impl Default for Options {
@@ -141,7 +136,6 @@ impl Default for Options {
             boot_loop: false,
             setup: None,
             map: MapKind::Ram,
-            txn_repeats: true,
         }
     }
 }
@@ -338,7 +332,7 @@ pub fn choose_setup(seed: u64, part: Option<Part>) -> Setup {
 /// Pick the flash-map setup for `seed` (part forced by `part` if given; an erasable part,
 /// a write-once one is refused by the mode): blocks of 256 or 512 bytes, units of
 /// [`MIN_MAP_SLOTS`](cowftl::flashmap::mode::MIN_MAP_SLOTS) to [`MAP_MAX_SLOTS`] slots,
-/// 8-20 units, a reserve of 1-3, then the same spreads as [`choose_setup`] (one seed in
+/// 32-44 units, a reserve of 1-3, then the same spreads as [`choose_setup`] (one seed in
 /// eight on 32-48 units, one in eight collecting ahead on 128-143). Only shapes
 /// [`TortureMap`] accepts (`OnFlash::adjust`).
 pub fn choose_flash_setup(seed: u64, part: Option<Part>) -> Setup {
@@ -354,7 +348,7 @@ pub fn choose_flash_setup(seed: u64, part: Option<Part>) -> Setup {
         let most = (MAP_MAX_SLOTS * block_size / erase).max(least);
         let per_unit = least + rng.below(u64::from(most - least + 1)) as u32;
         let unit_size = erase * per_unit;
-        let units = 8 + rng.below(13) as u32;
+        let units = MIN_MAP_UNITS + rng.below(13) as u32;
         let capacity = (units * unit_size) as usize;
         let cfg = Config {
             unit_size: Some(unit_size),
@@ -1310,11 +1304,11 @@ impl<'o, A: Api, K: Maps, const R: usize, const W: usize, const E: usize>
         }
     }
 
-    /// A transaction of 2..=max_txn writes (a trim now and then) at workload-shaped blocks
-    /// (without [`Options::txn_repeats`], each block once: a repeat is dropped).
+    /// A transaction of 2..=max_txn writes (a trim now and then) at workload-shaped blocks (a
+    /// block may come twice: the later part wins).
     fn next_txn(&mut self) -> Op {
         let k = 2 + self.rng.below(u64::from(self.max_txn - 1)) as u32;
-        let mut parts: Vec<(u32, u64)> = (0..k)
+        let parts: Vec<(u32, u64)> = (0..k)
             .map(|_| {
                 let lba = self.pick_lba();
                 match self.rng.below(8) {
@@ -1323,10 +1317,6 @@ impl<'o, A: Api, K: Maps, const R: usize, const W: usize, const E: usize>
                 }
             })
             .collect();
-        if !self.opts.txn_repeats {
-            let mut seen = std::collections::HashSet::new();
-            parts.retain(|p| seen.insert(p.0));
-        }
         Op::Txn(parts)
     }
 

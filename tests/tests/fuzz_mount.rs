@@ -48,7 +48,7 @@ proptest! {
     /// The `ops_cuts_flash` target's twin: the same on flash-map volumes.
     #[test]
     fn op_sequences_with_cuts_flash_map(data in proptest::collection::vec(any::<u8>(), 16..1500)) {
-        let opts = Options { cuts: 8, map: MapKind::Flash, txn_repeats: false, ..Options::default() };
+        let opts = Options { cuts: 8, map: MapKind::Flash, ..Options::default() };
         if let Err(f) = run_bytes(&data, &opts) {
             panic!("{f}");
         }

@@ -2,17 +2,14 @@
 //! docs/MAP-ON-FLASH.md; engine: `cowftl_testkit::torture` with `MapKind::Flash`, also behind
 //! `cowftl torture --map flash`). The same workloads, cuts and checks as `torture.rs` on
 //! the setups the mode accepts (erasable parts, 256-512-byte blocks, units of 17-40 slots,
-//! 8+ units; one seed in eight on 32-48 units, one in eight collecting ahead on 128-143),
+//! 16+ units; one seed in eight on 32-48 units, one in eight collecting ahead on 128-143),
 //! without snapshot operations and `revert_all` (the mode has neither); after every mount
 //! the valid counts are recounted through a lookup of every block (`Ftl::check_map`).
-//!
-//! Transactions name each block once here (`Options::txn_repeats` off): a flash-map volume
-//! miscounts a unit's valid records after a mount when a transaction writes one block twice
-//! (docs/MAP-ON-FLASH.md, "Known bugs"; `cowftl torture --map flash --txn-repeats` shows it).
 //!
 //! Long run (documented in the README):
 //! `cargo run --release -p cowftl-cli --bin cowftl -- torture --map flash --cuts 2000 --jobs 2`
 
+use cowftl::flashmap::mode::MIN_MAP_UNITS;
 use cowftl_testkit::api::{Api, Async, Blocking};
 use cowftl_testkit::torture::{
     choose_flash_setup, flash_map_geometry, run_seed_on, MapKind, Options, Summary, MAP_MAX_SLOTS,
@@ -24,7 +21,6 @@ fn flash(cuts: u32, part: Option<Part>) -> Options {
         cuts,
         part,
         map: MapKind::Flash,
-        txn_repeats: false,
         ..Options::default()
     }
 }
@@ -97,7 +93,10 @@ fn flash_map_setups_cover_the_shapes_the_mode_accepts() {
             (17..=MAP_MAX_SLOTS).contains(&g.slots_per_unit),
             "seed {seed}: {g:?}"
         );
-        assert!(g.unit_count >= 8 && !s.cfg.no_erase, "seed {seed}: {g:?}");
+        assert!(
+            g.unit_count >= MIN_MAP_UNITS && !s.cfg.no_erase,
+            "seed {seed}: {g:?}"
+        );
         assert!(g.block_count > 0, "seed {seed}: {g:?}");
         parts.push(s.part);
         sizes.push(s.cfg.block_size);
@@ -110,7 +109,11 @@ fn flash_map_setups_cover_the_shapes_the_mode_accepts() {
     }
     assert!(!parts.contains(&Part::Worm));
     assert!(sizes.contains(&256) && sizes.contains(&512));
-    assert!((20..=120).contains(&wide), "{wide} of 400 wide");
+    // Every accepted flash-map volume has the three frontiers (`MIN_MAP_UNITS`).
+    assert_eq!(wide, 400, "{wide} of 400 wide");
     assert!((10..=80).contains(&ahead), "{ahead} of 400 ahead");
-    assert!(smallest <= 9, "smallest volume: {smallest} units");
+    assert!(
+        smallest <= MIN_MAP_UNITS + 1,
+        "smallest volume: {smallest} units"
+    );
 }

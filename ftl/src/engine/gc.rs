@@ -433,7 +433,9 @@ async fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize, M
         // see the copy, and so does every later copy of it (mount's copy rule relies on
         // that); any other copy gets a new one (docs/DESIGN.md, "Snapshots").
         let pinned = c.hop != NO_HOP || log.table.pinned(c.version);
-        let pinned = pinned && !c.kind.is_meta();
+        // The flash map has no snapshots: its copies always take new versions (a crafted
+        // `hop` must not put an old version above newer ones in a unit: mount reads tops).
+        let pinned = pinned && !c.kind.is_meta() && !M::ON_FLASH;
         kept_versions |= pinned;
         let e = Entry {
             kind: c.kind,

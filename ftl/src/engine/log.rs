@@ -355,6 +355,9 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
             // Header copy 1 before the unit's first record: a mount reads the record table
             // only of units whose copy 1 is not blank (docs/MAP-ON-FLASH.md, "The bounded
             // mount"). Programmed once per erase: a unit is opened only from `Free`.
+            // Dirty until it lands: an open cut or failed here erases the unit first next
+            // time (copy 1 is never programmed twice).
+            self.unit_mut(unit).state = UnitState::Dirty;
             let r = self.program_header(unit, 1..2).await;
             self.guard(unit, r)?;
         }
@@ -469,7 +472,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
             _ => *e,
         };
         let e = &e;
-        let (slot, version) = self.place(s, unit, e, TxnMark::None).await?;
+        let (slot, version) = self.place(s, unit, e, (TxnMark::None, false)).await?;
         debug_assert!(
             e.kind != RecordKind::Reset || reset_version_of(e.lba, e.data_crc) < self.next_version
         );
@@ -498,7 +501,10 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
                 true => TxnMark::End,
                 false => TxnMark::Part,
             };
-            match self.place(s, unit, e, mark).await {
+            // With the flash map, a block the transaction already wrote names this unit as
+            // the unit of the record it replaces (its pin still names the older one).
+            let again = M::ON_FLASH && entries[..i].iter().any(|p| p.lba == e.lba);
+            match self.place(s, unit, e, (mark, again)).await {
                 Ok((slot, version)) => slots.push((slot, version)).map_err(|_| Error::NoSpace)?,
                 Err(err) => {
                     // The placed records stay invisible (no end); void them next time.
@@ -551,7 +557,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
                 true => TxnMark::End,
                 false => TxnMark::Part,
             };
-            match self.place(s, unit, &e, mark).await {
+            match self.place(s, unit, &e, (mark, false)).await {
                 Ok((slot, _)) => {
                     let _ = at.push(unit * self.slots() + slot);
                 }
@@ -575,7 +581,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
         s: Stream,
         unit: u32,
         e: &Entry<'_>,
-        txn: TxnMark,
+        txn: (TxnMark, bool),
     ) -> Res<(u32, u64), F> {
         self.probe(unit).await?;
         let slot = self.unit(unit).used as u32;
@@ -611,18 +617,25 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
         slot: u32,
         version: u64,
         e: &Entry<'_>,
-        txn: TxnMark,
+        (txn, again): (TxnMark, bool),
     ) -> Res<(), F> {
         let g = self.io.geo;
         let last = self.unit(unit).last_valid;
         let below = if last == NO_SLOT { 0 } else { last as u32 + 1 };
         let claim = Claim {
             kind: e.kind,
-            copy: e.moved.is_some(),
+            // With the flash map, a record moved out of a retired unit is no copy: a mount
+            // applies the copy rule to copies whose source unit is intact, and a retired
+            // unit is never erased (the move is counted like a host record replacing the
+            // source: its `victim` is the source's unit either way).
+            copy: e
+                .moved
+                .is_some_and(|(v, _)| !M::ON_FLASH || self.unit(v).state != UnitState::Retired),
             txn,
             skip: (slot - below) as u8,
             victim: match e.moved {
                 Some((v, _)) => v as u16,
+                None if M::ON_FLASH && again => unit as u16,
                 None if M::ON_FLASH => self.replaced_unit(e),
                 None => NO_VICTIM,
             },

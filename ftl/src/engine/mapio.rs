@@ -351,6 +351,7 @@ async fn write_root<
     log.mode.root_at = at.iter().copied().collect();
     log.mode.root = root;
     log.mode.root_redo = redo;
+    log.mode.erase_hold = false;
     Ok(())
 }
 

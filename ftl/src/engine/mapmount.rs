@@ -23,7 +23,7 @@
 use embedded_storage_async::nor_flash::NorFlash;
 
 use super::flash::Res;
-use super::log::Log;
+use super::log::{Log, NO_RECORD};
 use super::mapio::{read_map_record, MapIo, RecordBuf};
 use crate::error::Error;
 use crate::flashmap::mode::{root_unit_words, OnFlash, RootSeen, MAX_MAP_BLOCK};
@@ -31,6 +31,7 @@ use crate::flashmap::record::{check_root, root_head, root_word, RootHead, MAX_PA
 use crate::flashmap::NO_LOC;
 use crate::layout::{Claim, RecordKind, RecordRead, SlotRecord, NO_VICTIM};
 use crate::map::{MapMode, Mapping, RamMap};
+use crate::units::UnitInfo;
 
 /// What a mount asks of its map mode (nothing of the RAM map: it never calls these).
 #[allow(async_fn_in_trait)] // the async copy's futures are polled by the caller's executor
@@ -43,6 +44,14 @@ pub trait MapMount: MapIo {
         r: &SlotRecord,
         victim_floor: u64,
     ) -> Res<(), F>;
+
+    /// The mount is in its second pass and would replay a block record of version `v`.
+    fn replays(state: &Self::State, v: u64) -> bool;
+
+    /// A copy lost to its source (`scan::offer_to_map`): a root is due, and no unit is erased
+    /// before it lands, so that the mount's counts are on flash before the source's unit can
+    /// go (a later mount, no longer seeing the source, would count the copy again).
+    fn copy_lost(state: &mut Self::State);
 
     /// The redo point of the newest root seen so far, if every part of it was seen: no unit
     /// last written before it can hold a newer root.
@@ -73,6 +82,12 @@ impl MapMount for RamMap {
     ) -> Res<(), F> {
         Ok(())
     }
+
+    fn replays(_: &(), _: u64) -> bool {
+        false
+    }
+
+    fn copy_lost(_: &mut ()) {}
 
     fn newest_root(_: &()) -> Option<u64> {
         None
@@ -122,6 +137,14 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMount
             }
             _ => Ok(()),
         }
+    }
+
+    fn replays(state: &Self::State, v: u64) -> bool {
+        state.mount.second_pass && v >= state.mount.redo
+    }
+
+    fn copy_lost(state: &mut Self::State) {
+        (state.root_due, state.erase_hold) = (true, true);
     }
 
     fn newest_root(state: &Self::State) -> Option<u64> {
@@ -182,7 +205,15 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMount
                 u.valid = u.valid.wrapping_add(1);
             }
         });
-        match log.units.iter().all(|(_, u)| u.valid <= u.used) {
+        // With the volume's own records (`scan::count_valid` adds them next), no count may
+        // pass its unit's used slots (a crafted root could make one wrap).
+        let volume = |unit: u32| {
+            let at = log.retire_at.iter().chain([&log.meta_at]);
+            at.filter(|&&at| at != NO_RECORD && at / n == unit).count()
+        };
+        let fits =
+            |(i, u): (u32, &UnitInfo)| usize::from(u.valid) + volume(i) <= usize::from(u.used);
+        match log.units.iter().all(fits) {
             true => Ok(()),
             false => Err(Error::Corrupt),
         }

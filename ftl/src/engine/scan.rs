@@ -558,12 +558,7 @@ async fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize
         // A flash-map volume's map and block records go to the map mode (`mapmount`); its
         // volume (retire) records are taken here, in every pass (taking one twice changes
         // nothing).
-        k if M::ON_FLASH && !k.is_meta() => {
-            let floor = scratch
-                .get(usize::from(r.claim.victim))
-                .map_or(u64::MAX, |s| s.floor);
-            M::offer(log, (unit, slot), r, floor).await?
-        }
+        k if M::ON_FLASH && !k.is_meta() => offer_to_map(log, (unit, slot), r, scratch).await?,
         RecordKind::Retire => offer_retire(log, unit, slot, r).await?,
         RecordKind::Reset | RecordKind::Table => offer_meta(log, unit, slot, r, scratch).await?,
         _ => offer_block(log, unit, slot, r, scratch, known).await?,
@@ -572,6 +567,29 @@ async fn take_record<F: NorFlash, const U: usize, const B: usize, const S: usize
     let s = &mut scratch[unit as usize];
     s.floor = s.floor.min(r.claim.version);
     Ok(())
+}
+
+/// A flash-map volume's map or block record, offered to the map mode with the oldest version
+/// in the unit its claim names. A block record copied since the root loses to its source
+/// while the source's unit is intact (not erased since: its oldest record is older than the
+/// copy, and its header reads the same every time): the copy rule a RAM-map volume applies
+/// in `beats`. A GC round cut before its victim was erased then leaves the unit it copied
+/// into with nothing live, so the round's unit comes back (docs/MAP-ON-FLASH.md, "Mount as
+/// built"); a round that finished erased its victim, and its copies stand.
+async fn offer_to_map<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMount>(
+    log: &mut Log<F, U, B, S, M>,
+    at: (u32, u32),
+    r: &SlotRecord,
+    scratch: &mut [Scratch],
+) -> Res<(), F> {
+    let (c, victim) = (&r.claim, u32::from(r.claim.victim));
+    let floor = scratch.get(victim as usize).map_or(u64::MAX, |s| s.floor);
+    let candidate = c.copy && !c.kind.is_map() && floor < c.version;
+    if candidate && M::replays(&log.mode, c.version) && intact(log, victim, scratch).await? {
+        M::copy_lost(&mut log.mode);
+        return Ok(());
+    }
+    M::offer(log, at, r, floor).await
 }
 
 /// A reset or table record: the one standing for the newest table version is kept (GC

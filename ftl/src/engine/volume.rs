@@ -6,7 +6,7 @@
 use embedded_storage_async::nor_flash::NorFlash;
 
 use super::flash::{FlashIo, Res};
-use super::log::{Entry, Log, NO_RECORD};
+use super::log::{Entry, Log, Stream, NO_RECORD};
 use super::mapwork::MapWork;
 use super::{gc, scan};
 use crate::error::Error;
@@ -580,10 +580,23 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapWork> Ft
         if g.block_count >= (usable - 1) * g.slots_per_unit {
             return Err("capacity leaves no unit for GC (space invariant)");
         }
-        if log.available() == 0 {
+        if log.available() == 0 && !(M::ON_FLASH && self.round_can_finish()) {
             return Err("no unit is available to GC (space invariant)");
         }
         Ok(())
+    }
+
+    /// Flash map: a copy frontier has room for every live record of some sealed unit. A GC
+    /// round cut after some copies leaves them live (a flash-map mount replays them; the RAM
+    /// map's copy rule makes them lose), in the unit the round took; the next round finishes
+    /// it there (`gc::pick_victim` prefers a victim that fits), which gives a unit back.
+    fn round_can_finish(&self) -> bool {
+        let log = &self.log;
+        let room = [Stream::Gc, Stream::Cold].map(|s| log.room(s));
+        let room = room[0].max(room[1]);
+        log.units
+            .iter()
+            .any(|(_, u)| u.state == UnitState::Sealed && u32::from(u.valid) <= room)
     }
 
     /// Per unit, the records the map, the retire table or the reset point at.

@@ -32,8 +32,11 @@ use crate::map::{MapMode, Mapping};
 pub const MAX_MAP_BLOCK: u32 = 512;
 /// Fewest slots per unit: a run (up to 16 delta records) fits in one unit with room to spare.
 pub const MIN_MAP_SLOTS: u32 = 17;
-/// Fewest units: the map's reserve and slack units come out of them.
-pub const MIN_MAP_UNITS: u32 = 8;
+/// Fewest units: GC's headroom, the map's held units and the slack (at least a unit per
+/// stream and one) come out of them, about seven units on the smallest shapes. Measured: a
+/// boot loop of 1 000 cuts on 16 units wedged (docs/MAP-ON-FLASH.md, "Bugs the flash-map
+/// torture found"), on 32 it did not.
+pub const MIN_MAP_UNITS: u32 = 32;
 /// The slack a flash-map volume keeps beyond the RAM map's: `1 / SLACK_DIVISOR` of its
 /// slots (a unit at least). A round's copies cost map records (about one slot per `D`
 /// copies in runs, and their share of the merges); the slack keeps a victim whose garbage
@@ -75,6 +78,9 @@ pub struct FlashState<const P: usize, const C: usize, const R: usize, const Q: u
     /// A root is owed (a run or a merge landed and writing its root failed): it is written
     /// before the next operation changes anything.
     pub root_due: bool,
+    /// The mount let copies lose to their sources (the copy rule): no unit is erased until a
+    /// root has landed, or a later mount, the source gone, would count those copies again.
+    pub erase_hold: bool,
     /// What a mount gathers between its passes (unused after it).
     pub mount: MountState,
 }
@@ -134,6 +140,7 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMode
             root_at: Vec::new(),
             root_redo: 0,
             root_due: false,
+            erase_hold: false,
             mount: MountState::default(),
         }
     }
@@ -153,7 +160,10 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMode
         // The map's live records: every page (of the capacity before the cut: an upper
         // bound) and a full run index; then the run reserve and the slack unit.
         let map_records = first.pages() + Q as u32;
-        let slack = (geo.unit_count * n / SLACK_DIVISOR).max(n);
+        // The slack, at least the partly used frontiers the host's threshold (GC's headroom
+        // plus the held units, all empty at once) cannot count on: a unit per stream, and
+        // one (measured: boot loops on 8-20 units wedged with less).
+        let slack = (geo.unit_count * n / SLACK_DIVISOR).max((1 + geo.streams()) * n);
         let held = (1 + first.pages().div_ceil(n)) * n;
         let blocks = geo.block_count.saturating_sub(map_records + held + slack);
         let shape = Self::shape(geo, blocks).ok_or(ConfigError::MapTooSmall)?;
@@ -184,6 +194,7 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMode
         state.root_at.clear();
         state.root_redo = 0;
         state.root_due = false;
+        state.erase_hold = false;
         state.mount = MountState::default();
     }
 
@@ -249,7 +260,8 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMode
     }
 
     fn erase_ready(state: &Self::State, stamp: u64) -> bool {
-        stamp < state.root_redo
+        // Stamp 0: no valid record (only slots a cut left), nothing a mount replays.
+        stamp == 0 || (!state.erase_hold && stamp < state.root_redo)
     }
 
     fn held_units(state: &Self::State) -> u32 {
