@@ -915,3 +915,131 @@ fn run_until_cut(flash: &mut Stm32L476Flash, cfg: Config, ops: &[Op]) -> usize {
     }
     ops.len()
 }
+
+/// Found by review (a helper's, of the bounded mount): a transaction that stages one block
+/// twice wrote two records that both named, in their claims' `victim`, the unit of the
+/// block's old record; replayed at mount, the counts then disagreed with the map. The later
+/// part now names the transaction's own unit.
+#[test]
+fn a_transaction_staging_a_block_twice_keeps_the_counts_over_a_remount() {
+    let mut flash = Stm32L476Flash::new(presets::stm32l476(1024 * 1024), 1);
+    let cfg = Config::new(0, 1024 * 1024);
+    let mut ftl = MidFtl::format(&mut flash, cfg).unwrap();
+    let bs = ftl.block_size() as usize;
+    let (a, b) = (pattern(3, 1, bs), pattern(3, 2, bs));
+    ftl.write(3, &a).unwrap();
+    // Other blocks, so the transaction lands in another unit than block 3's record.
+    for lba in 10..80 {
+        ftl.write(lba, &pattern(lba, 1, bs)).unwrap();
+    }
+    ftl.check_map().unwrap().unwrap();
+    let (c, d) = (pattern(3, 3, bs), pattern(3, 4, bs));
+    let mut tx = ftl.transaction();
+    tx.write(3, &b).unwrap();
+    tx.write(3, &c).unwrap();
+    tx.commit().unwrap();
+    ftl.check_map().unwrap().unwrap();
+    drop(ftl);
+    let mut ftl = match MidFtl::mount(&mut flash, cfg) {
+        Ok(f) => f,
+        Err(e) => panic!("mount after the transaction: {e:?}"),
+    };
+    let mut buf = vec![0u8; bs];
+    ftl.read(3, &mut buf).unwrap();
+    assert_eq!(buf, c);
+    ftl.check_map().unwrap().unwrap();
+    ftl.write(3, &d).unwrap();
+    ftl.check_map().unwrap().unwrap();
+}
+
+/// The same bug's consequence (found by the review): the unit of the block's old record came
+/// out of the remount one record short; holding one other live record, it counted 0, was
+/// taken as available, erased, and that other block was lost.
+#[test]
+fn a_transaction_staging_a_block_twice_then_a_remount_loses_another_block() {
+    let mut flash = Stm32L476Flash::new(presets::stm32l476(1024 * 1024), 1);
+    let cfg = Config::new(0, 1024 * 1024);
+    let mut ftl = MidFtl::format(&mut flash, cfg).unwrap();
+    let bs = ftl.block_size() as usize;
+    // Unit V: block 3, block 4, then dead records of block 10 up to its end.
+    ftl.write(3, &pattern(3, 1, bs)).unwrap();
+    ftl.write(4, &pattern(4, 1, bs)).unwrap();
+    for g in 1..=40 {
+        ftl.write(10, &pattern(10, g, bs)).unwrap();
+    }
+    // Block 3 twice in one transaction (a later one wins, as documented).
+    let (b, c) = (pattern(3, 2, bs), pattern(3, 3, bs));
+    let mut tx = ftl.transaction();
+    tx.write(3, &b).unwrap();
+    tx.write(3, &c).unwrap();
+    tx.commit().unwrap();
+    drop(ftl);
+    let mut ftl = MidFtl::mount(&mut flash, cfg).unwrap();
+    ftl.check_map().unwrap().unwrap();
+    let mut buf = vec![0u8; bs];
+    let mut rng = SplitMix64::new(9);
+    for i in 0..4000u32 {
+        let lba = 100 + rng.below(500) as u32;
+        if let Err(e) = ftl.write(lba, &pattern(lba, u64::from(i) + 1, bs)) {
+            println!("write {i} of block {lba}: {e:?}");
+            break;
+        }
+    }
+    let r = ftl.read(4, &mut buf);
+    println!(
+        "block 4 reads {r:?}, as written: {}",
+        buf == pattern(4, 1, bs)
+    );
+    assert!(
+        matches!(r, Ok(())) && buf == pattern(4, 1, bs),
+        "block 4 (acknowledged, never rewritten) lost: {r:?}"
+    );
+}
+
+/// Found by the review: `Log::open` programs header copy 1 of a unit erased this session
+/// (`Free { verified: true }`) and set the unit `Open` only once that program returned
+/// `Ok`. When the program fails and the volume cannot retire the unit (the flash did not
+/// answer `flash_alive`'s read: power going down), the unit stayed `Free { verified: true }`,
+/// and if the host goes on with the same volume (a brown-out the MCU survived) the next open
+/// of that unit programmed copy 1 a second time. The unit is `Dirty` until copy 1 lands now.
+#[test]
+fn a_failed_copy_1_program_is_never_programmed_again_without_an_erase() {
+    type Vol = Ftl<Shared, 64, 0, 0, OnFlash<16, 128, 8, 24>>;
+    let cfg = Config::new(0, 1024 * 1024);
+    let mut hits = 0;
+    for k in 0..400u64 {
+        let sim = Rc::new(RefCell::new(Stm32L476Flash::new(
+            presets::stm32l476(1024 * 1024),
+            k,
+        )));
+        sim.borrow_mut()
+            .set_violation_mode(cowftl_sim::ViolationMode::Record);
+        let mut ftl = Vol::format(Shared(sim.clone()), cfg).unwrap();
+        let (bs, n) = (ftl.block_size() as usize, ftl.block_count());
+        let g = *ftl.geometry();
+        sim.borrow_mut().cut_after_ops(k);
+        let mut i = 0u32;
+        loop {
+            let lba = i % n;
+            if ftl.write(lba, &pattern(lba, 1, bs)).is_err() {
+                break;
+            }
+            i += 1;
+        }
+        // Was the cut op a header copy 1?
+        let cut_copy_1 = (0..g.unit_count).any(|u| sim.borrow().is_unstable(g.header_addr(u, 1)));
+        sim.borrow_mut().cancel_cut();
+        sim.borrow_mut().power_restore();
+        if !cut_copy_1 {
+            continue;
+        }
+        hits += 1;
+        for j in 0..3 * n {
+            let lba = (i + j) % n;
+            let _ = ftl.write(lba, &pattern(lba, 2, bs));
+        }
+        let v = sim.borrow().violations().to_vec();
+        assert!(v.is_empty(), "cut at op {k}: {}", v[0]);
+    }
+    assert!(hits > 0, "no cut landed on a header copy 1");
+}
