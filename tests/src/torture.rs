@@ -311,11 +311,7 @@ pub fn choose_setup(seed: u64, part: Option<Part>) -> Setup {
         };
         let w = part.word_size();
         if Geometry::new(&cfg, capacity, 1, w, erase as usize, MAX_UNITS, MAX_BLOCKS).is_ok() {
-            let workload = match rng.below(3) {
-                0 => Shape::Uniform,
-                1 => Shape::HotCold,
-                _ => Shape::Sequential,
-            };
+            let workload = random_workload(&mut rng);
             let narrow = Setup {
                 part,
                 capacity,
@@ -360,11 +356,7 @@ pub fn choose_flash_setup(seed: u64, part: Option<Part>) -> Setup {
             max_transaction_blocks: rng.below(17) as u32,
             ..Config::new(0, capacity as u32)
         };
-        let workload = match rng.below(3) {
-            0 => Shape::Uniform,
-            1 => Shape::HotCold,
-            _ => Shape::Sequential,
-        };
+        let workload = random_workload(&mut rng);
         let narrow = Setup {
             part,
             capacity,
@@ -418,6 +410,15 @@ type Spread = (u32, u64, bool);
 const COLD_SPREAD: Spread = (cowftl::geometry::COLD_STREAM_UNITS, 17, false);
 /// Collecting ahead: 128-143 units.
 const AHEAD_SPREAD: Spread = (cowftl::geometry::GC_AHEAD_MIN_UNITS, 16, true);
+
+/// The shape of a setup's writes: uniform, hot/cold or sequential, one in three each.
+fn random_workload(rng: &mut SplitMix64) -> Shape {
+    match rng.below(3) {
+        0 => Shape::Uniform,
+        1 => Shape::HotCold,
+        _ => Shape::Sequential,
+    }
+}
 
 /// One erasable setup in eight spreads over 32-48 units of the same size, so the cold
 /// frontier (three frontiers from `COLD_STREAM_UNITS` units) and the host writes routed to it

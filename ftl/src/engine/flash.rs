@@ -10,7 +10,8 @@ use embedded_storage_async::nor_flash::NorFlash;
 
 use crate::error::Error;
 use crate::geometry::{Geometry, CHUNK};
-use crate::layout::{HeaderRead, RecordRead, UnitHeader, CRC, FORMAT_VERSION};
+use crate::layout::{HeaderRead, RecordRead, UnitHeader, CRC};
+use crate::layout::{FLASH_MAP_VERSION, FORMAT_VERSION};
 use crate::types::Counters;
 
 /// Reads of a unit's last record that must all agree before mount trusts it. A word left
@@ -113,12 +114,13 @@ impl<F: NorFlash> FlashIo<F> {
         Ok(true)
     }
 
-    /// `unit`'s header: copy 0 if it is valid and of this format version, else the better
-    /// of the two (this version first, then the newer epoch); `Blank` only if both are.
-    /// Both copies are written together, so they differ only after rot or on a crafted image.
+    /// `unit`'s header: copy 0 if it is valid and of a version cowftl writes (v3, or v4 with
+    /// the flash map: the mount refuses the other), else the better of the two (such a
+    /// version first, then the newer epoch); `Blank` only if both are. Both copies are written
+    /// together (a v4 unit's copy 1 when it is opened), so they differ only after rot or on a
+    /// crafted image. Copy 1 is read only if copy 0 does not do.
     pub async fn read_header(&mut self, unit: u32) -> Res<HeaderRead, F> {
-        let ours =
-            |h: &HeaderRead| matches!(h, HeaderRead::Valid(h) if h.version == FORMAT_VERSION);
+        let ours = |h: &HeaderRead| matches!(h, HeaderRead::Valid(h) if h.version == FORMAT_VERSION || h.version == FLASH_MAP_VERSION);
         let first = self.read_header_copy(unit, 0).await?;
         if ours(&first) {
             return Ok(first);
