@@ -8,15 +8,22 @@
 //! With power cuts: every file closed before the cut reads back intact after the remount, and
 //! the volume mounts (with embedded-sdmmc and with fatfs).
 //!
-//! Each test runs twice: on 4 MiB with the block map in RAM, and on the whole 16 MiB W25Q128
-//! with the map on flash (`OnFlash`, issue 14: bounded RAM).
+//! Each test runs three times: FAT16 on 4 MiB with the block map in RAM, FAT16 on the whole
+//! 16 MiB W25Q128 with the map on flash (`OnFlash`, issue 14: bounded RAM), and FAT32 with the
+//! map on flash on a 64 MiB part of the same geometry. FAT32 needs at least 65 525 clusters
+//! (the FAT type is fixed by the cluster count), more than 16 MiB of 512-byte sectors has.
+//!
+//! The volume is formatted as FAT16 or FAT32 (`FAT`); both `fatfs` and embedded-sdmmc then
+//! read it as that type.
 
 mod support;
 
 /// The RAM map on 4 MiB of W25Q128-geometry SPI NOR.
 mod ram_map {
     type Map = cowftl::RamMap;
+    const U: usize = 256;
     const B: usize = 8192;
+    const FAT: fatfs::FatType = fatfs::FatType::Fat16;
     /// 4 MiB, with one program per word enforced (never in place).
     const FLASH: usize = 4 * 1024 * 1024;
     include!("fat/body.rs");
@@ -95,8 +102,22 @@ mod ram_map {
 /// The map on flash on the whole 16 MiB part, in 14 KiB of RAM.
 mod flash_map {
     type Map = cowftl::flashmap::mode::OnFlash<245, 620, 18, 180>;
+    const U: usize = 256;
     const B: usize = 0;
+    const FAT: fatfs::FatType = fatfs::FatType::Fat16;
     /// 16 MiB, with one program per word enforced (never in place).
     const FLASH: usize = 16 * 1024 * 1024;
+    include!("fat/body.rs");
+}
+
+/// FAT32 with the map on flash: 64 MiB (W25Q512-sized, W25Q128 geometry), 1 024 units of
+/// 64 KiB.
+mod flash_map_fat32 {
+    type Map = cowftl::flashmap::mode::OnFlash<900, 620, 18, 180>;
+    const U: usize = 1024;
+    const B: usize = 0;
+    const FAT: fatfs::FatType = fatfs::FatType::Fat32;
+    /// 64 MiB, with one program per word enforced (never in place).
+    const FLASH: usize = 64 * 1024 * 1024;
     include!("fat/body.rs");
 }

@@ -1,5 +1,5 @@
-// The FAT tests of `fat.rs`, included once per map mode (`B`, `Map` and `FLASH` come from
-// the including module).
+// The FAT tests of `fat.rs`, included once per map mode and FAT type (`U`, `B`, `Map`,
+// `FLASH` and `FAT` come from the including module).
 
 use std::io::Read;
 
@@ -18,9 +18,9 @@ use crate::support::Shared;
 const PART_START: u32 = 8;
 
 type Flash = Shared<1, 1, 4096>;
-type NorFtl = Ftl<Flash, 256, B, 0, Map>;
-type Dev = FtlBlockDevice<Flash, 256, B, 512, 0, Map>;
-type St = FtlStorage<Flash, 256, B, 512, 0, Map>;
+type NorFtl = Ftl<Flash, U, B, 0, Map>;
+type Dev = FtlBlockDevice<Flash, U, B, 512, 0, Map>;
+type St = FtlStorage<Flash, U, B, 512, 0, Map>;
 type Vm = VolumeManager<Dev, Clock, 4, 4, 1>;
 
 fn spec() -> PartSpec {
@@ -41,10 +41,15 @@ impl TimeSource for Clock {
     }
 }
 
-/// Write an MBR with one FAT16 (type 0x06) partition from `start` to the end of the device.
+/// Write an MBR with one FAT partition from `start` to the end of the device: type 0x06
+/// (FAT16) or 0x0C (FAT32, LBA).
 fn write_mbr<S: Storage<Error: std::fmt::Debug>>(storage: &mut S, start: u32) -> u32 {
     let sectors = (storage.capacity() / 512) as u32 - start;
-    storage.write(0, &mbr(start, sectors)).unwrap();
+    let mut sector0 = mbr(start, sectors);
+    if FAT == fatfs::FatType::Fat32 {
+        sector0[0x1BE + 4] = 0x0C;
+    }
+    storage.write(0, &sector0).unwrap();
     sectors
 }
 
@@ -55,7 +60,7 @@ fn partition<S: Storage<Error: std::fmt::Debug>>(storage: &mut S) -> (u64, u64) 
     mbr_partition(&sector0).expect("an MBR with a FAT partition")
 }
 
-/// Format the FTL, write the MBR and let `fatfs` format the partition as FAT16.
+/// Format the FTL, write the MBR and let `fatfs` format the partition as `FAT`.
 fn make_volume(flash: &Flash) {
     let ftl = NorFtl::format(flash.clone(), cfg()).unwrap();
     let mut st = St::new(ftl).unwrap();
@@ -64,7 +69,7 @@ fn make_volume(flash: &Flash) {
     fatfs::format_volume(
         io,
         fatfs::FormatVolumeOptions::new()
-            .fat_type(fatfs::FatType::Fat16)
+            .fat_type(FAT)
             .bytes_per_cluster(512)
             .volume_label(*b"COWFTL     "),
     )
@@ -85,7 +90,7 @@ fn with_fatfs<R>(
     let (base, len) = partition(&mut st);
     let fs = fatfs::FileSystem::new(StorageIo::new(&mut st, base, len), fatfs::FsOptions::new())
         .expect("fatfs mounts the volume");
-    assert_eq!(fs.fat_type(), fatfs::FatType::Fat16);
+    assert_eq!(fs.fat_type(), FAT);
     f(&fs)
 }
 
@@ -212,13 +217,15 @@ fn fatfs_formats_sdmmc_edits_fatfs_reads_back() {
         // Used clusters = HELLO + BIG + LOGS dir + BOOT.LOG + TEMP.DAT: embedded-sdmmc 0.10's
         // `delete_entry_in_dir` only marks the directory entry deleted and does not free the
         // cluster chain (its limitation, not the FTL's); pinned here so a change shows up.
+        // FAT32 keeps its root directory in a cluster too (FAT16 in a fixed region).
         let st = fs.stats().unwrap();
         let used = st.total_clusters() - st.free_clusters();
         let want = (expect_hello.len().div_ceil(512)
             + big.len().div_ceil(512)
             + 1
             + log.len().div_ceil(512)
-            + 5_000usize.div_ceil(512)) as u32;
+            + 5_000usize.div_ceil(512)
+            + usize::from(FAT == fatfs::FatType::Fat32)) as u32;
         assert_eq!(used, want, "cluster accounting");
     });
 }
