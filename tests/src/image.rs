@@ -78,10 +78,16 @@ impl<S: Storage<Error: std::fmt::Debug>> Seek for StorageIo<'_, S> {
 
 /// An MBR with one FAT16 (type 0x06) partition of `sectors` 512-byte sectors from `start`.
 pub fn mbr(start: u32, sectors: u32) -> [u8; 512] {
+    mbr_of_type(start, sectors, 0x06)
+}
+
+/// An MBR with one partition of type `kind` (0x06 FAT16, 0x0C FAT32 with LBA) of `sectors`
+/// 512-byte sectors from `start`.
+pub fn mbr_of_type(start: u32, sectors: u32, kind: u8) -> [u8; 512] {
     let mut m = [0u8; 512];
     let e = &mut m[0x1BE..0x1CE];
     e[1..4].copy_from_slice(&[0xFE, 0xFF, 0xFF]); // CHS unused: LBA
-    e[4] = 0x06; // FAT16
+    e[4] = kind;
     e[5..8].copy_from_slice(&[0xFE, 0xFF, 0xFF]);
     e[8..12].copy_from_slice(&start.to_le_bytes());
     e[12..16].copy_from_slice(&sectors.to_le_bytes());

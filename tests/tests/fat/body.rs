@@ -7,7 +7,7 @@ use cowftl::blockdev::FtlBlockDevice;
 use cowftl::storage::FtlStorage;
 use cowftl::{Config, Ftl};
 use cowftl_sim::{presets, PartSpec, W25q128Flash};
-use cowftl_testkit::image::{mbr, mbr_partition, StorageIo};
+use cowftl_testkit::image::{mbr_of_type, mbr_partition, StorageIo};
 use cowftl_testkit::pattern;
 use embedded_sdmmc::{Mode, TimeSource, Timestamp, VolumeIdx, VolumeManager};
 use embedded_storage::Storage;
@@ -45,11 +45,11 @@ impl TimeSource for Clock {
 /// (FAT16) or 0x0C (FAT32, LBA).
 fn write_mbr<S: Storage<Error: std::fmt::Debug>>(storage: &mut S, start: u32) -> u32 {
     let sectors = (storage.capacity() / 512) as u32 - start;
-    let mut sector0 = mbr(start, sectors);
-    if FAT == fatfs::FatType::Fat32 {
-        sector0[0x1BE + 4] = 0x0C;
-    }
-    storage.write(0, &sector0).unwrap();
+    let kind = match FAT {
+        fatfs::FatType::Fat32 => 0x0C,
+        _ => 0x06,
+    };
+    storage.write(0, &mbr_of_type(start, sectors, kind)).unwrap();
     sectors
 }
 
