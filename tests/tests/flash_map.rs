@@ -1043,3 +1043,82 @@ fn a_failed_copy_1_program_is_never_programmed_again_without_an_erase() {
     }
     assert!(hits > 0, "no cut landed on a header copy 1");
 }
+
+/// Runs whose root did not land (docs/MAP-ON-FLASH.md, "Runs without a root"). A checkpoint
+/// writes a run, then a root naming it; when the root finds no room the run stands alone, the
+/// buffer empties and the volume goes on, so more changes can follow the last root than the
+/// buffer holds. Here every root after the oldest is made invalid (its commit zeroed, as a
+/// root that never landed reads) on a volume that never erased a unit, so the image is one
+/// such a volume can leave: the mount must adopt the runs written since the oldest root
+/// instead of replaying each change into the buffer (which overflows: `Corrupt`), and read
+/// every block back, then take writes and mount again.
+#[test]
+fn runs_whose_root_did_not_land_are_adopted_at_mount() {
+    use cowftl::layout::{RecordKind, RecordRead};
+    type RunsFtl<'a> = Ftl<&'a mut W25q128Flash, 64, 0, 0, OnFlash<16, 96, 16, 48>>;
+    const C: u32 = 96;
+    let spec = presets::w25q128(1024 * 1024);
+    let cfg = Config {
+        unit_size: Some(16 * 1024),
+        ..Config::new(0, 1024 * 1024)
+    };
+    let mut flash = W25q128Flash::new(spec.clone(), 5);
+    let mut ftl = RunsFtl::format(&mut flash, cfg.clone()).unwrap();
+    let (n, bs, g) = (ftl.block_count(), ftl.block_size() as usize, *ftl.geometry());
+    let erased = ftl.flash().stats().total_unit_erases();
+    // Distinct blocks, four buffers' worth: runs and roots, no merge (16 runs fit), no GC.
+    let k = 4 * C;
+    assert!(k < n / 2, "capacity {n}");
+    for lba in 0..k {
+        ftl.write(lba, &pattern(lba, 1, bs)).unwrap();
+    }
+    assert_eq!(ftl.flash().stats().total_unit_erases(), erased, "no unit erased");
+    drop(ftl);
+    let mut image = flash.image().to_vec();
+    let (mut roots, mut runs) = (Vec::new(), std::collections::BTreeSet::new());
+    for unit in 0..g.unit_count {
+        for slot in 0..g.slots_per_unit {
+            let at = g.record_addr(unit, slot) as usize;
+            let RecordRead::Valid(r) =
+                RecordRead::decode(&image[at..at + 16], &image[at + 16..at + 24])
+            else {
+                continue;
+            };
+            match r.claim.kind {
+                RecordKind::MapRoot => roots.push((r.claim.lba, g.commit_addr(unit, slot))),
+                RecordKind::MapDelta => drop(runs.insert(r.claim.lba)),
+                _ => {}
+            }
+        }
+    }
+    let oldest = roots.iter().map(|r| r.0).min().unwrap();
+    let mut cut = 0;
+    for &(root, commit) in &roots {
+        if root != oldest {
+            let commit = commit as usize;
+            image[commit..commit + 8].fill(0);
+            cut += 1;
+        }
+    }
+    assert!(cut >= 3 && runs.len() >= 4, "{cut} roots cut, runs {runs:?}");
+    let mut flash = W25q128Flash::from_image(spec, 6, &image).unwrap();
+    let mut ftl = RunsFtl::mount(&mut flash, cfg.clone()).expect("mount adopts the runs");
+    let mut buf = vec![0u8; bs];
+    for lba in 0..n {
+        ftl.read(lba, &mut buf).unwrap();
+        let want = if lba < k { pattern(lba, 1, bs) } else { vec![0; bs] };
+        assert_eq!(buf, want, "lba {lba}");
+    }
+    ftl.check_map().unwrap().unwrap();
+    // The adopted runs are the index's now: they move with GC and go into the next root.
+    for lba in 0..k {
+        ftl.write(lba, &pattern(lba, 2, bs)).unwrap();
+    }
+    drop(ftl);
+    let mut ftl = RunsFtl::mount(&mut flash, cfg).unwrap();
+    for lba in 0..k {
+        ftl.read(lba, &mut buf).unwrap();
+        assert_eq!(buf, pattern(lba, 2, bs), "lba {lba} after the remount");
+    }
+    ftl.check_map().unwrap().unwrap();
+}

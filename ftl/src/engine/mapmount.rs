@@ -21,13 +21,19 @@
 #![allow(private_interfaces)]
 
 use embedded_storage_async::nor_flash::NorFlash;
+use heapless::Vec;
 
 use super::flash::Res;
 use super::log::{Log, NO_RECORD};
 use super::mapio::{read_map_record, MapIo, RecordBuf};
 use crate::error::Error;
-use crate::flashmap::mode::{root_unit_words, OnFlash, RootSeen, MAX_MAP_BLOCK};
-use crate::flashmap::record::{check_root, root_head, root_word, RootHead, MAX_PARTS};
+use crate::flashmap::mode::{
+    root_unit_words, OnFlash, RootSeen, RunSeen, MAX_MAP_BLOCK, MAX_RUNS_SEEN,
+};
+use crate::flashmap::Run;
+use crate::flashmap::record::{
+    check_delta, check_root, delta_head, root_head, root_word, RootHead, MAX_PARTS,
+};
 use crate::flashmap::NO_LOC;
 use crate::layout::{Claim, RecordKind, RecordRead, SlotRecord, NO_VICTIM};
 use crate::map::{MapMode, Mapping, RamMap};
@@ -122,8 +128,9 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMount
                 RecordKind::MapRoot => note_root(log, at, c).await,
                 RecordKind::MapDelta => {
                     note_run(log, c.lba);
-                    Ok(())
+                    note_part(log, at, c).await
                 }
+                RecordKind::MapPage => note_page(log, at, c).await,
                 _ => Ok(()),
             };
         }
@@ -140,7 +147,7 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMount
     }
 
     fn replays(state: &Self::State, v: u64) -> bool {
-        state.mount.second_pass && v >= state.mount.redo
+        state.mount.second_pass && v >= state.mount.map_redo
     }
 
     fn copy_lost(state: &mut Self::State) {
@@ -172,8 +179,9 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMount
             Some(_) => return Err(Error::Corrupt),
         };
         mark_unchanged_parts(log, redo)?;
+        let map_redo = adopt_runs(log, redo)?;
         let m = &mut log.mode.mount;
-        (m.redo, m.second_pass) = (redo, true);
+        (m.redo, m.map_redo, m.second_pass) = (redo, map_redo, true);
         Ok(redo)
     }
 
@@ -182,17 +190,24 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMount
     ) -> Res<(), F> {
         let n = log.io.geo.slots_per_unit;
         let map = log.mode.map.as_mut().ok_or(Error::Corrupt)?;
-        let seen = &log.mode.mount.parts_seen;
+        let (seen, root_runs) = (&log.mode.mount.parts_seen, log.mode.mount.root_runs);
         let (mut forget, mut i) = (0, 0);
         for (k, run) in map.runs().iter().enumerate() {
             for _ in 0..run.parts {
-                if !seen.get(i).copied().unwrap_or(false) {
-                    forget = k + 1;
+                match seen.get(i).copied().unwrap_or(false) {
+                    true => {}
+                    // An adopted run's records were all seen in the first pass.
+                    false if k >= root_runs => return Err(Error::Corrupt),
+                    false => forget = k + 1,
                 }
                 i += 1;
             }
         }
+        let adopted = map.runs().len() > root_runs;
         map.forget_oldest_runs(forget);
+        if adopted && !map.index_is_whole() {
+            return Err(Error::Corrupt);
+        }
         if let Some(run) = log.mode.mount.max_run {
             map.skip_run_number(run);
         }
@@ -275,6 +290,165 @@ fn note_run<
         Some(max) if max.wrapping_sub(run) < 1 << 31 => Some(max),
         _ => Some(run),
     };
+}
+
+/// A delta record in the first pass: its run, in case the root that names it did not land
+/// (`adopt_runs`). A failed attempt at a run leaves records under the run's number with an
+/// older `covers`: the newest attempt is the run. A head that does not fit its claim is left
+/// to the second pass (which refuses it if the run is adopted).
+async fn note_part<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    const P: usize,
+    const C: usize,
+    const R: usize,
+    const Q: usize,
+>(
+    log: &mut Log<F, U, B, S, OnFlash<P, C, R, Q>>,
+    at: (u32, u32),
+    c: &Claim,
+) -> Res<(), F> {
+    let h = read_head(log, at).await?;
+    let covers = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+    let (run, part, parts) = (u32::from_le_bytes([h[8], h[9], h[10], h[11]]), h[12], h[13]);
+    if run != c.lba || part >= parts || usize::from(parts) > MAX_PARTS || covers >= c.version {
+        return Ok(());
+    }
+    let m = &mut log.mode.mount;
+    let bit = 1u16 << part;
+    if let Some(r) = m.runs_seen.iter_mut().find(|r| r.number == run) {
+        if covers > r.covers {
+            *r = RunSeen { covers, parts, seen: bit, ..*r };
+        } else if (covers, parts) == (r.covers, r.parts) {
+            r.seen |= bit;
+        }
+        return Ok(());
+    }
+    let new = RunSeen { number: run, covers, parts, seen: bit };
+    // Full: the oldest number makes way (a run the root names, most likely).
+    let oldest = m.runs_seen.iter().enumerate().min_by_key(|(_, r)| r.number);
+    let dropped = match oldest {
+        _ if !m.runs_seen.is_full() => None,
+        Some((i, r)) if r.number < run => Some(core::mem::replace(&mut m.runs_seen[i], new).number),
+        _ => Some(run),
+    };
+    match dropped {
+        None => {
+            let _ = m.runs_seen.push(new);
+        }
+        Some(n) => m.runs_dropped = Some(m.runs_dropped.map_or(n, |d| d.max(n))),
+    }
+    Ok(())
+}
+
+/// A page record in the first pass: the newest change any page holds.
+async fn note_page<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    const P: usize,
+    const C: usize,
+    const R: usize,
+    const Q: usize,
+>(
+    log: &mut Log<F, U, B, S, OnFlash<P, C, R, Q>>,
+    at: (u32, u32),
+    c: &Claim,
+) -> Res<(), F> {
+    let h = read_head(log, at).await?;
+    let covers = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+    let m = &mut log.mode.mount;
+    if covers <= c.version {
+        m.page_covers = m.page_covers.max(covers);
+    }
+    Ok(())
+}
+
+/// After the root is loaded: adopt the runs written since that the root does not name (their
+/// root did not land: docs/MAP-ON-FLASH.md, "Runs without a root"), so the buffer takes only
+/// the changes after the newest of them. Returns the version the buffer replays from.
+///
+/// Adopted: every run numbered after the root's index whose records were all seen. Not if
+/// one such run is incomplete and a page covers its changes (a merge applied it and may
+/// have finished, its records then garbage, or been cut: only replaying everything is right
+/// both ways), nor if a run may have been missed (`runs_dropped`), nor if they do not fit
+/// the index or their `covers` do not grow with their numbers past the redo point; the
+/// buffer then replays everything from the root, as without adoption.
+fn adopt_runs<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    const P: usize,
+    const C: usize,
+    const R: usize,
+    const Q: usize,
+>(
+    log: &mut Log<F, U, B, S, OnFlash<P, C, R, Q>>,
+    redo: u64,
+) -> Res<u64, F> {
+    let map = log.mode.map.as_mut().ok_or(Error::Corrupt)?;
+    let m = &mut log.mode.mount;
+    m.root_runs = map.runs().len();
+    let base = map.next_run();
+    let after = |n: u32| n.wrapping_sub(base) < 1 << 31;
+    let mut runs: Vec<RunSeen, MAX_RUNS_SEEN> = m.runs_seen.iter().copied().filter(|r| after(r.number)).collect();
+    runs.sort_unstable_by_key(|r| r.number.wrapping_sub(base));
+    let whole = |r: &RunSeen| u32::from(r.seen) + 1 == 1 << r.parts;
+    let merged = |r: &RunSeen| !whole(r) && r.covers <= m.page_covers;
+    if m.runs_dropped.is_some_and(after) || runs.iter().any(merged) {
+        return Ok(redo);
+    }
+    runs.retain(|r| whole(r));
+    let parts = runs.iter().map(|r| usize::from(r.parts)).sum();
+    let grows = runs.iter().try_fold(redo, |prev, r| (r.covers >= prev).then_some(r.covers + 1));
+    let Some(map_redo) = grows.filter(|_| map.index_has_room(runs.len(), parts)) else {
+        return Ok(redo);
+    };
+    for r in &runs {
+        let run = Run { number: r.number, covers: r.covers, parts: r.parts };
+        map.adopt_run(run).map_err(|_| Error::Corrupt)?;
+        for _ in 0..r.parts {
+            m.parts_seen.push(false).map_err(|_| Error::Corrupt)?;
+        }
+    }
+    Ok(map_redo)
+}
+
+/// The first record of a part of an adopted run the second pass meets (at global slot
+/// `here`): read whole and checked, as a run's records are when written; it must be the
+/// record the first pass saw.
+async fn adopt_part<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    const P: usize,
+    const C: usize,
+    const R: usize,
+    const Q: usize,
+>(
+    log: &mut Log<F, U, B, S, OnFlash<P, C, R, Q>>,
+    here: u32,
+    (run, part): (u32, u8),
+) -> Res<(), F> {
+    let bs = log.io.geo.block_size as usize;
+    let mut rec: RecordBuf = [0; MAX_MAP_BLOCK as usize];
+    let v = read_map_record(log, here, RecordKind::MapDelta, run, &mut rec).await?;
+    let map = log.mode.map.as_mut().ok_or(Error::Corrupt)?;
+    let shape = *map.shape();
+    let expect = map.runs().iter().find(|r| r.number == run).copied();
+    let h = delta_head(&shape, &rec[..bs], v).map_err(|_| Error::Corrupt)?;
+    let fits = expect.is_some_and(|r| (r.covers, r.parts) == (h.covers, h.parts));
+    if !fits || h.run != run || h.part != part {
+        return Err(Error::Corrupt);
+    }
+    let range = check_delta(&shape, &rec[..bs], &h).map_err(|_| Error::Corrupt)?;
+    map.adopt_part(run, part, range, here)
+        .map_err(|_| Error::Corrupt)
 }
 
 /// A root part: remember it if its root is one of the two newest seen (the newer copy of a
@@ -521,13 +695,25 @@ async fn newer_part<
 ) -> Res<(), F> {
     let g = log.io.geo;
     let here = at.0 * g.slots_per_unit + at.1;
-    let (run, part) = (c.lba, read_head(log, at).await?[12]);
+    let h = read_head(log, at).await?;
+    let (run, part) = (c.lba, h[12]);
     let map = log.mode.map.as_ref().ok_or(Error::Corrupt)?;
     let (Some(i), Some(cur)) = (map.part_index(run, part), map.part_loc(run, part)) else {
         return Ok(());
     };
+    if cur == NO_LOC {
+        // A part of an adopted run: a record of an older attempt at the run is garbage.
+        let covers = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+        if map.runs().iter().all(|r| (r.number, r.covers) != (run, covers)) {
+            return Ok(());
+        }
+        adopt_part(log, here, (run, part)).await?;
+    }
     if let Some(seen) = log.mode.mount.parts_seen.get_mut(i) {
         *seen = true;
+    }
+    if cur == NO_LOC {
+        return Ok(());
     }
     if cur == here || keeps(log, cur, (RecordKind::MapDelta, run), c.version).await? {
         return Ok(());
@@ -567,6 +753,10 @@ async fn replay<
     if c.victim != NO_VICTIM && w < g.unit_count && victim_floor < c.version {
         let v = log.units.get_mut(w);
         v.valid = v.valid.wrapping_sub(1);
+    }
+    // An adopted run holds the changes before its `covers`.
+    if c.version < log.mode.mount.map_redo {
+        return Ok(());
     }
     let new = Mapping::at(c.kind, at).ok_or(Error::Corrupt)?;
     let n = g.slots_per_unit;

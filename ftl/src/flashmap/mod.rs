@@ -376,6 +376,50 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> FlashMap<P,
         &self.runs
     }
 
+    /// True if `runs` more runs of `parts` records in all fit the index.
+    pub fn index_has_room(&self, runs: usize, parts: usize) -> bool {
+        self.runs.len() + runs <= R && self.parts.len() + parts <= Q
+    }
+
+    /// Mount found run `run` on flash, complete, written after the loaded checkpoint (its
+    /// root did not land): it joins the index, newest, its records' places and ranges
+    /// unknown until `adopt_part` fills each (`index_is_whole` checks that all came).
+    pub fn adopt_run(&mut self, run: Run) -> Result<(), Refused> {
+        let after = run.number.wrapping_sub(self.next_run) < 1 << 31;
+        let parts = usize::from(run.parts);
+        let ok = self.ready && after && (1..=MAX_PARTS).contains(&parts);
+        check(ok && self.index_has_room(1, parts), Refused::Mismatch)?;
+        for _ in 0..parts {
+            let _ = self.parts.push(Part::EMPTY);
+        }
+        let _ = self.runs.push(run);
+        self.next_run = run.number.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Part `part` of an adopted run: its lba range (checked by `record::check_delta`) and
+    /// where it lives.
+    pub fn adopt_part(
+        &mut self,
+        run: u32,
+        part: u8,
+        (first, last): (u32, u32),
+        loc: u32,
+    ) -> Result<(), Refused> {
+        let i = self.part_index(run, part).ok_or(Refused::Mismatch)?;
+        let ok = first <= last && last < self.shape.blocks && loc < self.shape.slots;
+        check(ok, Refused::Mismatch)?;
+        self.parts[i] = Part { first, last, loc };
+        Ok(())
+    }
+
+    /// After adoption: every part has a place, the runs are ordered and their parts sorted,
+    /// no two records share a location (what `load_finish` checks of a checkpoint).
+    pub fn index_is_whole(&self) -> bool {
+        let placed = self.parts.iter().all(|p| p.loc != NO_LOC);
+        placed && self.runs_are_ordered() && self.locations_are_distinct()
+    }
+
     // ---- merges ----
 
     /// Start merging the oldest `k` runs into pages (`1 <= k <= runs`). Pages are then

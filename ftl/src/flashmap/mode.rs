@@ -87,20 +87,46 @@ pub struct FlashState<const P: usize, const C: usize, const R: usize, const Q: u
 
 /// What a mount of a flash-map volume gathers: the two newest roots seen (a cut root
 /// transaction is invisible, so the newest complete one is normally the newest seen), the
-/// newest run number seen, and in the second pass the root's redo point and which of the
-/// index's delta records were found.
+/// newest run number seen, the runs and the newest page seen in the newest units (for runs
+/// whose root did not land: docs/MAP-ON-FLASH.md, "Runs without a root"), and in the
+/// second pass the root's redo point and which of the index's delta records were found.
 #[derive(Debug, Default)]
 pub struct MountState {
     pub second_pass: bool,
     pub roots: [RootSeen; 2],
     pub max_run: Option<u32>,
+    /// The counts replay every block record from here (the root's redo point) ...
     pub redo: u64,
-    /// Per delta record of the loaded index (in index order): found on flash.
+    /// ... and the buffer takes those from here (past the newest run adopted).
+    pub map_redo: u64,
+    /// Per delta record of the index (in index order): found on flash.
     pub parts_seen: Vec<bool, MAX_INDEX>,
+    /// Runs of the loaded root's index; those after it were adopted.
+    pub root_runs: usize,
+    /// Delta records seen in the first pass, by run: the newest attempt of each.
+    pub runs_seen: Vec<RunSeen, MAX_RUNS_SEEN>,
+    /// The newest run number left out of `runs_seen` for want of room.
+    pub runs_dropped: Option<u32>,
+    /// The newest `covers` of a page record seen in the first pass: a run that covers no
+    /// more was merged, or may have been.
+    pub page_covers: u64,
 }
 
 /// Most delta records an index a mount checks can hold.
 pub const MAX_INDEX: usize = 256;
+/// Most runs a mount tracks in its first pass (the oldest numbers make way).
+pub const MAX_RUNS_SEEN: usize = 16;
+
+/// One run a mount saw records of: the `covers` and part count their heads carry (the
+/// newest attempt's, if a failed one left records under the same number), and a bit per
+/// part seen.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunSeen {
+    pub number: u32,
+    pub covers: u64,
+    pub parts: u8,
+    pub seen: u16,
+}
 
 /// The parts of one root seen so far: (global slot, claim version) per part.
 #[derive(Debug, Default, Clone)]
