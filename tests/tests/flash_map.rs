@@ -1064,7 +1064,11 @@ fn runs_whose_root_did_not_land_are_adopted_at_mount() {
     };
     let mut flash = W25q128Flash::new(spec.clone(), 5);
     let mut ftl = RunsFtl::format(&mut flash, cfg.clone()).unwrap();
-    let (n, bs, g) = (ftl.block_count(), ftl.block_size() as usize, *ftl.geometry());
+    let (n, bs, g) = (
+        ftl.block_count(),
+        ftl.block_size() as usize,
+        *ftl.geometry(),
+    );
     let erased = ftl.flash().stats().total_unit_erases();
     // Distinct blocks, four buffers' worth: runs and roots, no merge (16 runs fit), no GC.
     let k = 4 * C;
@@ -1072,7 +1076,11 @@ fn runs_whose_root_did_not_land_are_adopted_at_mount() {
     for lba in 0..k {
         ftl.write(lba, &pattern(lba, 1, bs)).unwrap();
     }
-    assert_eq!(ftl.flash().stats().total_unit_erases(), erased, "no unit erased");
+    assert_eq!(
+        ftl.flash().stats().total_unit_erases(),
+        erased,
+        "no unit erased"
+    );
     drop(ftl);
     let mut image = flash.image().to_vec();
     let (mut roots, mut runs) = (Vec::new(), std::collections::BTreeSet::new());
@@ -1100,13 +1108,20 @@ fn runs_whose_root_did_not_land_are_adopted_at_mount() {
             cut += 1;
         }
     }
-    assert!(cut >= 3 && runs.len() >= 4, "{cut} roots cut, runs {runs:?}");
+    assert!(
+        cut >= 3 && runs.len() >= 4,
+        "{cut} roots cut, runs {runs:?}"
+    );
     let mut flash = W25q128Flash::from_image(spec, 6, &image).unwrap();
     let mut ftl = RunsFtl::mount(&mut flash, cfg.clone()).expect("mount adopts the runs");
     let mut buf = vec![0u8; bs];
     for lba in 0..n {
         ftl.read(lba, &mut buf).unwrap();
-        let want = if lba < k { pattern(lba, 1, bs) } else { vec![0; bs] };
+        let want = if lba < k {
+            pattern(lba, 1, bs)
+        } else {
+            vec![0; bs]
+        };
         assert_eq!(buf, want, "lba {lba}");
     }
     ftl.check_map().unwrap().unwrap();

@@ -16,7 +16,7 @@ use embedded_storage_async::nor_flash::NorFlash;
 
 use super::flash::Res;
 use super::log::{Entry, Log, Source, Stream, NO_RECORD};
-use super::mapio::MapIo;
+use super::mapio::{MapIo, Writer};
 use crate::error::Error;
 use crate::layout::{next_hop, RecordKind, RecordRead, NO_HOP};
 use crate::units::{age_weight, UnitState};
@@ -295,7 +295,7 @@ pub(crate) async fn collect<
         // The round's copies all go into the map's buffer: make room for them first, and
         // for the records of the operation the round runs in.
         let live = u32::from(log.units.get(victim).valid);
-        M::admit(log, live + log.io.geo.txn_blocks).await?;
+        M::admit(log, live + log.io.geo.txn_blocks, Writer::Gc).await?;
     }
     let kept_versions = relocate(log, victim).await?;
     if log.unit(victim).state == UnitState::Retired || log.io.geo.no_erase {

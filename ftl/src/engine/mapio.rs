@@ -71,9 +71,12 @@ pub trait MapIo: MapMode + Sized {
     ) -> Res<(), F>;
 
     /// Make room in the change buffer for `changes` more, writing it as a run if needed.
+    /// `by` says who asks: GC's round may put that run and its root into the last
+    /// available unit (its copies follow them there), the host leaves GC's headroom.
     async fn admit<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         log: &mut Log<F, U, B, S, Self>,
         changes: u32,
+        by: Writer,
     ) -> Res<(), F>;
 }
 
@@ -109,6 +112,7 @@ impl MapIo for RamMap {
     async fn admit<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         _: &mut Log<F, U, B, S, Self>,
         _: u32,
+        _: Writer,
     ) -> Res<(), F> {
         Ok(())
     }
@@ -213,6 +217,7 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapIo for O
     async fn admit<F: NorFlash, const U: usize, const B: usize, const S: usize>(
         log: &mut Log<F, U, B, S, Self>,
         changes: u32,
+        by: Writer,
     ) -> Res<(), F> {
         let Some(map) = log.mode.map.as_ref() else {
             return Err(Error::Corrupt);
@@ -220,7 +225,7 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapIo for O
         if map.buffered().1 >= changes as usize {
             return Ok(());
         }
-        checkpoint(log).await
+        checkpoint(log, by).await
     }
 
     async fn before_erase<F: NorFlash, const U: usize, const B: usize, const S: usize>(
@@ -230,7 +235,7 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapIo for O
         if ready(log, unit) {
             return Ok(());
         }
-        match checkpoint(log).await {
+        match checkpoint(log, Writer::Host).await {
             // No room for a root without erasing a unit a mount still needs: erase anyway.
             // Only the counts can suffer, and only if power fails before the next root
             // (docs/MAP-ON-FLASH.md, "Mount as built", the gap left).
@@ -245,7 +250,7 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapIo for O
     ) -> Res<Option<u32>, F> {
         // Keep one such unit for the map's own writers, which open units without GC.
         if ready_units(log) <= 1 && log.units.available() > 0 {
-            match checkpoint(log).await {
+            match checkpoint(log, Writer::Host).await {
                 Err(Error::NoSpace) => {}
                 r => r?,
             }
@@ -262,6 +267,31 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapIo for O
         // The root written here may take the unit itself: pick again after it.
         Self::before_erase(log, unit).await?;
         Ok(pick(log))
+    }
+}
+
+/// Who writes a checkpoint, which says how many available units it must leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Writer {
+    /// An operation or the map's own upkeep: runs and roots never wait for GC, so they
+    /// leave GC's headroom (`Geometry::gc_headroom`).
+    Host,
+    /// A GC round's admission: its run and root may open the last available unit, as GC's
+    /// frontier, where the round's copies then follow them (a round needs one unit, and
+    /// this is it). Leaving GC's headroom here wedged the volume: the round that would
+    /// have made room waited for the room (docs/MAP-ON-FLASH.md, "The wedges traced").
+    Gc,
+}
+
+impl Writer {
+    fn keeps<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
+        self,
+        log: &Log<F, U, B, S, M>,
+    ) -> u32 {
+        match self {
+            Writer::Host => log.io.geo.gc_headroom(log.units.retired()),
+            Writer::Gc => 0,
+        }
     }
 }
 
@@ -295,14 +325,16 @@ pub(crate) async fn checkpoint<
     const Q: usize,
 >(
     log: &mut Log<F, U, B, S, OnFlash<P, C, R, Q>>,
+    by: Writer,
 ) -> Res<(), F> {
+    let keep = by.keeps(log);
     let map = log.mode.map.as_ref().ok_or(Error::Corrupt)?;
     if map.buffered().0 > 0 {
-        write_run(log).await?;
+        write_run(log, keep).await?;
     }
     // A root is owed until it lands: the next operation writes it before changing anything.
     log.mode.root_due = true;
-    write_root(log).await?;
+    write_root(log, keep).await?;
     log.mode.root_due = false;
     Ok(())
 }
@@ -322,13 +354,13 @@ async fn write_root<
     const Q: usize,
 >(
     log: &mut Log<F, U, B, S, OnFlash<P, C, R, Q>>,
+    keep: u32,
 ) -> Res<(), F> {
     let (counts, volume) = block_counts(log);
     let map = log.mode.map.as_ref().ok_or(Error::Corrupt)?;
     let (shape, k) = (*map.shape(), map.checkpoint_words());
     let words = k + root_unit_words(log.io.geo.unit_count);
     let parts = shape.root_parts(words).ok_or(Error::Corrupt)?;
-    let keep = log.io.geo.gc_headroom(log.units.retired());
     let s = room_for_map_txn(log, u32::from(parts), keep).await?;
     let (redo, root) = (log.next_version, log.mode.root.wrapping_add(1));
     let word = |state: &FlashState<P, C, R, Q>, j: usize| match state.map.as_ref() {
@@ -442,6 +474,7 @@ async fn write_run<
     const Q: usize,
 >(
     log: &mut Log<F, U, B, S, OnFlash<P, C, R, Q>>,
+    keep: u32,
 ) -> Res<(), F> {
     let map = log.mode.map.as_mut().ok_or(Error::Corrupt)?;
     let parts = match map.run_freeze() {
@@ -457,7 +490,7 @@ async fn write_run<
     let run = map.next_run();
     let mut locs = heapless::Vec::<u32, { crate::flashmap::record::MAX_PARTS }>::new();
     for part in 0..parts {
-        match append_part(log, run, part).await {
+        match append_part(log, run, part, keep).await {
             Ok(loc) => {
                 let _ = locs.push(loc);
             }
@@ -482,9 +515,8 @@ async fn append_part<F: NorFlash, const U: usize, const B: usize, const S: usize
     log: &mut Log<F, U, B, S, M>,
     run: u32,
     part: usize,
+    keep: u32,
 ) -> Res<u32, F> {
-    // Runs may take units down to GC's headroom: they never wait for GC.
-    let keep = log.io.geo.gc_headroom(log.units.retired());
     let s = room_for_map_txn(log, 1, keep).await?;
     let mut buf: RecordBuf = [0xFF; MAX_MAP_BLOCK as usize];
     let buf = &mut buf[..log.io.geo.block_size as usize];

@@ -30,10 +30,10 @@ use crate::error::Error;
 use crate::flashmap::mode::{
     root_unit_words, OnFlash, RootSeen, RunSeen, MAX_MAP_BLOCK, MAX_RUNS_SEEN,
 };
-use crate::flashmap::Run;
 use crate::flashmap::record::{
     check_delta, check_root, delta_head, root_head, root_word, RootHead, MAX_PARTS,
 };
+use crate::flashmap::Run;
 use crate::flashmap::NO_LOC;
 use crate::layout::{Claim, RecordKind, RecordRead, SlotRecord, NO_VICTIM};
 use crate::map::{MapMode, Mapping, RamMap};
@@ -320,13 +320,23 @@ async fn note_part<
     let bit = 1u16 << part;
     if let Some(r) = m.runs_seen.iter_mut().find(|r| r.number == run) {
         if covers > r.covers {
-            *r = RunSeen { covers, parts, seen: bit, ..*r };
+            *r = RunSeen {
+                covers,
+                parts,
+                seen: bit,
+                ..*r
+            };
         } else if (covers, parts) == (r.covers, r.parts) {
             r.seen |= bit;
         }
         return Ok(());
     }
-    let new = RunSeen { number: run, covers, parts, seen: bit };
+    let new = RunSeen {
+        number: run,
+        covers,
+        parts,
+        seen: bit,
+    };
     // Full: the oldest number makes way (a run the root names, most likely).
     let oldest = m.runs_seen.iter().enumerate().min_by_key(|(_, r)| r.number);
     let dropped = match oldest {
@@ -395,7 +405,12 @@ fn adopt_runs<
     m.root_runs = map.runs().len();
     let base = map.next_run();
     let after = |n: u32| n.wrapping_sub(base) < 1 << 31;
-    let mut runs: Vec<RunSeen, MAX_RUNS_SEEN> = m.runs_seen.iter().copied().filter(|r| after(r.number)).collect();
+    let mut runs: Vec<RunSeen, MAX_RUNS_SEEN> = m
+        .runs_seen
+        .iter()
+        .copied()
+        .filter(|r| after(r.number))
+        .collect();
     runs.sort_unstable_by_key(|r| r.number.wrapping_sub(base));
     let whole = |r: &RunSeen| u32::from(r.seen) + 1 == 1 << r.parts;
     let merged = |r: &RunSeen| !whole(r) && r.covers <= m.page_covers;
@@ -404,12 +419,18 @@ fn adopt_runs<
     }
     runs.retain(|r| whole(r));
     let parts = runs.iter().map(|r| usize::from(r.parts)).sum();
-    let grows = runs.iter().try_fold(redo, |prev, r| (r.covers >= prev).then_some(r.covers + 1));
+    let grows = runs
+        .iter()
+        .try_fold(redo, |prev, r| (r.covers >= prev).then_some(r.covers + 1));
     let Some(map_redo) = grows.filter(|_| map.index_has_room(runs.len(), parts)) else {
         return Ok(redo);
     };
     for r in &runs {
-        let run = Run { number: r.number, covers: r.covers, parts: r.parts };
+        let run = Run {
+            number: r.number,
+            covers: r.covers,
+            parts: r.parts,
+        };
         map.adopt_run(run).map_err(|_| Error::Corrupt)?;
         for _ in 0..r.parts {
             m.parts_seen.push(false).map_err(|_| Error::Corrupt)?;
@@ -704,7 +725,11 @@ async fn newer_part<
     if cur == NO_LOC {
         // A part of an adopted run: a record of an older attempt at the run is garbage.
         let covers = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
-        if map.runs().iter().all(|r| (r.number, r.covers) != (run, covers)) {
+        if map
+            .runs()
+            .iter()
+            .all(|r| (r.number, r.covers) != (run, covers))
+        {
             return Ok(());
         }
         adopt_part(log, here, (run, part)).await?;

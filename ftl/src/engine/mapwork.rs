@@ -12,7 +12,7 @@ use embedded_storage_async::nor_flash::NorFlash;
 use super::flash::Res;
 use super::gc;
 use super::log::{Entry, Log, Source, Stream};
-use super::mapio::{checkpoint, read_map_record, room_for_map_txn, MapIo, RecordBuf};
+use super::mapio::{checkpoint, read_map_record, room_for_map_txn, MapIo, RecordBuf, Writer};
 use super::scan::Mount;
 use crate::error::Error;
 use crate::flashmap::mode::{OnFlash, MAX_MAP_BLOCK};
@@ -48,7 +48,7 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapWork
         // round makes room) and the next one tries again: until it lands, mount replays
         // from the last root and units not covered by it are not erased.
         if log.mode.root_due {
-            match checkpoint(log).await {
+            match checkpoint(log, Writer::Host).await {
                 Err(Error::NoSpace) => {}
                 r => r?,
             }
@@ -57,7 +57,15 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapWork
             merge(log).await?;
         }
         let need = log.io.geo.txn_blocks + log.io.geo.slots_per_unit;
-        Self::admit(log, need).await
+        // Without a unit for the run, GC rounds make one (their own admission may take the
+        // last unit: `Writer::Gc`); each round that finds a victim gives a unit back.
+        for _ in 0..log.io.geo.unit_count {
+            match Self::admit(log, need, Writer::Host).await {
+                Err(Error::NoSpace) if gc::collect_one(log).await? => {}
+                r => return r,
+            }
+        }
+        Err(Error::NoSpace)
     }
 }
 
@@ -122,8 +130,12 @@ async fn merge<
     log.mode.merge_now = false;
     // The merged runs' records and the replaced pages may now be erased; a mount after that
     // finds the new pages (newer) and drops the runs whose records are gone (`mapmount`).
-    // The root names the new state.
-    checkpoint(log).await
+    // The root names the new state; without room for it, it is owed (`root_due`): the
+    // merge stands, and the next operation writes the root first.
+    match checkpoint(log, Writer::Host).await {
+        Err(Error::NoSpace) => Ok(()),
+        r => r,
+    }
 }
 
 /// Rewrite `page` with the merged runs' changes (or pass it if none falls in it).
