@@ -42,8 +42,8 @@ pub trait Volume<F: ErrorType>: Sized {
     fn stats(&self) -> Stats;
     fn check_invariants(&self) -> Result<(), &'static str>;
     /// `check_invariants`, and with the flash map the valid counts recounted through a
-    /// lookup of every block (it reads the map's records).
-    fn check_map(&mut self) -> Res<Result<(), &'static str>, F>;
+    /// lookup of every block (it reads the map's records): none low; how many slots high.
+    fn check_map(&mut self) -> Res<Result<u32, &'static str>, F>;
     /// Where `lba`'s newest record lives, reading the flash map's records if needed.
     fn lookup(&mut self, lba: u32) -> Res<Mapping, F>;
     fn flash(&self) -> &F;
@@ -169,7 +169,7 @@ macro_rules! volume_impl {
             fn check_invariants(&self) -> Result<(), &'static str> {
                 $ftl::Ftl::check_invariants(self)
             }
-            fn check_map(&mut self) -> Res<Result<(), &'static str>, F> {
+            fn check_map(&mut self) -> Res<Result<u32, &'static str>, F> {
                 $run($ftl::Ftl::check_map(self))
             }
             fn lookup(&mut self, lba: u32) -> Res<Mapping, F> {

@@ -1010,7 +1010,7 @@ impl<'o, A: Api, K: Maps, const R: usize, const W: usize, const E: usize>
         // recount them through a lookup of every block and the map's own records.
         if K::FLASH {
             let r = ftl.check_map();
-            if !matches!(r, Ok(Ok(()))) {
+            if !matches!(r, Ok(Ok(_))) {
                 let units = unit_dump(ftl);
                 return Err(self.fail(format!("flash map after mount: {r:?}\n  units: {units}")));
             }

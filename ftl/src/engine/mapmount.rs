@@ -413,7 +413,10 @@ fn adopt_runs<
         .collect();
     runs.sort_unstable_by_key(|r| r.number.wrapping_sub(base));
     let whole = |r: &RunSeen| u32::from(r.seen) + 1 == 1 << r.parts;
-    let merged = |r: &RunSeen| !whole(r) && r.covers <= m.page_covers;
+    // A cut run written again after the mount under the next number, the buffer replayed
+    // unchanged, has the same `covers`: the whole one holds every change of the cut one.
+    let again = |r: &RunSeen| runs.iter().any(|w| whole(w) && w.covers == r.covers);
+    let merged = |r: &RunSeen| !whole(r) && r.covers <= m.page_covers && !again(r);
     if m.runs_dropped.is_some_and(after) || runs.iter().any(merged) {
         return Ok(redo);
     }
