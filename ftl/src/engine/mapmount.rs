@@ -311,7 +311,7 @@ async fn note_part<
     c: &Claim,
 ) -> Res<(), F> {
     let h = read_head(log, at).await?;
-    let covers = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+    let covers = head_u64(&h);
     let (run, part, parts) = (u32::from_le_bytes([h[8], h[9], h[10], h[11]]), h[12], h[13]);
     if run != c.lba || part >= parts || usize::from(parts) > MAX_PARTS || covers >= c.version {
         return Ok(());
@@ -369,7 +369,7 @@ async fn note_page<
     c: &Claim,
 ) -> Res<(), F> {
     let h = read_head(log, at).await?;
-    let covers = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+    let covers = head_u64(&h);
     let m = &mut log.mode.mount;
     if covers <= c.version {
         m.page_covers = m.page_covers.max(covers);
@@ -493,7 +493,7 @@ async fn note_root<
 ) -> Res<(), F> {
     let g = log.io.geo;
     let h = read_head(log, at).await?;
-    let redo = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+    let redo = head_u64(&h);
     let root = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
     let (part, parts) = (h[12], h[13]);
     // A head that does not fit its claim is ignored (the load would refuse it anyway).
@@ -626,6 +626,12 @@ fn take_word<
     Ok(())
 }
 
+/// The first field of a map record's head: a page's or delta record's `covers`, a root's
+/// redo point (`flashmap::record`).
+fn head_u64(h: &[u8; 16]) -> u64 {
+    u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]])
+}
+
 /// The 16-byte head of the map record at (unit, slot) (`flashmap::record`), read alone: the
 /// whole record is checked where it is used.
 async fn read_head<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode>(
@@ -727,7 +733,7 @@ async fn newer_part<
     };
     if cur == NO_LOC {
         // A part of an adopted run: a record of an older attempt at the run is garbage.
-        let covers = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+        let covers = head_u64(&h);
         if map
             .runs()
             .iter()

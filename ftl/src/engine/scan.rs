@@ -928,18 +928,23 @@ fn pick_frontiers<F: NorFlash, const U: usize, const B: usize, const S: usize, M
     log: &mut Log<F, U, B, S, M>,
     scratch: &[Scratch],
 ) {
+    use super::log::Stream::{Gc, Host};
     let n = log.slots();
-    for (stream, copy) in [
-        (super::log::Stream::Host, false),
-        (super::log::Stream::Gc, true),
-    ] {
+    // A flash-map volume with no unit available resumes its newest unit with room for GC,
+    // whatever its top record: a round cut after its admission wrote the map's run and root
+    // into the last unit (`mapio::Writer::Gc`) finishes there, as the space invariant wants.
+    let streams = match M::ON_FLASH && log.available() == 0 {
+        true => [(Gc, None), (Host, Some(false))],
+        false => [(Host, Some(false)), (Gc, Some(true))],
+    };
+    for (stream, copy) in streams {
         // The newest such unit; on equal stamps the last one (as `max_by_key` would pick).
         let mut newest: Option<(u32, u64)> = None;
         for (i, u) in log.units.iter() {
             let resumable = u.state == UnitState::Sealed
                 && u.valid > 0
                 && (u.used as u32) < n
-                && scratch[i as usize].top_is_copy == copy;
+                && copy.is_none_or(|c| scratch[i as usize].top_is_copy == c);
             if resumable && newest.is_none_or(|(_, stamp)| u.stamp() >= stamp) {
                 newest = Some((i, u.stamp()));
             }
