@@ -488,27 +488,62 @@ async fn holds_live<F: NorFlash, const U: usize, const B: usize, const S: usize,
     if unknown == 0 {
         return Ok(false);
     }
+    let live = recount(log).await?;
+    Ok(live.get(unit as usize).is_some_and(|&l| l > 0))
+}
+
+/// Each unit's live records, recounted: the volume's own, the map's own (pages, delta
+/// records, roots) and a lookup of every block (slow with the flash map: it reads the map's
+/// records).
+pub(crate) async fn recount<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    M: MapIo,
+>(
+    log: &mut Log<F, U, B, S, M>,
+) -> Res<heapless::Vec<u16, U>, F> {
     let n = log.slots();
-    let mut here = false;
-    M::for_each_record(&log.mode, |at| here |= at / n == unit);
-    let volume = log.retire_at.iter().chain([&log.meta_at]);
-    if here
-        || volume
-            .filter(|&&at| at != NO_RECORD)
-            .any(|&at| at / n == unit)
-    {
-        return Ok(true);
-    }
+    let mut live: heapless::Vec<u16, U> = heapless::Vec::new();
+    let _ = live.resize(log.io.geo.unit_count as usize, 0);
+    let mut count = |at: u32| {
+        if let Some(c) = live.get_mut((at / n) as usize) {
+            *c = c.saturating_add(1);
+        }
+    };
+    log.volume_records().for_each(&mut count);
+    M::for_each_record(&log.mode, &mut count);
     for lba in 0..log.io.geo.block_count {
-        if M::lookup(log, lba)
-            .await?
-            .location()
-            .is_some_and(|(u, _)| u == unit)
-        {
-            return Ok(true);
+        if let Some((u, s)) = M::lookup(log, lba).await?.location() {
+            count(u * n + s);
         }
     }
-    Ok(false)
+    Ok(live)
+}
+
+/// A flash-map operation about to fail with `NoSpace`: counts a cut in the erase gap left
+/// high hide garbage from GC (docs/DESIGN.md, "The flash map's counts"). Recount and lower
+/// each count above its unit's live records; `true` if one was.
+pub(crate) async fn lower_high_counts<
+    F: NorFlash,
+    const U: usize,
+    const B: usize,
+    const S: usize,
+    M: MapIo,
+>(
+    log: &mut Log<F, U, B, S, M>,
+) -> Res<bool, F> {
+    let live = recount(log).await?;
+    let mut lowered = false;
+    for (u, &l) in live.iter().enumerate() {
+        let info = log.units.get_mut(u as u32);
+        if u16::from(info.valid) > l {
+            info.valid = l as u8;
+            lowered = true;
+        }
+    }
+    Ok(lowered)
 }
 
 /// A slot in `stream`'s frontier, opening an available unit when it is full.

@@ -915,6 +915,14 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapMode> Lo
         info.valid = info.valid.saturating_sub(1);
     }
 
+    /// Global slots of the volume's own live records: the retire records, and the table or
+    /// reset record.
+    pub fn volume_records(&self) -> impl Iterator<Item = u32> + '_ {
+        let meta = core::iter::once(self.meta_at);
+        let at = self.retire_at.iter().copied().chain(meta);
+        at.filter(|&at| at != NO_RECORD)
+    }
+
     /// True if (unit, slot), holding a record of `kind` for `lba`, is that block's current
     /// record or one a snapshot sees (or that retired unit's record, or the live table).
     pub fn is_live(&self, unit: u32, slot: u32, lba: u32, kind: RecordKind) -> bool {

@@ -15,7 +15,7 @@
 use embedded_storage_async::nor_flash::NorFlash;
 
 use super::flash::Res;
-use super::log::{Entry, Log, Source, Stream, NO_RECORD};
+use super::log::{Entry, Log, Source, Stream};
 use crate::error::Error;
 use crate::flashmap::mode::{root_unit_words, FlashState, OnFlash, MAX_MAP_BLOCK};
 use crate::flashmap::record::encode_root;
@@ -402,12 +402,10 @@ fn block_counts<F: NorFlash, const U: usize, const B: usize, const S: usize, M: 
         }
     };
     M::for_each_record(&log.mode, &mut less);
-    for at in log.retire_at.iter().copied().chain([log.meta_at]) {
-        if at != NO_RECORD {
-            less(at);
-            if let Some(v) = volume.get_mut((at / n) as usize) {
-                *v = true;
-            }
+    for at in log.volume_records() {
+        less(at);
+        if let Some(v) = volume.get_mut((at / n) as usize) {
+            *v = true;
         }
     }
     (counts, volume)

@@ -24,7 +24,7 @@ use embedded_storage_async::nor_flash::NorFlash;
 use heapless::Vec;
 
 use super::flash::Res;
-use super::log::{Log, NO_RECORD};
+use super::log::Log;
 use super::mapio::{read_map_record, MapIo, RecordBuf};
 use crate::error::Error;
 use crate::flashmap::mode::{
@@ -222,10 +222,7 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMount
         });
         // With the volume's own records (`scan::count_valid` adds them next), no count may
         // pass its unit's used slots (a crafted root could make one wrap).
-        let volume = |unit: u32| {
-            let at = log.retire_at.iter().chain([&log.meta_at]);
-            at.filter(|&&at| at != NO_RECORD && at / n == unit).count()
-        };
+        let volume = |unit: u32| log.volume_records().filter(|&at| at / n == unit).count();
         let fits =
             |(i, u): (u32, &UnitInfo)| usize::from(u.valid) + volume(i) <= usize::from(u.used);
         match log.units.iter().all(fits) {

@@ -6,7 +6,7 @@
 use embedded_storage_async::nor_flash::NorFlash;
 
 use super::flash::{FlashIo, Res};
-use super::log::{Entry, Log, Stream, NO_RECORD};
+use super::log::{Entry, Log, Stream};
 use super::mapwork::MapWork;
 use super::{gc, scan};
 use crate::error::Error;
@@ -387,13 +387,19 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapWork> Ft
         self.check_snapshot_room(entries)?;
         let before = self.log.host_records;
         let need = entries.iter().filter(|e| !e.kind.is_meta()).count() as u32;
-        let mut first_fault = None;
+        let (mut first_fault, mut recounted) = (None, false);
         for _ in 0..self.log.io.geo.unit_count + 2 {
             let err = match self.append_once(entries).await {
                 Ok(()) => return self.acknowledge(need),
                 Err(err) => err,
             };
             if core::mem::take(&mut self.log.txn_overflow) {
+                continue;
+            }
+            // Counts a cut in the erase gap left high hide garbage: recount once.
+            let nospace = matches!(err, Error::NoSpace) && M::ON_FLASH;
+            let first = nospace && !core::mem::replace(&mut recounted, true);
+            if first && gc::lower_high_counts(&mut self.log).await? {
                 continue;
             }
             if M::ON_FLASH && M::retry(&self.log.mode) {
@@ -465,8 +471,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapWork> Ft
                         .any(|m| m.get(e.lba).location() == Some(loc))
                 })
             });
-        let meta = log.retire_at.iter().chain([&log.meta_at]);
-        let meta = meta.filter(|&&at| at != NO_RECORD).count() as u32;
+        let meta = log.volume_records().count() as u32;
         let live = log
             .units
             .iter()
@@ -529,14 +534,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapWork> Ft
         if !M::ON_FLASH {
             return Ok(Ok(0));
         }
-        let n = self.log.io.geo.slots_per_unit;
-        let mut live = self.meta_counts();
-        for lba in 0..self.block_count() {
-            if let Some((u, _)) = M::lookup(&mut self.log, lba).await?.location() {
-                count(&mut live, u);
-            }
-        }
-        M::for_each_record(&self.log.mode, |at| count(&mut live, at / n));
+        let live = gc::recount(&mut self.log).await?;
         // A count may be high (a cut in the erase gap: GC finds the garbage when it collects
         // the unit), never low: GC would stop moving a victim's records early and erase
         // live data (docs/DESIGN.md, "The flash map's counts").
@@ -623,9 +621,7 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapWork> Ft
         let n = log.io.geo.slots_per_unit;
         let mut live = heapless::Vec::new();
         let _ = live.resize(log.io.geo.unit_count as usize, 0u16);
-        let retire = log.retire_at.iter().filter(|&&at| at != NO_RECORD);
-        let meta = Some(log.meta_at).filter(|&at| at != NO_RECORD);
-        for at in retire.chain(meta.iter()) {
+        for at in log.volume_records() {
             count(&mut live, at / n);
         }
         live
