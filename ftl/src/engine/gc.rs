@@ -522,30 +522,6 @@ pub(crate) async fn recount<
     Ok(live)
 }
 
-/// A flash-map operation about to fail with `NoSpace`: counts a cut in the erase gap left
-/// high hide garbage from GC (docs/DESIGN.md, "The flash map's counts"). Recount and lower
-/// each count above its unit's live records; `true` if one was.
-pub(crate) async fn lower_high_counts<
-    F: NorFlash,
-    const U: usize,
-    const B: usize,
-    const S: usize,
-    M: MapIo,
->(
-    log: &mut Log<F, U, B, S, M>,
-) -> Res<bool, F> {
-    let live = recount(log).await?;
-    let mut lowered = false;
-    for (u, &l) in live.iter().enumerate() {
-        let info = log.units.get_mut(u as u32);
-        if u16::from(info.valid) > l {
-            info.valid = l as u8;
-            lowered = true;
-        }
-    }
-    Ok(lowered)
-}
-
 /// A slot in `stream`'s frontier, opening an available unit when it is full.
 async fn room_for_copy<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,

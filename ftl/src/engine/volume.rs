@@ -387,19 +387,13 @@ impl<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapWork> Ft
         self.check_snapshot_room(entries)?;
         let before = self.log.host_records;
         let need = entries.iter().filter(|e| !e.kind.is_meta()).count() as u32;
-        let (mut first_fault, mut recounted) = (None, false);
+        let mut first_fault = None;
         for _ in 0..self.log.io.geo.unit_count + 2 {
             let err = match self.append_once(entries).await {
                 Ok(()) => return self.acknowledge(need),
                 Err(err) => err,
             };
             if core::mem::take(&mut self.log.txn_overflow) {
-                continue;
-            }
-            // Counts a cut in the erase gap left high hide garbage: recount once.
-            let nospace = matches!(err, Error::NoSpace) && M::ON_FLASH;
-            let first = nospace && !core::mem::replace(&mut recounted, true);
-            if first && gc::lower_high_counts(&mut self.log).await? {
                 continue;
             }
             if M::ON_FLASH && M::retry(&self.log.mode) {
