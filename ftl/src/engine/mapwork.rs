@@ -157,7 +157,13 @@ async fn merge_page<
     // change them).
     let keep = log.io.geo.gc_headroom(log.units.retired()) + 1;
     let s = match room_for_map_txn(log, 1, keep).await {
-        Err(Error::NoSpace) => gc::room_for_host(log, 1, Stream::Cold).await?,
+        Err(Error::NoSpace) => match gc::room_for_host(log, 1, Stream::Cold).await {
+            // GC's rounds need a run, and the index is full until this merge ends: the
+            // merge takes GC's units instead (its pages replace pages, its runs become
+            // garbage, so GC has more to reclaim after it; docs/MAP-ON-FLASH.md, "Wedges").
+            Err(Error::NoSpace) if log.mode.merge_now => room_for_map_txn(log, 1, 0).await?,
+            r => r?,
+        },
         r => r?,
     };
     let bs = log.io.geo.block_size as usize;
