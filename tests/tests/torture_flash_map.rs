@@ -123,7 +123,8 @@ fn flash_map_setups_cover_the_shapes_the_mode_accepts() {
 /// to GC (the round's admission had put its run and root into the last unit, and the mount
 /// resumed that unit for the host: seed 0x56), and a mount refused as `Corrupt` once a cut
 /// run written again under the next number stopped the adoption of runs whose root did not
-/// land (seed 0x4, 1 457 cuts in).
+/// land (seed 0x4, 1 457 cuts in), and a merge whose page writes ran GC, whose rounds needed
+/// a run the full index refused until the merge ended (`NoSpace`: seed 0x14, 676 cuts in).
 #[test]
 fn flash_map_seeds_that_failed_before() {
     let pinned = |seed: u64, want: (Part, u32, u32, u32)| {
@@ -154,4 +155,10 @@ fn flash_map_seeds_that_failed_before() {
     };
     let t = run::<Blocking>(0x4..0x5, long);
     assert!(t.cuts >= 1500, "{t:?}");
+    let merge = Options {
+        setup: Some(pinned(0x14, (Part::Stm32l476, 42, 20480, 512))),
+        ..flash(700, None)
+    };
+    let t = run::<Blocking>(0x14..0x15, merge);
+    assert!(t.cuts >= 700, "{t:?}");
 }
