@@ -54,10 +54,17 @@ pub trait MapMount: MapIo {
     /// The mount is in its second pass and would replay a block record of version `v`.
     fn replays(state: &Self::State, v: u64) -> bool;
 
-    /// A copy lost to its source (`scan::offer_to_map`): a root is due, and no unit is erased
-    /// before it lands, so that the mount's counts are on flash before the source's unit can
-    /// go (a later mount, no longer seeing the source, would count the copy again).
-    fn copy_lost(state: &mut Self::State);
+    /// A copy of version `v` lost to its source (`scan::offer_to_map`): a root is due, and no
+    /// unit is erased before it lands, so that the mount's counts are on flash before the
+    /// source's unit can go (a later mount, no longer seeing the source, would count the copy
+    /// again).
+    fn copy_lost(state: &mut Self::State, v: u64);
+
+    /// Mount without adopting runs (`adopt_runs`), and whether the try that just ended met a
+    /// copy the copy rule let lose below the adopted runs' `covers`: they may name it, and
+    /// the counts would then disagree with the map (`scan::mount_flash` starts over).
+    fn no_adoption(state: &mut Self::State);
+    fn adoption_conflict(state: &Self::State) -> bool;
 
     /// The redo point of the newest root seen so far, if every part of it was seen: no unit
     /// last written before it can hold a newer root.
@@ -93,7 +100,13 @@ impl MapMount for RamMap {
         false
     }
 
-    fn copy_lost(_: &mut ()) {}
+    fn copy_lost(_: &mut (), _: u64) {}
+
+    fn no_adoption(_: &mut ()) {}
+
+    fn adoption_conflict(_: &()) -> bool {
+        false
+    }
 
     fn newest_root(_: &()) -> Option<u64> {
         None
@@ -147,11 +160,20 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMount
     }
 
     fn replays(state: &Self::State, v: u64) -> bool {
-        state.mount.second_pass && v >= state.mount.map_redo
+        state.mount.second_pass && v >= state.mount.redo
     }
 
-    fn copy_lost(state: &mut Self::State) {
+    fn copy_lost(state: &mut Self::State, v: u64) {
         (state.root_due, state.erase_hold) = (true, true);
+        state.mount.conflict |= v < state.mount.map_redo;
+    }
+
+    fn no_adoption(state: &mut Self::State) {
+        state.mount.adopt_off = true;
+    }
+
+    fn adoption_conflict(state: &Self::State) -> bool {
+        state.mount.conflict
     }
 
     fn newest_root(state: &Self::State) -> Option<u64> {
@@ -400,6 +422,9 @@ fn adopt_runs<
     let map = log.mode.map.as_mut().ok_or(Error::Corrupt)?;
     let m = &mut log.mode.mount;
     m.root_runs = map.runs().len();
+    if m.adopt_off {
+        return Ok(redo);
+    }
     let base = map.next_run();
     let after = |n: u32| n.wrapping_sub(base) < 1 << 31;
     let mut runs: Vec<RunSeen, MAX_RUNS_SEEN> = m

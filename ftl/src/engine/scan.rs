@@ -173,8 +173,12 @@ async fn mount_flash<F: NorFlash, const U: usize, const B: usize, const S: usize
     let mut scratch: heapless::Vec<Scratch, U> = heapless::Vec::new();
     let _ = scratch.resize(log.io.geo.unit_count as usize, blank);
     let none = VolumeTable::EMPTY;
+    let mut adopt = true;
     for _ in 0..2 * (log.io.geo.unit_count + 1) {
         log.reset();
+        if !adopt {
+            M::no_adoption(&mut log.mode);
+        }
         log.epoch = find_epoch(log).await?;
         for s in scratch.iter_mut() {
             *s = Scratch {
@@ -218,6 +222,10 @@ async fn mount_flash<F: NorFlash, const U: usize, const B: usize, const S: usize
             if u.state != UnitState::Dirty && u.used > 0 && wanted {
                 scan_unit(log, unit, &mut scratch, &mut second, &none, false).await?;
             }
+        }
+        if adopt && M::adoption_conflict(&log.mode) {
+            adopt = false;
+            continue;
         }
         M::finish(log)?;
         log.next_version = max_version + 1;
@@ -586,7 +594,7 @@ async fn offer_to_map<F: NorFlash, const U: usize, const B: usize, const S: usiz
     let floor = scratch.get(victim as usize).map_or(u64::MAX, |s| s.floor);
     let candidate = c.copy && !c.kind.is_map() && floor < c.version;
     if candidate && M::replays(&log.mode, c.version) && intact(log, victim, scratch).await? {
-        M::copy_lost(&mut log.mode);
+        M::copy_lost(&mut log.mode, c.version);
         return Ok(());
     }
     M::offer(log, at, r, floor).await

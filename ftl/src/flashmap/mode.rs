@@ -110,6 +110,11 @@ pub struct MountState {
     /// The newest `covers` of a page record seen in the first pass: a run that covers no
     /// more was merged, or may have been.
     pub page_covers: u64,
+    /// This mount adopts no run (set before its passes: an earlier try met a conflict).
+    pub adopt_off: bool,
+    /// A copy lost to its intact source below `map_redo`: an adopted run may name that copy,
+    /// so the mount starts over without adopting.
+    pub conflict: bool,
 }
 
 /// Most delta records an index a mount checks can hold.
