@@ -60,11 +60,12 @@ pub trait MapMount: MapIo {
     /// again).
     fn copy_lost(state: &mut Self::State, v: u64);
 
-    /// Mount without adopting runs (`adopt_runs`), and whether the try that just ended met a
-    /// copy the copy rule let lose below the adopted runs' `covers`: they may name it, and
-    /// the counts would then disagree with the map (`scan::mount_flash` starts over).
-    fn no_adoption(state: &mut Self::State);
-    fn adoption_conflict(state: &Self::State) -> bool;
+    /// Whether the try that just ended met a copy the copy rule let lose below the adopted
+    /// runs' `covers` (they may name it, and the counts would then disagree with the map):
+    /// the oldest such copy's version; `scan::mount_flash` then starts over, passing it to
+    /// `adopt_below` (`adopt_runs` adopts only runs older than that copy).
+    fn adoption_conflict(state: &Self::State) -> Option<u64>;
+    fn adopt_below(state: &mut Self::State, v: u64);
 
     /// The redo point of the newest root seen so far, if every part of it was seen: no unit
     /// last written before it can hold a newer root.
@@ -102,11 +103,11 @@ impl MapMount for RamMap {
 
     fn copy_lost(_: &mut (), _: u64) {}
 
-    fn no_adoption(_: &mut ()) {}
-
-    fn adoption_conflict(_: &()) -> bool {
-        false
+    fn adoption_conflict(_: &()) -> Option<u64> {
+        None
     }
+
+    fn adopt_below(_: &mut (), _: u64) {}
 
     fn newest_root(_: &()) -> Option<u64> {
         None
@@ -165,15 +166,21 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMount
 
     fn copy_lost(state: &mut Self::State, v: u64) {
         (state.root_due, state.erase_hold) = (true, true);
-        state.mount.conflict |= v < state.mount.map_redo;
+        let m = &mut state.mount;
+        m.conflict |= v < m.map_redo;
+        m.oldest_lost = match m.oldest_lost {
+            0 => v,
+            old => old.min(v),
+        };
     }
 
-    fn no_adoption(state: &mut Self::State) {
-        state.mount.adopt_off = true;
+    fn adoption_conflict(state: &Self::State) -> Option<u64> {
+        let m = &state.mount;
+        m.conflict.then_some(m.oldest_lost)
     }
 
-    fn adoption_conflict(state: &Self::State) -> bool {
-        state.mount.conflict
+    fn adopt_below(state: &mut Self::State, v: u64) {
+        state.mount.adopt_below = v;
     }
 
     fn newest_root(state: &Self::State) -> Option<u64> {
@@ -422,9 +429,6 @@ fn adopt_runs<
     let map = log.mode.map.as_mut().ok_or(Error::Corrupt)?;
     let m = &mut log.mode.mount;
     m.root_runs = map.runs().len();
-    if m.adopt_off {
-        return Ok(redo);
-    }
     let base = map.next_run();
     let after = |n: u32| n.wrapping_sub(base) < 1 << 31;
     let mut runs: Vec<RunSeen, MAX_RUNS_SEEN> = m
@@ -442,7 +446,8 @@ fn adopt_runs<
     if m.runs_dropped.is_some_and(after) || runs.iter().any(merged) {
         return Ok(redo);
     }
-    runs.retain(|r| whole(r));
+    let below = |r: &RunSeen| m.adopt_below == 0 || r.covers < m.adopt_below;
+    runs.retain(|r| whole(r) && below(r));
     let parts = runs.iter().map(|r| usize::from(r.parts)).sum();
     let grows = runs
         .iter()

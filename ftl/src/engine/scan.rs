@@ -173,12 +173,11 @@ async fn mount_flash<F: NorFlash, const U: usize, const B: usize, const S: usize
     let mut scratch: heapless::Vec<Scratch, U> = heapless::Vec::new();
     let _ = scratch.resize(log.io.geo.unit_count as usize, blank);
     let none = VolumeTable::EMPTY;
-    let mut adopt = true;
+    // 0, or the oldest copy an earlier try let lose below its adopted runs (`MapMount`).
+    let mut adopt_below = 0;
     for _ in 0..2 * (log.io.geo.unit_count + 1) {
         log.reset();
-        if !adopt {
-            M::no_adoption(&mut log.mode);
-        }
+        M::adopt_below(&mut log.mode, adopt_below);
         log.epoch = find_epoch(log).await?;
         for s in scratch.iter_mut() {
             *s = Scratch {
@@ -223,8 +222,13 @@ async fn mount_flash<F: NorFlash, const U: usize, const B: usize, const S: usize
                 scan_unit(log, unit, &mut scratch, &mut second, &none, false).await?;
             }
         }
-        if adopt && M::adoption_conflict(&log.mode) {
-            adopt = false;
+        if let Some(v) = M::adoption_conflict(&log.mode) {
+            // The second try adopts only runs older than every copy that lost: none is left
+            // below them (the copy rule reads the same units the same way both times).
+            if adopt_below != 0 {
+                return Err(Error::Corrupt);
+            }
+            adopt_below = v.max(1);
             continue;
         }
         M::finish(log)?;

@@ -110,10 +110,12 @@ pub struct MountState {
     /// The newest `covers` of a page record seen in the first pass: a run that covers no
     /// more was merged, or may have been.
     pub page_covers: u64,
-    /// This mount adopts no run (set before its passes: an earlier try met a conflict).
-    pub adopt_off: bool,
-    /// A copy lost to its intact source below `map_redo`: an adopted run may name that copy,
-    /// so the mount starts over without adopting.
+    /// This mount adopts only runs whose `covers` is below this (set before its passes: an
+    /// earlier try met a conflict; 0 means no limit).
+    pub adopt_below: u64,
+    /// The oldest copy the copy rule let lose, and whether one was below `map_redo` (an
+    /// adopted run may name it: the mount starts over adopting only runs older than it).
+    pub oldest_lost: u64,
     pub conflict: bool,
 }
 
