@@ -1055,15 +1055,10 @@ fn a_failed_copy_1_program_is_never_programmed_again_without_an_erase() {
 #[test]
 fn runs_whose_root_did_not_land_are_adopted_at_mount() {
     use cowftl::layout::{RecordKind, RecordRead};
-    type RunsFtl<'a> = Ftl<&'a mut W25q128Flash, 64, 0, 0, OnFlash<16, 96, 16, 48>>;
     const C: u32 = 96;
-    let spec = presets::w25q128(1024 * 1024);
-    let cfg = Config {
-        unit_size: Some(16 * 1024),
-        ..Config::new(0, 1024 * 1024)
-    };
+    let (spec, cfg) = nor_1mib();
     let mut flash = W25q128Flash::new(spec.clone(), 5);
-    let mut ftl = RunsFtl::format(&mut flash, cfg).unwrap();
+    let mut ftl = NorFtl::format(&mut flash, cfg).unwrap();
     let (n, bs, g) = (
         ftl.block_count(),
         ftl.block_size() as usize,
@@ -1113,7 +1108,7 @@ fn runs_whose_root_did_not_land_are_adopted_at_mount() {
         "{cut} roots cut, runs {runs:?}"
     );
     let mut flash = W25q128Flash::from_image(spec, 6, &image).unwrap();
-    let mut ftl = RunsFtl::mount(&mut flash, cfg).expect("mount adopts the runs");
+    let mut ftl = NorFtl::mount(&mut flash, cfg).expect("mount adopts the runs");
     let mut buf = vec![0u8; bs];
     for lba in 0..n {
         ftl.read(lba, &mut buf).unwrap();
@@ -1130,7 +1125,7 @@ fn runs_whose_root_did_not_land_are_adopted_at_mount() {
         ftl.write(lba, &pattern(lba, 2, bs)).unwrap();
     }
     drop(ftl);
-    let mut ftl = RunsFtl::mount(&mut flash, cfg).unwrap();
+    let mut ftl = NorFtl::mount(&mut flash, cfg).unwrap();
     for lba in 0..k {
         ftl.read(lba, &mut buf).unwrap();
         assert_eq!(buf, pattern(lba, 2, bs), "lba {lba} after the remount");
@@ -1149,13 +1144,9 @@ fn runs_whose_root_did_not_land_are_adopted_at_mount() {
 #[test]
 fn counts_left_high_by_the_erase_gap_are_healed_by_gc() {
     use cowftl::layout::{RecordKind, RecordRead};
-    let spec = presets::w25q128(1024 * 1024);
-    let cfg = Config {
-        unit_size: Some(16 * 1024),
-        ..Config::new(0, 1024 * 1024)
-    };
+    let (spec, cfg) = nor_1mib();
     let mut flash = W25q128Flash::new(spec.clone(), 9);
-    let mut ftl = GapFtl::format(&mut flash, cfg).unwrap();
+    let mut ftl = NorFtl::format(&mut flash, cfg).unwrap();
     let (n, g) = (ftl.block_count(), *ftl.geometry());
     let mut model = Model::new(n);
     for lba in 0..n / 2 {
@@ -1206,12 +1197,12 @@ fn counts_left_high_by_the_erase_gap_are_healed_by_gc() {
     let base = (x * g.unit_size) as usize;
     image[base..base + g.unit_size as usize].fill(0xFF);
     let mut gap = W25q128Flash::from_image(spec.clone(), 10, &image).unwrap();
-    let ftl = GapFtl::mount(&mut gap, cfg).unwrap();
+    let ftl = NorFtl::mount(&mut gap, cfg).unwrap();
     let (high, passes) = heal(ftl, &mut model.clone());
     println!("{high} slots counted high after the mount; exact after {passes} passes");
     // Which unit is counted high, and a dead data record in it whose claim to tear.
     let mut gap = W25q128Flash::from_image(spec.clone(), 10, &image).unwrap();
-    let mut ftl = GapFtl::mount(&mut gap, cfg).unwrap();
+    let mut ftl = NorFtl::mount(&mut gap, cfg).unwrap();
     let mut at = std::collections::HashSet::new();
     let mut live = vec![0u32; g.unit_count as usize];
     for lba in 0..n {
@@ -1235,15 +1226,26 @@ fn counts_left_high_by_the_erase_gap_are_healed_by_gc() {
     let claim = g.record_addr(a, torn) as usize;
     image[claim..claim + 16].fill(0);
     let mut torn_flash = W25q128Flash::from_image(spec, 11, &image).unwrap();
-    let ftl = GapFtl::mount(&mut torn_flash, cfg).unwrap();
+    let ftl = NorFtl::mount(&mut torn_flash, cfg).unwrap();
     let (high, passes) = heal(ftl, &mut model);
     println!("with a torn claim: {high} slots high; exact after {passes} passes");
 }
 
-type GapFtl<'a> = Ftl<&'a mut W25q128Flash, 64, 0, 0, OnFlash<16, 96, 16, 48>>;
+/// 1 MiB of W25Q128-style NOR in 16 KiB units (64 units), with room in the run index for
+/// many runs (16) and a buffer of 96 changes: runs without a merge for a while.
+type NorFtl<'a> = Ftl<&'a mut W25q128Flash, 64, 0, 0, OnFlash<16, 96, 16, 48>>;
+
+/// `NorFtl`'s part and configuration.
+fn nor_1mib() -> (cowftl_sim::PartSpec, Config) {
+    let cfg = Config {
+        unit_size: Some(16 * 1024),
+        ..Config::new(0, 1024 * 1024)
+    };
+    (presets::w25q128(1024 * 1024), cfg)
+}
 
 /// Write the model's next generation to `lba`.
-fn write_next(ftl: &mut GapFtl<'_>, model: &mut Model, lba: u32) {
+fn write_next(ftl: &mut NorFtl<'_>, model: &mut Model, lba: u32) {
     let gen = model.next_gen();
     let bs = ftl.block_size() as usize;
     ftl.write(lba, &pattern(lba, gen, bs)).unwrap();
@@ -1253,7 +1255,7 @@ fn write_next(ftl: &mut GapFtl<'_>, model: &mut Model, lba: u32) {
 /// A mount whose counts the erase gap left high: none low, some high, every block as the
 /// model says; then random writes until GC has made every count exact (at most 8 passes of
 /// the capacity), no count ever low, every block read back. Returns (slots high, passes).
-fn heal(mut ftl: GapFtl<'_>, model: &mut Model) -> (u32, u32) {
+fn heal(mut ftl: NorFtl<'_>, model: &mut Model) -> (u32, u32) {
     let (n, bs) = (ftl.block_count(), ftl.block_size() as usize);
     let high = ftl
         .check_map()

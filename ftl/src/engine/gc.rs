@@ -409,9 +409,9 @@ async fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize, M
     let mut kept_versions = false;
     let used = log.unit(unit).used as u32;
     let stream = copy_stream(log, log.unit(unit));
-    // Slots whose record could not be judged (no claim to read), and whether a live record
+    // Whether a slot could not be judged (no claim to read), and whether a live record
     // failed to read back.
-    let (mut unknown, mut lost) = (0u32, false);
+    let (mut torn, mut lost) = (false, false);
     for slot in 0..used {
         if log.unit(unit).valid == 0 {
             break;
@@ -419,7 +419,7 @@ async fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize, M
         let r = match log.io.read_record(unit, slot).await? {
             RecordRead::Valid(r) => r,
             RecordRead::Junk => {
-                unknown += 1;
+                torn = true;
                 continue;
             }
             // A claim without its commit: a cut program, or rot of a live record (then the
@@ -463,7 +463,7 @@ async fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize, M
         log.io.counters.relocations += 1;
     }
     if log.unit(unit).valid != 0 {
-        if !M::ON_FLASH || lost || holds_live(log, unit, unknown).await? {
+        if !M::ON_FLASH || lost || (torn && holds_live(log, unit).await?) {
             // A live record no longer reads back valid: keep the unit rather than erase
             // data that could not be moved (reads of those blocks report Corrupt).
             return Err(Error::Corrupt);
@@ -476,18 +476,13 @@ async fn relocate<F: NorFlash, const U: usize, const B: usize, const S: usize, M
     Ok(kept_versions)
 }
 
-/// Could `unit` still hold a live record, `unknown` of its slots having no readable claim?
-/// Not if every slot was read (each was judged by the map); else the map's own and the
-/// volume's records are checked and every block is looked up (a rare, slow path: a count too
-/// high and a torn slot in one unit).
+/// Does `unit` still hold a live record? Asked when a slot there has no readable claim, so
+/// GC could not judge it: the volume's and the map's own records are counted and every block
+/// is looked up (a rare, slow path: a count too high and a torn slot in one unit).
 async fn holds_live<F: NorFlash, const U: usize, const B: usize, const S: usize, M: MapIo>(
     log: &mut Log<F, U, B, S, M>,
     unit: u32,
-    unknown: u32,
 ) -> Res<bool, F> {
-    if unknown == 0 {
-        return Ok(false);
-    }
     let live = recount(log).await?;
     Ok(live.get(unit as usize).is_some_and(|&l| l > 0))
 }

@@ -167,7 +167,6 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMount
     fn copy_lost(state: &mut Self::State, v: u64) {
         (state.root_due, state.erase_hold) = (true, true);
         let m = &mut state.mount;
-        m.conflict |= v < m.map_redo;
         m.oldest_lost = match m.oldest_lost {
             0 => v,
             old => old.min(v),
@@ -176,7 +175,8 @@ impl<const P: usize, const C: usize, const R: usize, const Q: usize> MapMount
 
     fn adoption_conflict(state: &Self::State) -> Option<u64> {
         let m = &state.mount;
-        m.conflict.then_some(m.oldest_lost)
+        let v = m.oldest_lost;
+        (v != 0 && v < m.map_redo).then_some(v)
     }
 
     fn adopt_below(state: &mut Self::State, v: u64) {

@@ -113,10 +113,9 @@ pub struct MountState {
     /// This mount adopts only runs whose `covers` is below this (set before its passes: an
     /// earlier try met a conflict; 0 means no limit).
     pub adopt_below: u64,
-    /// The oldest copy the copy rule let lose, and whether one was below `map_redo` (an
-    /// adopted run may name it: the mount starts over adopting only runs older than it).
+    /// The oldest copy the copy rule let lose (0: none). Below `map_redo`, an adopted run may
+    /// name it: the mount starts over adopting only runs older than it.
     pub oldest_lost: u64,
-    pub conflict: bool,
 }
 
 /// Most delta records an index a mount checks can hold.
